@@ -1,0 +1,49 @@
+//! PKCS#12 / PFX files, modern (PBES2 AES-256, SHA-256 MAC) and legacy (RC2-40 or 3DES,
+//! SHA-1 MAC) as Windows and OpenSSL 1.x export them, through `p12-keystore`.
+
+use p12_keystore::{Pkcs12Archive, error::Error as P12Error};
+
+use super::{Format, Material};
+use crate::cert::Certificate;
+use crate::error::{Error, Result};
+use crate::key::PrivateKey;
+
+const WHAT: &str = "the PFX";
+
+pub(super) fn read(der: &[u8], password: Option<&str>) -> Result<Material> {
+    let archive = Pkcs12Archive::from_pkcs12(der, password.unwrap_or("")).map_err(|e| match e {
+        // The MAC check fails alike for a wrong password and a flipped byte (OpenSSL says the
+        // same); without a MAC a wrong password shows up as bad padding.
+        P12Error::MacError(_) | P12Error::UnpadError => match password {
+            None => Error::PasswordRequired { what: WHAT },
+            Some(_) => Error::WrongPassword { what: WHAT },
+        },
+        P12Error::UnsupportedEncryptionScheme => Error::UnsupportedEncryption {
+            what: WHAT,
+            algorithm: "a scheme other than PBES2, 3DES or RC2-40".into(),
+        },
+        P12Error::UnsupportedMacAlgorithm => Error::UnsupportedEncryption {
+            what: WHAT,
+            algorithm: "an unknown integrity (MAC) algorithm".into(),
+        },
+        other => Error::malformed(WHAT, other),
+    })?;
+    let mut material = Material {
+        formats: vec![Format::Pkcs12],
+        ..Material::default()
+    };
+    for bag in &archive.certs {
+        material
+            .certificates
+            .push(Certificate::from_der(bag.cert.as_der())?);
+    }
+    for bag in &archive.keys {
+        material
+            .keys
+            .push(PrivateKey::from_pkcs8_der(bag.key.as_der())?);
+    }
+    if material.certificates.is_empty() && material.keys.is_empty() {
+        return Err(Error::malformed(WHAT, "it holds no certificate and no key"));
+    }
+    Ok(material)
+}
