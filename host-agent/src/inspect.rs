@@ -200,6 +200,14 @@ fn render(file: &Path, report: &Report, now: OffsetDateTime) -> String {
     out
 }
 
+fn utc(t: OffsetDateTime) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_else(|_| t.to_string())
+}
+
 fn render_certificate(out: &mut String, number: usize, entry: &ChainEntry, now: OffsetDateTime) {
     let facts = &entry.facts;
     let role = match entry.role {
@@ -239,10 +247,10 @@ fn render_certificate(out: &mut String, number: usize, entry: &ChainEntry, now: 
                 names.join(", ")
             },
         ),
-        ("Not before", facts.not_before.to_string()),
+        ("Not before", utc(facts.not_before)),
         (
             "Not after",
-            format!("{} ({days_left} days left)", facts.not_after),
+            format!("{} ({days_left} days left)", utc(facts.not_after)),
         ),
         ("Thumbprint", format!("{} (SHA-1)", facts.thumbprint)),
         ("SHA-256", facts.sha256.to_string()),

@@ -58,7 +58,7 @@ pub struct BasicConstraints {
 }
 
 /// A parsed certificate. Cheap to clone relative to the work of parsing it again.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Certificate {
     der: Vec<u8>,
     facts: CertFacts,
@@ -68,6 +68,15 @@ pub struct Certificate {
     authority_key_id: Option<Vec<u8>>,
     public: Option<PublicKeyId>,
     signature_oid: ObjectIdentifier,
+}
+
+impl std::fmt::Debug for Certificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Certificate")
+            .field("subject", &self.facts.subject)
+            .field("thumbprint", &self.facts.thumbprint)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PartialEq for Certificate {
@@ -237,11 +246,15 @@ impl Certificate {
         }
     }
 
-    /// Whether `issuer` could have issued this certificate, judged by names and key ids only.
+    /// Whether `issuer` carries the name this certificate gives as its issuer. Key ids are
+    /// left to `key_ids_agree`: a re-keyed CA keeps its name, and that case must surface as
+    /// a broken signature, not as a missing certificate.
     pub(crate) fn names_as_issuer(&self, issuer: &Certificate) -> bool {
-        if self.issuer_der != issuer.subject_der {
-            return false;
-        }
+        self.issuer_der == issuer.subject_der
+    }
+
+    /// False only when both key identifiers are present and differ.
+    pub(crate) fn key_ids_agree(&self, issuer: &Certificate) -> bool {
         match (&self.authority_key_id, &issuer.subject_key_id) {
             (Some(aki), Some(ski)) => aki == ski,
             _ => true,

@@ -120,7 +120,10 @@ fn pick(
     chain: &mut Chain,
 ) -> Option<usize> {
     let mut unverifiable = None;
-    for &i in candidates {
+    // Candidates whose key identifiers agree are tried first; they are the likely issuers.
+    let mut candidates = candidates.to_vec();
+    candidates.sort_by_key(|&i| !current.key_ids_agree(&pool[i]));
+    for &i in &candidates {
         match current.signed_by(&pool[i]) {
             SignatureCheck::Valid => return Some(i),
             SignatureCheck::Unsupported(algorithm) => {

@@ -119,7 +119,7 @@ fn read_der(bytes: &[u8], password: Option<&str>) -> Result<Material> {
     match sniff(bytes)? {
         (DerKind::Certificate, der) => material.certificates.push(Certificate::from_der(der)?),
         (DerKind::Pkcs12 { has_mac }, der) => {
-            let mut m = pkcs12::read(der, password)?;
+            let mut m = pkcs12::read(der, password, has_mac)?;
             if !has_mac {
                 m.notes.push(ReadNote::PfxWithoutMac);
             }

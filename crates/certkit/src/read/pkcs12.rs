@@ -10,14 +10,21 @@ use crate::key::PrivateKey;
 
 const WHAT: &str = "the PFX";
 
-pub(super) fn read(der: &[u8], password: Option<&str>) -> Result<Material> {
+pub(super) fn read(der: &[u8], password: Option<&str>, has_mac: bool) -> Result<Material> {
+    let wrong_password = || match password {
+        None => Error::PasswordRequired { what: WHAT },
+        Some(_) => Error::WrongPassword { what: WHAT },
+    };
     let archive = Pkcs12Archive::from_pkcs12(der, password.unwrap_or("")).map_err(|e| match e {
         // The MAC check fails alike for a wrong password and a flipped byte (OpenSSL says the
-        // same); without a MAC a wrong password shows up as bad padding.
-        P12Error::MacError(_) | P12Error::UnpadError => match password {
-            None => Error::PasswordRequired { what: WHAT },
-            Some(_) => Error::WrongPassword { what: WHAT },
-        },
+        // same).
+        P12Error::MacError(_) => wrong_password(),
+        // Without a MAC, a wrong password shows up only as bad padding or as garbage where
+        // the decrypted bags should be.
+        P12Error::UnpadError | P12Error::Pkcs5Error(_) => wrong_password(),
+        P12Error::DerError(_) | P12Error::InvalidData | P12Error::X509Error(_) if !has_mac => {
+            wrong_password()
+        }
         P12Error::UnsupportedEncryptionScheme => Error::UnsupportedEncryption {
             what: WHAT,
             algorithm: "a scheme other than PBES2, 3DES or RC2-40".into(),
