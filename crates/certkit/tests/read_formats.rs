@@ -275,3 +275,52 @@ fn key_material_never_shows_in_debug_output() {
     let hex: String = der[40..48].iter().map(|b| format!("{b}, ")).collect();
     assert!(!debug.contains(hex.trim_end_matches(", ")), "{debug}");
 }
+
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    match content.len() {
+        n if n < 0x80 => out.push(n as u8),
+        n if n < 0x100 => out.extend([0x81, n as u8]),
+        n => out.extend([0x82, (n >> 8) as u8, n as u8]),
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+#[test]
+fn an_absurd_key_derivation_count_is_refused_before_any_work() {
+    // EncryptedPrivateKeyInfo, PBES2 / PBKDF2 with 2^31-1 rounds / AES-256-CBC.
+    let oid = |bytes: &[u8]| tlv(0x06, bytes);
+    let pbkdf2_params = tlv(
+        0x30,
+        &[tlv(0x04, &[1; 8]), tlv(0x02, &[0x7F, 0xFF, 0xFF, 0xFF])].concat(),
+    );
+    let kdf = tlv(
+        0x30,
+        &[
+            oid(&[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x05, 0x0C]),
+            pbkdf2_params,
+        ]
+        .concat(),
+    );
+    let cipher = tlv(
+        0x30,
+        &[
+            oid(&[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2A]),
+            tlv(0x04, &[2; 16]),
+        ]
+        .concat(),
+    );
+    let algorithm = tlv(
+        0x30,
+        &[
+            oid(&[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x05, 0x0D]),
+            tlv(0x30, &[kdf, cipher].concat()),
+        ]
+        .concat(),
+    );
+    let der = tlv(0x30, &[algorithm, tlv(0x04, &[3; 32])].concat());
+    let err = read(&der, Some("anything")).unwrap_err();
+    assert_eq!(err.code(), "input_malformed", "{err}");
+    assert!(err.to_string().contains("2147483647"), "{err}");
+}

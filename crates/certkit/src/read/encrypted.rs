@@ -25,6 +25,7 @@ fn need(password: Option<&str>) -> Result<&str> {
 /// Decrypts a DER `EncryptedPrivateKeyInfo` to the PKCS#8 `PrivateKeyInfo` inside.
 pub(super) fn decrypt_pkcs8(der: &[u8], password: Option<&str>) -> Result<Zeroizing<Vec<u8>>> {
     let (algorithm, ciphertext) = split(der)?;
+    super::work_limit::check_iterations(der, WHAT)?;
     if algorithm.oid == PBES2 {
         let password = need(password)?;
         let info = EncryptedPrivateKeyInfoRef::from_der(der).map_err(|_| {

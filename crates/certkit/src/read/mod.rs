@@ -6,6 +6,7 @@ mod encrypted;
 mod pem_blocks;
 mod pkcs12;
 mod sniff;
+mod work_limit;
 
 use serde::Serialize;
 

@@ -15,6 +15,7 @@ pub(super) fn read(der: &[u8], password: Option<&str>, has_mac: bool) -> Result<
         None => Error::PasswordRequired { what: WHAT },
         Some(_) => Error::WrongPassword { what: WHAT },
     };
+    super::work_limit::check_iterations(der, WHAT)?;
     let archive = Pkcs12Archive::from_pkcs12(der, password.unwrap_or("")).map_err(|e| match e {
         // The MAC check fails alike for a wrong password and a flipped byte (OpenSSL says the
         // same).
