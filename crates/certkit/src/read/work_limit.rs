@@ -1,6 +1,6 @@
 //! Refuses password-based encryption with absurd iteration counts before any key derivation
-//! runs: a PFX claiming two billion PBKDF2 rounds would otherwise hold a core for minutes
-//! (found by fuzzing). Real files use 2,048 (OpenSSL) to 600,000 (OWASP's PBKDF2 advice).
+//! runs: a PFX claiming two billion PBKDF2 rounds would otherwise hold a core for minutes.
+//! Real files use 2,048 (OpenSSL) to 600,000 (OWASP's PBKDF2 advice).
 
 use der::{Reader, SliceReader, Tag, Tagged, asn1::AnyRef};
 
