@@ -91,13 +91,17 @@ pub fn run(args: &Args) -> ExitCode {
                 .downcast_ref::<certkit::Error>()
                 .map(certkit::Error::code)
                 .unwrap_or("input_unreadable");
+            let hint = match code {
+                "password_required" => " (--password-file F or --password-env VAR)",
+                _ => "",
+            };
             if args.json {
                 let body = serde_json::json!({
-                    "error": { "code": code, "message": format!("{e:#}") }
+                    "error": { "code": code, "message": format!("{e:#}{hint}") }
                 });
                 println!("{body}");
             } else {
-                eprintln!("certfleet-agent: {e:#}");
+                eprintln!("certfleet-agent: {e:#}{hint}");
             }
             ExitCode::from(UNREADABLE)
         }
@@ -112,7 +116,7 @@ fn inspect(args: &Args) -> Result<Report> {
         material.merge(read_file(key, password)?);
     }
     if let Some(chain) = &args.chain {
-        material.merge(read_file(chain, None)?);
+        material.merge(read_file(chain, password)?);
     }
     let mut policy = Policy::new(OffsetDateTime::now_utc());
     policy.warn_within_days = args.warn_days;
@@ -121,7 +125,7 @@ fn inspect(args: &Args) -> Result<Report> {
         policy.host = Some(certkit::HostName::parse(host).context("--host")?);
     }
     if let Some(trust) = &args.trust {
-        policy.trust = read_file(trust, None)?.certificates;
+        policy.trust = read_file(trust, password)?.certificates;
     }
     Ok(certkit::judge(&material, &policy))
 }

@@ -34,8 +34,8 @@ pub enum Error {
     Malformed { what: &'static str, detail: String },
 
     #[error(
-        "{what} is password-protected and no password was given: pass it with \
-         --password-file or --password-env"
+        "{what} is password-protected and no password was given: supply the password it \
+         was exported with"
     )]
     PasswordRequired { what: &'static str },
 

@@ -112,8 +112,8 @@ pub fn judge(material: &Material, policy: &Policy) -> Report {
         findings.push(Finding::new(
             Code::NoCertificate,
             Severity::Error,
-            "the input holds a private key but no certificate: give the certificate file, \
-             and the key with --key",
+            "the input holds a private key but no certificate: supply the certificate too \
+             (the key may stay in its own file)",
         ));
         return Report {
             certificates: Vec::new(),
@@ -255,8 +255,8 @@ fn judge_keys(
                 Code::KeyMissing,
                 Severity::Warning,
                 format!(
-                    "no private key was given; deploying for {} needs it: pass --key, or use \
-                     a PFX exported with its private key",
+                    "no private key was given; deploying for {} needs it: supply the key \
+                     file, or a PFX exported with its private key",
                     purpose_name(purpose)
                 ),
             )
@@ -323,7 +323,7 @@ fn judge_chain(
                         format!(
                             "the chain stops here: the issuer \"{issuer}\" was not supplied; \
                              unless it is a root every client already trusts, add the \
-                             intermediate certificate (--chain)"
+                             intermediate certificate"
                         ),
                     )
                 } else {
@@ -332,8 +332,8 @@ fn judge_chain(
                         Severity::Error,
                         format!(
                             "missing link: no certificate for the issuer \"{issuer}\" in the \
-                             chain or the trust bundle; add that intermediate (--chain) or its \
-                             root to the trust bundle"
+                             chain or the trust bundle; add that intermediate certificate, or \
+                             its root to the trust bundle"
                         ),
                     )
                 }

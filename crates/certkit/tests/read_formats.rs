@@ -65,7 +65,7 @@ fn a_wrong_password_on_a_pfx_without_mac_is_still_a_wrong_password() {
 fn a_protected_pfx_without_password_asks_for_one() {
     let err = read(&fixture("windows-legacy.pfx"), None).unwrap_err();
     assert_eq!(err.code(), "password_required");
-    assert!(err.to_string().contains("--password-file"), "{err}");
+    assert!(err.to_string().contains("supply the password"), "{err}");
 }
 
 #[test]
@@ -212,7 +212,7 @@ fn truncated_der_and_pfx_say_truncated_with_the_sizes() {
 
 #[test]
 fn not_a_certificate_is_refused_with_what_it_is() {
-    let cases: [(&str, &[u8], &str); 4] = [
+    let cases: [(&str, &[u8], &str); 6] = [
         ("html", b"<html><body>404</body></html>", "text without"),
         ("binary", &[0x89, b'P', b'N', b'G', 0, 1, 2], "not DER"),
         (
@@ -224,6 +224,16 @@ fn not_a_certificate_is_refused_with_what_it_is() {
             "der of something else",
             &[0x30, 0x03, 0x02, 0x01, 0x05],
             "neither",
+        ),
+        (
+            "text starting with 0",
+            b"0 certificates here\n",
+            "text without",
+        ),
+        (
+            "base64 without armour",
+            b"MIIC7DCCApOgAwIBAgIUGBP6mZRoV7YU1jNKfjTjyDnCflQwCgYIKoZIzj0EAwIw\n",
+            "BEGIN CERTIFICATE",
         ),
     ];
     for (what, bytes, hint) in cases {

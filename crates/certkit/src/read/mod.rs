@@ -44,7 +44,7 @@ pub struct Material {
 }
 
 impl Material {
-    /// Adds what another input held (a `--key` or `--chain` file), skipping certificates
+    /// Adds what another input held (a separate key or chain file), skipping certificates
     /// already present.
     pub fn merge(&mut self, other: Material) {
         for cert in other.certificates {
@@ -72,21 +72,35 @@ pub fn read(bytes: &[u8], password: Option<&str>) -> Result<Material> {
         if text.contains("-----BEGIN ") {
             return pem_blocks::read(&text, password);
         }
-        if text
-            .trim_start()
-            .starts_with(|c: char| c.is_ascii_graphic())
-            && !starts_like_der(bytes)
-        {
-            return Err(Error::NotRecognised {
-                detail: "it is text without a \"-----BEGIN …-----\" line".into(),
-            });
+        // DER nearly always holds control bytes; readable text is not DER even when it
+        // starts with '0' (0x30, the SEQUENCE tag).
+        if text.chars().all(|c| !c.is_control() || c.is_whitespace()) {
+            return Err(not_pem_text(&text));
         }
     }
     read_der(bytes, password)
 }
 
-fn starts_like_der(bytes: &[u8]) -> bool {
-    bytes.first() == Some(&0x30)
+fn not_pem_text(text: &str) -> Error {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let looks_base64 = lines.iter().map(|l| l.len()).sum::<usize>() >= 40
+        && lines.iter().all(|line| {
+            line.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+        });
+    let detail = if looks_base64 {
+        "it looks like base64 without the \"-----BEGIN CERTIFICATE-----\" and \"-----END \
+         CERTIFICATE-----\" lines; copy the whole block, including those lines"
+    } else {
+        "it is text without a \"-----BEGIN …-----\" line"
+    };
+    Error::NotRecognised {
+        detail: detail.into(),
+    }
 }
 
 /// Decodes text, including the UTF-16 that Windows Notepad and PowerShell 5 write.
