@@ -1,0 +1,243 @@
+//! The message bodies. Field names are the wire format: renaming one breaks old agents.
+
+use serde::{Deserialize, Serialize};
+
+use crate::frame::{Message, body_of};
+
+/// Declares one direction's message enum with its explicit list of wire names.
+macro_rules! messages {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident($body:ty) = $wire:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum $name {
+            $($variant($body),)*
+        }
+
+        impl $name {
+            /// The wire names this side accepts; anything else is refused.
+            pub const ACCEPTED: &'static [&'static str] = &[$($wire,)*];
+        }
+
+        impl Message for $name {
+            fn kind(&self) -> &'static str {
+                match self {
+                    $($name::$variant(_) => $wire,)*
+                }
+            }
+
+            fn body(&self) -> serde_json::Value {
+                match self {
+                    $($name::$variant(body) => serde_json::to_value(body).unwrap_or_default(),)*
+                }
+            }
+
+            fn from_parts(kind: &str, body: serde_json::Value) -> Option<Result<Self, String>> {
+                match kind {
+                    $($wire => Some(body_of::<$body>(body).map($name::$variant)),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+messages! {
+    /// What an agent may send.
+    AgentMessage {
+        Hello(Hello) = "hello",
+        Inventory(Inventory) = "inventory",
+        Heartbeat(Heartbeat) = "heartbeat",
+        JobProgress(JobProgress) = "job_progress",
+        JobResult(JobResult) = "job_result",
+        ProbeResult(ProbeResult) = "probe_result",
+        RenewRequest(RenewRequest) = "renew_request",
+    }
+}
+
+messages! {
+    /// What the console may send.
+    ConsoleMessage {
+        Welcome(Welcome) = "welcome",
+        Job(Job) = "job",
+        Ack(Ack) = "ack",
+        Error(ErrorBody) = "error",
+        Renewed(Renewed) = "renewed",
+    }
+}
+
+/// First frame after connecting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hello {
+    pub agent_version: String,
+    pub protocol: u32,
+    pub hostname: String,
+    pub fqdn: String,
+    pub os: String,
+    pub arch: String,
+    /// Labels from the agent's config (`sage`, `esync`, `prod`, …).
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    /// Seconds since the agent process started.
+    pub uptime_secs: u64,
+}
+
+/// A full inventory snapshot. `hash` is the SHA-256 (hex) of the JSON of `snapshot` as the
+/// agent serialised it; the console stores it and skips unchanged snapshots.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inventory {
+    pub hash: String,
+    pub snapshot: Snapshot,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    pub endpoints: Vec<Endpoint>,
+    /// Every certificate an endpoint names or serves, once each (by SHA-256).
+    pub certificates: Vec<CertificateInfo>,
+}
+
+/// One place a certificate is used: a virtual host, a set of PEM files, a binding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    /// Stable within the host, e.g. `apache:/etc/apache2/sites-enabled/sage.conf:443`.
+    pub key: String,
+    /// `apache`, `pem`, …
+    pub kind: String,
+    /// ServerName, or the name given in the agent's config.
+    pub name: String,
+    /// Where the live port is probed, `host:port`; `None` for files without a server.
+    pub address: Option<String>,
+    pub config_path: Option<String>,
+    /// SHA-256 (uppercase hex) of the leaf the configuration names.
+    pub configured_sha256: Option<String>,
+    /// SHA-256 (uppercase hex) of the leaf the live port served when probed.
+    pub served_sha256: Option<String>,
+    /// Why the configured certificate or the live port could not be read.
+    pub errors: Vec<String>,
+    pub findings: Vec<Finding>,
+}
+
+/// The facts of one certificate, as certkit states them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateInfo {
+    pub sha256: String,
+    pub thumbprint: String,
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    pub dns_names: Vec<String>,
+    pub ip_addresses: Vec<String>,
+    /// Unix seconds.
+    pub not_before: i64,
+    pub not_after: i64,
+    pub key_algorithm: String,
+    pub key_bits: u32,
+    pub signature_algorithm: String,
+    pub self_signed: bool,
+    /// The DER, base64: public material, kept so the console can show and export it.
+    pub der_base64: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Finding {
+    pub code: String,
+    /// `error`, `warning` or `info`.
+    pub severity: String,
+    pub message: String,
+    pub certificate: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobProgress {
+    pub job_id: String,
+    pub step: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobResult {
+    pub job_id: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeResult {
+    pub job_id: String,
+    pub address: String,
+    pub served_sha256: Option<String>,
+    pub error: Option<String>,
+}
+
+/// The agent asks for a new client certificate (at two thirds of the old one's life).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenewRequest {
+    pub csr_pem: String,
+}
+
+/// The console's answer to `hello`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Welcome {
+    pub agent_id: String,
+    pub heartbeat_secs: u64,
+    /// Unix seconds, so the agent can notice a skewed clock.
+    pub server_time: i64,
+}
+
+/// Work for the agent; idempotent by `job_id`, which the agent accepts once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    pub job_id: String,
+    pub action: JobAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum JobAction {
+    /// Read the configuration again and send a fresh inventory.
+    Rescan,
+    /// Probe one address and report what it serves.
+    Probe { address: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ack {
+    /// The id of the frame acknowledged.
+    pub of: String,
+    /// For an inventory: the hash the console now holds.
+    pub hash: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    /// The frame this answers, when its id could be read.
+    pub of: Option<String>,
+    pub code: String,
+    pub message: String,
+}
+
+/// The renewed client certificate, PEM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Renewed {
+    pub certificate_pem: String,
+}

@@ -1,0 +1,120 @@
+//! The wire format: round trips, the explicit type lists, and every way a frame is refused.
+
+use certfleet_proto::*;
+
+fn hello() -> AgentMessage {
+    AgentMessage::Hello(Hello {
+        agent_version: "0.1.0".into(),
+        protocol: PROTOCOL_VERSION,
+        hostname: "sage01".into(),
+        fqdn: "sage01.example.test".into(),
+        os: "linux".into(),
+        arch: "x86_64".into(),
+        groups: vec!["sage".into()],
+    })
+}
+
+#[test]
+fn agent_messages_round_trip_in_the_documented_envelope() {
+    let text = encode("m1", &hello());
+    let value: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(value["v"], 1);
+    assert_eq!(value["id"], "m1");
+    assert_eq!(value["type"], "hello");
+    assert_eq!(value["body"]["hostname"], "sage01");
+    assert_eq!(decode_from_agent(&text), Ok(("m1".into(), hello())));
+}
+
+#[test]
+fn console_messages_round_trip() {
+    let job = ConsoleMessage::Job(Job {
+        job_id: "j1".into(),
+        action: JobAction::Probe {
+            address: "127.0.0.1:443".into(),
+        },
+    });
+    let text = encode("c1", &job);
+    assert!(text.contains(r#""kind":"probe""#), "{text}");
+    assert_eq!(decode_from_console(&text), Ok(("c1".into(), job)));
+}
+
+#[test]
+fn a_console_message_is_not_accepted_from_an_agent() {
+    // An agent must not be able to send `job` or `welcome` to the console, nor the other
+    // way round: each side has its own list.
+    let text = encode(
+        "x",
+        &ConsoleMessage::Ack(Ack {
+            of: "m1".into(),
+            hash: None,
+        }),
+    );
+    let (id, err) = decode_from_agent(&text).unwrap_err();
+    assert_eq!(id.as_deref(), Some("x"));
+    assert_eq!(err, DecodeError::UnknownType("ack".into()));
+    assert_eq!(err.code(), "type_unknown");
+    let text = encode("y", &hello());
+    assert!(matches!(
+        decode_from_console(&text),
+        Err((_, DecodeError::UnknownType(_)))
+    ));
+}
+
+#[test]
+fn the_lists_are_explicit() {
+    assert_eq!(
+        AgentMessage::ACCEPTED,
+        &[
+            "hello",
+            "inventory",
+            "heartbeat",
+            "job_progress",
+            "job_result",
+            "probe_result",
+            "renew_request"
+        ]
+    );
+    assert_eq!(
+        ConsoleMessage::ACCEPTED,
+        &["welcome", "job", "ack", "error", "renewed"]
+    );
+}
+
+#[test]
+fn malformed_frames_are_refused_with_a_code() {
+    let cases = [
+        ("not json", "frame_malformed"),
+        (r#"{"v":1,"id":"a","body":{}}"#, "frame_malformed"),
+        (
+            r#"{"v":2,"id":"a","type":"heartbeat","body":{"uptime_secs":1}}"#,
+            "version_unsupported",
+        ),
+        (
+            r#"{"v":1,"id":"a","type":"shutdown","body":{}}"#,
+            "type_unknown",
+        ),
+        (
+            r#"{"v":1,"id":"a","type":"heartbeat","body":{"uptime_secs":"x"}}"#,
+            "body_invalid",
+        ),
+        (
+            r#"{"v":1,"id":"a","type":"heartbeat","body":{"uptime_secs":1,"extra":true}}"#,
+            "body_invalid",
+        ),
+    ];
+    for (text, code) in cases {
+        let (_, err) = decode_from_agent(text).unwrap_err();
+        assert_eq!(err.code(), code, "{text}: {err}");
+    }
+}
+
+#[test]
+fn oversized_frames_are_refused_before_parsing() {
+    let text = format!(
+        r#"{{"v":1,"id":"a","type":"heartbeat","body":{{"pad":"{}"}}}}"#,
+        "x".repeat(MAX_FRAME_BYTES)
+    );
+    let (id, err) = decode_from_agent(&text).unwrap_err();
+    assert_eq!(id, None);
+    assert_eq!(err.code(), "frame_too_large");
+}
