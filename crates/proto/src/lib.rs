@@ -1,7 +1,7 @@
 //! The agent <-> console wire messages. Only this crate defines them. Every frame is one
 //! JSON envelope `{ "v": 1, "id": …, "type": …, "body": … }`; each side accepts an explicit
 //! list of types and refuses everything else (unknown types are answered, never
-//! half-parsed). No I/O, no crypto: the web UI may compile it to wasm.
+//! half-parsed). No I/O, pure Rust: the web UI may compile it to wasm.
 
 mod frame;
 mod messages;

@@ -241,3 +241,23 @@ pub struct ErrorBody {
 pub struct Renewed {
     pub certificate_pem: String,
 }
+
+impl Snapshot {
+    /// SHA-256 (lowercase hex) of the snapshot's JSON: the `hash` of an `Inventory`. Both
+    /// sides serialise the same structs, so both compute the same value.
+    pub fn content_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        hex::encode(Sha256::digest(&json))
+    }
+}
+
+impl Inventory {
+    /// An inventory message for `snapshot`, with its hash.
+    pub fn of(snapshot: Snapshot) -> Self {
+        Inventory {
+            hash: snapshot.content_hash(),
+            snapshot,
+        }
+    }
+}

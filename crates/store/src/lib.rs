@@ -1,3 +1,93 @@
-//! The storage layer: every SQL query of certfleet lives here, typed (SQLite via sqlx).
-//! Used by the server and by web's server functions (ssr only). Empty until the console
-//! issue brings the schema.
+//! The storage layer: every SQL query of certfleet lives here, typed and checked at compile
+//! time against `migrations/` (offline data in `.sqlx/`, so a build needs no database).
+//! Used by the server and by web's server functions (ssr only). Times are Unix seconds.
+
+mod agents;
+mod audit;
+mod error;
+mod inventory;
+mod read;
+mod tokens;
+mod users;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+pub use agents::AgentRow;
+pub use audit::AuditRow;
+pub use error::{Error, Result};
+pub use inventory::IngestOutcome;
+pub use read::{
+    CertificateFilter, CertificatePage, CertificateRow, EndpointRow, FindingRow, HostRow, Summary,
+};
+pub use tokens::{NewAgent, NewToken, TokenRow};
+pub use users::{Role, UserRow};
+
+/// The console's database. Cheap to clone (a pool handle).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if missing) the SQLite file at `path` in WAL mode and applies every
+    /// migration. A file that is not a SQLite database, or is locked by another process, is
+    /// refused with an error saying so, and is left untouched.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(Error::from)?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(|e| Error::open(path, e))?;
+        sqlx::migrate!("../../migrations")
+            .run(&pool)
+            .await
+            .map_err(|e| Error::migrate(path, e))?;
+        // An up-to-date database needs no write to migrate; make sure one is possible now
+        // rather than at the first agent's inventory.
+        let mut conn = pool.acquire().await.map_err(|e| Error::open(path, e))?;
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| Error::open(path, e))?;
+        sqlx::query("ROLLBACK")
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| Error::open(path, e))?;
+        drop(conn);
+        Ok(Store { pool })
+    }
+
+    /// A fresh in-memory database, for tests.
+    pub async fn open_in_memory() -> Result<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")
+            .map_err(Error::from)?
+            .foreign_keys(true);
+        // One connection: each in-memory connection would be its own database.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("../../migrations")
+            .run(&pool)
+            .await
+            .map_err(|e| Error::migrate(Path::new(":memory:"), e))?;
+        Ok(Store { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,203 @@
+//! Inventory ingest: a full snapshot comes in, only what changed is written, in one
+//! transaction.
+
+use std::collections::{HashMap, HashSet};
+
+use certfleet_proto::{Endpoint, Inventory};
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result, Store};
+
+/// What an ingest did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestOutcome {
+    /// False when the snapshot's hash equals the stored one: nothing was written.
+    pub changed: bool,
+    pub certificates_added: u64,
+    pub endpoints_written: u64,
+    pub endpoints_removed: u64,
+}
+
+fn endpoint_hash(endpoint: &Endpoint) -> String {
+    hex::encode(Sha256::digest(
+        serde_json::to_vec(endpoint).unwrap_or_default(),
+    ))
+}
+
+impl Store {
+    /// Stores `inventory` for the agent's host. The caller has checked `inventory.hash`.
+    pub async fn ingest_inventory(
+        &self,
+        agent_id: &str,
+        host_id: i64,
+        inventory: &Inventory,
+        now: i64,
+    ) -> Result<IngestOutcome> {
+        let snapshot = &inventory.snapshot;
+        let included: HashSet<&str> = snapshot
+            .certificates
+            .iter()
+            .map(|c| c.sha256.as_str())
+            .collect();
+        for endpoint in &snapshot.endpoints {
+            for sha in [&endpoint.configured_sha256, &endpoint.served_sha256]
+                .into_iter()
+                .flatten()
+            {
+                if !included.contains(sha.as_str()) {
+                    return Err(Error::Corrupt(format!(
+                        "endpoint {} names certificate {sha}, which the inventory does not include",
+                        endpoint.key
+                    )));
+                }
+            }
+        }
+
+        let mut tx = self.pool.begin().await?;
+        let stored =
+            sqlx::query_scalar!("SELECT inventory_hash FROM agents WHERE id = ?", agent_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(Error::NotFound { what: "agent" })?;
+        if stored.as_deref() == Some(inventory.hash.as_str()) {
+            return Ok(IngestOutcome::default());
+        }
+        let mut outcome = IngestOutcome {
+            changed: true,
+            ..IngestOutcome::default()
+        };
+
+        for cert in &snapshot.certificates {
+            let dns = serde_json::to_string(&cert.dns_names).unwrap_or_else(|_| "[]".into());
+            let ips = serde_json::to_string(&cert.ip_addresses).unwrap_or_else(|_| "[]".into());
+            let der = base64_decode(&cert.der_base64).ok_or_else(|| {
+                Error::Corrupt(format!("certificate {} has bad base64", cert.sha256))
+            })?;
+            let key_bits = i64::from(cert.key_bits);
+            let added = sqlx::query!(
+                "INSERT OR IGNORE INTO certificates (sha256, thumbprint, subject, issuer, serial,
+                     dns_names_json, ip_addresses_json, not_before, not_after, key_algorithm,
+                     key_bits, signature_algorithm, self_signed, der, first_seen_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                cert.sha256,
+                cert.thumbprint,
+                cert.subject,
+                cert.issuer,
+                cert.serial,
+                dns,
+                ips,
+                cert.not_before,
+                cert.not_after,
+                cert.key_algorithm,
+                key_bits,
+                cert.signature_algorithm,
+                cert.self_signed,
+                der,
+                now
+            )
+            .execute(&mut *tx)
+            .await?;
+            outcome.certificates_added += added.rows_affected();
+        }
+
+        let existing: HashMap<String, (i64, String)> = sqlx::query!(
+            r#"SELECT id AS "id!", key, content_sha256 FROM endpoints WHERE host_id = ?"#,
+            host_id
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|r| (r.key, (r.id, r.content_sha256)))
+        .collect();
+
+        for endpoint in &snapshot.endpoints {
+            let content = endpoint_hash(endpoint);
+            let errors = serde_json::to_string(&endpoint.errors).unwrap_or_else(|_| "[]".into());
+            let id = match existing.get(&endpoint.key) {
+                Some((_, hash)) if *hash == content => continue,
+                Some((id, _)) => {
+                    sqlx::query!(
+                        "UPDATE endpoints SET kind = ?, name = ?, address = ?, config_path = ?,
+                             configured_sha256 = ?, served_sha256 = ?, errors_json = ?,
+                             content_sha256 = ?, updated_at = ?
+                         WHERE id = ?",
+                        endpoint.kind,
+                        endpoint.name,
+                        endpoint.address,
+                        endpoint.config_path,
+                        endpoint.configured_sha256,
+                        endpoint.served_sha256,
+                        errors,
+                        content,
+                        now,
+                        id
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query!("DELETE FROM findings WHERE endpoint_id = ?", id)
+                        .execute(&mut *tx)
+                        .await?;
+                    *id
+                }
+                None => sqlx::query!(
+                    "INSERT INTO endpoints (host_id, key, kind, name, address, config_path,
+                         configured_sha256, served_sha256, errors_json, content_sha256, updated_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    host_id,
+                    endpoint.key,
+                    endpoint.kind,
+                    endpoint.name,
+                    endpoint.address,
+                    endpoint.config_path,
+                    endpoint.configured_sha256,
+                    endpoint.served_sha256,
+                    errors,
+                    content,
+                    now
+                )
+                .execute(&mut *tx)
+                .await?
+                .last_insert_rowid(),
+            };
+            for finding in &endpoint.findings {
+                sqlx::query!(
+                    "INSERT INTO findings (endpoint_id, code, severity, message, certificate)
+                     VALUES (?, ?, ?, ?, ?)",
+                    id,
+                    finding.code,
+                    finding.severity,
+                    finding.message,
+                    finding.certificate
+                )
+                .execute(&mut *tx)
+                .await?;
+            }
+            outcome.endpoints_written += 1;
+        }
+
+        let keep: HashSet<&str> = snapshot.endpoints.iter().map(|e| e.key.as_str()).collect();
+        for (key, (id, _)) in &existing {
+            if !keep.contains(key.as_str()) {
+                sqlx::query!("DELETE FROM endpoints WHERE id = ?", id)
+                    .execute(&mut *tx)
+                    .await?;
+                outcome.endpoints_removed += 1;
+            }
+        }
+
+        sqlx::query!(
+            "UPDATE agents SET inventory_hash = ? WHERE id = ?",
+            inventory.hash,
+            agent_id
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+}
+
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
+}

@@ -1,0 +1,395 @@
+//! The read side for the API and the dashboard: summary counts, hosts, endpoints,
+//! certificates with filters and keyset pagination.
+
+use serde::Serialize;
+
+use crate::{Result, Store};
+
+/// A certificate expiring within this many seconds counts as "expiring".
+pub const EXPIRING_SECS: i64 = 30 * 86_400;
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    /// Certificates in use by at least one endpoint.
+    pub certificates: i64,
+    pub expired: i64,
+    pub expiring_7_days: i64,
+    pub expiring_30_days: i64,
+    pub healthy: i64,
+    /// With at least one error finding on an endpoint that uses them.
+    pub misconfigured: i64,
+    pub agents: i64,
+    pub agents_online: i64,
+    pub agents_revoked: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostRow {
+    pub id: i64,
+    pub agent_id: String,
+    pub hostname: String,
+    pub fqdn: String,
+    pub os: String,
+    pub arch: String,
+    pub groups: Vec<String>,
+    pub agent_version: Option<String>,
+    pub last_seen_at: Option<i64>,
+    pub revoked: bool,
+    pub endpoints: i64,
+    pub errors: i64,
+    pub warnings: i64,
+    /// The soonest expiry among the certificates its endpoints use.
+    pub next_expiry: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingRow {
+    pub code: String,
+    pub severity: String,
+    pub message: String,
+    pub certificate: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointRow {
+    pub id: i64,
+    pub host_id: i64,
+    pub hostname: String,
+    pub key: String,
+    pub kind: String,
+    pub name: String,
+    pub address: Option<String>,
+    pub config_path: Option<String>,
+    pub configured_sha256: Option<String>,
+    pub served_sha256: Option<String>,
+    pub errors: Vec<String>,
+    pub updated_at: i64,
+    pub findings: Vec<FindingRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificateRow {
+    pub sha256: String,
+    pub thumbprint: String,
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    pub dns_names: Vec<String>,
+    pub ip_addresses: Vec<String>,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub key_algorithm: String,
+    pub key_bits: i64,
+    pub signature_algorithm: String,
+    pub self_signed: bool,
+    pub endpoints: i64,
+    pub errors: i64,
+    pub warnings: i64,
+}
+
+/// Which certificates to list. All filters combine with AND.
+#[derive(Debug, Clone, Default)]
+pub struct CertificateFilter {
+    /// Only those expiring before this time (Unix seconds).
+    pub expires_before: Option<i64>,
+    /// `expired`, `expiring`, `healthy` or `misconfigured`.
+    pub status: Option<String>,
+    pub host_id: Option<i64>,
+    /// Substring of subject, names, thumbprint or SHA-256 (case-insensitive).
+    pub search: Option<String>,
+    /// Keyset cursor: the (not_after, sha256) of the last row of the previous page.
+    pub after: Option<(i64, String)>,
+    pub limit: i64,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificatePage {
+    pub items: Vec<CertificateRow>,
+    /// Pass back as `after` for the next page; `None` on the last page.
+    pub next: Option<(i64, String)>,
+}
+
+fn json_list(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+struct RawCert {
+    sha256: String,
+    thumbprint: String,
+    subject: String,
+    issuer: String,
+    serial: String,
+    dns_names_json: String,
+    ip_addresses_json: String,
+    not_before: i64,
+    not_after: i64,
+    key_algorithm: String,
+    key_bits: i64,
+    signature_algorithm: String,
+    self_signed: i64,
+    endpoints: i64,
+    errors: i64,
+    warnings: i64,
+}
+
+impl From<RawCert> for CertificateRow {
+    fn from(r: RawCert) -> Self {
+        CertificateRow {
+            dns_names: json_list(&r.dns_names_json),
+            ip_addresses: json_list(&r.ip_addresses_json),
+            sha256: r.sha256,
+            thumbprint: r.thumbprint,
+            subject: r.subject,
+            issuer: r.issuer,
+            serial: r.serial,
+            not_before: r.not_before,
+            not_after: r.not_after,
+            key_algorithm: r.key_algorithm,
+            key_bits: r.key_bits,
+            signature_algorithm: r.signature_algorithm,
+            self_signed: r.self_signed != 0,
+            endpoints: r.endpoints,
+            errors: r.errors,
+            warnings: r.warnings,
+        }
+    }
+}
+
+impl Store {
+    pub async fn summary(&self, now: i64, offline_after_secs: i64) -> Result<Summary> {
+        let expiring = now + EXPIRING_SECS;
+        let week = now + 7 * 86_400;
+        let certs = sqlx::query!(
+            r#"WITH used AS (
+                   SELECT c.not_after,
+                          EXISTS (SELECT 1 FROM findings f JOIN endpoints e ON e.id = f.endpoint_id
+                                  WHERE (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
+                                    AND f.severity = 'error') AS broken
+                   FROM certificates c
+                   WHERE EXISTS (SELECT 1 FROM endpoints e
+                                 WHERE e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256))
+               SELECT COUNT(*) AS "total!: i64",
+                      COALESCE(SUM(not_after < ?1), 0) AS "expired!: i64",
+                      COALESCE(SUM(not_after >= ?1 AND not_after < ?2), 0) AS "week!: i64",
+                      COALESCE(SUM(not_after >= ?1 AND not_after < ?3), 0) AS "month!: i64",
+                      COALESCE(SUM(not_after >= ?3 AND NOT broken), 0) AS "healthy!: i64",
+                      COALESCE(SUM(broken), 0) AS "broken!: i64"
+               FROM used"#,
+            now,
+            week,
+            expiring
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let seen_after = now - offline_after_secs;
+        let agents = sqlx::query!(
+            r#"SELECT COUNT(*) AS "total!: i64",
+                      COALESCE(SUM(revoked_at IS NULL AND last_seen_at >= ?), 0) AS "online!: i64",
+                      COALESCE(SUM(revoked_at IS NOT NULL), 0) AS "revoked!: i64"
+               FROM agents"#,
+            seen_after
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Summary {
+            certificates: certs.total,
+            expired: certs.expired,
+            expiring_7_days: certs.week,
+            expiring_30_days: certs.month,
+            healthy: certs.healthy,
+            misconfigured: certs.broken,
+            agents: agents.total,
+            agents_online: agents.online,
+            agents_revoked: agents.revoked,
+        })
+    }
+
+    pub async fn hosts(&self) -> Result<Vec<HostRow>> {
+        let rows = sqlx::query!(
+            r#"SELECT h.id AS "id!", h.agent_id, h.hostname, h.fqdn, h.os, h.arch, h.groups_json,
+                      a.agent_version, a.last_seen_at, a.revoked_at,
+                      (SELECT COUNT(*) FROM endpoints e WHERE e.host_id = h.id) AS "endpoints!: i64",
+                      (SELECT COUNT(*) FROM findings f JOIN endpoints e ON e.id = f.endpoint_id
+                        WHERE e.host_id = h.id AND f.severity = 'error') AS "errors!: i64",
+                      (SELECT COUNT(*) FROM findings f JOIN endpoints e ON e.id = f.endpoint_id
+                        WHERE e.host_id = h.id AND f.severity = 'warning') AS "warnings!: i64",
+                      (SELECT MIN(c.not_after) FROM endpoints e JOIN certificates c
+                         ON c.sha256 = e.configured_sha256 OR c.sha256 = e.served_sha256
+                        WHERE e.host_id = h.id) AS "next_expiry: i64"
+               FROM hosts h JOIN agents a ON a.id = h.agent_id
+               ORDER BY h.hostname, h.id"#
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| HostRow {
+                id: r.id,
+                agent_id: r.agent_id,
+                hostname: r.hostname,
+                fqdn: r.fqdn,
+                os: r.os,
+                arch: r.arch,
+                groups: json_list(&r.groups_json),
+                agent_version: r.agent_version,
+                last_seen_at: r.last_seen_at,
+                revoked: r.revoked_at.is_some(),
+                endpoints: r.endpoints,
+                errors: r.errors,
+                warnings: r.warnings,
+                next_expiry: r.next_expiry,
+            })
+            .collect())
+    }
+
+    pub async fn host(&self, id: i64) -> Result<Option<HostRow>> {
+        Ok(self.hosts().await?.into_iter().find(|h| h.id == id))
+    }
+
+    /// Endpoints of one host, or the endpoints that use one certificate.
+    pub async fn endpoints(
+        &self,
+        host_id: Option<i64>,
+        certificate: Option<&str>,
+    ) -> Result<Vec<EndpointRow>> {
+        let rows = sqlx::query!(
+            r#"SELECT e.id AS "id!", e.host_id, h.hostname, e.key, e.kind, e.name, e.address,
+                      e.config_path, e.configured_sha256, e.served_sha256, e.errors_json, e.updated_at
+               FROM endpoints e JOIN hosts h ON h.id = e.host_id
+               WHERE (?1 IS NULL OR e.host_id = ?1)
+                 AND (?2 IS NULL OR e.configured_sha256 = ?2 OR e.served_sha256 = ?2)
+               ORDER BY h.hostname, e.key"#,
+            host_id,
+            certificate
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut endpoints = Vec::with_capacity(rows.len());
+        for r in rows {
+            let findings = sqlx::query_as!(
+                FindingRow,
+                "SELECT code, severity, message, certificate FROM findings
+                 WHERE endpoint_id = ? ORDER BY CASE severity WHEN 'error' THEN 0
+                 WHEN 'warning' THEN 1 ELSE 2 END, id",
+                r.id
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            endpoints.push(EndpointRow {
+                id: r.id,
+                host_id: r.host_id,
+                hostname: r.hostname,
+                key: r.key,
+                kind: r.kind,
+                name: r.name,
+                address: r.address,
+                config_path: r.config_path,
+                configured_sha256: r.configured_sha256,
+                served_sha256: r.served_sha256,
+                errors: json_list(&r.errors_json),
+                updated_at: r.updated_at,
+                findings,
+            });
+        }
+        Ok(endpoints)
+    }
+
+    /// Certificates in use, soonest expiry first, one page at a time.
+    pub async fn certificates(&self, filter: &CertificateFilter) -> Result<CertificatePage> {
+        let search = filter.search.as_deref().filter(|s| !s.is_empty()).map(|s| {
+            // LIKE wildcards in the user's text are matched literally.
+            let escaped = s
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
+        let (after_time, after_sha) = match &filter.after {
+            Some((t, sha)) => (Some(*t), Some(sha.as_str())),
+            None => (None, None),
+        };
+        let limit = filter.limit.clamp(1, 500);
+        let fetch = limit + 1;
+        let expiring = filter.now + EXPIRING_SECS;
+        let rows = sqlx::query_as!(
+            RawCert,
+            r#"SELECT sha256 AS "sha256!", thumbprint, subject, issuer, serial, dns_names_json,
+                      ip_addresses_json, not_before, not_after, key_algorithm, key_bits,
+                      signature_algorithm, self_signed, endpoints AS "endpoints!: i64",
+                      errors AS "errors!: i64", warnings AS "warnings!: i64"
+               FROM (
+                   SELECT c.sha256, c.thumbprint, c.subject, c.issuer, c.serial,
+                          c.dns_names_json, c.ip_addresses_json, c.not_before, c.not_after,
+                          c.key_algorithm, c.key_bits, c.signature_algorithm, c.self_signed,
+                          (SELECT COUNT(*) FROM endpoints e
+                            WHERE e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
+                            AS endpoints,
+                          (SELECT COUNT(*) FROM findings f JOIN endpoints e ON e.id = f.endpoint_id
+                            WHERE (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
+                              AND f.severity = 'error') AS errors,
+                          (SELECT COUNT(*) FROM findings f JOIN endpoints e ON e.id = f.endpoint_id
+                            WHERE (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
+                              AND f.severity = 'warning') AS warnings
+                   FROM certificates c
+                   WHERE (?1 IS NULL OR c.not_after < ?1)
+                     AND (?2 IS NULL OR EXISTS (SELECT 1 FROM endpoints e WHERE e.host_id = ?2
+                          AND (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)))
+                     AND (?3 IS NULL OR c.subject LIKE ?3 ESCAPE '\' OR c.dns_names_json LIKE ?3 ESCAPE '\'
+                          OR c.thumbprint LIKE ?3 ESCAPE '\' OR c.sha256 LIKE ?3 ESCAPE '\')
+                     AND (?4 IS NULL OR (c.not_after, c.sha256) > (?4, ?5))
+                   ORDER BY c.not_after, c.sha256
+               )
+               WHERE endpoints > 0
+                 AND (?6 IS NULL
+                      OR (?6 = 'expired' AND not_after < ?7)
+                      OR (?6 = 'expiring' AND not_after >= ?7 AND not_after < ?8)
+                      OR (?6 = 'misconfigured' AND errors > 0)
+                      OR (?6 = 'healthy' AND not_after >= ?8 AND errors = 0))
+               LIMIT ?9"#,
+            filter.expires_before,
+            filter.host_id,
+            search,
+            after_time,
+            after_sha,
+            filter.status,
+            filter.now,
+            expiring,
+            fetch
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut items: Vec<CertificateRow> = rows.into_iter().map(CertificateRow::from).collect();
+        let next = if items.len() as i64 > limit {
+            items.truncate(limit as usize);
+            items.last().map(|c| (c.not_after, c.sha256.clone()))
+        } else {
+            None
+        };
+        Ok(CertificatePage { items, next })
+    }
+
+    pub async fn certificate(&self, sha256: &str, now: i64) -> Result<Option<CertificateRow>> {
+        let filter = CertificateFilter {
+            search: Some(sha256.to_owned()),
+            limit: 500,
+            now,
+            ..CertificateFilter::default()
+        };
+        Ok(self
+            .certificates(&filter)
+            .await?
+            .items
+            .into_iter()
+            .find(|c| c.sha256 == sha256))
+    }
+
+    /// The DER of a certificate (public material).
+    pub async fn certificate_der(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
+        Ok(
+            sqlx::query_scalar!("SELECT der FROM certificates WHERE sha256 = ?", sha256)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+}

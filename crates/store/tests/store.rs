@@ -1,0 +1,447 @@
+//! The storage layer against real SQLite files.
+
+use certfleet_proto::{CertificateInfo, Endpoint, Finding, Hello, Inventory, Snapshot};
+use certfleet_store::{CertificateFilter, Error, NewAgent, NewToken, Role, Store};
+
+const NOW: i64 = 1_800_000_000;
+const DAY: i64 = 86_400;
+
+async fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("certfleet.db"))
+        .await
+        .expect("open");
+    (dir, store)
+}
+
+fn token(id: &str, expires_at: i64) -> NewToken {
+    NewToken {
+        id: id.into(),
+        secret_sha256: format!("hash-of-{id}"),
+        host_hint: None,
+        created_by: "admin".into(),
+        created_at: NOW,
+        expires_at,
+    }
+}
+
+async fn enrolled(store: &Store, agent: &str) -> i64 {
+    store
+        .create_token(&token(agent, NOW + DAY))
+        .await
+        .expect("token");
+    store
+        .enroll_agent(
+            agent,
+            &format!("hash-of-{agent}"),
+            NOW,
+            &NewAgent {
+                id: agent,
+                cert_serial: "01",
+                cert_not_after: NOW + 30 * DAY,
+            },
+        )
+        .await
+        .expect("enrol");
+    let hello = Hello {
+        agent_version: "0.1.0".into(),
+        protocol: 1,
+        hostname: format!("host-{agent}"),
+        fqdn: format!("host-{agent}.example.test"),
+        os: "linux".into(),
+        arch: "x86_64".into(),
+        groups: vec!["esync".into()],
+    };
+    store.upsert_host(agent, &hello, NOW).await.expect("host")
+}
+
+fn cert(sha: &str, not_after: i64) -> CertificateInfo {
+    CertificateInfo {
+        sha256: sha.into(),
+        thumbprint: format!("T{sha}"),
+        subject: format!("CN={sha}.example.test"),
+        issuer: "CN=Issuer".into(),
+        serial: "01".into(),
+        dns_names: vec![format!("{sha}.example.test")],
+        ip_addresses: vec![],
+        not_before: NOW - 100 * DAY,
+        not_after,
+        key_algorithm: "RSA".into(),
+        key_bits: 2048,
+        signature_algorithm: "sha256WithRSAEncryption".into(),
+        self_signed: false,
+        der_base64: "AAEC".into(),
+    }
+}
+
+fn endpoint(key: &str, sha: &str, findings: Vec<Finding>) -> Endpoint {
+    Endpoint {
+        key: key.into(),
+        kind: "apache".into(),
+        name: format!("{key}.example.test"),
+        address: Some("127.0.0.1:443".into()),
+        config_path: Some("/etc/apache2/sites-enabled/x.conf".into()),
+        configured_sha256: Some(sha.into()),
+        served_sha256: Some(sha.into()),
+        errors: vec![],
+        findings,
+    }
+}
+
+fn error_finding() -> Finding {
+    Finding {
+        code: "name_not_covered".into(),
+        severity: "error".into(),
+        message: "does not cover".into(),
+        certificate: None,
+    }
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("certfleet.db");
+    let content =
+        b"this is my shopping list, not a database, and it is long enough to matter\n".repeat(20);
+    std::fs::write(&path, &content).expect("write");
+    let err = Store::open(&path).await.unwrap_err();
+    assert!(matches!(err, Error::NotADatabase { .. }), "{err}");
+    assert!(err.to_string().contains("nothing was changed"), "{err}");
+    assert_eq!(std::fs::read(&path).expect("read"), content);
+}
+
+#[tokio::test]
+async fn a_database_locked_by_another_writer_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("certfleet.db");
+    let first = Store::open(&path).await.expect("first open");
+    // Another process holding the write lock, as a second console would.
+    let mut holder = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("connect");
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .expect("lock");
+    let err = Store::open(&path).await.unwrap_err();
+    assert!(matches!(err, Error::Locked { .. }), "{err}");
+    assert!(
+        err.to_string().contains("another certfleet-server"),
+        "{err}"
+    );
+    sqlx::query("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .expect("unlock");
+    first.close().await;
+}
+
+use sqlx::Connection;
+
+#[tokio::test]
+async fn a_token_enrols_exactly_one_agent() {
+    let (_dir, store) = store().await;
+    store
+        .create_token(&token("t1", NOW + DAY))
+        .await
+        .expect("token");
+    let agent = |id| NewAgent {
+        id,
+        cert_serial: "01",
+        cert_not_after: NOW + 30 * DAY,
+    };
+    assert!(matches!(
+        store.enroll_agent("t1", "wrong", NOW, &agent("a0")).await,
+        Err(Error::TokenInvalid)
+    ));
+    store
+        .check_token("t1", "hash-of-t1", NOW)
+        .await
+        .expect("valid");
+    store
+        .enroll_agent("t1", "hash-of-t1", NOW, &agent("a1"))
+        .await
+        .expect("first use");
+    assert!(matches!(
+        store
+            .enroll_agent("t1", "hash-of-t1", NOW, &agent("a2"))
+            .await,
+        Err(Error::TokenSpent)
+    ));
+    assert!(matches!(
+        store.check_token("t1", "hash-of-t1", NOW).await,
+        Err(Error::TokenSpent)
+    ));
+    assert!(
+        store.agent("a2").await.expect("query").is_none(),
+        "no agent from a spent token"
+    );
+    let tokens = store.list_tokens().await.expect("list");
+    assert_eq!(tokens[0].used_by_agent.as_deref(), Some("a1"));
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refused() {
+    let (_dir, store) = store().await;
+    store
+        .create_token(&token("t1", NOW - 1))
+        .await
+        .expect("token");
+    let err = store
+        .enroll_agent(
+            "t1",
+            "hash-of-t1",
+            NOW,
+            &NewAgent {
+                id: "a1",
+                cert_serial: "01",
+                cert_not_after: NOW,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TokenExpired), "{err}");
+    assert!(matches!(
+        store
+            .enroll_agent(
+                "nope",
+                "x",
+                NOW,
+                &NewAgent {
+                    id: "a1",
+                    cert_serial: "01",
+                    cert_not_after: NOW
+                }
+            )
+            .await,
+        Err(Error::TokenInvalid)
+    ));
+}
+
+#[tokio::test]
+async fn ingest_writes_only_what_changed() {
+    let (_dir, store) = store().await;
+    let host = enrolled(&store, "a1").await;
+    let snapshot = Snapshot {
+        endpoints: vec![endpoint("one", "AA", vec![]), endpoint("two", "BB", vec![])],
+        certificates: vec![cert("AA", NOW + 100 * DAY), cert("BB", NOW + 5 * DAY)],
+    };
+    let first = store
+        .ingest_inventory("a1", host, &Inventory::of(snapshot.clone()), NOW)
+        .await
+        .expect("ingest");
+    assert!(first.changed);
+    assert_eq!((first.certificates_added, first.endpoints_written), (2, 2));
+
+    let again = store
+        .ingest_inventory("a1", host, &Inventory::of(snapshot.clone()), NOW)
+        .await
+        .expect("ingest again");
+    assert!(!again.changed, "same hash: nothing written");
+
+    // One endpoint changes, one disappears, one certificate is new.
+    let changed = Snapshot {
+        endpoints: vec![endpoint("one", "CC", vec![error_finding()])],
+        certificates: vec![cert("CC", NOW - DAY)],
+    };
+    let third = store
+        .ingest_inventory("a1", host, &Inventory::of(changed), NOW + 1)
+        .await
+        .expect("ingest change");
+    assert_eq!(
+        (
+            third.certificates_added,
+            third.endpoints_written,
+            third.endpoints_removed
+        ),
+        (1, 1, 1)
+    );
+    let endpoints = store.endpoints(Some(host), None).await.expect("endpoints");
+    assert_eq!(endpoints.len(), 1);
+    assert_eq!(endpoints[0].configured_sha256.as_deref(), Some("CC"));
+    assert_eq!(endpoints[0].findings[0].code, "name_not_covered");
+}
+
+#[tokio::test]
+async fn an_inventory_naming_a_certificate_it_lacks_is_refused_whole() {
+    let (_dir, store) = store().await;
+    let host = enrolled(&store, "a1").await;
+    let broken = Snapshot {
+        endpoints: vec![endpoint("one", "ZZ", vec![])],
+        certificates: vec![],
+    };
+    let err = store
+        .ingest_inventory("a1", host, &Inventory::of(broken), NOW)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Corrupt(_)), "{err}");
+    assert!(
+        store
+            .endpoints(Some(host), None)
+            .await
+            .expect("q")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn summary_and_certificate_filters_agree() {
+    let (_dir, store) = store().await;
+    let host = enrolled(&store, "a1").await;
+    let snapshot = Snapshot {
+        endpoints: vec![
+            endpoint("expired", "E1", vec![]),
+            endpoint("soon", "S1", vec![]),
+            endpoint("month", "M1", vec![]),
+            endpoint("fine", "F1", vec![]),
+            endpoint("broken", "B1", vec![error_finding()]),
+        ],
+        certificates: vec![
+            cert("E1", NOW - DAY),
+            cert("S1", NOW + 3 * DAY),
+            cert("M1", NOW + 20 * DAY),
+            cert("F1", NOW + 200 * DAY),
+            cert("B1", NOW + 300 * DAY),
+        ],
+    };
+    store
+        .ingest_inventory("a1", host, &Inventory::of(snapshot), NOW)
+        .await
+        .expect("ingest");
+    let summary = store.summary(NOW, 90).await.expect("summary");
+    assert_eq!(summary.certificates, 5);
+    assert_eq!(summary.expired, 1);
+    assert_eq!(summary.expiring_7_days, 1);
+    assert_eq!(summary.expiring_30_days, 2);
+    assert_eq!(summary.misconfigured, 1);
+    assert_eq!(summary.healthy, 1);
+    assert_eq!((summary.agents, summary.agents_online), (1, 1));
+
+    let list = |status: Option<&str>, search: Option<&str>, expires_before: Option<i64>| {
+        let store = store.clone();
+        let filter = CertificateFilter {
+            status: status.map(str::to_owned),
+            search: search.map(str::to_owned),
+            expires_before,
+            limit: 50,
+            now: NOW,
+            ..CertificateFilter::default()
+        };
+        async move {
+            store
+                .certificates(&filter)
+                .await
+                .expect("list")
+                .items
+                .into_iter()
+                .map(|c| c.sha256)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        list(None, None, None).await,
+        vec!["E1", "S1", "M1", "F1", "B1"]
+    );
+    assert_eq!(list(Some("expired"), None, None).await, vec!["E1"]);
+    assert_eq!(list(Some("expiring"), None, None).await, vec!["S1", "M1"]);
+    assert_eq!(list(Some("misconfigured"), None, None).await, vec!["B1"]);
+    assert_eq!(list(Some("healthy"), None, None).await, vec!["F1"]);
+    assert_eq!(list(None, Some("m1.example"), None).await, vec!["M1"]);
+    assert!(
+        list(None, Some("%"), None).await.is_empty(),
+        "wildcards match literally"
+    );
+    assert_eq!(
+        list(None, None, Some(NOW + 7 * DAY)).await,
+        vec!["E1", "S1"]
+    );
+}
+
+#[tokio::test]
+async fn certificate_pages_follow_the_cursor_without_gaps() {
+    let (_dir, store) = store().await;
+    let host = enrolled(&store, "a1").await;
+    let shas: Vec<String> = (0..25).map(|i| format!("C{i:02}")).collect();
+    let snapshot = Snapshot {
+        endpoints: shas.iter().map(|s| endpoint(s, s, vec![])).collect(),
+        certificates: shas
+            .iter()
+            .enumerate()
+            .map(|(i, s)| cert(s, NOW + (i as i64 % 5) * DAY))
+            .collect(),
+    };
+    store
+        .ingest_inventory("a1", host, &Inventory::of(snapshot), NOW)
+        .await
+        .expect("ingest");
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .certificates(&CertificateFilter {
+                after: after.clone(),
+                limit: 10,
+                now: NOW,
+                ..CertificateFilter::default()
+            })
+            .await
+            .expect("page");
+        seen.extend(page.items.iter().map(|c| c.sha256.clone()));
+        match page.next {
+            Some(cursor) => after = Some(cursor),
+            None => break,
+        }
+    }
+    let mut expected = shas.clone();
+    expected.sort_by_key(|s| {
+        let i: i64 = s[1..].parse().expect("number");
+        (i % 5, s.clone())
+    });
+    assert_eq!(seen, expected);
+}
+
+#[tokio::test]
+async fn revocation_is_recorded_once() {
+    let (_dir, store) = store().await;
+    enrolled(&store, "a1").await;
+    assert!(store.revoke_agent("a1", NOW).await.expect("revoke"));
+    assert!(!store.revoke_agent("a1", NOW).await.expect("again"));
+    assert_eq!(
+        store.revoked_agent_ids().await.expect("ids"),
+        vec!["a1".to_string()]
+    );
+    assert_eq!(store.summary(NOW, 90).await.expect("s").agents_revoked, 1);
+}
+
+#[tokio::test]
+async fn users_and_audit() {
+    let (_dir, store) = store().await;
+    assert_eq!(store.count_users().await.expect("count"), 0);
+    let id = store
+        .create_user("admin", "$argon2id$x", Role::Admin, true, NOW)
+        .await
+        .expect("create");
+    let user = store.user_by_name("admin").await.expect("q").expect("user");
+    assert_eq!(
+        (user.id, user.role, user.must_change_password),
+        (id, Role::Admin, true)
+    );
+    store
+        .set_password(id, "$argon2id$y", false)
+        .await
+        .expect("set");
+    assert!(
+        !store
+            .user_by_id(id)
+            .await
+            .expect("q")
+            .expect("user")
+            .must_change_password
+    );
+    store
+        .audit(NOW, "admin", "agent.revoke", Some("a1"), None)
+        .await
+        .expect("audit");
+    let log = store.audit_log(None, 10).await.expect("log");
+    assert_eq!(log[0].action, "agent.revoke");
+}
