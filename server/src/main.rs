@@ -1,15 +1,173 @@
-//! certfleet-server: the console. It will wire the agent gateway, scheduler, internal CA,
-//! mailer and HTTP routes together; today it only answers `--help` and `--version`.
+//! certfleet-server: the console's command line. `serve` runs it; `token create` makes an
+//! enrolment token for an agent.
 
-use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
-/// The certfleet console (not yet serving: see README.md, "Status").
+use anyhow::{Context, Result};
+use certfleet_server::config::{Config, Overrides};
+use certfleet_server::datadir::DataDir;
+use clap::{Parser, Subcommand};
+use time::OffsetDateTime;
+
 #[derive(Debug, Parser)]
-#[command(version, about)]
-struct Cli {}
+#[command(version, about = "The certfleet console")]
+struct Cli {
+    /// TOML configuration file (see certfleet-server.example.toml).
+    #[arg(long, global = true, env = "CERTFLEET_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data folder (database, CA, secrets).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Address of the web UI and JSON API.
+    #[arg(long, global = true)]
+    api_listen: Option<SocketAddr>,
+    /// Address agents connect to.
+    #[arg(long, global = true)]
+    gateway_listen: Option<SocketAddr>,
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    Cli::parse();
-    eprintln!("certfleet-server: the console is not built yet; see README.md, \"Status\".");
-    std::process::exit(2);
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the console (creates the data folder, CA and first admin on the first start).
+    Serve,
+    /// Enrolment tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a single-use enrolment token and print the commands that enrol a host.
+    Create {
+        /// Lifetime, e.g. 30m, 24h, 7d.
+        #[arg(long, default_value = "24h", value_parser = parse_hours)]
+        expires: u64,
+        /// The host it is meant for (a note for the token list).
+        #[arg(long)]
+        host: Option<String>,
+    },
+}
+
+/// Hours from `30m` (rounded up), `24h`, `7d`.
+fn parse_hours(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 30m, 24h or 7d"))?;
+    let hours = match unit {
+        "m" => n.div_ceil(60),
+        "h" | "" => n,
+        "d" => n * 24,
+        _ => return Err(format!("{text:?}: the unit must be m, h or d")),
+    };
+    if hours == 0 || hours > 24 * 30 {
+        return Err("a token lives between 1 hour and 30 days".into());
+    }
+    Ok(hours)
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CERTFLEET_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    certfleet_server::install_crypto_provider();
+    let overrides = Overrides {
+        data_dir: cli.data_dir.clone(),
+        api_listen: cli.api_listen,
+        gateway_listen: cli.gateway_listen,
+    };
+    let config = Config::load(cli.config.as_deref(), std::env::vars(), &overrides)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match cli.command {
+        Command::Serve => runtime.block_on(serve(config)),
+        Command::Token {
+            command: TokenCommand::Create { expires, host },
+        } => runtime.block_on(create_token(config, expires, host)),
+    }
+}
+
+async fn serve(config: Config) -> Result<()> {
+    let prepared = certfleet_server::prepare(config).await?;
+    if let Some(password) = &prepared.first_admin_password {
+        println!(
+            "certfleet-server: first start: user {:?} created with the one-time password {password} (you must change it at the first login)",
+            prepared.state.config.admin_username
+        );
+    }
+    let gateway_url = prepared.state.config.gateway_url();
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        let _ = stop.send(true);
+    });
+    certfleet_server::serve(prepared, shutdown, |bound| {
+        println!("certfleet-server: web UI and API on https://{}", bound.api);
+        println!(
+            "certfleet-server: agent gateway on https://{} (agents dial {gateway_url})",
+            bound.gateway
+        );
+    })
+    .await
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn create_token(config: Config, hours: u64, host: Option<String>) -> Result<()> {
+    let dir = DataDir::open(&config.data_dir, false)?;
+    let ca = std::fs::read(dir.path("agent-ca.crt")).with_context(|| {
+        format!(
+            "no agent CA in {}: start the console once (`certfleet-server serve`) first",
+            config.data_dir.display()
+        )
+    })?;
+    let ca_der = pem::parse(&ca)
+        .context("agent-ca.crt is not PEM")?
+        .into_contents();
+    let store = certfleet_store::Store::open(&dir.database()).await?;
+    let (token, expires_at) = certfleet_server::tokens::create(
+        &store,
+        &certfleet_server::pki::pin_of(&ca_der),
+        "cli",
+        hours,
+        host.as_deref(),
+        OffsetDateTime::now_utc().unix_timestamp(),
+    )
+    .await?;
+    let (linux, windows) = certfleet_server::tokens::enrol_commands(&config.gateway_url(), &token);
+    let expires = OffsetDateTime::from_unix_timestamp(expires_at)?;
+    println!("{token}");
+    eprintln!(
+        "\nSingle use, valid until {expires}. On the host to enrol, run:\n  Linux:   {linux}\n  Windows: {windows}"
+    );
+    Ok(())
 }

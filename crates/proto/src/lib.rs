@@ -3,8 +3,11 @@
 //! list of types and refuses everything else (unknown types are answered, never
 //! half-parsed). No I/O, pure Rust: the web UI may compile it to wasm.
 
+mod enroll;
 mod frame;
 mod messages;
+
+pub use enroll::{EnrollRequest, EnrollResponse, EnrollmentToken, HttpError, HttpErrorBody};
 
 pub use frame::{
     DecodeError, Envelope, MAX_FRAME_BYTES, PROTOCOL_VERSION, decode_from_agent,

@@ -1,0 +1,37 @@
+//! The JSON API for the UI and for automation, under `/api/v1`, behind login. Roles are
+//! checked here, on the server, for every call.
+
+mod handlers;
+mod openapi;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/login", post(handlers::login))
+        .route("/api/v1/logout", post(handlers::logout))
+        .route("/api/v1/password", post(handlers::change_password))
+        .route("/api/v1/me", get(handlers::me))
+        .route("/api/v1/summary", get(handlers::summary))
+        .route("/api/v1/hosts", get(handlers::hosts))
+        .route("/api/v1/hosts/{id}", get(handlers::host))
+        .route("/api/v1/certificates", get(handlers::certificates))
+        .route("/api/v1/certificates/{sha256}", get(handlers::certificate))
+        .route("/api/v1/agents", get(handlers::agents))
+        .route("/api/v1/agents/{id}/revoke", post(handlers::revoke_agent))
+        .route(
+            "/api/v1/tokens",
+            get(handlers::tokens).post(handlers::create_token),
+        )
+        .route("/api/v1/audit", get(handlers::audit))
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/metrics", get(handlers::metrics))
+        .layer(DefaultBodyLimit::max(256 * 1024))
+        .with_state(state)
+}
+
+pub use openapi::PATHS as DOCUMENTED_PATHS;

@@ -1,0 +1,291 @@
+//! Admin authentication: argon2id passwords, session JWTs (HttpOnly Secure SameSite=Strict
+//! cookie or Bearer), roles, and the CSRF check for cookie-authenticated changes.
+
+use anyhow::{Context, anyhow};
+use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, header};
+use certfleet_store::Role;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub const SESSION_COOKIE: &str = "certfleet_session";
+/// A session token is good for the API and nothing else.
+pub const AUDIENCE: &str = "certfleet-api";
+const KIND: &str = "session";
+const SESSION_SECS: i64 = 8 * 3600;
+
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow!("cannot hash the password: {e}"))
+}
+
+pub fn verify_password(password: &str, stored: &str) -> bool {
+    PasswordHash::new(stored)
+        .map(|hash| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &hash)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A readable one-time password: 20 characters from an alphabet without look-alikes.
+pub fn one_time_password() -> anyhow::Result<String> {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut bytes = [0u8; 20];
+    getrandom::fill(&mut bytes).context("the system's random source failed")?;
+    Ok(bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect())
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Claims {
+    sub: i64,
+    name: String,
+    role: Role,
+    aud: String,
+    kind: String,
+    iat: i64,
+    exp: i64,
+}
+
+/// Issues and checks session tokens with the console's HMAC key.
+#[derive(Clone)]
+pub struct Sessions {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sessions(redacted)")
+    }
+}
+
+impl Sessions {
+    pub fn new(secret: &[u8]) -> Self {
+        Sessions {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+        }
+    }
+
+    pub fn issue(&self, user_id: i64, name: &str, role: Role, now: i64) -> anyhow::Result<String> {
+        let claims = Claims {
+            sub: user_id,
+            name: name.to_owned(),
+            role,
+            aud: AUDIENCE.into(),
+            kind: KIND.into(),
+            iat: now,
+            exp: now + SESSION_SECS,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .context("cannot sign the session")
+    }
+
+    /// The user id of a valid session token; `None` for anything else (expired, forged,
+    /// another audience or kind, an enrolment token, garbage).
+    fn verify(&self, token: &str) -> Option<i64> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "aud", "sub"]);
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).ok()?;
+        (data.claims.kind == KIND).then_some(data.claims.sub)
+    }
+
+    pub fn cookie(token: &str) -> String {
+        format!(
+            "{SESSION_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={SESSION_SECS}"
+        )
+    }
+
+    pub fn clear_cookie() -> String {
+        format!("{SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0")
+    }
+}
+
+/// The logged-in user behind a request.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    pub must_change_password: bool,
+}
+
+impl AuthUser {
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.must_change_password {
+            return Err(ApiError::Forbidden(
+                "change the one-time password first (POST /api/v1/password)".into(),
+            ));
+        }
+        if self.role < role {
+            return Err(ApiError::Forbidden(format!(
+                "this needs the {} role; you are {}",
+                role.as_str(),
+                self.role.as_str()
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(|t| t.trim().to_owned())
+}
+
+/// A cookie-authenticated change must come from a page of this console: SameSite=Strict
+/// already keeps cross-site cookies away; the Origin check also stops a sibling site.
+fn same_origin(parts: &Parts) -> bool {
+    let Some(host) = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+    else {
+        return false;
+    };
+    let origin = parts
+        .headers
+        .get(header::ORIGIN)
+        .or_else(|| parts.headers.get(header::REFERER))
+        .and_then(|h| h.to_str().ok());
+    match origin {
+        Some(origin) => {
+            let rest = origin.strip_prefix("https://").unwrap_or("");
+            let origin_host = rest.split('/').next().unwrap_or("");
+            origin_host.eq_ignore_ascii_case(host)
+        }
+        None => false,
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let (token, via_cookie) = match bearer_token(&parts.headers) {
+            Some(token) => (token, false),
+            None => (
+                cookie_token(&parts.headers).ok_or(ApiError::Unauthorized)?,
+                true,
+            ),
+        };
+        let user_id = state
+            .sessions
+            .verify(&token)
+            .ok_or(ApiError::Unauthorized)?;
+        if via_cookie && !matches!(parts.method, Method::GET | Method::HEAD) && !same_origin(parts)
+        {
+            return Err(ApiError::Forbidden(
+                "cross-origin request refused: changes must come from the console's own pages"
+                    .into(),
+            ));
+        }
+        let user = state
+            .store
+            .user_by_id(user_id)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        if user.disabled {
+            return Err(ApiError::Unauthorized);
+        }
+        Ok(AuthUser {
+            id: user.id,
+            name: user.username,
+            role: user.role,
+            must_change_password: user.must_change_password,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        let hash = hash_password("correct horse").expect("hash");
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("wrong horse", &hash));
+        assert!(!verify_password("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn sessions_verify_only_their_own_kind() {
+        let sessions = Sessions::new(b"0123456789abcdef0123456789abcdef");
+        let now = jsonwebtoken::get_current_timestamp() as i64;
+        let token = sessions
+            .issue(7, "alice", Role::Viewer, now)
+            .expect("issue");
+        assert_eq!(sessions.verify(&token), Some(7));
+
+        let other_key = Sessions::new(b"another key, another console....");
+        assert_eq!(other_key.verify(&token), None, "forged with another key");
+
+        let expired = sessions
+            .issue(7, "alice", Role::Viewer, now - 10 * SESSION_SECS)
+            .expect("issue");
+        assert_eq!(sessions.verify(&expired), None, "expired");
+
+        // Right key, wrong audience or kind: another token type must not stand in.
+        for (aud, kind) in [("certfleet-agent", KIND), (AUDIENCE, "refresh")] {
+            let claims = Claims {
+                sub: 7,
+                name: "alice".into(),
+                role: Role::Admin,
+                aud: aud.into(),
+                kind: kind.into(),
+                iat: now,
+                exp: now + 60,
+            };
+            let token = jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+            )
+            .expect("encode");
+            assert_eq!(sessions.verify(&token), None, "{aud}/{kind}");
+        }
+        assert_eq!(
+            sessions.verify("cf1.abcdefgh.secret.pin"),
+            None,
+            "an enrolment token"
+        );
+    }
+
+    #[test]
+    fn one_time_passwords_are_long_and_differ() {
+        let a = one_time_password().expect("otp");
+        let b = one_time_password().expect("otp");
+        assert_eq!(a.len(), 20);
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,243 @@
+//! The console's configuration: one struct, read from a TOML file, then environment
+//! variables (`CERTFLEET_` prefix, `__` for nesting), then command-line flags.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the database, the CA and the secrets live.
+    pub data_dir: PathBuf,
+    /// HTTPS for the web UI and the JSON API (browsers are never asked for a certificate).
+    pub api_listen: SocketAddr,
+    /// HTTPS for agents: enrolment and the mutually authenticated WebSocket.
+    pub gateway_listen: SocketAddr,
+    /// Extra DNS names or IP addresses for the console's TLS certificate; `localhost` and
+    /// `127.0.0.1` are always included.
+    pub names: Vec<String>,
+    /// The URL agents dial, printed in enrolment instructions. Default:
+    /// `https://<first name>:<gateway port>`.
+    pub gateway_url: Option<String>,
+    /// How often agents send a heartbeat; three missed ones make an agent offline.
+    pub heartbeat_secs: u64,
+    /// Lifetime of an agent's client certificate (renewed at two thirds).
+    pub agent_cert_days: u32,
+    /// Default lifetime of an enrolment token.
+    pub token_hours: u64,
+    /// Name of the first admin, created with a one-time password at the first start.
+    pub admin_username: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("certfleet-data"),
+            api_listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            gateway_listen: SocketAddr::from(([0, 0, 0, 0], 8444)),
+            names: Vec::new(),
+            gateway_url: None,
+            heartbeat_secs: 30,
+            agent_cert_days: 30,
+            token_hours: 24,
+            admin_username: "admin".into(),
+        }
+    }
+}
+
+/// Values given on the command line; they win over the file and the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub api_listen: Option<SocketAddr>,
+    pub gateway_listen: Option<SocketAddr>,
+}
+
+const ENV_PREFIX: &str = "CERTFLEET_";
+/// Variables with the prefix that are not settings.
+const NOT_SETTINGS: &[&str] = &["CONFIG", "LOG", "ADMIN_PASSWORD"];
+
+impl Config {
+    /// File (if any), then `vars` (the process environment in production), then flags.
+    pub fn load(
+        file: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Self> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the config file {}", path.display()))?;
+                text.parse::<toml::Table>().with_context(|| {
+                    format!("the config file {} is not valid TOML", path.display())
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        let env: BTreeMap<String, String> = vars
+            .into_iter()
+            .filter_map(|(k, v)| k.strip_prefix(ENV_PREFIX).map(|k| (k.to_owned(), v)))
+            .filter(|(k, _)| !NOT_SETTINGS.contains(&k.as_str()))
+            .collect();
+        for (key, value) in env {
+            let path: Vec<String> = key.split("__").map(str::to_ascii_lowercase).collect();
+            set(&mut table, &path, env_value(&value))
+                .with_context(|| format!("environment variable {ENV_PREFIX}{key}"))?;
+        }
+        let mut config: Config = toml::Value::Table(table).try_into().map_err(|e| {
+            anyhow::anyhow!(
+                "the configuration is invalid: {e}; see server/certfleet-server.example.toml"
+            )
+        })?;
+        if let Some(dir) = &overrides.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(addr) = overrides.api_listen {
+            config.api_listen = addr;
+        }
+        if let Some(addr) = overrides.gateway_listen {
+            config.gateway_listen = addr;
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.heartbeat_secs == 0 || self.heartbeat_secs > 3600 {
+            bail!("heartbeat_secs must be between 1 and 3600");
+        }
+        if self.agent_cert_days == 0 || self.agent_cert_days > 397 {
+            bail!("agent_cert_days must be between 1 and 397");
+        }
+        if self.admin_username.trim().is_empty() {
+            bail!("admin_username must not be empty");
+        }
+        Ok(())
+    }
+
+    /// The URL agents dial.
+    pub fn gateway_url(&self) -> String {
+        if let Some(url) = &self.gateway_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let host = self
+            .names
+            .first()
+            .map(String::as_str)
+            .unwrap_or("localhost");
+        format!("https://{host}:{}", self.gateway_listen.port())
+    }
+
+    /// Seconds without a heartbeat after which an agent counts as offline.
+    pub fn offline_after_secs(&self) -> i64 {
+        3 * self.heartbeat_secs as i64
+    }
+}
+
+/// Environment values are TOML when they parse as a TOML value (`30`, `true`, `["a"]`),
+/// plain strings otherwise (`0.0.0.0:8444`, `/var/lib/certfleet`).
+fn env_value(text: &str) -> toml::Value {
+    format!("v = {text}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(text.to_owned()))
+}
+
+fn set(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<()> {
+    match path {
+        [] => bail!("empty setting name"),
+        [last] => {
+            table.insert(last.clone(), value);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(inner) => set(inner, rest, value),
+                _ => bail!("{first} is not a table"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_commented_example_parses_and_matches_the_defaults_it_documents() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("certfleet-server.example.toml");
+        let config = Config::load(Some(&path), vars(&[]), &Overrides::default()).expect("example");
+        assert_eq!(config.heartbeat_secs, 30);
+        assert_eq!(config.api_listen, "127.0.0.1:8443".parse().expect("addr"));
+        assert_eq!(config.names, vec!["console.example.com".to_string()]);
+    }
+
+    #[test]
+    fn environment_beats_the_file_and_flags_beat_both() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "heartbeat_secs = 10\ndata_dir = \"/from/file\"\n").expect("write");
+        let overrides = Overrides {
+            data_dir: Some(PathBuf::from("/from/flag")),
+            ..Overrides::default()
+        };
+        let config = Config::load(
+            Some(&file),
+            vars(&[
+                ("CERTFLEET_HEARTBEAT_SECS", "20"),
+                ("CERTFLEET_GATEWAY_LISTEN", "127.0.0.1:9000"),
+                ("CERTFLEET_NAMES", r#"["a.example", "b.example"]"#),
+                ("CERTFLEET_CONFIG", "ignored"),
+                ("OTHER", "ignored"),
+            ]),
+            &overrides,
+        )
+        .expect("load");
+        assert_eq!(config.heartbeat_secs, 20);
+        assert_eq!(config.gateway_listen.port(), 9000);
+        assert_eq!(config.names.len(), 2);
+        assert_eq!(config.data_dir, PathBuf::from("/from/flag"));
+    }
+
+    #[test]
+    fn unknown_settings_and_bad_values_are_refused_with_the_name() {
+        let err = Config::load(
+            None,
+            vars(&[("CERTFLEET_HEARTBEAT", "5")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("heartbeat"), "{err:#}");
+        let err = Config::load(
+            None,
+            vars(&[("CERTFLEET_HEARTBEAT_SECS", "0")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("heartbeat_secs"), "{err:#}");
+    }
+
+    #[test]
+    fn a_broken_config_file_says_which_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "heartbeat_secs = \n").expect("write");
+        let err = Config::load(Some(&file), vars(&[]), &Overrides::default()).unwrap_err();
+        assert!(format!("{err:#}").contains("c.toml"), "{err:#}");
+    }
+}

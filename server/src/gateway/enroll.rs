@@ -1,0 +1,127 @@
+//! `GET /agent/v1/ca` and `POST /agent/v1/enroll`: how an agent joins. The token is checked
+//! before the CSR is signed and spent in the same transaction that records the agent.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use certfleet_proto::{EnrollRequest, EnrollResponse, HttpError, HttpErrorBody};
+use certfleet_store::NewAgent;
+use sha2::{Digest, Sha256};
+
+use crate::state::AppState;
+
+pub async fn ca(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/x-pem-file")],
+        state.pki.ca_pem().to_owned(),
+    )
+        .into_response()
+}
+
+fn refuse(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    let body = HttpError {
+        error: HttpErrorBody {
+            code: code.into(),
+            message: message.into(),
+        },
+    };
+    (status, Json(body)).into_response()
+}
+
+pub fn secret_hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+pub async fn enroll(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
+    let request: EnrollRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "body_invalid",
+                format!("the enrolment request is not valid JSON of the right shape: {e}"),
+            );
+        }
+    };
+    let now = state.now();
+    let hash = secret_hash(&request.token_secret);
+    if let Err(e) = state
+        .store
+        .check_token(&request.token_id, &hash, now.unix_timestamp())
+        .await
+    {
+        return token_refusal(&state, &request, e).await;
+    }
+    let agent_id = uuid::Uuid::new_v4().to_string();
+    let issued = match state.pki.sign_agent_csr(
+        &request.csr_pem,
+        &agent_id,
+        state.config.agent_cert_days,
+        now,
+    ) {
+        Ok(issued) => issued,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, "csr_invalid", e.to_string()),
+    };
+    let agent = NewAgent {
+        id: &agent_id,
+        cert_serial: &issued.serial,
+        cert_not_after: issued.not_after,
+    };
+    if let Err(e) = state
+        .store
+        .enroll_agent(&request.token_id, &hash, now.unix_timestamp(), &agent)
+        .await
+    {
+        return token_refusal(&state, &request, e).await;
+    }
+    state.metrics.enrollments.inc();
+    let _ = state
+        .store
+        .audit(
+            now.unix_timestamp(),
+            &format!("token:{}", request.token_id),
+            "agent.enrolled",
+            Some(&agent_id),
+            Some(&format!("host {}", request.hostname)),
+        )
+        .await;
+    tracing::info!(agent = %agent_id, host = %request.hostname, "agent enrolled");
+    Json(EnrollResponse {
+        agent_id,
+        certificate_pem: issued.pem,
+        ca_pem: state.pki.ca_pem().to_owned(),
+    })
+    .into_response()
+}
+
+async fn token_refusal(
+    state: &AppState,
+    request: &EnrollRequest,
+    e: certfleet_store::Error,
+) -> Response {
+    let code = match e {
+        certfleet_store::Error::TokenInvalid => "token_invalid",
+        certfleet_store::Error::TokenSpent => "token_spent",
+        certfleet_store::Error::TokenExpired => "token_expired",
+        other => {
+            tracing::error!("enrolment failed: {other}");
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "internal",
+                "the console could not enrol the agent; see its log",
+            );
+        }
+    };
+    let _ = state
+        .store
+        .audit(
+            state.now_secs(),
+            &format!("token:{}", request.token_id),
+            "agent.enrollment_refused",
+            None,
+            Some(code),
+        )
+        .await;
+    refuse(StatusCode::FORBIDDEN, code, e.to_string())
+}

@@ -1,0 +1,348 @@
+//! One agent's WebSocket session. The protocol logic is generic over a stream of incoming
+//! frames and a bounded outbound queue, so tests drive it with channels; the axum adapter
+//! below only translates WebSocket messages.
+
+use std::time::{Duration, Instant};
+
+use axum::Extension;
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use certfleet_proto::{
+    Ack, AgentMessage, ConsoleMessage, DecodeError, ErrorBody, Inventory, MAX_FRAME_BYTES, Renewed,
+    Welcome, decode_from_agent, encode,
+};
+use futures_util::{SinkExt, Stream, StreamExt};
+use tokio::sync::mpsc;
+
+use crate::state::AppState;
+use crate::tls::PeerAgent;
+
+/// An agent must say hello this soon after connecting.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(15);
+/// Outbound frames queued per agent before the sender has to wait or give up.
+const OUTBOUND_QUEUE: usize = 32;
+/// A connection sending this many bad frames in a row is closed.
+const MAX_CONSECUTIVE_ERRORS: u32 = 10;
+
+/// What the transport delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    Text(String),
+    /// Binary frames are not part of the protocol.
+    Binary,
+    /// The transport refused a frame as too large.
+    TooLarge,
+}
+
+/// `GET /agent/v1`: upgrades to a WebSocket for a verified, non-revoked agent.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Extension(peer): Extension<PeerAgent>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let Some(agent_id) = peer.0 else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "a client certificate from the console's agent CA is required: enrol first",
+        )
+            .into_response();
+    };
+    match state.store.agent(&agent_id).await {
+        Ok(Some(agent)) if agent.revoked_at.is_none() => {}
+        Ok(Some(_)) => return (StatusCode::FORBIDDEN, "this agent was revoked").into_response(),
+        Ok(None) => return (StatusCode::FORBIDDEN, "unknown agent").into_response(),
+        Err(e) => {
+            tracing::error!("cannot look up agent {agent_id}: {e}");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    }
+    ws.max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        // Small buffers: an idle agent should cost the console little memory.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .on_upgrade(move |socket| connected(state, agent_id, socket))
+}
+
+async fn connected(state: AppState, agent_id: String, socket: WebSocket) {
+    let (mut sink, stream) = socket.split();
+    let (outbound, mut queue) = mpsc::channel::<String>(OUTBOUND_QUEUE);
+    let metrics = state.metrics.clone();
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = queue.recv().await {
+            if sink.send(Message::Text(frame.into())).await.is_err() {
+                break;
+            }
+            metrics.frames_out.inc();
+        }
+        let _ = sink.close().await;
+    });
+    let incoming = stream
+        .take_while(|m| std::future::ready(!matches!(m, Ok(Message::Close(_)))))
+        .filter_map(|m| {
+            std::future::ready(match m {
+                Ok(Message::Text(text)) => Some(Incoming::Text(text.to_string())),
+                Ok(Message::Binary(_)) => Some(Incoming::Binary),
+                Ok(Message::Ping(_) | Message::Pong(_) | Message::Close(_)) => None,
+                Err(e)
+                    if e.to_string().contains("too long")
+                        || e.to_string().contains("Space limit") =>
+                {
+                    Some(Incoming::TooLarge)
+                }
+                Err(_) => None,
+            })
+        });
+    // A transport error ends the stream: `filter_map` above drops it, and tungstenite
+    // yields nothing after an error.
+    run_session(state, agent_id, Box::pin(incoming), outbound).await;
+    let _ = writer.await;
+}
+
+fn error_frame(of: Option<String>, code: &str, message: impl Into<String>) -> String {
+    encode(
+        &uuid::Uuid::new_v4().to_string(),
+        &ConsoleMessage::Error(ErrorBody {
+            of,
+            code: code.into(),
+            message: message.into(),
+        }),
+    )
+}
+
+fn frame(message: ConsoleMessage) -> String {
+    encode(&uuid::Uuid::new_v4().to_string(), &message)
+}
+
+/// Runs the protocol for one connected agent until it disconnects, misbehaves, or is
+/// dropped (revoked, or replaced by a newer connection).
+pub async fn run_session<S>(
+    state: AppState,
+    agent_id: String,
+    mut incoming: S,
+    outbound: mpsc::Sender<String>,
+) where
+    S: Stream<Item = Incoming> + Unpin,
+{
+    let registration = state.registry.register(&agent_id, outbound.clone());
+    let mut closed = registration.closed.clone();
+    state.metrics.agents_connected.inc();
+    tracing::info!(agent = %agent_id, "agent connected");
+
+    let mut host_id: Option<i64> = None;
+    let mut errors_in_a_row = 0u32;
+    let hello_deadline = tokio::time::sleep(HELLO_TIMEOUT);
+    tokio::pin!(hello_deadline);
+
+    loop {
+        let next = tokio::select! {
+            item = incoming.next() => item,
+            _ = closed.changed() => {
+                tracing::info!(agent = %agent_id, "dropping the connection (revoked or replaced)");
+                let _ = outbound.try_send(error_frame(None, "disconnected", "the console closed this connection"));
+                break;
+            }
+            _ = &mut hello_deadline, if host_id.is_none() => {
+                let _ = outbound.try_send(error_frame(None, "hello_timeout", "say hello first"));
+                break;
+            }
+        };
+        let Some(item) = next else { break };
+        state.metrics.frames_in.inc();
+        let text = match item {
+            Incoming::Text(text) => text,
+            Incoming::Binary => {
+                state.metrics.frame_errors.inc();
+                let _ = outbound
+                    .send(error_frame(
+                        None,
+                        "frame_binary",
+                        "only JSON text frames are accepted",
+                    ))
+                    .await;
+                errors_in_a_row += 1;
+                if errors_in_a_row >= MAX_CONSECUTIVE_ERRORS {
+                    break;
+                }
+                continue;
+            }
+            Incoming::TooLarge => {
+                state.metrics.frame_errors.inc();
+                let _ = outbound
+                    .send(error_frame(
+                        None,
+                        DecodeError::TooLarge {
+                            size: MAX_FRAME_BYTES + 1,
+                        }
+                        .code(),
+                        format!("frames are limited to {MAX_FRAME_BYTES} bytes"),
+                    ))
+                    .await;
+                break;
+            }
+        };
+        let (id, message) = match decode_from_agent(&text) {
+            Ok(pair) => pair,
+            Err((of, e)) => {
+                state.metrics.frame_errors.inc();
+                let _ = outbound
+                    .send(error_frame(of, e.code(), e.to_string()))
+                    .await;
+                errors_in_a_row += 1;
+                if matches!(e, DecodeError::TooLarge { .. })
+                    || errors_in_a_row >= MAX_CONSECUTIVE_ERRORS
+                {
+                    break;
+                }
+                continue;
+            }
+        };
+        let reply = match (host_id, message) {
+            (_, AgentMessage::Hello(hello)) => {
+                match state
+                    .store
+                    .upsert_host(&agent_id, &hello, state.now_secs())
+                    .await
+                {
+                    Ok(id) => {
+                        host_id = Some(id);
+                        Ok(ConsoleMessage::Welcome(Welcome {
+                            agent_id: agent_id.clone(),
+                            heartbeat_secs: state.config.heartbeat_secs,
+                            server_time: state.now_secs(),
+                        }))
+                    }
+                    Err(e) => Err(("internal", format!("could not record the host: {e}"))),
+                }
+            }
+            (None, _) => Err(("hello_first", "say hello before anything else".to_owned())),
+            (Some(host), AgentMessage::Inventory(inventory)) => {
+                ingest(&state, &agent_id, host, &id, inventory).await
+            }
+            (Some(_), AgentMessage::Heartbeat(_)) => {
+                if let Err(e) = state.store.touch_agent(&agent_id, state.now_secs()).await {
+                    tracing::warn!(agent = %agent_id, "cannot record the heartbeat: {e}");
+                }
+                errors_in_a_row = 0;
+                continue;
+            }
+            (Some(_), AgentMessage::RenewRequest(request)) => {
+                renew(&state, &agent_id, &request.csr_pem).await
+            }
+            (Some(_), AgentMessage::JobProgress(progress)) => {
+                tracing::info!(agent = %agent_id, job = %progress.job_id, step = %progress.step, "{}", progress.detail);
+                Ok(ack(&id, None))
+            }
+            (Some(_), AgentMessage::JobResult(result)) => {
+                tracing::info!(agent = %agent_id, job = %result.job_id, ok = result.ok, "{}", result.detail);
+                Ok(ack(&id, None))
+            }
+            (Some(_), AgentMessage::ProbeResult(result)) => {
+                tracing::info!(agent = %agent_id, job = %result.job_id, address = %result.address, served = ?result.served_sha256, "probe result");
+                Ok(ack(&id, None))
+            }
+        };
+        let frame = match reply {
+            Ok(message) => {
+                errors_in_a_row = 0;
+                frame(message)
+            }
+            Err((code, message)) => {
+                state.metrics.frame_errors.inc();
+                errors_in_a_row += 1;
+                error_frame(Some(id), code, message)
+            }
+        };
+        if outbound.send(frame).await.is_err() {
+            break;
+        }
+        if errors_in_a_row >= MAX_CONSECUTIVE_ERRORS {
+            break;
+        }
+    }
+
+    state
+        .registry
+        .unregister(&agent_id, registration.generation);
+    state.metrics.agents_connected.dec();
+    tracing::info!(agent = %agent_id, "agent disconnected");
+}
+
+fn ack(of: &str, hash: Option<String>) -> ConsoleMessage {
+    ConsoleMessage::Ack(Ack {
+        of: of.to_owned(),
+        hash,
+    })
+}
+
+async fn ingest(
+    state: &AppState,
+    agent_id: &str,
+    host_id: i64,
+    frame_id: &str,
+    inventory: Inventory,
+) -> Result<ConsoleMessage, (&'static str, String)> {
+    if inventory.snapshot.content_hash() != inventory.hash {
+        return Err((
+            "hash_mismatch",
+            "the inventory's hash does not match its content".to_owned(),
+        ));
+    }
+    let started = Instant::now();
+    match state
+        .store
+        .ingest_inventory(agent_id, host_id, &inventory, state.now_secs())
+        .await
+    {
+        Ok(outcome) => {
+            if outcome.changed {
+                state.metrics.inventories_ingested.inc();
+                state
+                    .metrics
+                    .ingest_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                tracing::info!(
+                    agent = %agent_id,
+                    endpoints_written = outcome.endpoints_written,
+                    endpoints_removed = outcome.endpoints_removed,
+                    certificates_added = outcome.certificates_added,
+                    "inventory stored"
+                );
+            }
+            Ok(ack(frame_id, Some(inventory.hash)))
+        }
+        Err(certfleet_store::Error::Corrupt(detail)) => Err(("inventory_invalid", detail)),
+        Err(e) => Err(("internal", format!("could not store the inventory: {e}"))),
+    }
+}
+
+async fn renew(
+    state: &AppState,
+    agent_id: &str,
+    csr_pem: &str,
+) -> Result<ConsoleMessage, (&'static str, String)> {
+    let issued = state
+        .pki
+        .sign_agent_csr(csr_pem, agent_id, state.config.agent_cert_days, state.now())
+        .map_err(|e| ("csr_invalid", e.to_string()))?;
+    state
+        .store
+        .record_agent_certificate(agent_id, &issued.serial, issued.not_after)
+        .await
+        .map_err(|e| ("internal", e.to_string()))?;
+    let _ = state
+        .store
+        .audit(
+            state.now_secs(),
+            &format!("agent:{agent_id}"),
+            "agent.certificate_renewed",
+            Some(agent_id),
+            Some(&issued.serial),
+        )
+        .await;
+    Ok(ConsoleMessage::Renewed(Renewed {
+        certificate_pem: issued.pem,
+    }))
+}

@@ -1,0 +1,156 @@
+//! The certfleet console: configuration, data folder, internal PKI, the agent gateway
+//! (enrolment and mTLS WebSockets), the JSON API and metrics. `main.rs` is only the CLI.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod datadir;
+pub mod error;
+pub mod gateway;
+pub mod metrics;
+pub mod pki;
+pub mod state;
+pub mod tls;
+pub mod tokens;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use certfleet_store::{Role, Store};
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::auth::Sessions;
+use crate::config::Config;
+use crate::datadir::DataDir;
+use crate::metrics::Metrics;
+use crate::pki::Pki;
+use crate::state::AppState;
+use crate::tls::RevocationList;
+
+/// Makes ring the process-wide rustls provider (no aws-lc: it would need cmake).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Everything `serve` builds before it listens.
+pub struct Prepared {
+    pub state: AppState,
+    /// The first admin's one-time password, on the first start only.
+    pub first_admin_password: Option<String>,
+    _data_dir: DataDir,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared").finish_non_exhaustive()
+    }
+}
+
+/// Opens (or creates) the data folder, database, CA and secrets, and the first admin.
+pub async fn prepare(config: Config) -> Result<Prepared> {
+    let now = OffsetDateTime::now_utc();
+    let data_dir = DataDir::open(&config.data_dir, true)?;
+    let store = Store::open(&data_dir.database()).await?;
+    let pki = Pki::load_or_create(&data_dir, &config.names, now)?;
+    let sessions = Sessions::new(&data_dir.secret("session.key", 32)?);
+    // Reserved for encrypting uploaded private keys at rest; created now so a backup of the
+    // first start already holds it.
+    data_dir.secret("kek.key", 32)?;
+    let first_admin_password =
+        bootstrap_admin(&store, &config.admin_username, now.unix_timestamp()).await?;
+    let revoked = RevocationList::new(store.revoked_agent_ids().await?);
+    let state = AppState {
+        store,
+        config: Arc::new(config),
+        pki: Arc::new(pki),
+        sessions,
+        revoked,
+        registry: gateway::Registry::default(),
+        metrics: Arc::new(Metrics::default()),
+        clock: Arc::new(OffsetDateTime::now_utc),
+    };
+    Ok(Prepared {
+        state,
+        first_admin_password,
+        _data_dir: data_dir,
+    })
+}
+
+/// Creates the first admin with a one-time password when there are no users at all.
+async fn bootstrap_admin(store: &Store, username: &str, now: i64) -> Result<Option<String>> {
+    if store.count_users().await? > 0 {
+        return Ok(None);
+    }
+    let password = auth::one_time_password()?;
+    let hash = auth::hash_password(&password)?;
+    store
+        .create_user(username, &hash, Role::Admin, true, now)
+        .await
+        .context("cannot create the first admin")?;
+    store
+        .audit(
+            now,
+            "console",
+            "user.created",
+            Some(username),
+            Some("first admin"),
+        )
+        .await?;
+    Ok(Some(password))
+}
+
+/// The addresses actually bound (ports may have been 0).
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub api: SocketAddr,
+    pub gateway: SocketAddr,
+}
+
+/// Binds both listeners and serves until `shutdown` turns true.
+pub async fn serve(
+    prepared: Prepared,
+    shutdown: watch::Receiver<bool>,
+    on_bound: impl FnOnce(Bound),
+) -> Result<()> {
+    let state = prepared.state.clone();
+    let config = state.config.clone();
+    let api_listener = TcpListener::bind(config.api_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (api_listen): is the port taken?",
+                config.api_listen
+            )
+        })?;
+    let gateway_listener = TcpListener::bind(config.gateway_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (gateway_listen): is the port taken?",
+                config.gateway_listen
+            )
+        })?;
+    on_bound(Bound {
+        api: api_listener.local_addr()?,
+        gateway: gateway_listener.local_addr()?,
+    });
+    let api = tls::serve(
+        api_listener,
+        tls::api_config(&state.pki)?,
+        api::router(state.clone()),
+        shutdown.clone(),
+    );
+    let gateway = tls::serve(
+        gateway_listener,
+        tls::gateway_config(&state.pki, state.revoked.clone())?,
+        gateway::router(state.clone()),
+        shutdown,
+    );
+    let (a, g) = tokio::join!(api, gateway);
+    state.store.close().await;
+    drop(prepared);
+    a.and(g)
+}
