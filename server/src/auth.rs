@@ -49,7 +49,8 @@ pub fn one_time_password() -> anyhow::Result<String> {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Claims {
-    sub: i64,
+    /// The user id, as a string (JWT's `sub` is a string).
+    sub: String,
     name: String,
     role: Role,
     aud: String,
@@ -81,7 +82,7 @@ impl Sessions {
 
     pub fn issue(&self, user_id: i64, name: &str, role: Role, now: i64) -> anyhow::Result<String> {
         let claims = Claims {
-            sub: user_id,
+            sub: user_id.to_string(),
             name: name.to_owned(),
             role,
             aud: AUDIENCE.into(),
@@ -100,7 +101,10 @@ impl Sessions {
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "aud", "sub"]);
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).ok()?;
-        (data.claims.kind == KIND).then_some(data.claims.sub)
+        if data.claims.kind != KIND {
+            return None;
+        }
+        data.claims.sub.parse().ok()
     }
 
     pub fn cookie(token: &str) -> String {
@@ -258,7 +262,7 @@ mod tests {
         // Right key, wrong audience or kind: another token type must not stand in.
         for (aud, kind) in [("certfleet-agent", KIND), (AUDIENCE, "refresh")] {
             let claims = Claims {
-                sub: 7,
+                sub: "7".into(),
                 name: "alice".into(),
                 role: Role::Admin,
                 aud: aud.into(),
