@@ -1,10 +1,20 @@
-//! certfleet-agent: the host agent. Today it inspects certificate files; enrolment, the
-//! connection to the console and rollouts come with later issues.
+//! certfleet-agent: the host agent. `inspect` judges certificate files; `enroll` joins a
+//! console; `run` keeps this host's inventory up to date in it.
 
+mod config;
+mod connection;
+mod enroll;
+mod host;
+mod https;
+mod identity;
 mod inspect;
+mod inventory;
+mod tls;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -21,11 +31,85 @@ enum Command {
     /// Reads PEM, DER and PKCS#12 (.pfx/.p12), telling them apart by content. Exit status:
     /// 0 no error finding, 1 at least one error finding, 2 the input could not be read.
     Inspect(inspect::Args),
+    /// Join a console with a single-use token (checks the console's CA against the token).
+    Enroll {
+        /// The console's agent gateway, e.g. https://console.example.com:8444
+        #[arg(long)]
+        server: String,
+        /// The token from `certfleet-server token create` or the Agents page.
+        #[arg(long)]
+        token: String,
+        /// Where the agent keeps its key, certificate and configuration.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Connect to the console and keep this host's inventory there up to date.
+    Run {
+        /// The agent configuration (default: agent.toml in the data folder).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CERTFLEET_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    // Two worker threads are plenty for one host's agent.
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Inspect(args) => inspect::run(&args),
+    let result = match cli.command {
+        Command::Inspect(args) => return inspect::run(&args),
+        Command::Enroll {
+            server,
+            token,
+            data_dir,
+        } => {
+            init_logging();
+            let dir = data_dir.unwrap_or_else(identity::default_data_dir);
+            let config = dir.join("agent.toml");
+            runtime().and_then(|rt| rt.block_on(enroll::enroll(&server, &token, &dir, &config)))
+                .map(|identity| {
+                    println!(
+                        "enrolled as agent {} with {}\nconfiguration: {} (add what to watch, then `certfleet-agent run`)",
+                        identity.agent_id,
+                        identity.server,
+                        config.display()
+                    );
+                })
+        }
+        Command::Run { config, data_dir } => {
+            init_logging();
+            let dir = data_dir.unwrap_or_else(identity::default_data_dir);
+            let config_path = config.unwrap_or_else(|| dir.join("agent.toml"));
+            (|| -> Result<()> {
+                let identity = identity::Identity::load(&dir)?;
+                let agent_config = config::AgentConfig::load(&config_path)?;
+                runtime()?.block_on(connection::run(identity, agent_config))
+            })()
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("certfleet-agent: {e:#}");
+            ExitCode::from(2)
+        }
     }
 }

@@ -5,13 +5,11 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
-use base64::Engine;
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
     DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use crate::datadir::{DataDir, write_private};
@@ -48,11 +46,8 @@ impl std::fmt::Debug for Pki {
     }
 }
 
-/// The CA pin carried in enrolment tokens: base64url (no padding) of SHA-256 over the CA
-/// certificate's DER.
-pub fn pin_of(ca_der: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(ca_der))
-}
+/// The CA pin carried in enrolment tokens (defined with the token format in proto).
+pub use certfleet_proto::ca_pin as pin_of;
 
 fn random_serial() -> Result<SerialNumber> {
     let mut bytes = [0u8; 16];

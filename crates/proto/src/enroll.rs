@@ -72,6 +72,14 @@ impl EnrollmentToken {
     }
 }
 
+/// The pin of a CA certificate as tokens carry it: base64url (no padding) of SHA-256 over
+/// its DER.
+pub fn ca_pin(ca_der: &[u8]) -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(ca_der))
+}
+
 /// `POST /agent/v1/enroll` request body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -124,6 +132,18 @@ mod tests {
             Ok(token.clone())
         );
         assert!(!format!("{token:?}").contains(&"s".repeat(32)));
+    }
+
+    #[test]
+    fn pins_are_43_base64url_characters_and_parse_in_a_token() {
+        let pin = ca_pin(b"some CA certificate");
+        assert_eq!(pin.len(), 43);
+        let token = EnrollmentToken {
+            id: "abcdefgh".into(),
+            secret: "s".repeat(32),
+            ca_pin: pin,
+        };
+        assert!(EnrollmentToken::parse(&token.to_string()).is_ok());
     }
 
     #[test]

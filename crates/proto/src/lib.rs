@@ -7,7 +7,9 @@ mod enroll;
 mod frame;
 mod messages;
 
-pub use enroll::{EnrollRequest, EnrollResponse, EnrollmentToken, HttpError, HttpErrorBody};
+pub use enroll::{
+    EnrollRequest, EnrollResponse, EnrollmentToken, HttpError, HttpErrorBody, ca_pin,
+};
 
 pub use frame::{
     DecodeError, Envelope, MAX_FRAME_BYTES, PROTOCOL_VERSION, decode_from_agent,

@@ -1,0 +1,145 @@
+//! The agent's configuration file (TOML): what to watch, how often, and its groups. The
+//! console URL and identity come from enrolment and live next to it in the data folder.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Overrides the console URL recorded at enrolment.
+    pub server: Option<String>,
+    /// How often the configuration and live ports are read again.
+    #[serde(default = "default_rescan")]
+    pub rescan_secs: u64,
+    /// Labels for the console (`sage`, `esync`, `prod`, …).
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub apache: Vec<ApacheTarget>,
+    #[serde(default)]
+    pub pem: Vec<PemTarget>,
+}
+
+fn default_rescan() -> u64 {
+    300
+}
+
+/// An Apache httpd whose TLS virtual hosts are inventoried.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ApacheTarget {
+    /// The main configuration file: `/etc/apache2/apache2.conf`,
+    /// `C:\eSync\Apache24\conf\httpd.conf`.
+    pub config: PathBuf,
+    /// When the file does not set ServerRoot and it is not the folder above `conf/`.
+    pub server_root: Option<PathBuf>,
+}
+
+/// Certificate files used by some other server (nginx, haproxy, …).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PemTarget {
+    pub name: String,
+    pub certificate: PathBuf,
+    pub key: Option<PathBuf>,
+    pub chain: Option<PathBuf>,
+    /// `host:port` of the live TLS port serving these files, to probe.
+    pub address: Option<String>,
+    /// The host name clients use (checked against the certificate); default `name`.
+    pub host: Option<String>,
+}
+
+impl AgentConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "cannot read the agent configuration {}; enrol first, or pass --config",
+                path.display()
+            )
+        })?;
+        Self::parse(&text).with_context(|| {
+            format!(
+                "the agent configuration {} is invalid (half-written? fix it and restart)",
+                path.display()
+            )
+        })
+    }
+
+    pub fn parse(text: &str) -> Result<Self> {
+        let config: AgentConfig = toml::from_str(text)?;
+        if config.rescan_secs < 10 {
+            bail!("rescan_secs must be at least 10");
+        }
+        for pem in &config.pem {
+            if pem.name.trim().is_empty() {
+                bail!("every [[pem]] target needs a name");
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// Written by `enroll` when no configuration exists yet.
+pub const STARTER: &str = r#"# certfleet agent configuration. Restart the agent after changing it.
+
+# How often configuration files and live ports are read again (seconds).
+rescan_secs = 300
+
+# Labels the console can group hosts by.
+groups = []
+
+# An Apache httpd (eSync, or any other); its TLS virtual hosts are found by reading the
+# configuration and everything it includes.
+# [[apache]]
+# config = "/etc/apache2/apache2.conf"           # Debian / Ubuntu
+# config = 'C:\eSync\Apache24\conf\httpd.conf'    # eSync on Windows
+
+# Certificate files of another server (nginx, haproxy, ...), and its live port.
+# [[pem]]
+# name = "www.example.com"
+# certificate = "/etc/nginx/tls/www.pem"
+# key = "/etc/nginx/tls/www.key"
+# address = "127.0.0.1:443"
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_starter_configuration_parses() {
+        let config = AgentConfig::parse(STARTER).expect("starter");
+        assert_eq!(config.rescan_secs, 300);
+        assert!(config.apache.is_empty() && config.pem.is_empty());
+    }
+
+    #[test]
+    fn targets_parse() {
+        let config = AgentConfig::parse(
+            "groups = [\"esync\"]\n[[apache]]\nconfig = 'C:\\eSync\\Apache24\\conf\\httpd.conf'\n[[pem]]\nname = \"www\"\ncertificate = \"/a.pem\"\naddress = \"127.0.0.1:443\"\n",
+        )
+        .expect("parse");
+        assert_eq!(config.apache.len(), 1);
+        assert_eq!(config.pem[0].address.as_deref(), Some("127.0.0.1:443"));
+    }
+
+    #[test]
+    fn a_half_written_file_is_refused_with_its_name_and_line() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("agent.toml");
+        std::fs::write(&path, "rescan_secs = 60\n[[apache]]\nconfig = \"/etc/apa").expect("write");
+        let err = AgentConfig::load(&path).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains("agent.toml"), "{text}");
+        assert!(text.contains("line 3"), "{text}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(AgentConfig::parse("rescan = 5\n").is_err());
+        assert!(AgentConfig::parse("rescan_secs = 1\n").is_err());
+    }
+}

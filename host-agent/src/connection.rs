@@ -1,0 +1,368 @@
+//! `certfleet-agent run`: stays connected to the console over the mutually authenticated
+//! WebSocket, says hello, sends the inventory at start and whenever it changes, heartbeats,
+//! answers jobs, renews its certificate at two thirds of its life, and reconnects with
+//! exponential backoff and full jitter (capped at 60 s) so a console restart does not bring
+//! every agent back in the same second.
+
+use std::collections::{HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use certfleet_proto::{
+    AgentMessage, ConsoleMessage, Heartbeat, Hello, Inventory, JobAction, JobResult,
+    PROTOCOL_VERSION, ProbeResult, RenewRequest, Snapshot, decode_from_console, encode,
+};
+use futures_util::{SinkExt, StreamExt};
+use time::OffsetDateTime;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::config::AgentConfig;
+use crate::https::ServerUrl;
+use crate::identity::Identity;
+use crate::inventory;
+use crate::tls;
+
+const BACKOFF_BASE: Duration = Duration::from_secs(1);
+const BACKOFF_CAP: Duration = Duration::from_secs(60);
+/// Job ids remembered to refuse replays.
+const SEEN_JOBS: usize = 1024;
+
+/// Exponential backoff with full jitter: a random wait between 0 and min(cap, base·2ⁿ).
+#[derive(Debug)]
+pub struct Backoff {
+    attempt: u32,
+}
+
+impl Backoff {
+    pub fn new() -> Self {
+        Backoff { attempt: 0 }
+    }
+
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+
+    pub fn next_delay(&mut self) -> Duration {
+        let ceiling = BACKOFF_BASE
+            .saturating_mul(1u32 << self.attempt.min(16))
+            .min(BACKOFF_CAP);
+        self.attempt = self.attempt.saturating_add(1);
+        let random = getrandom::u64().unwrap_or(u64::MAX / 2);
+        let millis = ceiling.as_millis() as u64;
+        Duration::from_millis(if millis == 0 {
+            0
+        } else {
+            random % (millis + 1)
+        })
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// How a session ended.
+enum Ended {
+    /// The certificate was renewed: reconnect at once with the new one.
+    Renewed,
+    /// The connection closed after a successful hello.
+    Closed,
+}
+
+pub async fn run(identity: Identity, config: AgentConfig) -> Result<()> {
+    let mut identity = identity;
+    let mut backoff = Backoff::new();
+    let mut seen_jobs = SeenJobs::default();
+    let started = Instant::now();
+    loop {
+        match session(&mut identity, &config, &mut seen_jobs, started).await {
+            Ok(Ended::Renewed) => {
+                tracing::info!("certificate renewed; reconnecting with it");
+                backoff.reset();
+                continue;
+            }
+            Ok(Ended::Closed) => {
+                tracing::warn!("the console closed the connection");
+                backoff.reset();
+            }
+            Err(e) => tracing::warn!("connection to the console failed: {e:#}"),
+        }
+        let delay = backoff.next_delay();
+        tracing::info!("reconnecting in {:.1} s", delay.as_secs_f64());
+        tokio::time::sleep(delay).await;
+    }
+}
+
+#[derive(Default)]
+struct SeenJobs {
+    order: VecDeque<String>,
+    set: HashSet<String>,
+}
+
+impl SeenJobs {
+    /// `false` when the id was seen before (a replay).
+    fn first_time(&mut self, id: &str) -> bool {
+        if !self.set.insert(id.to_owned()) {
+            return false;
+        }
+        self.order.push_back(id.to_owned());
+        if self.order.len() > SEEN_JOBS
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        true
+    }
+}
+
+fn hello(config: &AgentConfig) -> Hello {
+    Hello {
+        agent_version: env!("CARGO_PKG_VERSION").into(),
+        protocol: PROTOCOL_VERSION,
+        hostname: crate::host::hostname(),
+        fqdn: crate::host::fqdn(),
+        os: std::env::consts::OS.into(),
+        arch: std::env::consts::ARCH.into(),
+        groups: config.groups.clone(),
+    }
+}
+
+fn frame_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn needs_renewal(identity: &Identity, now: i64) -> bool {
+    match identity.certificate_validity() {
+        Ok((not_before, not_after)) => now >= not_before + (not_after - not_before) * 2 / 3,
+        Err(_) => false,
+    }
+}
+
+async fn session(
+    identity: &mut Identity,
+    config: &AgentConfig,
+    seen_jobs: &mut SeenJobs,
+    started: Instant,
+) -> Result<Ended> {
+    let server = config
+        .server
+        .clone()
+        .unwrap_or_else(|| identity.server.clone());
+    let url = ServerUrl::parse(&server)?;
+    let tls = url
+        .connect(tls::console_config(
+            &identity.ca_der,
+            Some(identity.client_auth()?),
+        )?)
+        .await?;
+    let request = format!("wss://{}/agent/v1", url.authority());
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(certfleet_proto::MAX_FRAME_BYTES))
+        .max_frame_size(Some(certfleet_proto::MAX_FRAME_BYTES));
+    let (socket, _) = tokio_tungstenite::client_async_with_config(request, tls, Some(ws_config))
+        .await
+        .context("the WebSocket handshake failed (revoked, or not enrolled with this console?)")?;
+    let (mut sink, mut stream) = socket.split();
+
+    let send = |message: AgentMessage| Message::Text(encode(&frame_id(), &message).into());
+    sink.send(send(AgentMessage::Hello(hello(config)))).await?;
+    let welcome = tokio::time::timeout(Duration::from_secs(15), next_message(&mut stream))
+        .await
+        .map_err(|_| anyhow!("the console did not answer hello within 15 s"))??;
+    let heartbeat_secs = match welcome {
+        ConsoleMessage::Welcome(w) => {
+            tracing::info!(agent = %w.agent_id, "connected to {server}");
+            let skew = w.server_time - OffsetDateTime::now_utc().unix_timestamp();
+            if skew.abs() > 300 {
+                tracing::warn!("this machine's clock differs from the console's by {skew} s");
+            }
+            w.heartbeat_secs.max(1)
+        }
+        ConsoleMessage::Error(e) => bail!("the console refused hello: {}", e.message),
+        other => bail!("expected welcome, got {other:?}"),
+    };
+
+    if needs_renewal(identity, OffsetDateTime::now_utc().unix_timestamp()) {
+        let key = rcgen::KeyPair::generate().context("cannot generate a new agent key")?;
+        let csr = rcgen::CertificateParams::default()
+            .serialize_request(&key)
+            .context("cannot create the renewal request")?
+            .pem()?;
+        sink.send(send(AgentMessage::RenewRequest(RenewRequest {
+            csr_pem: csr,
+        })))
+        .await?;
+        loop {
+            match tokio::time::timeout(Duration::from_secs(30), next_message(&mut stream)).await {
+                Ok(Ok(ConsoleMessage::Renewed(renewed))) => {
+                    identity.replace_certificate(&renewed.certificate_pem, &key.serialize_pem())?;
+                    let _ = sink.close().await;
+                    return Ok(Ended::Renewed);
+                }
+                Ok(Ok(ConsoleMessage::Error(e))) => {
+                    tracing::warn!("renewal refused: {}", e.message);
+                    break;
+                }
+                Ok(Ok(_)) => continue,
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    tracing::warn!("no answer to the renewal request within 30 s");
+                    break;
+                }
+            }
+        }
+    }
+
+    let mut last_hash = String::new();
+    let snapshot = inventory::collect(config, OffsetDateTime::now_utc()).await;
+    send_inventory(&mut sink, snapshot, &mut last_hash).await?;
+
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(heartbeat_secs));
+    heartbeat.tick().await;
+    let mut rescan = tokio::time::interval(Duration::from_secs(config.rescan_secs));
+    rescan.tick().await;
+    loop {
+        tokio::select! {
+            _ = heartbeat.tick() => {
+                sink.send(send(AgentMessage::Heartbeat(Heartbeat {
+                    uptime_secs: started.elapsed().as_secs(),
+                }))).await?;
+            }
+            _ = rescan.tick() => {
+                let snapshot = inventory::collect(config, OffsetDateTime::now_utc()).await;
+                send_inventory(&mut sink, snapshot, &mut last_hash).await?;
+            }
+            message = next_message(&mut stream) => {
+                match message {
+                    Ok(ConsoleMessage::Job(job)) => {
+                        if !seen_jobs.first_time(&job.job_id) {
+                            sink.send(send(AgentMessage::JobResult(JobResult {
+                                job_id: job.job_id,
+                                ok: false,
+                                detail: "refused: this job id was already handled (replay)".into(),
+                            }))).await?;
+                            continue;
+                        }
+                        match job.action {
+                            JobAction::Rescan => {
+                                let snapshot = inventory::collect(config, OffsetDateTime::now_utc()).await;
+                                last_hash.clear();
+                                send_inventory(&mut sink, snapshot, &mut last_hash).await?;
+                                sink.send(send(AgentMessage::JobResult(JobResult {
+                                    job_id: job.job_id,
+                                    ok: true,
+                                    detail: "inventory sent".into(),
+                                }))).await?;
+                            }
+                            JobAction::Probe { address } => {
+                                let result = inventory::served_leaf(&address, None).await;
+                                let probe = match result {
+                                    Ok(der) => ProbeResult {
+                                        job_id: job.job_id,
+                                        address,
+                                        served_sha256: Some(certfleet_certkit::Fingerprint::of(&der).to_string()),
+                                        error: None,
+                                    },
+                                    Err(e) => ProbeResult {
+                                        job_id: job.job_id,
+                                        address,
+                                        served_sha256: None,
+                                        error: Some(format!("{e:#}")),
+                                    },
+                                };
+                                sink.send(send(AgentMessage::ProbeResult(probe))).await?;
+                            }
+                        }
+                    }
+                    Ok(ConsoleMessage::Ack(_)) | Ok(ConsoleMessage::Welcome(_)) | Ok(ConsoleMessage::Renewed(_)) => {}
+                    Ok(ConsoleMessage::Error(e)) => {
+                        tracing::warn!(code = %e.code, "the console reports: {}", e.message);
+                        if e.code == "disconnected" {
+                            return Ok(Ended::Closed);
+                        }
+                    }
+                    Err(e) => {
+                        if e.to_string().contains("closed") {
+                            return Ok(Ended::Closed);
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn send_inventory<S>(sink: &mut S, snapshot: Snapshot, last_hash: &mut String) -> Result<()>
+where
+    S: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+{
+    let inventory = Inventory::of(snapshot);
+    if inventory.hash == *last_hash {
+        return Ok(());
+    }
+    *last_hash = inventory.hash.clone();
+    tracing::info!(
+        endpoints = inventory.snapshot.endpoints.len(),
+        "sending the inventory"
+    );
+    sink.send(Message::Text(
+        encode(&frame_id(), &AgentMessage::Inventory(inventory)).into(),
+    ))
+    .await?;
+    Ok(())
+}
+
+async fn next_message<S>(stream: &mut S) -> Result<ConsoleMessage>
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        match stream.next().await {
+            None => bail!("the connection closed"),
+            Some(Err(e)) => return Err(anyhow!("the connection closed: {e}")),
+            Some(Ok(Message::Text(text))) => match decode_from_console(&text) {
+                Ok((_, message)) => return Ok(message),
+                Err((_, e)) => tracing::warn!("ignoring a frame from the console: {e}"),
+            },
+            Some(Ok(Message::Close(_))) => bail!("the connection closed"),
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_the_cap_with_jitter_below_it() {
+        let mut backoff = Backoff::new();
+        let delays: Vec<Duration> = (0..12).map(|_| backoff.next_delay()).collect();
+        for (n, delay) in delays.iter().enumerate() {
+            let ceiling = BACKOFF_BASE.saturating_mul(1 << n.min(16)).min(BACKOFF_CAP);
+            assert!(*delay <= ceiling, "attempt {n}: {delay:?} > {ceiling:?}");
+        }
+        // Full jitter: over many draws at the cap, delays spread out instead of bunching.
+        let mut capped = Backoff { attempt: 10 };
+        let draws: Vec<u128> = (0..200).map(|_| capped.next_delay().as_millis()).collect();
+        let (min, max) = (draws.iter().min().copied(), draws.iter().max().copied());
+        assert!(min < Some(15_000) && max > Some(45_000), "{min:?}..{max:?}");
+        backoff.reset();
+        assert!(backoff.next_delay() <= BACKOFF_BASE);
+    }
+
+    #[test]
+    fn a_job_id_is_accepted_once() {
+        let mut seen = SeenJobs::default();
+        assert!(seen.first_time("j1"));
+        assert!(!seen.first_time("j1"));
+        for i in 0..SEEN_JOBS {
+            seen.first_time(&format!("other-{i}"));
+        }
+        assert!(seen.set.len() <= SEEN_JOBS, "bounded");
+    }
+}

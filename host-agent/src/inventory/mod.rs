@@ -1,0 +1,274 @@
+//! The inventory: every configured target read and judged, every live port probed, as one
+//! snapshot for the console.
+
+pub mod apache;
+mod probe;
+
+use std::path::{Path, PathBuf};
+
+use certfleet_certkit::{self as certkit, Certificate, HostName, Policy, Purpose};
+use certfleet_proto::{CertificateInfo, Endpoint, Finding, Snapshot};
+use time::OffsetDateTime;
+
+use crate::config::AgentConfig;
+
+pub use probe::served_leaf;
+
+/// The facts of one certificate in wire form.
+pub fn certificate_info(cert: &Certificate) -> CertificateInfo {
+    use base64::Engine;
+    let facts = cert.facts();
+    CertificateInfo {
+        sha256: facts.sha256.to_string(),
+        thumbprint: facts.thumbprint.to_string(),
+        subject: facts.subject.clone(),
+        issuer: facts.issuer.clone(),
+        serial: facts.serial.clone(),
+        dns_names: facts.dns_names.clone(),
+        ip_addresses: facts.ip_addresses.iter().map(ToString::to_string).collect(),
+        not_before: facts.not_before.unix_timestamp(),
+        not_after: facts.not_after.unix_timestamp(),
+        key_algorithm: facts.public_key.algorithm.clone(),
+        key_bits: facts.public_key.bits,
+        signature_algorithm: facts.signature_algorithm.clone(),
+        self_signed: facts.self_signed,
+        der_base64: base64::engine::general_purpose::STANDARD.encode(cert.der()),
+    }
+}
+
+fn finding(code: &str, severity: &str, message: String) -> Finding {
+    Finding {
+        code: code.into(),
+        severity: severity.into(),
+        message,
+        certificate: None,
+    }
+}
+
+/// One place certificates are used, as the configuration describes it.
+struct Source<'a> {
+    key: String,
+    kind: &'a str,
+    name: String,
+    host: Option<String>,
+    purpose: Purpose,
+    certificate: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    chain: Option<PathBuf>,
+    address: Option<String>,
+    config_path: Option<PathBuf>,
+}
+
+fn read_file(
+    path: &Path,
+    errors: &mut Vec<String>,
+    findings: &mut Vec<Finding>,
+) -> Option<certkit::Material> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => zeroize::Zeroizing::new(b),
+        Err(e) => {
+            errors.push(format!("cannot read {}: {e}", path.display()));
+            return None;
+        }
+    };
+    match certkit::read(&bytes, None) {
+        Ok(material) => Some(material),
+        Err(certkit::Error::PasswordRequired { .. }) => {
+            findings.push(finding(
+                "key_encrypted",
+                "error",
+                format!(
+                    "{} is protected by a pass phrase; Apache on Windows cannot prompt for it and \
+                     will not start: store the key decrypted, readable only by the service",
+                    path.display()
+                ),
+            ));
+            None
+        }
+        Err(e) => {
+            errors.push(format!("{}: {e}", path.display()));
+            None
+        }
+    }
+}
+
+async fn endpoint(
+    source: Source<'_>,
+    now: OffsetDateTime,
+    certificates: &mut Vec<CertificateInfo>,
+) -> Endpoint {
+    let mut errors = Vec::new();
+    let mut findings = Vec::new();
+    let mut material: Option<certkit::Material> = None;
+    for path in [&source.certificate, &source.key_file, &source.chain]
+        .into_iter()
+        .flatten()
+    {
+        if let Some(m) = read_file(path, &mut errors, &mut findings) {
+            match material.as_mut() {
+                Some(all) => all.merge(m),
+                None => material = Some(m),
+            }
+        }
+    }
+    let mut configured = None;
+    if let Some(material) = &material {
+        let mut policy = Policy::new(now);
+        policy.purpose = Some(source.purpose);
+        policy.host = source.host.as_deref().and_then(|h| HostName::parse(h).ok());
+        let report = certkit::judge(material, &policy);
+        findings.extend(report.findings.iter().map(|f| Finding {
+            code: f.code.to_string(),
+            severity: f.severity.to_string(),
+            message: f.message.clone(),
+            certificate: f.certificate.clone(),
+        }));
+        if let Some(leaf) = report.leaf()
+            && let Some(cert) = material
+                .certificates
+                .iter()
+                .find(|c| c.facts().sha256 == leaf.sha256)
+        {
+            configured = Some(cert.clone());
+        }
+    }
+
+    let mut served = None;
+    if let Some(address) = &source.address {
+        match served_leaf(address, source.host.as_deref()).await {
+            Ok(der) => match Certificate::from_der(&der) {
+                Ok(cert) => served = Some(cert),
+                Err(e) => errors.push(format!("{address} serves an unreadable certificate: {e}")),
+            },
+            Err(e) => {
+                errors.push(format!("{e:#}"));
+                findings.push(finding(
+                    "probe_failed",
+                    "warning",
+                    format!("could not read what {address} serves: {e:#}; is the server running?"),
+                ));
+            }
+        }
+    }
+    if let (Some(configured), Some(served)) = (&configured, &served)
+        && configured.facts().sha256 != served.facts().sha256
+    {
+        findings.push(Finding {
+            code: "served_mismatch".into(),
+            severity: "error".into(),
+            message: format!(
+                "the live port {} serves \"{}\" (thumbprint {}), not the configured certificate \
+                 (thumbprint {}): the files changed but the server was not restarted; restart or \
+                 reload it",
+                source.address.as_deref().unwrap_or(""),
+                served.facts().subject,
+                served.facts().thumbprint,
+                configured.facts().thumbprint
+            ),
+            certificate: Some(served.facts().subject.clone()),
+        });
+    }
+    for cert in [&configured, &served].into_iter().flatten() {
+        let info = certificate_info(cert);
+        if !certificates.iter().any(|c| c.sha256 == info.sha256) {
+            certificates.push(info);
+        }
+    }
+    Endpoint {
+        key: source.key,
+        kind: source.kind.into(),
+        name: source.name,
+        address: source.address,
+        config_path: source.config_path.map(|p| p.display().to_string()),
+        configured_sha256: configured.map(|c| c.facts().sha256.to_string()),
+        served_sha256: served.map(|c| c.facts().sha256.to_string()),
+        errors,
+        findings,
+    }
+}
+
+/// Reads every target in the configuration and probes every live port.
+pub async fn collect(config: &AgentConfig, now: OffsetDateTime) -> Snapshot {
+    let mut endpoints = Vec::new();
+    let mut certificates = Vec::new();
+    for target in &config.apache {
+        match apache::parse(&target.config, target.server_root.as_deref()) {
+            Ok(parsed) => {
+                tracing::debug!(
+                    config = %target.config.display(),
+                    server_root = %parsed.server_root.display(),
+                    files = parsed.files.len(),
+                    listens = ?parsed.listens,
+                    "read the Apache configuration"
+                );
+                for host in parsed.tls_hosts {
+                    let address = host.probe_address();
+                    let name = host
+                        .server_name
+                        .clone()
+                        .unwrap_or_else(|| address.clone().unwrap_or_default());
+                    let source = Source {
+                        key: format!(
+                            "apache:{}:{}",
+                            host.addresses.first().cloned().unwrap_or_default(),
+                            name
+                        ),
+                        kind: "apache",
+                        host: host.server_name.clone(),
+                        name,
+                        purpose: Purpose::Apache,
+                        certificate: host.certificate_file.clone(),
+                        key_file: host.key_file.clone(),
+                        chain: host.chain_file.clone(),
+                        address,
+                        config_path: Some(host.file.clone()),
+                    };
+                    let mut e = endpoint(source, now, &mut certificates).await;
+                    if e.configured_sha256.is_none() && host.certificate_file.is_none() {
+                        e.errors.push(format!(
+                            "{}:{}: SSLEngine is on but no SSLCertificateFile is set",
+                            host.file.display(),
+                            host.line
+                        ));
+                    }
+                    endpoints.push(e);
+                }
+                if !parsed.problems.is_empty() {
+                    tracing::warn!(config = %target.config.display(), "{}", parsed.problems.join("; "));
+                }
+            }
+            Err(e) => endpoints.push(Endpoint {
+                key: format!("apache:{}", target.config.display()),
+                kind: "apache".into(),
+                name: target.config.display().to_string(),
+                address: None,
+                config_path: Some(target.config.display().to_string()),
+                configured_sha256: None,
+                served_sha256: None,
+                errors: vec![e.to_string()],
+                findings: Vec::new(),
+            }),
+        }
+    }
+    for target in &config.pem {
+        let source = Source {
+            key: format!("pem:{}", target.name),
+            kind: "pem",
+            name: target.name.clone(),
+            host: Some(target.host.clone().unwrap_or_else(|| target.name.clone())),
+            purpose: Purpose::Pem,
+            certificate: Some(target.certificate.clone()),
+            key_file: target.key.clone(),
+            chain: target.chain.clone(),
+            address: target.address.clone(),
+            config_path: None,
+        };
+        endpoints.push(endpoint(source, now, &mut certificates).await);
+    }
+    endpoints.sort_by(|a, b| a.key.cmp(&b.key));
+    certificates.sort_by(|a, b| a.sha256.cmp(&b.sha256));
+    Snapshot {
+        endpoints,
+        certificates,
+    }
+}
