@@ -1,2 +1,273 @@
-//! Whole-system tests: real console, agent, Apache, headless Chromium and SMTP processes on
-//! loopback. The tests live in `e2e/tests/`; this library will hold their shared harness.
+//! The harness for whole-system tests: real `certfleet-server` and `certfleet-agent`
+//! processes, a private Debian `apache2`, all on loopback, each in its own temp folder.
+//! The binaries are the ones cargo built next to the test executable.
+
+// Handles to processes and sockets; nothing useful to print.
+#![allow(missing_debug_implementations)]
+
+pub mod apache;
+pub mod api;
+pub mod pki;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+/// A binary built by this workspace (`target/<profile>/<name>`).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p certfleet-server -p certfleet-agent` (or the whole \
+         workspace's tests) first",
+        path.display()
+    );
+    path
+}
+
+/// Polls `check` until it returns `Some`, or fails after `timeout` with `what`.
+pub fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> Result<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return Ok(value);
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A running console.
+pub struct Console {
+    child: Option<Child>,
+    pub dir: PathBuf,
+    pub api: SocketAddr,
+    pub gateway: SocketAddr,
+    /// The one-time password printed at the first start.
+    pub first_password: Option<String>,
+    pub log: PathBuf,
+}
+
+impl Console {
+    /// Starts a console on free loopback ports with its data in `dir`.
+    pub fn start(dir: &Path) -> Result<Self> {
+        Self::start_on(dir, "127.0.0.1:0".parse()?, "127.0.0.1:0".parse()?)
+    }
+
+    pub fn start_on(dir: &Path, api: SocketAddr, gateway: SocketAddr) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let log = dir.join(format!("console-{}.log", std::process::id()));
+        let mut child = Command::new(bin("certfleet-server"))
+            .args(["serve", "--data-dir"])
+            .arg(dir.join("data"))
+            .args([
+                "--api-listen",
+                &api.to_string(),
+                "--gateway-listen",
+                &gateway.to_string(),
+            ])
+            .env("CERTFLEET_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()
+            .context("cannot start certfleet-server")?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut first_password = None;
+        let mut api_addr = None;
+        let mut gateway_addr = None;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while api_addr.is_none() || gateway_addr.is_none() {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let line = match rx.recv_timeout(remaining) {
+                Ok(line) => line,
+                Err(_) => {
+                    let _ = child.kill();
+                    let log = std::fs::read_to_string(&log).unwrap_or_default();
+                    bail!("the console did not start:\n{log}");
+                }
+            };
+            if let Some(rest) = line.split("one-time password ").nth(1) {
+                first_password = rest.split_whitespace().next().map(str::to_owned);
+            }
+            if let Some(rest) = line.strip_prefix("certfleet-server: web UI and API on https://") {
+                api_addr = Some(rest.trim().parse()?);
+            }
+            if let Some(rest) = line.strip_prefix("certfleet-server: agent gateway on https://") {
+                gateway_addr = Some(rest.split_whitespace().next().unwrap_or("").parse()?);
+            }
+        }
+        Ok(Console {
+            child: Some(child),
+            dir: dir.to_path_buf(),
+            api: api_addr.ok_or_else(|| anyhow!("no API address"))?,
+            gateway: gateway_addr.ok_or_else(|| anyhow!("no gateway address"))?,
+            first_password,
+            log,
+        })
+    }
+
+    pub fn gateway_url(&self) -> String {
+        format!("https://{}", self.gateway)
+    }
+
+    /// `certfleet-server token create`, as an admin would run it.
+    pub fn create_token(&self) -> Result<String> {
+        let out = Command::new(bin("certfleet-server"))
+            .args(["token", "create", "--data-dir"])
+            .arg(self.dir.join("data"))
+            .args(["--gateway-listen", &self.gateway.to_string()])
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "token create failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+    }
+
+    pub fn ca_pem(&self) -> Result<String> {
+        Ok(std::fs::read_to_string(self.dir.join("data/agent-ca.crt"))?)
+    }
+
+    /// Stops the console (SIGKILL: a crash, not a clean shutdown).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same data and ports.
+    pub fn restart(&mut self) -> Result<()> {
+        self.kill();
+        let again = Console::start_on(&self.dir, self.api, self.gateway)?;
+        *self = again;
+        Ok(())
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// An enrolled agent process.
+pub struct Agent {
+    child: Option<Child>,
+    pub dir: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Agent {
+    /// `certfleet-agent enroll`; returns the agent's data folder on success, the error text
+    /// on failure.
+    pub fn enroll(
+        console_url: &str,
+        token: &str,
+        dir: &Path,
+    ) -> std::result::Result<PathBuf, String> {
+        let out = Command::new(bin("certfleet-agent"))
+            .args([
+                "enroll",
+                "--server",
+                console_url,
+                "--token",
+                token,
+                "--data-dir",
+            ])
+            .arg(dir)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(dir.to_path_buf())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// Enrols with a fresh token and starts `run` with `config` as agent.toml.
+    pub fn start(console: &Console, dir: &Path, config: &str) -> Result<Agent> {
+        let token = console.create_token()?;
+        Agent::enroll(&console.gateway_url(), &token, dir).map_err(|e| anyhow!(e))?;
+        std::fs::write(dir.join("agent.toml"), config)?;
+        Agent::run(dir)
+    }
+
+    pub fn run(dir: &Path) -> Result<Agent> {
+        std::fs::create_dir_all(dir)?;
+        let log = dir.join("agent.log");
+        let child = Command::new(bin("certfleet-agent"))
+            .args(["run", "--data-dir"])
+            .arg(dir)
+            .env("CERTFLEET_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()
+            .context("cannot start certfleet-agent")?;
+        Ok(Agent {
+            child: Some(child),
+            dir: dir.to_path_buf(),
+            log,
+        })
+    }
+
+    pub fn id(&self) -> Result<String> {
+        let state: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(self.dir.join("agent.json"))?)?;
+        Ok(state["agent_id"].as_str().unwrap_or_default().to_owned())
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A free loopback port (bound then released; fine for tests on one machine).
+pub fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}

@@ -70,8 +70,8 @@ impl AgentConfig {
 
     pub fn parse(text: &str) -> Result<Self> {
         let config: AgentConfig = toml::from_str(text)?;
-        if config.rescan_secs < 10 {
-            bail!("rescan_secs must be at least 10");
+        if config.rescan_secs < 2 {
+            bail!("rescan_secs must be at least 2");
         }
         for pem in &config.pem {
             if pem.name.trim().is_empty() {

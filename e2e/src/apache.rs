@@ -1,0 +1,134 @@
+//! A private Debian `apache2` instance on a high loopback port, configured from its own
+//! folder (no Debian scaffolding), serving one TLS virtual host.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::pki::ServerCert;
+
+const APACHE: &str = "/usr/sbin/apache2";
+const MODULES: &str = "/usr/lib/apache2/modules";
+
+pub struct Apache {
+    child: Option<Child>,
+    pub dir: PathBuf,
+    pub port: u16,
+    pub server_name: String,
+}
+
+impl Apache {
+    pub fn available() -> bool {
+        Path::new(APACHE).exists()
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("httpd.conf")
+    }
+
+    pub fn cert_path(&self) -> PathBuf {
+        self.dir.join("ssl/server.crt")
+    }
+
+    pub fn key_path(&self) -> PathBuf {
+        self.dir.join("ssl/server.key")
+    }
+
+    /// Writes the configuration and `cert`, and starts httpd in the foreground.
+    pub fn start(
+        dir: &Path,
+        port: u16,
+        server_name: &str,
+        cert: &ServerCert,
+        chain_pem: &str,
+    ) -> Result<Self> {
+        if !Self::available() {
+            bail!("{APACHE} is missing: install Debian's apache2 (.ci/run does)");
+        }
+        std::fs::create_dir_all(dir.join("ssl"))?;
+        let apache = Apache {
+            child: None,
+            dir: dir.to_path_buf(),
+            port,
+            server_name: server_name.to_owned(),
+        };
+        apache.write_certificate(cert, chain_pem)?;
+        let d = dir.display();
+        let config = format!(
+            r#"# A private httpd for certfleet's tests.
+ServerRoot "{d}"
+PidFile "{d}/httpd.pid"
+Mutex file:{d}
+DefaultRuntimeDir "{d}"
+ErrorLog "{d}/error.log"
+LogLevel warn
+ServerName localhost
+LoadModule mpm_event_module {MODULES}/mod_mpm_event.so
+LoadModule authz_core_module {MODULES}/mod_authz_core.so
+LoadModule socache_shmcb_module {MODULES}/mod_socache_shmcb.so
+LoadModule ssl_module {MODULES}/mod_ssl.so
+Listen 127.0.0.1:{port}
+<VirtualHost 127.0.0.1:{port}>
+    ServerName {server_name}
+    SSLEngine on
+    SSLCertificateFile "ssl/server.crt"
+    SSLCertificateKeyFile "ssl/server.key"
+    SSLCertificateChainFile "ssl/chain.crt"
+</VirtualHost>
+"#
+        );
+        std::fs::write(apache.config_path(), config)?;
+        apache.launch()
+    }
+
+    pub fn write_certificate(&self, cert: &ServerCert, chain_pem: &str) -> Result<()> {
+        std::fs::write(self.cert_path(), &cert.cert_pem)?;
+        std::fs::write(self.key_path(), &cert.key_pem)?;
+        std::fs::write(self.dir.join("ssl/chain.crt"), chain_pem)?;
+        Ok(())
+    }
+
+    fn launch(mut self) -> Result<Self> {
+        let child = Command::new(APACHE)
+            .arg("-f")
+            .arg(self.config_path())
+            .args(["-DFOREGROUND", "-k", "start"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.join("stderr.log"))?)
+            .spawn()
+            .context("cannot start apache2")?;
+        self.child = Some(child);
+        let port = self.port;
+        crate::wait_for("apache2 to listen", Duration::from_secs(15), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        })
+        .with_context(|| {
+            format!(
+                "apache2 did not start: {}{}",
+                std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default(),
+                std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
+            )
+        })?;
+        Ok(self)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new(APACHE)
+                .arg("-f")
+                .arg(self.config_path())
+                .args(["-k", "stop"])
+                .status();
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Apache {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

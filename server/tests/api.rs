@@ -1,0 +1,298 @@
+//! The JSON API driven in-process (`Router` + `oneshot`): roles are enforced on the server,
+//! every documented route exists, and nothing but a valid session gets in.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use certfleet_server::config::{Config, Overrides};
+use certfleet_store::Role;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    /// Holds the data folder's lock for the test's duration.
+    _prepared: certfleet_server::Prepared,
+    state: certfleet_server::state::AppState,
+    admin_password: String,
+}
+
+async fn harness() -> Harness {
+    certfleet_server::install_crypto_provider();
+    let dir = tempfile::tempdir().expect("dir");
+    let overrides = Overrides {
+        data_dir: Some(dir.path().join("data")),
+        ..Overrides::default()
+    };
+    let config = Config::load(None, Vec::new(), &overrides).expect("config");
+    let prepared = certfleet_server::prepare(config).await.expect("prepare");
+    let admin_password = prepared.first_admin_password.clone().expect("first start");
+    let state = prepared.state.clone();
+    Harness {
+        _dir: dir,
+        _prepared: prepared,
+        state,
+        admin_password,
+    }
+}
+
+async fn call(
+    h: &Harness,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let body = match body {
+        Some(b) => {
+            request = request.header("content-type", "application/json");
+            Body::from(b.to_string())
+        }
+        None => Body::empty(),
+    };
+    let response = certfleet_server::api::router(h.state.clone())
+        .oneshot(request.body(body).expect("request"))
+        .await
+        .expect("response");
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+async fn login(h: &Harness, user: &str, password: &str) -> String {
+    let (status, body) = call(
+        h,
+        "POST",
+        "/api/v1/login",
+        None,
+        Some(json!({"username": user, "password": password})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["token"].as_str().expect("token").to_owned()
+}
+
+async fn admin(h: &Harness) -> String {
+    let token = login(h, "admin", &h.admin_password).await;
+    let (status, _) = call(
+        h,
+        "POST",
+        "/api/v1/password",
+        Some(&token),
+        Some(json!({"current": h.admin_password, "new": "a-long-admin-password"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    token
+}
+
+async fn user_with_role(h: &Harness, name: &str, role: Role) -> String {
+    let hash = certfleet_server::auth::hash_password("a-long-user-password").expect("hash");
+    h.state
+        .store
+        .create_user(name, &hash, role, false, 0)
+        .await
+        .expect("user");
+    login(h, name, "a-long-user-password").await
+}
+
+#[tokio::test]
+async fn a_one_time_password_must_be_changed_before_anything_else() {
+    let h = harness().await;
+    let token = login(&h, "admin", &h.admin_password).await;
+    let (status, body) = call(&h, "GET", "/api/v1/summary", Some(&token), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("one-time password")
+    );
+    let (status, _) = call(
+        &h,
+        "POST",
+        "/api/v1/password",
+        Some(&token),
+        Some(json!({"current": h.admin_password, "new": "short"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = call(
+        &h,
+        "POST",
+        "/api/v1/password",
+        Some(&token),
+        Some(json!({"current": "wrong", "new": "a-long-admin-password"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call(
+        &h,
+        "POST",
+        "/api/v1/password",
+        Some(&token),
+        Some(json!({"current": h.admin_password, "new": "a-long-admin-password"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = call(&h, "GET", "/api/v1/summary", Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK);
+    // The one-time password no longer works.
+    let (status, _) = call(
+        &h,
+        "POST",
+        "/api/v1/login",
+        None,
+        Some(json!({"username": "admin", "password": h.admin_password})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn roles_are_enforced_by_the_server() {
+    let h = harness().await;
+    let admin = admin(&h).await;
+    let viewer = user_with_role(&h, "vera", Role::Viewer).await;
+    let operator = user_with_role(&h, "otto", Role::Operator).await;
+    for token in [&viewer, &operator] {
+        let (status, _) = call(&h, "GET", "/api/v1/certificates", Some(token), None).await;
+        assert_eq!(status, StatusCode::OK);
+        for (method, path) in [
+            ("POST", "/api/v1/tokens"),
+            ("GET", "/api/v1/tokens"),
+            ("POST", "/api/v1/agents/x/revoke"),
+            ("GET", "/api/v1/audit"),
+        ] {
+            let (status, body) = call(&h, method, path, Some(token), Some(json!({}))).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {body}");
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("admin role")
+            );
+        }
+    }
+    let (status, body) = call(
+        &h,
+        "POST",
+        "/api/v1/tokens",
+        Some(&admin),
+        Some(json!({"expires_hours": 2, "host": "sage01"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(body["token"].as_str().unwrap_or("").starts_with("cf1."));
+    let (_, audit) = call(&h, "GET", "/api/v1/audit", Some(&admin), None).await;
+    assert!(
+        audit
+            .as_array()
+            .expect("rows")
+            .iter()
+            .any(|r| r["action"] == "token.created" && r["actor"] == "admin")
+    );
+}
+
+#[tokio::test]
+async fn only_valid_sessions_get_in() {
+    let h = harness().await;
+    let (status, _) = call(&h, "GET", "/api/v1/summary", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    for forged in [
+        "garbage",
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIiwiYXVkIjoiY2VydGZsZWV0LWFwaSIsImtpbmQiOiJzZXNzaW9uIn0.",
+        "cf1.abcdefgh.ssssssssssssssssssssssssssssssss.n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg",
+    ] {
+        let (status, _) = call(&h, "GET", "/api/v1/summary", Some(forged), None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{forged}");
+    }
+    let (status, body) = call(
+        &h,
+        "POST",
+        "/api/v1/login",
+        None,
+        Some(json!({"username": "nobody", "password": "x"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"]["message"], "wrong user name or password");
+}
+
+#[tokio::test]
+async fn every_documented_route_is_served() {
+    let h = harness().await;
+    let token = admin(&h).await;
+    for route in certfleet_server::api::DOCUMENTED_PATHS {
+        let (method, path) = route.split_once(' ').expect("METHOD path");
+        let path = path.replace("{id}", "1").replace("{sha256}", "AB");
+        let (status, _) = call(&h, method, &path, Some(&token), Some(json!({}))).await;
+        assert!(
+            status != StatusCode::NOT_FOUND
+                || path.contains("/hosts/")
+                || path.contains("/certificates/")
+                || path.contains("/agents/"),
+            "{route}: {status}"
+        );
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{route}");
+    }
+    let (status, spec) = call(&h, "GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(spec["openapi"], "3.1.0");
+}
+
+#[tokio::test]
+async fn certificate_queries_check_their_parameters() {
+    let h = harness().await;
+    let token = admin(&h).await;
+    let (status, body) = call(
+        &h,
+        "GET",
+        "/api/v1/certificates?status=fine",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("expired, expiring")
+    );
+    let (status, _) = call(
+        &h,
+        "GET",
+        "/api/v1/certificates?after=nonsense",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = call(
+        &h,
+        "GET",
+        "/api/v1/certificates?q=%E2%80%8Ea1%20b2",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = call(&h, "GET", "/metrics", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+}
