@@ -131,6 +131,10 @@ impl Console {
         })
     }
 
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn gateway_url(&self) -> String {
         format!("https://{}", self.gateway)
     }

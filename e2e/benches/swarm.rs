@@ -1,0 +1,334 @@
+//! A swarm of agents in one process against a real console: each with its own enrolled
+//! certificate, speaking the real protocol over real mTLS WebSockets. Measures the console's
+//! memory per connected agent, the time for all to connect and deliver a first inventory,
+//! and the inventory ingest rate.
+//!
+//! cargo build --release -p certfleet-server
+//! CERTFLEET_SWARM_AGENTS=1000 cargo bench -p certfleet-e2e --bench swarm
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use base64::Engine;
+use certfleet_e2e::Console;
+use certfleet_e2e::api::{Api, tls_config, tls_connect};
+use certfleet_proto::{
+    AgentMessage, CertificateInfo, ConsoleMessage, Endpoint, EnrollRequest, EnrollResponse,
+    EnrollmentToken, Hello, Inventory, Snapshot, decode_from_console, encode,
+};
+use futures_util::{SinkExt, StreamExt};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// Changed inventories each agent sends in the ingest phase.
+const INGEST_ROUNDS: usize = 5;
+
+fn rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| anyhow!("no VmRSS"))
+}
+
+struct Enrolled {
+    chain: Vec<CertificateDer<'static>>,
+    key: Vec<u8>,
+}
+
+async fn enroll(console: &Console, ca: &str, token: &str) -> Result<Enrolled> {
+    let token = EnrollmentToken::parse(token).map_err(anyhow::Error::msg)?;
+    let key = rcgen::KeyPair::generate()?;
+    let csr = rcgen::CertificateParams::default()
+        .serialize_request(&key)?
+        .pem()?;
+    let body = serde_json::to_vec(&EnrollRequest {
+        token_id: token.id,
+        token_secret: token.secret,
+        csr_pem: csr,
+        hostname: "swarm".into(),
+    })?;
+    let tls = tls_connect(console.gateway, tls_config(ca, None)?).await?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+    tokio::spawn(connection);
+    let request = hyper::Request::post("/agent/v1/enroll")
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let bytes = response.into_body().collect().await?.to_bytes();
+    if !status.is_success() {
+        bail!("enrolment refused: {}", String::from_utf8_lossy(&bytes));
+    }
+    let answer: EnrollResponse = serde_json::from_slice(&bytes)?;
+    Ok(Enrolled {
+        chain: vec![CertificateDer::from(
+            pem::parse(answer.certificate_pem)?.into_contents(),
+        )],
+        key: key.serialize_der(),
+    })
+}
+
+fn snapshot(agent: usize, round: usize, der: &[u8]) -> Snapshot {
+    let certificates: Vec<CertificateInfo> = (0..2)
+        .map(|i| CertificateInfo {
+            sha256: format!(
+                "{:064X}",
+                (agent as u128) << 32 | (round as u128) << 8 | i as u128
+            ),
+            thumbprint: format!("{:040X}", agent * 10 + i),
+            subject: format!("CN=host{agent}-{i}.example.test"),
+            issuer: "CN=Swarm CA".into(),
+            serial: format!("{agent:X}{round:X}{i}"),
+            dns_names: vec![format!("host{agent}-{i}.example.test")],
+            ip_addresses: vec![],
+            not_before: 1_790_000_000,
+            not_after: 1_800_000_000 + (agent * 3600) as i64,
+            key_algorithm: "ECDSA P-256".into(),
+            key_bits: 256,
+            signature_algorithm: "ecdsa-with-SHA256".into(),
+            self_signed: false,
+            der_base64: base64::engine::general_purpose::STANDARD.encode(der),
+        })
+        .collect();
+    let endpoints = certificates
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Endpoint {
+            key: format!("pem:site{i}"),
+            kind: "pem".into(),
+            name: c.dns_names[0].clone(),
+            address: Some(format!("127.0.0.1:{}", 8000 + i)),
+            config_path: None,
+            configured_sha256: Some(c.sha256.clone()),
+            served_sha256: Some(c.sha256.clone()),
+            errors: vec![],
+            findings: vec![],
+        })
+        .collect();
+    Snapshot {
+        endpoints,
+        certificates,
+    }
+}
+
+/// How the swarm's driver and its agents signal each other.
+struct Signals {
+    /// Sent once connected with a first inventory stored.
+    connected: tokio::sync::mpsc::Sender<()>,
+    go_ingest: tokio::sync::watch::Receiver<bool>,
+    /// Sent once per changed inventory acknowledged.
+    ingested: tokio::sync::mpsc::Sender<()>,
+    done: tokio::sync::watch::Receiver<bool>,
+    /// Held while connecting, to bound simultaneous handshakes.
+    connecting: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Connects, says hello, sends the first inventory, waits for its ack; then, when told,
+/// sends `INGEST_ROUNDS` changed inventories one after another. Holds the connection until
+/// `done` fires.
+async fn agent(
+    index: usize,
+    console_gateway: std::net::SocketAddr,
+    ca: Arc<String>,
+    identity: Enrolled,
+    der: Arc<Vec<u8>>,
+    signals: Signals,
+) -> Result<()> {
+    let Signals {
+        connected,
+        mut go_ingest,
+        ingested,
+        mut done,
+        connecting,
+    } = signals;
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(identity.key));
+    let tls = tls_connect(
+        console_gateway,
+        tls_config(&ca, Some((identity.chain, key)))?,
+    )
+    .await?;
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    let (ws, _) = tokio_tungstenite::client_async_with_config(
+        format!("wss://localhost:{}/agent/v1", console_gateway.port()),
+        tls,
+        Some(config),
+    )
+    .await?;
+    let (mut tx, mut rx) = ws.split();
+    let send =
+        |m: AgentMessage| Message::Text(encode(&format!("{index}-{}", rand_id()), &m).into());
+    tx.send(send(AgentMessage::Hello(Hello {
+        agent_version: "swarm".into(),
+        protocol: 1,
+        hostname: format!("host{index}"),
+        fqdn: format!("host{index}.example.test"),
+        os: "linux".into(),
+        arch: "x86_64".into(),
+        groups: vec![],
+    })))
+    .await?;
+    let mut wait_for = async |kind: &str| -> Result<()> {
+        loop {
+            match rx.next().await {
+                Some(Ok(Message::Text(t))) => match decode_from_console(&t) {
+                    Ok((_, ConsoleMessage::Error(e))) => bail!("console error: {}", e.message),
+                    Ok((_, m)) if kind == "welcome" && matches!(m, ConsoleMessage::Welcome(_)) => {
+                        return Ok(());
+                    }
+                    Ok((_, m)) if kind == "ack" && matches!(m, ConsoleMessage::Ack(_)) => {
+                        return Ok(());
+                    }
+                    _ => {}
+                },
+                Some(Ok(_)) => {}
+                Some(Err(e)) => bail!("{e}"),
+                None => bail!("closed"),
+            }
+        }
+    };
+    wait_for("welcome").await?;
+    tx.send(send(AgentMessage::Inventory(Inventory::of(snapshot(
+        index, 0, &der,
+    )))))
+    .await?;
+    wait_for("ack").await?;
+    drop(connecting);
+    connected.send(()).await?;
+    go_ingest.changed().await?;
+    for round in 1..=INGEST_ROUNDS {
+        tx.send(send(AgentMessage::Inventory(Inventory::of(snapshot(
+            index, round, &der,
+        )))))
+        .await?;
+        wait_for("ack").await?;
+        ingested.send(()).await?;
+    }
+    let _ = done.changed().await;
+    Ok(())
+}
+
+fn rand_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+fn main() -> Result<()> {
+    let n: usize = std::env::var("CERTFLEET_SWARM_AGENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let temp = tempfile::tempdir()?;
+    let console = Console::start(temp.path())?;
+    let pid = console.pid().context("console pid")?;
+    let api = Api::admin(&console)?;
+    let ca = Arc::new(console.ca_pem()?);
+    let der = Arc::new(
+        pem::parse(std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../crates/certkit/tests/fixtures/leaf.pem"),
+        )?)?
+        .into_contents(),
+    );
+
+    println!("swarm of {n} agents against a release console (pid {pid})");
+    let started = Instant::now();
+    let mut tokens = Vec::with_capacity(n);
+    for _ in 0..n {
+        let reply = api.post("/api/v1/tokens", serde_json::json!({}))?;
+        tokens.push(reply.body["token"].as_str().context("token")?.to_owned());
+    }
+    println!("tokens: {n} in {:.1} s", started.elapsed().as_secs_f64());
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let started = Instant::now();
+        let limit = Arc::new(Semaphore::new(32));
+        let mut enrolling = Vec::new();
+        for token in tokens {
+            let limit = limit.clone();
+            let ca = ca.clone();
+            let console = &console;
+            enrolling.push(async move {
+                let _permit = limit.acquire().await?;
+                enroll(console, &ca, &token).await
+            });
+        }
+        let identities: Vec<Enrolled> = futures_util::future::try_join_all(enrolling).await?;
+        println!("enrolments: {n} in {:.1} s", started.elapsed().as_secs_f64());
+
+        let rss_before = rss_kib(pid)?;
+        let (connected_tx, mut connected_rx) = tokio::sync::mpsc::channel(n);
+        let (ingested_tx, mut ingested_rx) = tokio::sync::mpsc::channel(n * INGEST_ROUNDS);
+        let (go_tx, go_rx) = tokio::sync::watch::channel(false);
+        let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+        let started = Instant::now();
+        let connect_limit = Arc::new(Semaphore::new(200));
+        let mut tasks = Vec::new();
+        for (index, identity) in identities.into_iter().enumerate() {
+            let signals = Signals {
+                connected: connected_tx.clone(),
+                go_ingest: go_rx.clone(),
+                ingested: ingested_tx.clone(),
+                done: done_rx.clone(),
+                connecting: connect_limit.clone().acquire_owned().await?,
+            };
+            tasks.push(tokio::spawn(agent(
+                index,
+                console.gateway,
+                ca.clone(),
+                identity,
+                der.clone(),
+                signals,
+            )));
+        }
+        for _ in 0..n {
+            tokio::time::timeout(Duration::from_secs(120), connected_rx.recv())
+                .await
+                .map_err(|_| anyhow!("not all agents connected within 120 s"))?;
+        }
+        let connect_secs = started.elapsed().as_secs_f64();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let rss_after = rss_kib(pid)?;
+
+        let started = Instant::now();
+        go_tx.send(true)?;
+        for _ in 0..n * INGEST_ROUNDS {
+            tokio::time::timeout(Duration::from_secs(300), ingested_rx.recv())
+                .await
+                .map_err(|_| anyhow!("ingest did not finish within 300 s"))?;
+        }
+        let ingest_secs = started.elapsed().as_secs_f64();
+        let rss_final = rss_kib(pid)?;
+
+        println!("all {n} connected with a first inventory stored: {connect_secs:.2} s");
+        println!(
+            "console RSS: {rss_before} KiB before, {rss_after} KiB with {n} connected -> {:.1} KiB per agent",
+            (rss_after.saturating_sub(rss_before)) as f64 / n as f64
+        );
+        println!(
+            "ingest: {} changed inventories (2 endpoints, 2 certificates each) in {ingest_secs:.2} s -> {:.0} per second",
+            n * INGEST_ROUNDS,
+            (n * INGEST_ROUNDS) as f64 / ingest_secs
+        );
+        println!("console RSS after ingest: {rss_final} KiB");
+        done_tx.send(true)?;
+        for task in tasks {
+            task.await??;
+        }
+        anyhow::Ok(())
+    })
+}

@@ -1,0 +1,222 @@
+//! The gateway's session logic driven through channels (no sockets): hello first, inventory
+//! acknowledged with its hash, certificate renewal over the established channel, and a
+//! revoked agent dropped.
+
+use std::time::Duration;
+
+use certfleet_proto::{
+    AgentMessage, ConsoleMessage, Heartbeat, Hello, Inventory, RenewRequest, Snapshot,
+    decode_from_console, encode,
+};
+use certfleet_server::config::{Config, Overrides};
+use certfleet_server::gateway::{Incoming, run_session};
+use certfleet_store::NewAgent;
+use tokio::sync::mpsc;
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    _prepared: certfleet_server::Prepared,
+    state: certfleet_server::state::AppState,
+}
+
+async fn harness() -> Harness {
+    certfleet_server::install_crypto_provider();
+    let dir = tempfile::tempdir().expect("dir");
+    let overrides = Overrides {
+        data_dir: Some(dir.path().join("data")),
+        ..Overrides::default()
+    };
+    let config = Config::load(None, Vec::new(), &overrides).expect("config");
+    let prepared = certfleet_server::prepare(config).await.expect("prepare");
+    let state = prepared.state.clone();
+    Harness {
+        _dir: dir,
+        _prepared: prepared,
+        state,
+    }
+}
+
+const AGENT: &str = "6f1c9b52-3a3e-4e41-9b3a-0c9d2b7f1e11";
+
+async fn enrolled(h: &Harness) {
+    h.state
+        .store
+        .create_token(&certfleet_store::NewToken {
+            id: "t1".into(),
+            secret_sha256: "x".into(),
+            host_hint: None,
+            created_by: "test".into(),
+            created_at: 0,
+            expires_at: i64::MAX,
+        })
+        .await
+        .expect("token");
+    h.state
+        .store
+        .enroll_agent(
+            "t1",
+            "x",
+            1,
+            &NewAgent {
+                id: AGENT,
+                cert_serial: "01",
+                cert_not_after: 2,
+            },
+        )
+        .await
+        .expect("enrol");
+}
+
+fn frame(message: AgentMessage) -> Incoming {
+    Incoming::Text(encode("f1", &message))
+}
+
+fn hello() -> AgentMessage {
+    AgentMessage::Hello(Hello {
+        agent_version: "test".into(),
+        protocol: 1,
+        hostname: "h".into(),
+        fqdn: "h.example.test".into(),
+        os: "linux".into(),
+        arch: "x86_64".into(),
+        groups: vec![],
+    })
+}
+
+async fn next(rx: &mut mpsc::Receiver<String>) -> ConsoleMessage {
+    let text = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("an answer in time")
+        .expect("channel open");
+    decode_from_console(&text).expect("valid frame").1
+}
+
+#[tokio::test]
+async fn inventory_is_acknowledged_with_the_stored_hash() {
+    let h = harness().await;
+    enrolled(&h).await;
+    let (in_tx, in_rx) = mpsc::channel(8);
+    let (out_tx, mut out_rx) = mpsc::channel(8);
+    let session = tokio::spawn(run_session(
+        h.state.clone(),
+        AGENT.into(),
+        tokio_stream(in_rx),
+        out_tx,
+    ));
+    in_tx.send(frame(hello())).await.expect("send");
+    assert!(matches!(next(&mut out_rx).await, ConsoleMessage::Welcome(w) if w.agent_id == AGENT));
+    let inventory = Inventory::of(Snapshot::default());
+    let hash = inventory.hash.clone();
+    in_tx
+        .send(frame(AgentMessage::Inventory(inventory)))
+        .await
+        .expect("send");
+    match next(&mut out_rx).await {
+        ConsoleMessage::Ack(ack) => assert_eq!(ack.hash, Some(hash)),
+        other => panic!("expected an ack, got {other:?}"),
+    }
+    in_tx
+        .send(frame(AgentMessage::Heartbeat(Heartbeat { uptime_secs: 5 })))
+        .await
+        .expect("send");
+    drop(in_tx);
+    session.await.expect("session ends when the stream does");
+    assert!(!h.state.registry.is_connected(AGENT));
+}
+
+#[tokio::test]
+async fn the_agent_certificate_is_renewed_over_the_channel() {
+    let h = harness().await;
+    enrolled(&h).await;
+    let (in_tx, in_rx) = mpsc::channel(8);
+    let (out_tx, mut out_rx) = mpsc::channel(8);
+    tokio::spawn(run_session(
+        h.state.clone(),
+        AGENT.into(),
+        tokio_stream(in_rx),
+        out_tx,
+    ));
+    in_tx.send(frame(hello())).await.expect("send");
+    next(&mut out_rx).await;
+
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::default();
+    // The agent asks for another identity; the console must ignore that.
+    params.subject_alt_names = vec![rcgen::SanType::URI(
+        "urn:certfleet:agent:00000000-0000-4000-8000-000000000000"
+            .try_into()
+            .expect("uri"),
+    )];
+    let csr = params
+        .serialize_request(&key)
+        .expect("csr")
+        .pem()
+        .expect("pem");
+    in_tx
+        .send(frame(AgentMessage::RenewRequest(RenewRequest {
+            csr_pem: csr,
+        })))
+        .await
+        .expect("send");
+    let renewed = match next(&mut out_rx).await {
+        ConsoleMessage::Renewed(r) => r,
+        other => panic!("expected renewed, got {other:?}"),
+    };
+    let der = pem::parse(&renewed.certificate_pem)
+        .expect("pem")
+        .into_contents();
+    assert_eq!(
+        certfleet_server::pki::agent_id_of(&der).as_deref(),
+        Some(AGENT)
+    );
+    let agent = h.state.store.agent(AGENT).await.expect("q").expect("agent");
+    assert_ne!(agent.cert_serial, "01", "the new serial is recorded");
+    assert!(agent.cert_not_after > 2);
+
+    // A damaged CSR is refused with a reason, and the session goes on.
+    in_tx
+        .send(frame(AgentMessage::RenewRequest(RenewRequest {
+            csr_pem: "garbage".into(),
+        })))
+        .await
+        .expect("send");
+    match next(&mut out_rx).await {
+        ConsoleMessage::Error(e) => assert_eq!(e.code, "csr_invalid"),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_revoked_agent_is_dropped_at_once() {
+    let h = harness().await;
+    enrolled(&h).await;
+    let (in_tx, in_rx) = mpsc::channel(8);
+    let (out_tx, mut out_rx) = mpsc::channel(8);
+    let session = tokio::spawn(run_session(
+        h.state.clone(),
+        AGENT.into(),
+        tokio_stream(in_rx),
+        out_tx,
+    ));
+    in_tx.send(frame(hello())).await.expect("send");
+    next(&mut out_rx).await;
+    assert!(h.state.registry.disconnect(AGENT));
+    match next(&mut out_rx).await {
+        ConsoleMessage::Error(e) => assert_eq!(e.code, "disconnected"),
+        other => panic!("expected the disconnect notice, got {other:?}"),
+    }
+    tokio::time::timeout(Duration::from_secs(1), session)
+        .await
+        .expect("the session ends within a second")
+        .expect("join");
+    drop(in_tx);
+}
+
+/// A receiver as a stream of frames.
+fn tokio_stream(
+    rx: mpsc::Receiver<Incoming>,
+) -> impl futures_util::Stream<Item = Incoming> + Unpin {
+    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}
