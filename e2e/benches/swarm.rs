@@ -4,7 +4,7 @@
 //! and the inventory ingest rate.
 //!
 //! cargo build --release -p certfleet-server
-//! CERTFLEET_SWARM_AGENTS=1000 cargo bench -p certfleet-e2e --bench swarm
+//! SWARM_AGENTS=1000 cargo bench -p certfleet-e2e --bench swarm
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -225,7 +225,7 @@ fn rand_id() -> u64 {
 }
 
 fn main() -> Result<()> {
-    let n: usize = std::env::var("CERTFLEET_SWARM_AGENTS")
+    let n: usize = std::env::var("SWARM_AGENTS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
@@ -242,7 +242,8 @@ fn main() -> Result<()> {
         .into_contents(),
     );
 
-    println!("swarm of {n} agents against a release console (pid {pid})");
+    let rss_idle = rss_kib(pid)?;
+    println!("swarm of {n} agents against a release console (pid {pid}), idle RSS {rss_idle} KiB");
     let started = Instant::now();
     let mut tokens = Vec::with_capacity(n);
     for _ in 0..n {
@@ -271,6 +272,7 @@ fn main() -> Result<()> {
         println!("enrolments: {n} in {:.1} s", started.elapsed().as_secs_f64());
 
         let rss_before = rss_kib(pid)?;
+        println!("console RSS after enrolments: {rss_before} KiB");
         let (connected_tx, mut connected_rx) = tokio::sync::mpsc::channel(n);
         let (ingested_tx, mut ingested_rx) = tokio::sync::mpsc::channel(n * INGEST_ROUNDS);
         let (go_tx, go_rx) = tokio::sync::watch::channel(false);
@@ -316,7 +318,8 @@ fn main() -> Result<()> {
 
         println!("all {n} connected with a first inventory stored: {connect_secs:.2} s");
         println!(
-            "console RSS: {rss_before} KiB before, {rss_after} KiB with {n} connected -> {:.1} KiB per agent",
+            "console RSS with {n} connected: {rss_after} KiB -> {:.1} KiB per agent over the idle console, {:.1} KiB over the enrolled one",
+            (rss_after.saturating_sub(rss_idle)) as f64 / n as f64,
             (rss_after.saturating_sub(rss_before)) as f64 / n as f64
         );
         println!(

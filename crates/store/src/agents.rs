@@ -96,7 +96,7 @@ impl Store {
     /// Records what the agent said in `hello`; returns its host's id.
     pub async fn upsert_host(&self, agent_id: &str, hello: &Hello, now: i64) -> Result<i64> {
         let groups = serde_json::to_string(&hello.groups).unwrap_or_else(|_| "[]".into());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         sqlx::query!(
             "UPDATE agents SET agent_version = ?, last_seen_at = ? WHERE id = ?",
             hello.agent_version,

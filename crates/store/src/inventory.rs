@@ -53,7 +53,7 @@ impl Store {
             }
         }
 
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let stored =
             sqlx::query_scalar!("SELECT inventory_hash FROM agents WHERE id = ?", agent_id)
                 .fetch_optional(&mut *tx)

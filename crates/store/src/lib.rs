@@ -87,6 +87,15 @@ impl Store {
         Ok(Store { pool })
     }
 
+    /// Takes the write lock up front (`BEGIN IMMEDIATE`): a deferred transaction that reads
+    /// and then writes fails with SQLITE_BUSY when another writer committed in between,
+    /// and the busy timeout does not help with that.
+    pub(crate) async fn write_transaction(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

@@ -95,7 +95,7 @@ impl Store {
         now: i64,
         agent: &NewAgent<'_>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let row = sqlx::query!(
             "SELECT secret_sha256, expires_at, used_at FROM enrollment_tokens WHERE id = ?",
             token_id

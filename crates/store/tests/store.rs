@@ -445,3 +445,33 @@ async fn users_and_audit() {
     let log = store.audit_log(None, 10).await.expect("log");
     assert_eq!(log[0].action, "agent.revoke");
 }
+
+#[tokio::test]
+async fn concurrent_enrolments_and_ingests_all_succeed() {
+    // Deferred transactions that read, then write, failed with SQLITE_BUSY under this load
+    // (found by the swarm benchmark); writes now take the lock up front.
+    let (_dir, store) = store().await;
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("agent-{i}");
+            let host = enrolled(&store, &id).await;
+            let snapshot = Snapshot {
+                endpoints: vec![endpoint("one", &format!("S{i}"), vec![])],
+                certificates: vec![cert(&format!("S{i}"), NOW + DAY)],
+            };
+            store
+                .ingest_inventory(&id, host, &Inventory::of(snapshot), NOW)
+                .await
+                .expect("ingest under contention");
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    assert_eq!(
+        store.summary(NOW, 90).await.expect("summary").certificates,
+        24
+    );
+}
