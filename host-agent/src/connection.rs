@@ -134,10 +134,18 @@ fn frame_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// Renew at two thirds of the certificate's life.
+fn renewal_due(not_before: i64, not_after: i64, now: i64) -> bool {
+    now >= not_before + (not_after - not_before) * 2 / 3
+}
+
 fn needs_renewal(identity: &Identity, now: i64) -> bool {
     match identity.certificate_validity() {
-        Ok((not_before, not_after)) => now >= not_before + (not_after - not_before) * 2 / 3,
-        Err(_) => false,
+        Ok((not_before, not_after)) => renewal_due(not_before, not_after, now),
+        Err(e) => {
+            tracing::warn!("cannot read the agent certificate's dates: {e:#}");
+            false
+        }
     }
 }
 
@@ -353,6 +361,14 @@ mod tests {
         assert!(min < Some(15_000) && max > Some(45_000), "{min:?}..{max:?}");
         backoff.reset();
         assert!(backoff.next_delay() <= BACKOFF_BASE);
+    }
+
+    #[test]
+    fn renewal_is_due_at_two_thirds_of_the_lifetime() {
+        let day = 86_400;
+        assert!(!renewal_due(0, 30 * day, 19 * day));
+        assert!(renewal_due(0, 30 * day, 20 * day));
+        assert!(renewal_due(0, 30 * day, 31 * day), "an expired one too");
     }
 
     #[test]

@@ -165,7 +165,8 @@ async fn create_token(config: Config, hours: u64, host: Option<String>) -> Resul
     )
     .await?;
     let (linux, windows) = certfleet_server::tokens::enrol_commands(&config.gateway_url(), &token);
-    let expires = OffsetDateTime::from_unix_timestamp(expires_at)?;
+    let expires = OffsetDateTime::from_unix_timestamp(expires_at)?
+        .format(&time::format_description::well_known::Rfc3339)?;
     println!("{token}");
     eprintln!(
         "\nSingle use, valid until {expires}. On the host to enrol, run:\n  Linux:   {linux}\n  Windows: {windows}"
