@@ -10,6 +10,9 @@ api="${CERTFLEET_DEMO_API:-127.0.0.1:8443}"
 gateway="${CERTFLEET_DEMO_GATEWAY:-127.0.0.1:8444}"
 fixtures="$PWD/crates/certkit/tests/fixtures"
 
+source scripts/tools.sh
+ensure_web_tools
+bash scripts/build-web.sh
 cargo build --quiet -p certfleet-server -p certfleet-agent
 target="${CARGO_TARGET_DIR:-$PWD/target}/debug"
 server="$target/certfleet-server"
@@ -49,8 +52,10 @@ pids+=($!)
 cat <<TEXT
 
 The console is running with a demo agent (logs in $data).
-  API:    https://$api/api/v1   (log in as admin with the one-time password above,
-          printed on the first start only; delete $data to start again)
+  Web UI: https://$api/   (log in as admin with the one-time password above, printed on
+          the first start only; delete $data to start again. The browser will warn about
+          the console's own CA: accept it, or import $data/console/agent-ca.crt.)
+  API:    https://$api/api/v1
   Try:    curl -sk https://$api/api/v1/login -H 'content-type: application/json' \\
             -d '{"username":"admin","password":"THE-ONE-TIME-PASSWORD"}'
 Press Ctrl-C to stop.

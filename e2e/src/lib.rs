@@ -7,6 +7,7 @@
 
 pub mod apache;
 pub mod api;
+pub mod browser;
 pub mod pki;
 
 use std::io::{BufRead, BufReader};

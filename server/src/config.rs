@@ -31,6 +31,9 @@ pub struct Config {
     pub token_hours: u64,
     /// Name of the first admin, created with a one-time password at the first start.
     pub admin_username: String,
+    /// The web UI's browser files (`scripts/build-web.sh` output). Default: `site` next to
+    /// the executable, else `../site` (cargo's target folder).
+    pub site_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -45,6 +48,7 @@ impl Default for Config {
             agent_cert_days: 30,
             token_hours: 24,
             admin_username: "admin".into(),
+            site_dir: None,
         }
     }
 }
@@ -130,6 +134,21 @@ impl Config {
             .map(String::as_str)
             .unwrap_or("localhost");
         format!("https://{host}:{}", self.gateway_listen.port())
+    }
+
+    /// Where the web UI's browser files are.
+    pub fn site_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.site_dir {
+            return dir.clone();
+        }
+        let exe_dir = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_default();
+        [exe_dir.join("site"), exe_dir.join("../site")]
+            .into_iter()
+            .find(|d| d.join("pkg").is_dir())
+            .unwrap_or_else(|| exe_dir.join("site"))
     }
 
     /// Seconds without a heartbeat after which an agent counts as offline.

@@ -12,6 +12,7 @@ pub mod pki;
 pub mod state;
 pub mod tls;
 pub mod tokens;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -140,7 +141,7 @@ pub async fn serve(
     let api = tls::serve(
         api_listener,
         tls::api_config(&state.pki)?,
-        api::router(state.clone()),
+        api::router(state.clone()).merge(web::router(state.clone())),
         shutdown.clone(),
     );
     let gateway = tls::serve(

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what building the web UI and running the tests need, skipping what is already
+# there. Sourced by scripts/test.sh, scripts/demo.sh and .ci/run. Everything comes from the
+# package registries (Debian, crates.io, npm): never a downloaded browser or binary.
+set -euo pipefail
+
+CERTFLEET_TOOLS="${CERTFLEET_TOOLS:-$HOME/.cache/certfleet-tools}"
+export PATH="$CERTFLEET_TOOLS/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+
+apt_install() { # packages...
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  local policy_added=""
+  # Keep the system apache2 service from starting: the tests run their own instance.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod +x /usr/sbin/policy-rc.d
+    policy_added=1
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@"
+  [ -z "$policy_added" ] || $sudo rm -f /usr/sbin/policy-rc.d
+}
+
+# The web UI's build: wasm target, wasm-bindgen-cli at the lock's version, binaryen, brotli.
+ensure_web_tools() {
+  local root; root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  local toolchain; toolchain=$(sed -n 's/^channel = "\(.*\)"/\1/p' "$root/rust-toolchain.toml")
+  rustup target list --installed --toolchain "$toolchain" 2>/dev/null | grep -q wasm32-unknown-unknown ||
+    rustup target add --toolchain "$toolchain" wasm32-unknown-unknown
+  local want; want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$root/Cargo.lock")
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }')" != "$want" ]; then
+    # Without --locked: a pinned dependency of the CLI is missing from the registry.
+    cargo install wasm-bindgen-cli --version "$want" --force
+  fi
+  if [ "$(wasm-opt --version 2>/dev/null | awk '{ print $3 }')" != "132" ]; then
+    mkdir -p "$CERTFLEET_TOOLS"
+    (cd "$CERTFLEET_TOOLS" && npm install --no-audit --no-fund --silent binaryen@132)
+  fi
+  command -v brotli >/dev/null || apt_install brotli
+}
+
+# The end-to-end tests: Debian's apache2, chromium and chromedriver.
+ensure_test_packages() {
+  local need=()
+  [ -x /usr/sbin/apache2 ] || need+=(apache2)
+  [ -x /usr/bin/chromium ] || need+=(chromium)
+  [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+  [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
+}

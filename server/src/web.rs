@@ -1,0 +1,52 @@
+//! Mounts the Leptos web UI: server-side rendering of every page, the server functions, and
+//! the browser files (precompressed) under `/pkg`.
+
+use axum::Router;
+use certfleet_web::app::{App, shell};
+use leptos::config::{Env, LeptosOptions};
+use leptos::prelude::provide_context;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+
+use crate::state::AppState;
+
+pub fn options(state: &AppState) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("certfleet")
+        .site_root(state.config.site_dir().display().to_string())
+        .site_pkg_dir("pkg")
+        .env(Env::PROD)
+        .build()
+}
+
+pub fn router(state: AppState) -> Router {
+    let options = options(&state);
+    if !state
+        .config
+        .site_dir()
+        .join("pkg/certfleet_bg.wasm")
+        .exists()
+    {
+        tracing::warn!(
+            "the web UI's browser files are not in {}: pages render but will not become \
+             interactive; run scripts/build-web.sh or set site_dir",
+            state.config.site_dir().display()
+        );
+    }
+    let routes = generate_route_list(App);
+    let context_state = state.clone();
+    Router::new()
+        .leptos_routes_with_context(
+            &options,
+            routes,
+            move || provide_context(context_state.clone()),
+            {
+                let options = options.clone();
+                move || shell(options.clone())
+            },
+        )
+        .route_service(
+            &leptos_axum::site_pkg_dir_service_route_path(&options),
+            leptos_axum::site_pkg_dir_service(&options),
+        )
+        .with_state(options)
+}
