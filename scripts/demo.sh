@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The README's "run" command: builds certfleet, starts a console with the embedded defaults
-# (SQLite file, generated CA, a first admin whose one-time password is printed) and a demo
-# agent enrolled in it, watching the fixture certificates. Ctrl-C stops both.
+# The README's "run" command: builds certfleet and starts a console with the embedded defaults
+# (SQLite file, generated CA, a first admin whose one-time password is printed) and its web
+# UI. Enrol the demo agent from the Agents page with scripts/demo-agent.sh. Ctrl-C stops it.
 # Everything lives in ./demo-data; delete it to start from scratch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,36 +28,21 @@ trap cleanup EXIT INT TERM
 pids+=($!)
 for _ in $(seq 1 100); do grep -q "agent gateway on" "$data/console.out" 2>/dev/null && break; sleep 0.1; done
 
-if [ ! -f "$data/agent/agent.json" ]; then
-  token=$("$server" token create --data-dir "$data/console" --gateway-listen "$gateway" 2>/dev/null)
-  "$agent" enroll --server "https://$gateway" --token "$token" --data-dir "$data/agent"
-  cat > "$data/agent/agent.toml" <<TOML
-rescan_secs = 30
-groups = ["demo"]
-
-[[pem]]
-name = "sage.example.test"
-certificate = "$fixtures/leaf.pem"
-key = "$fixtures/key-pkcs8.pem"
-chain = "$fixtures/chain.pem"
-
-[[pem]]
-name = "weak.example.test"
-certificate = "$fixtures/weak-sha1-rsa1024.pem"
-TOML
+if [ -f "$data/agent/agent.json" ]; then
+  # Enrolled on an earlier run: start the demo agent again too.
+  "$agent" run --data-dir "$data/agent" 2>"$data/agent.log" &
+  pids+=($!)
 fi
-"$agent" run --data-dir "$data/agent" 2>"$data/agent.log" &
-pids+=($!)
 
 cat <<TEXT
 
-The console is running with a demo agent (logs in $data).
-  Web UI: https://$api/   (log in as admin with the one-time password above, printed on
-          the first start only; delete $data to start again. The browser will warn about
-          the console's own CA: accept it, or import $data/console/agent-ca.crt.)
-  API:    https://$api/api/v1
-  Try:    curl -sk https://$api/api/v1/login -H 'content-type: application/json' \\
-            -d '{"username":"admin","password":"THE-ONE-TIME-PASSWORD"}'
+The console is running (logs in $data).
+  1. Open https://$api/ and log in as admin with the one-time password above (printed on
+     the first start only; delete $data to start again). The browser warns about the
+     console's own CA: accept it, or import $data/console/agent-ca.crt.
+  2. Choose your password, open Agents, and create an enrolment token.
+  3. In another terminal: bash scripts/demo-agent.sh <the token>
+  4. The overview shows the demo agent's certificates (two: one healthy, one weak).
 Press Ctrl-C to stop.
 TEXT
 wait

@@ -191,6 +191,14 @@ impl Browser {
         Ok(self.runtime.block_on(self.client().execute(js, vec![]))?)
     }
 
+    /// The visible text of the page, for error messages.
+    pub fn page_text(&self) -> String {
+        self.script("return document.body ? document.body.innerText : '';")
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
     /// Saves a PNG of the window under `<target>/screenshots/<name>.png`.
     pub fn screenshot(&self, name: &str) -> Result<PathBuf> {
         let png = self.runtime.block_on(self.client().screenshot())?;

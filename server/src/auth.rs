@@ -36,6 +36,25 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Spends the time a password check takes, for unknown users, so the response time does
+/// not tell which user names exist.
+pub fn equalise_timing(password: &str) {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let hash = HASH.get_or_init(|| hash_password("certfleet-timing-equaliser").unwrap_or_default());
+    let _ = verify_password(password, hash);
+}
+
+/// The rules for a new password, in words the user can act on.
+pub fn check_new_password(current: &str, new: &str) -> Result<(), String> {
+    if new.chars().count() < 12 {
+        return Err("The new password must have at least 12 characters.".into());
+    }
+    if new == current {
+        return Err("The new password must differ from the current one.".into());
+    }
+    Ok(())
+}
+
 /// A readable one-time password: 20 characters from an alphabet without look-alikes.
 pub fn one_time_password() -> anyhow::Result<String> {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -96,7 +115,7 @@ impl Sessions {
 
     /// The user id of a valid session token; `None` for anything else (expired, forged,
     /// another audience or kind, an enrolment token, garbage).
-    fn verify(&self, token: &str) -> Option<i64> {
+    pub fn verify(&self, token: &str) -> Option<i64> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "aud", "sub"]);
@@ -145,7 +164,7 @@ impl AuthUser {
     }
 }
 
-fn cookie_token(headers: &HeaderMap) -> Option<String> {
+pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -166,13 +185,16 @@ fn bearer_token(headers: &HeaderMap) -> Option<String> {
 }
 
 /// A cookie-authenticated change must come from a page of this console: SameSite=Strict
-/// already keeps cross-site cookies away; the Origin check also stops a sibling site.
-fn same_origin(parts: &Parts) -> bool {
-    let Some(host) = parts
+/// already keeps cross-site cookies away; the Origin check also stops a sibling site. The
+/// console's own authority is the Host header, or under HTTP/2 the request's `:authority`.
+pub fn same_origin(parts: &Parts) -> bool {
+    let own = parts
         .headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-    else {
+        .map(str::to_owned)
+        .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()));
+    let Some(own) = own else {
         return false;
     };
     let origin = parts
@@ -184,7 +206,7 @@ fn same_origin(parts: &Parts) -> bool {
         Some(origin) => {
             let rest = origin.strip_prefix("https://").unwrap_or("");
             let origin_host = rest.split('/').next().unwrap_or("");
-            origin_host.eq_ignore_ascii_case(host)
+            origin_host.eq_ignore_ascii_case(&own)
         }
         None => false,
     }

@@ -6,12 +6,14 @@ pub mod auth;
 pub mod config;
 pub mod datadir;
 pub mod error;
+pub mod export;
 pub mod gateway;
 pub mod metrics;
 pub mod pki;
 pub mod state;
 pub mod tls;
 pub mod tokens;
+pub mod ui;
 pub mod web;
 
 use std::net::SocketAddr;
@@ -72,6 +74,8 @@ pub async fn prepare(config: Config) -> Result<Prepared> {
         registry: gateway::Registry::default(),
         metrics: Arc::new(Metrics::default()),
         clock: Arc::new(OffsetDateTime::now_utc),
+        events: tokio::sync::broadcast::channel(256).0,
+        gateway_bound: Arc::new(std::sync::OnceLock::new()),
     };
     Ok(Prepared {
         state,
@@ -134,10 +138,12 @@ pub async fn serve(
                 config.gateway_listen
             )
         })?;
-    on_bound(Bound {
+    let bound = Bound {
         api: api_listener.local_addr()?,
         gateway: gateway_listener.local_addr()?,
-    });
+    };
+    let _ = state.gateway_bound.set(bound.gateway);
+    on_bound(bound);
     let api = tls::serve(
         api_listener,
         tls::api_config(&state.pki)?,

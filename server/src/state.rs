@@ -25,6 +25,10 @@ pub struct AppState {
     pub registry: Registry,
     pub metrics: Arc<Metrics>,
     pub clock: Clock,
+    /// The gateway's address once bound (its port may have been 0).
+    pub gateway_bound: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
+    /// What open web pages hear about (agents coming and going, inventory changes).
+    pub events: tokio::sync::broadcast::Sender<certfleet_web::model::LiveEvent>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -40,5 +44,26 @@ impl AppState {
 
     pub fn now_secs(&self) -> i64 {
         self.now().unix_timestamp()
+    }
+
+    /// The URL agents dial: configured, or built from the names and the bound port.
+    pub fn gateway_url(&self) -> String {
+        match (self.gateway_bound.get(), &self.config.gateway_url) {
+            (Some(bound), None) => {
+                let host = self
+                    .config
+                    .names
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or("localhost");
+                format!("https://{host}:{}", bound.port())
+            }
+            _ => self.config.gateway_url(),
+        }
+    }
+
+    /// Tells open web pages; nobody listening is fine.
+    pub fn publish(&self, event: certfleet_web::model::LiveEvent) {
+        let _ = self.events.send(event);
     }
 }

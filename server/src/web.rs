@@ -32,13 +32,20 @@ pub fn router(state: AppState) -> Router {
             state.config.site_dir().display()
         );
     }
+    let extras = Router::new()
+        .route("/ui/events", axum::routing::get(crate::export::events))
+        .route(
+            "/ui/export/certificates.csv",
+            axum::routing::get(crate::export::certificates_csv),
+        )
+        .with_state(state.clone());
     let routes = generate_route_list(App);
     let context_state = state.clone();
     Router::new()
         .leptos_routes_with_context(
             &options,
             routes,
-            move || provide_context(context_state.clone()),
+            move || provide_context(crate::ui::ConsoleBackend::shared(context_state.clone())),
             {
                 let options = options.clone();
                 move || shell(options.clone())
@@ -49,4 +56,5 @@ pub fn router(state: AppState) -> Router {
             leptos_axum::site_pkg_dir_service(&options),
         )
         .with_state(options)
+        .merge(extras)
 }

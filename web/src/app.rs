@@ -1,9 +1,15 @@
-//! The document shell and the router.
+//! The document shell, the layout and the router.
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
-use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::components::{A, Outlet, ParentRoute, Redirect, Route, Router, Routes};
+use leptos_router::hooks::use_location;
+use leptos_router::{SsrMode, path};
+
+use crate::api::{Logout, current_viewer};
+use crate::live::{LiveState, provide_live};
+use crate::model::{Role, Viewer};
+use crate::pages;
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -24,9 +30,18 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// The user, once known, shared with every page.
+#[derive(Debug, Clone, Copy)]
+pub struct Session(pub Resource<Option<Viewer>>);
+
+pub fn viewer() -> Option<Viewer> {
+    use_context::<Session>().and_then(|s| s.0.get().flatten())
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    provide_live();
     // Effects run only in the browser: this marks the moment the wasm took over the page
     // (the browser tests wait for it; a broken wasm build still serves good-looking HTML).
     Effect::new(move |_| {
@@ -34,26 +49,90 @@ pub fn App() -> impl IntoView {
             let _ = body.set_attribute("data-hydrated", "true");
         }
     });
+    let session = Resource::new(|| (), |_| async { current_viewer().await.ok().flatten() });
+    provide_context(Session(session));
+    // Pages wait for their data before the HTML goes out, so they work without JavaScript.
+    let ssr = SsrMode::Async;
     view! {
         <Stylesheet id="certfleet" href="/pkg/certfleet.css"/>
         <Title text="certfleet"/>
         <Router>
-            <main>
-                <Routes fallback=|| view! { <p>"Page not found."</p> }>
-                    <Route path=path!("/") view=Overview/>
-                </Routes>
-            </main>
+            <Routes fallback=|| view! { <main><h1>"Page not found"</h1><A href="/">"Back to the overview"</A></main> }>
+                <Route path=path!("/login") view=pages::login::Login ssr=ssr.clone()/>
+                <ParentRoute path=path!("") view=Layout ssr=ssr.clone()>
+                    <Route path=path!("") view=pages::overview::Overview ssr=ssr.clone()/>
+                    <Route path=path!("/password") view=pages::login::ChangePassword ssr=ssr.clone()/>
+                    <Route path=path!("/certificates") view=pages::certificates::Certificates ssr=ssr.clone()/>
+                    <Route path=path!("/certificates/:sha256") view=pages::certificate::Certificate ssr=ssr.clone()/>
+                    <Route path=path!("/hosts") view=pages::hosts::Hosts ssr=ssr.clone()/>
+                    <Route path=path!("/hosts/:id") view=pages::hosts::Host ssr=ssr.clone()/>
+                    <Route path=path!("/agents") view=pages::agents::Agents ssr=ssr.clone()/>
+                    <Route path=path!("/audit") view=pages::admin::Audit ssr=ssr.clone()/>
+                    <Route path=path!("/users") view=pages::admin::Users ssr=ssr.clone()/>
+                </ParentRoute>
+            </Routes>
         </Router>
     }
 }
 
+/// Header, navigation and the page; sends visitors without a session to the login page, and
+/// users with a one-time password to change it first.
 #[component]
-fn Overview() -> impl IntoView {
-    let (count, set_count) = signal(0);
+fn Layout() -> impl IntoView {
+    let session = expect_context::<Session>().0;
+    let location = use_location();
+    let logout = ServerAction::<Logout>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = logout.value().get() {
+            #[cfg(feature = "hydrate")]
+            {
+                let _ = window().location().set_href("/login");
+            }
+        }
+    });
+    let live = use_context::<LiveState>();
     view! {
-        <h1>"certfleet"</h1>
-        <button id="hydration-probe" on:click=move |_| set_count.update(|n| *n += 1)>
-            "Clicked " {count} " times"
-        </button>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let viewer = session.await;
+                let path = location.pathname.get();
+                match viewer {
+                    None => view! { <Redirect path="/login"/> }.into_any(),
+                    Some(v) if v.must_change_password && path != "/password" => {
+                        view! { <Redirect path="/password"/> }.into_any()
+                    }
+                    Some(v) => {
+                        let admin = v.role >= Role::Admin;
+                        view! {
+                            <a class="skip" href="#content">"Skip to content"</a>
+                            <header class="top">
+                                <A href="/" attr:class="brand">"certfleet"</A>
+                                <nav aria-label="Main">
+                                    <A href="/" exact=true>"Overview"</A>
+                                    <A href="/certificates">"Certificates"</A>
+                                    <A href="/hosts">"Hosts"</A>
+                                    <A href="/agents">"Agents"</A>
+                                    {admin.then(|| view! { <A href="/audit">"Audit log"</A> <A href="/users">"Users"</A> })}
+                                </nav>
+                                <span class="live" aria-live="polite">
+                                    {move || match live.map(|l| l.0.get()) {
+                                        Some(true) => "● live",
+                                        _ => "",
+                                    }}
+                                </span>
+                                <span class="who">{format!("{} ({})", v.name, v.role.as_str())}</span>
+                                <ActionForm action=logout>
+                                    <button type="submit" class="secondary">"Log out"</button>
+                                </ActionForm>
+                            </header>
+                            <main id="content">
+                                <Outlet/>
+                            </main>
+                        }
+                        .into_any()
+                    }
+                }
+            })}
+        </Suspense>
     }
 }

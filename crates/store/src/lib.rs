@@ -4,6 +4,7 @@
 
 mod agents;
 mod audit;
+mod certs;
 mod error;
 mod inventory;
 mod read;
@@ -19,11 +20,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 pub use agents::AgentRow;
 pub use audit::AuditRow;
+pub use certs::{CertSort, CertificateFilter, CertificatePage};
 pub use error::{Error, Result};
 pub use inventory::IngestOutcome;
-pub use read::{
-    CertificateFilter, CertificatePage, CertificateRow, EndpointRow, FindingRow, HostRow, Summary,
-};
+pub use read::{CertificateRow, EXPIRING_SECS, EndpointRow, FindingRow, HostRow, Summary};
 pub use tokens::{NewAgent, NewToken, TokenRow};
 pub use users::{Role, UserRow};
 

@@ -87,50 +87,27 @@ pub struct CertificateRow {
     pub warnings: i64,
 }
 
-/// Which certificates to list. All filters combine with AND.
-#[derive(Debug, Clone, Default)]
-pub struct CertificateFilter {
-    /// Only those expiring before this time (Unix seconds).
-    pub expires_before: Option<i64>,
-    /// `expired`, `expiring`, `healthy` or `misconfigured`.
-    pub status: Option<String>,
-    pub host_id: Option<i64>,
-    /// Substring of subject, names, thumbprint or SHA-256 (case-insensitive).
-    pub search: Option<String>,
-    /// Keyset cursor: the (not_after, sha256) of the last row of the previous page.
-    pub after: Option<(i64, String)>,
-    pub limit: i64,
-    pub now: i64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct CertificatePage {
-    pub items: Vec<CertificateRow>,
-    /// Pass back as `after` for the next page; `None` on the last page.
-    pub next: Option<(i64, String)>,
-}
-
-fn json_list(text: &str) -> Vec<String> {
+pub(crate) fn json_list(text: &str) -> Vec<String> {
     serde_json::from_str(text).unwrap_or_default()
 }
 
-struct RawCert {
-    sha256: String,
-    thumbprint: String,
-    subject: String,
-    issuer: String,
-    serial: String,
-    dns_names_json: String,
-    ip_addresses_json: String,
-    not_before: i64,
-    not_after: i64,
-    key_algorithm: String,
-    key_bits: i64,
-    signature_algorithm: String,
-    self_signed: i64,
-    endpoints: i64,
-    errors: i64,
-    warnings: i64,
+pub(crate) struct RawCert {
+    pub(crate) sha256: String,
+    pub(crate) thumbprint: String,
+    pub(crate) subject: String,
+    pub(crate) issuer: String,
+    pub(crate) serial: String,
+    pub(crate) dns_names_json: String,
+    pub(crate) ip_addresses_json: String,
+    pub(crate) not_before: i64,
+    pub(crate) not_after: i64,
+    pub(crate) key_algorithm: String,
+    pub(crate) key_bits: i64,
+    pub(crate) signature_algorithm: String,
+    pub(crate) self_signed: i64,
+    pub(crate) endpoints: i64,
+    pub(crate) errors: i64,
+    pub(crate) warnings: i64,
 }
 
 impl From<RawCert> for CertificateRow {
@@ -293,95 +270,6 @@ impl Store {
             });
         }
         Ok(endpoints)
-    }
-
-    /// Certificates in use, soonest expiry first, one page at a time.
-    pub async fn certificates(&self, filter: &CertificateFilter) -> Result<CertificatePage> {
-        let search = filter.search.as_deref().filter(|s| !s.is_empty()).map(|s| {
-            // LIKE wildcards in the user's text are matched literally.
-            let escaped = s
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            format!("%{escaped}%")
-        });
-        let (after_time, after_sha) = match &filter.after {
-            Some((t, sha)) => (Some(*t), Some(sha.as_str())),
-            None => (None, None),
-        };
-        let limit = filter.limit.clamp(1, 500);
-        let fetch = limit + 1;
-        let expiring = filter.now + EXPIRING_SECS;
-        let rows = sqlx::query_as!(
-            RawCert,
-            r#"SELECT sha256 AS "sha256!", thumbprint, subject, issuer, serial, dns_names_json,
-                      ip_addresses_json, not_before, not_after, key_algorithm, key_bits,
-                      signature_algorithm, self_signed, endpoints AS "endpoints!: i64",
-                      errors AS "errors!: i64", warnings AS "warnings!: i64"
-               FROM (
-                   SELECT c.sha256, c.thumbprint, c.subject, c.issuer, c.serial,
-                          c.dns_names_json, c.ip_addresses_json, c.not_before, c.not_after,
-                          c.key_algorithm, c.key_bits, c.signature_algorithm, c.self_signed,
-                          (SELECT COUNT(*) FROM endpoints e
-                            WHERE e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
-                            AS endpoints,
-                          (SELECT COUNT(*) FROM findings f JOIN endpoints e ON e.id = f.endpoint_id
-                            WHERE (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
-                              AND f.severity = 'error') AS errors,
-                          (SELECT COUNT(*) FROM findings f JOIN endpoints e ON e.id = f.endpoint_id
-                            WHERE (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
-                              AND f.severity = 'warning') AS warnings
-                   FROM certificates c
-                   WHERE (?1 IS NULL OR c.not_after < ?1)
-                     AND (?2 IS NULL OR EXISTS (SELECT 1 FROM endpoints e WHERE e.host_id = ?2
-                          AND (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)))
-                     AND (?3 IS NULL OR c.subject LIKE ?3 ESCAPE '\' OR c.dns_names_json LIKE ?3 ESCAPE '\'
-                          OR c.thumbprint LIKE ?3 ESCAPE '\' OR c.sha256 LIKE ?3 ESCAPE '\')
-                     AND (?4 IS NULL OR (c.not_after, c.sha256) > (?4, ?5))
-                   ORDER BY c.not_after, c.sha256
-               )
-               WHERE endpoints > 0
-                 AND (?6 IS NULL
-                      OR (?6 = 'expired' AND not_after < ?7)
-                      OR (?6 = 'expiring' AND not_after >= ?7 AND not_after < ?8)
-                      OR (?6 = 'misconfigured' AND errors > 0)
-                      OR (?6 = 'healthy' AND not_after >= ?8 AND errors = 0))
-               LIMIT ?9"#,
-            filter.expires_before,
-            filter.host_id,
-            search,
-            after_time,
-            after_sha,
-            filter.status,
-            filter.now,
-            expiring,
-            fetch
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        let mut items: Vec<CertificateRow> = rows.into_iter().map(CertificateRow::from).collect();
-        let next = if items.len() as i64 > limit {
-            items.truncate(limit as usize);
-            items.last().map(|c| (c.not_after, c.sha256.clone()))
-        } else {
-            None
-        };
-        Ok(CertificatePage { items, next })
-    }
-
-    pub async fn certificate(&self, sha256: &str, now: i64) -> Result<Option<CertificateRow>> {
-        let filter = CertificateFilter {
-            search: Some(sha256.to_owned()),
-            limit: 500,
-            now,
-            ..CertificateFilter::default()
-        };
-        Ok(self
-            .certificates(&filter)
-            .await?
-            .items
-            .into_iter()
-            .find(|c| c.sha256 == sha256))
     }
 
     /// The DER of a certificate (public material).

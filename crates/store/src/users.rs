@@ -145,4 +145,48 @@ impl Store {
         }
         Ok(())
     }
+
+    /// Everyone, by name.
+    pub async fn list_users(&self) -> Result<Vec<UserRow>> {
+        sqlx::query_as!(
+            RawUser,
+            r#"SELECT id AS "id!", username, password_hash, role, must_change_password, disabled
+               FROM users ORDER BY username"#
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(UserRow::try_from)
+        .collect()
+    }
+
+    /// Admins who can still log in.
+    pub async fn count_active_admins(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar!("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn set_role(&self, id: i64, role: Role) -> Result<()> {
+        let role = role.as_str();
+        let done = sqlx::query!("UPDATE users SET role = ? WHERE id = ?", role, id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { what: "user" });
+        }
+        Ok(())
+    }
+
+    pub async fn set_disabled(&self, id: i64, disabled: bool) -> Result<()> {
+        let done = sqlx::query!("UPDATE users SET disabled = ? WHERE id = ?", disabled, id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { what: "user" });
+        }
+        Ok(())
+    }
 }

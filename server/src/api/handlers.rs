@@ -4,8 +4,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use certfleet_certkit::Thumbprint;
-use certfleet_store::{AgentRow, CertificateFilter, CertificateRow, HostRow, Role};
+use certfleet_store::{AgentRow, CertificateRow, HostRow, Role};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -37,13 +36,6 @@ struct LoginResponse {
     must_change_password: bool,
 }
 
-/// A hash to check against when the user does not exist, so the response time does not
-/// tell which user names exist.
-fn dummy_hash() -> &'static str {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| auth::hash_password("certfleet-timing-equaliser").unwrap_or_default())
-}
-
 pub async fn login(
     State(state): State<AppState>,
     Json(request): Json<LoginRequest>,
@@ -53,7 +45,7 @@ pub async fn login(
     let valid = match &user {
         Some(u) if !u.disabled => auth::verify_password(&request.password, &u.password_hash),
         _ => {
-            auth::verify_password(&request.password, dummy_hash());
+            auth::equalise_timing(&request.password);
             false
         }
     };
@@ -99,16 +91,7 @@ pub async fn change_password(
     user: AuthUser,
     Json(change): Json<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
-    if change.new.chars().count() < 12 {
-        return Err(ApiError::BadRequest(
-            "the new password must have at least 12 characters".into(),
-        ));
-    }
-    if change.new == change.current {
-        return Err(ApiError::BadRequest(
-            "the new password must differ from the current one".into(),
-        ));
-    }
+    auth::check_new_password(&change.current, &change.new).map_err(ApiError::BadRequest)?;
     let row = state
         .store
         .user_by_id(user.id)
@@ -217,13 +200,8 @@ fn certificate_view(row: CertificateRow, now: i64) -> CertificateView {
 
 #[derive(Deserialize)]
 pub struct CertificateQuery {
-    /// Days.
-    expiring_within: Option<i64>,
-    status: Option<String>,
-    host: Option<i64>,
-    q: Option<String>,
-    /// The `next` value of the previous page.
-    after: Option<String>,
+    #[serde(flatten)]
+    query: certfleet_web::model::CertQuery,
     limit: Option<i64>,
 }
 
@@ -234,41 +212,8 @@ pub async fn certificates(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     user.require(Role::Viewer)?;
     let now = state.now_secs();
-    if let Some(status) = &query.status
-        && !["expired", "expiring", "healthy", "misconfigured"].contains(&status.as_str())
-    {
-        return Err(ApiError::BadRequest(format!(
-            "status {status:?} is not one of expired, expiring, healthy, misconfigured"
-        )));
-    }
-    let after = match &query.after {
-        None => None,
-        Some(cursor) => {
-            let (time, sha) = cursor
-                .split_once(':')
-                .and_then(|(t, s)| Some((t.parse::<i64>().ok()?, s.to_owned())))
-                .ok_or_else(|| {
-                    ApiError::BadRequest(
-                        "`after` must be the `next` value of the previous page".into(),
-                    )
-                })?;
-            Some((time, sha))
-        }
-    };
-    // A pasted thumbprint (spaces, colons, invisible marks) searches as its clean form.
-    let search = query.q.as_deref().map(|q| match Thumbprint::parse(q) {
-        Ok(t) => t.to_string(),
-        Err(_) => q.trim().to_owned(),
-    });
-    let filter = CertificateFilter {
-        expires_before: query.expiring_within.map(|days| now + days * 86_400),
-        status: query.status.clone(),
-        host_id: query.host,
-        search,
-        after,
-        limit: query.limit.unwrap_or(50),
-        now,
-    };
+    let filter = crate::ui::certificate_filter(&query.query, now, query.limit.unwrap_or(50))
+        .map_err(ApiError::BadRequest)?;
     let page = state.store.certificates(&filter).await?;
     let items: Vec<CertificateView> = page
         .items
@@ -277,7 +222,7 @@ pub async fn certificates(
         .collect();
     Ok(Json(serde_json::json!({
         "items": items,
-        "next": page.next.map(|(t, sha)| format!("{t}:{sha}")),
+        "next": crate::ui::cursor(page.next),
     })))
 }
 
@@ -347,25 +292,7 @@ pub async fn revoke_agent(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     user.require(Role::Admin)?;
-    if state.store.agent(&id).await?.is_none() {
-        return Err(ApiError::NotFound("agent"));
-    }
-    let newly = state.store.revoke_agent(&id, state.now_secs()).await?;
-    // Refuse new handshakes first, then drop the live connection.
-    state.revoked.revoke(&id);
-    let dropped = state.registry.disconnect(&id);
-    if newly {
-        state
-            .store
-            .audit(
-                state.now_secs(),
-                &user.name,
-                "agent.revoked",
-                Some(&id),
-                None,
-            )
-            .await?;
-    }
+    let dropped = crate::gateway::revoke(&state, &user.name, &id).await?;
     Ok(Json(
         serde_json::json!({ "agent_id": id, "revoked": true, "disconnected": dropped }),
     ))
@@ -402,7 +329,7 @@ pub async fn create_token(
         state.now_secs(),
     )
     .await?;
-    let (linux, windows) = crate::tokens::enrol_commands(&state.config.gateway_url(), &token);
+    let (linux, windows) = crate::tokens::enrol_commands(&state.gateway_url(), &token);
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({

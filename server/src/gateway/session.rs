@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::state::AppState;
 use crate::tls::PeerAgent;
+use certfleet_web::model::LiveEvent;
 
 /// An agent must say hello this soon after connecting.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(15);
@@ -208,6 +209,9 @@ pub async fn run_session<S>(
                 {
                     Ok(id) => {
                         host_id = Some(id);
+                        state.publish(LiveEvent::AgentOnline {
+                            agent_id: agent_id.clone(),
+                        });
                         Ok(ConsoleMessage::Welcome(Welcome {
                             agent_id: agent_id.clone(),
                             heartbeat_secs: state.config.heartbeat_secs,
@@ -266,6 +270,9 @@ pub async fn run_session<S>(
     state
         .registry
         .unregister(&agent_id, registration.generation);
+    state.publish(LiveEvent::AgentOffline {
+        agent_id: agent_id.clone(),
+    });
     state.metrics.agents_connected.dec();
     tracing::info!(agent = %agent_id, "agent disconnected");
 }
@@ -298,6 +305,7 @@ async fn ingest(
     {
         Ok(outcome) => {
             if outcome.changed {
+                state.publish(LiveEvent::InventoryChanged { host_id });
                 state.metrics.inventories_ingested.inc();
                 state
                     .metrics

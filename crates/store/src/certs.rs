@@ -1,0 +1,291 @@
+//! The certificates list: filters, search, three sort orders, keyset pagination. Each
+//! order is its own compile-checked query (sqlx takes only literal SQL).
+
+use serde::Serialize;
+
+use crate::read::{CertificateRow, EXPIRING_SECS, RawCert};
+use crate::{Result, Store};
+
+/// The order of the list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub enum CertSort {
+    /// Soonest expiry first (the index order).
+    #[default]
+    ExpiryAsc,
+    ExpiryDesc,
+    SubjectAsc,
+}
+
+/// Which certificates to list. All filters combine with AND.
+#[derive(Debug, Clone, Default)]
+pub struct CertificateFilter {
+    /// Only those expiring before this time (Unix seconds).
+    pub expires_before: Option<i64>,
+    /// `expired`, `expiring`, `healthy` or `misconfigured`.
+    pub status: Option<String>,
+    pub host_id: Option<i64>,
+    /// Substring of subject, names, thumbprint or SHA-256.
+    pub search: Option<String>,
+    /// Substring of the issuer.
+    pub issuer: Option<String>,
+    /// Only those used by an endpoint of this kind (`apache`, `pem`, …).
+    pub kind: Option<String>,
+    pub sort: CertSort,
+    /// Keyset cursor from the previous page's `next`.
+    pub after: Option<(String, String)>,
+    pub limit: i64,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificatePage {
+    pub items: Vec<CertificateRow>,
+    /// (sort value, sha256) of the last row; pass back as `after`. `None` on the last page.
+    pub next: Option<(String, String)>,
+}
+
+/// `%text%` with LIKE's wildcards in the user's text matched literally.
+fn like(text: Option<&str>) -> Option<String> {
+    text.filter(|s| !s.is_empty()).map(|s| {
+        let escaped = s
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("%{escaped}%")
+    })
+}
+
+impl Store {
+    /// Certificates in use by at least one endpoint, one page at a time.
+    pub async fn certificates(&self, filter: &CertificateFilter) -> Result<CertificatePage> {
+        let search = like(filter.search.as_deref());
+        let issuer = like(filter.issuer.as_deref());
+        let (after_value, after_sha) = match &filter.after {
+            Some((value, sha)) => (Some(value.as_str()), Some(sha.as_str())),
+            None => (None, None),
+        };
+        let limit = filter.limit.clamp(1, 500);
+        let fetch = limit + 1;
+        let expiring = filter.now + EXPIRING_SECS;
+        let rows = match filter.sort {
+            CertSort::ExpiryAsc => {
+                sqlx::query_as!(
+                    RawCert,
+                    r#"SELECT sha256 AS "sha256!", thumbprint, subject, issuer, serial, dns_names_json,
+                      ip_addresses_json, not_before, not_after, key_algorithm, key_bits,
+                      signature_algorithm, self_signed, endpoints AS "endpoints!: i64",
+                      errors AS "errors!: i64", warnings AS "warnings!: i64"
+               FROM (
+                   SELECT c.sha256, c.thumbprint, c.subject, c.issuer, c.serial,
+                          c.dns_names_json, c.ip_addresses_json, c.not_before, c.not_after,
+                          c.key_algorithm, c.key_bits, c.signature_algorithm, c.self_signed,
+                          (SELECT COUNT(*) FROM endpoints e
+                            WHERE e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
+                            AS endpoints,
+                          (SELECT COUNT(*) FROM findings f JOIN endpoints e ON e.id = f.endpoint_id
+                            WHERE (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
+                              AND f.severity = 'error') AS errors,
+                          (SELECT COUNT(*) FROM findings f JOIN endpoints e ON e.id = f.endpoint_id
+                            WHERE (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
+                              AND f.severity = 'warning') AS warnings
+                   FROM certificates c
+                   WHERE (?1 IS NULL OR c.not_after < ?1)
+                     AND (?2 IS NULL OR EXISTS (SELECT 1 FROM endpoints e WHERE e.host_id = ?2
+                          AND (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)))
+                     AND (?3 IS NULL OR c.subject LIKE ?3 ESCAPE '\' OR c.dns_names_json LIKE ?3 ESCAPE '\'
+                          OR c.thumbprint LIKE ?3 ESCAPE '\' OR c.sha256 LIKE ?3 ESCAPE '\')
+                     AND (?10 IS NULL OR c.issuer LIKE ?10 ESCAPE '\')
+                     AND (?11 IS NULL OR EXISTS (SELECT 1 FROM endpoints e WHERE e.kind = ?11
+                          AND (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)))
+                     AND (?4 IS NULL OR (c.not_after, c.sha256) > (CAST(?4 AS INTEGER), ?5))
+                   ORDER BY c.not_after, c.sha256
+               )
+               WHERE endpoints > 0
+                 AND (?6 IS NULL
+                      OR (?6 = 'expired' AND not_after < ?7)
+                      OR (?6 = 'expiring' AND not_after >= ?7 AND not_after < ?8)
+                      OR (?6 = 'misconfigured' AND errors > 0)
+                      OR (?6 = 'healthy' AND not_after >= ?8 AND errors = 0))
+               LIMIT ?9"#,
+                filter.expires_before,
+                filter.host_id,
+                search,
+                after_value,
+                after_sha,
+                filter.status,
+                filter.now,
+                expiring,
+                fetch,
+                issuer,
+                filter.kind
+                )
+                .fetch_all(&self.pool)
+                .await?
+            }
+            CertSort::ExpiryDesc => {
+                sqlx::query_as!(
+                    RawCert,
+                    r#"SELECT sha256 AS "sha256!", thumbprint, subject, issuer, serial, dns_names_json,
+                      ip_addresses_json, not_before, not_after, key_algorithm, key_bits,
+                      signature_algorithm, self_signed, endpoints AS "endpoints!: i64",
+                      errors AS "errors!: i64", warnings AS "warnings!: i64"
+               FROM (
+                   SELECT c.sha256, c.thumbprint, c.subject, c.issuer, c.serial,
+                          c.dns_names_json, c.ip_addresses_json, c.not_before, c.not_after,
+                          c.key_algorithm, c.key_bits, c.signature_algorithm, c.self_signed,
+                          (SELECT COUNT(*) FROM endpoints e
+                            WHERE e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
+                            AS endpoints,
+                          (SELECT COUNT(*) FROM findings f JOIN endpoints e ON e.id = f.endpoint_id
+                            WHERE (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
+                              AND f.severity = 'error') AS errors,
+                          (SELECT COUNT(*) FROM findings f JOIN endpoints e ON e.id = f.endpoint_id
+                            WHERE (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
+                              AND f.severity = 'warning') AS warnings
+                   FROM certificates c
+                   WHERE (?1 IS NULL OR c.not_after < ?1)
+                     AND (?2 IS NULL OR EXISTS (SELECT 1 FROM endpoints e WHERE e.host_id = ?2
+                          AND (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)))
+                     AND (?3 IS NULL OR c.subject LIKE ?3 ESCAPE '\' OR c.dns_names_json LIKE ?3 ESCAPE '\'
+                          OR c.thumbprint LIKE ?3 ESCAPE '\' OR c.sha256 LIKE ?3 ESCAPE '\')
+                     AND (?10 IS NULL OR c.issuer LIKE ?10 ESCAPE '\')
+                     AND (?11 IS NULL OR EXISTS (SELECT 1 FROM endpoints e WHERE e.kind = ?11
+                          AND (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)))
+                     AND (?4 IS NULL OR (c.not_after, c.sha256) < (CAST(?4 AS INTEGER), ?5))
+                   ORDER BY c.not_after DESC, c.sha256 DESC
+               )
+               WHERE endpoints > 0
+                 AND (?6 IS NULL
+                      OR (?6 = 'expired' AND not_after < ?7)
+                      OR (?6 = 'expiring' AND not_after >= ?7 AND not_after < ?8)
+                      OR (?6 = 'misconfigured' AND errors > 0)
+                      OR (?6 = 'healthy' AND not_after >= ?8 AND errors = 0))
+               LIMIT ?9"#,
+                filter.expires_before,
+                filter.host_id,
+                search,
+                after_value,
+                after_sha,
+                filter.status,
+                filter.now,
+                expiring,
+                fetch,
+                issuer,
+                filter.kind
+                )
+                .fetch_all(&self.pool)
+                .await?
+            }
+            CertSort::SubjectAsc => {
+                sqlx::query_as!(
+                    RawCert,
+                    r#"SELECT sha256 AS "sha256!", thumbprint, subject, issuer, serial, dns_names_json,
+                      ip_addresses_json, not_before, not_after, key_algorithm, key_bits,
+                      signature_algorithm, self_signed, endpoints AS "endpoints!: i64",
+                      errors AS "errors!: i64", warnings AS "warnings!: i64"
+               FROM (
+                   SELECT c.sha256, c.thumbprint, c.subject, c.issuer, c.serial,
+                          c.dns_names_json, c.ip_addresses_json, c.not_before, c.not_after,
+                          c.key_algorithm, c.key_bits, c.signature_algorithm, c.self_signed,
+                          (SELECT COUNT(*) FROM endpoints e
+                            WHERE e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
+                            AS endpoints,
+                          (SELECT COUNT(*) FROM findings f JOIN endpoints e ON e.id = f.endpoint_id
+                            WHERE (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
+                              AND f.severity = 'error') AS errors,
+                          (SELECT COUNT(*) FROM findings f JOIN endpoints e ON e.id = f.endpoint_id
+                            WHERE (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
+                              AND f.severity = 'warning') AS warnings
+                   FROM certificates c
+                   WHERE (?1 IS NULL OR c.not_after < ?1)
+                     AND (?2 IS NULL OR EXISTS (SELECT 1 FROM endpoints e WHERE e.host_id = ?2
+                          AND (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)))
+                     AND (?3 IS NULL OR c.subject LIKE ?3 ESCAPE '\' OR c.dns_names_json LIKE ?3 ESCAPE '\'
+                          OR c.thumbprint LIKE ?3 ESCAPE '\' OR c.sha256 LIKE ?3 ESCAPE '\')
+                     AND (?10 IS NULL OR c.issuer LIKE ?10 ESCAPE '\')
+                     AND (?11 IS NULL OR EXISTS (SELECT 1 FROM endpoints e WHERE e.kind = ?11
+                          AND (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)))
+                     AND (?4 IS NULL OR (c.subject, c.sha256) > (?4, ?5))
+                   ORDER BY c.subject, c.sha256
+               )
+               WHERE endpoints > 0
+                 AND (?6 IS NULL
+                      OR (?6 = 'expired' AND not_after < ?7)
+                      OR (?6 = 'expiring' AND not_after >= ?7 AND not_after < ?8)
+                      OR (?6 = 'misconfigured' AND errors > 0)
+                      OR (?6 = 'healthy' AND not_after >= ?8 AND errors = 0))
+               LIMIT ?9"#,
+                filter.expires_before,
+                filter.host_id,
+                search,
+                after_value,
+                after_sha,
+                filter.status,
+                filter.now,
+                expiring,
+                fetch,
+                issuer,
+                filter.kind
+                )
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        let mut items: Vec<CertificateRow> = rows.into_iter().map(CertificateRow::from).collect();
+        let next = if items.len() as i64 > limit {
+            items.truncate(limit as usize);
+            items.last().map(|c| {
+                let value = match filter.sort {
+                    CertSort::SubjectAsc => c.subject.clone(),
+                    CertSort::ExpiryAsc | CertSort::ExpiryDesc => c.not_after.to_string(),
+                };
+                (value, c.sha256.clone())
+            })
+        } else {
+            None
+        };
+        Ok(CertificatePage { items, next })
+    }
+
+    pub async fn certificate(&self, sha256: &str, now: i64) -> Result<Option<CertificateRow>> {
+        let filter = CertificateFilter {
+            search: Some(sha256.to_owned()),
+            limit: 500,
+            now,
+            ..CertificateFilter::default()
+        };
+        Ok(self
+            .certificates(&filter)
+            .await?
+            .items
+            .into_iter()
+            .find(|c| c.sha256 == sha256))
+    }
+
+    /// In-use certificates expiring on each of the next `days` days (index 0 = today).
+    pub async fn expiry_timeline(&self, now: i64, days: i64) -> Result<Vec<i64>> {
+        let end = now + days * 86_400;
+        let rows = sqlx::query!(
+            r#"SELECT (c.not_after - ?1) / 86400 AS "day!: i64", COUNT(*) AS "count!: i64"
+               FROM certificates c
+               WHERE c.not_after >= ?1 AND c.not_after < ?2
+                 AND EXISTS (SELECT 1 FROM endpoints e
+                             WHERE e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
+               GROUP BY 1"#,
+            now,
+            end
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut timeline = vec![0; days.max(0) as usize];
+        for row in rows {
+            if let Some(slot) = usize::try_from(row.day)
+                .ok()
+                .and_then(|d| timeline.get_mut(d))
+            {
+                *slot = row.count;
+            }
+        }
+        Ok(timeline)
+    }
+}

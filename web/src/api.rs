@@ -1,0 +1,155 @@
+//! Server functions: the pages' only way to the console. Each one authenticates the request
+//! and leaves every permission check to the backend. Reads are GET-free POSTs like all server
+//! functions; changes also pass the Origin check.
+
+use leptos::prelude::*;
+
+use crate::model::*;
+
+#[cfg(feature = "ssr")]
+use crate::backend::{backend, session};
+
+/// A plain HTML form (no JavaScript) posted here: send the browser on to `path`. With
+/// JavaScript the page navigates itself, after the session is in place.
+#[cfg(feature = "ssr")]
+async fn redirect_plain_form(path: &str) {
+    let headers: axum::http::HeaderMap = leptos_axum::extract().await.unwrap_or_default();
+    let html = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if html {
+        leptos_axum::redirect(path);
+    }
+}
+
+/// The logged-in user, or `None`.
+#[server(prefix = "/ui", endpoint = "viewer")]
+pub async fn current_viewer() -> Result<Option<Viewer>, UiError> {
+    match session(false).await {
+        Ok((_, viewer)) => Ok(Some(viewer)),
+        Err(UiError::Unauthorized) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[server(prefix = "/ui", endpoint = "login")]
+pub async fn login(username: String, password: String) -> Result<Viewer, UiError> {
+    let (viewer, cookie) = backend()?.login(&username, &password).await?;
+    let response = expect_context::<leptos_axum::ResponseOptions>();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&cookie) {
+        response.insert_header(axum::http::header::SET_COOKIE, value);
+    }
+    redirect_plain_form(if viewer.must_change_password {
+        "/password"
+    } else {
+        "/"
+    })
+    .await;
+    Ok(viewer)
+}
+
+#[server(prefix = "/ui", endpoint = "logout")]
+pub async fn logout() -> Result<(), UiError> {
+    let response = expect_context::<leptos_axum::ResponseOptions>();
+    if let Ok(value) = axum::http::HeaderValue::from_str(
+        "certfleet_session=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0",
+    ) {
+        response.insert_header(axum::http::header::SET_COOKIE, value);
+    }
+    redirect_plain_form("/login").await;
+    Ok(())
+}
+
+#[server(prefix = "/ui", endpoint = "password")]
+pub async fn change_password(current: String, new: String) -> Result<(), UiError> {
+    let (backend, viewer) = session(true).await?;
+    backend.change_password(&viewer, &current, &new).await?;
+    redirect_plain_form("/").await;
+    Ok(())
+}
+
+#[server(prefix = "/ui", endpoint = "overview")]
+pub async fn get_overview() -> Result<Overview, UiError> {
+    let (backend, viewer) = session(false).await?;
+    backend.overview(&viewer).await
+}
+
+#[server(prefix = "/ui", endpoint = "certificates")]
+pub async fn get_certificates(query: CertQuery) -> Result<CertPage, UiError> {
+    let (backend, viewer) = session(false).await?;
+    backend.certificates(&viewer, &query, 50).await
+}
+
+#[server(prefix = "/ui", endpoint = "certificate")]
+pub async fn get_certificate(sha256: String) -> Result<CertDetail, UiError> {
+    let (backend, viewer) = session(false).await?;
+    backend.certificate(&viewer, &sha256).await
+}
+
+#[server(prefix = "/ui", endpoint = "hosts")]
+pub async fn get_hosts() -> Result<Vec<HostItem>, UiError> {
+    let (backend, viewer) = session(false).await?;
+    backend.hosts(&viewer).await
+}
+
+#[server(prefix = "/ui", endpoint = "host")]
+pub async fn get_host(id: i64) -> Result<HostDetail, UiError> {
+    let (backend, viewer) = session(false).await?;
+    backend.host(&viewer, id).await
+}
+
+#[server(prefix = "/ui", endpoint = "agents")]
+pub async fn get_agents() -> Result<Vec<AgentItem>, UiError> {
+    let (backend, viewer) = session(false).await?;
+    backend.agents(&viewer).await
+}
+
+#[server(prefix = "/ui", endpoint = "create_token")]
+pub async fn create_token(hours: Option<u64>, host: Option<String>) -> Result<NewToken, UiError> {
+    let (backend, viewer) = session(true).await?;
+    let host = host.filter(|h| !h.trim().is_empty());
+    backend
+        .create_token(&viewer, hours.unwrap_or(24), host)
+        .await
+}
+
+#[server(prefix = "/ui", endpoint = "revoke_agent")]
+pub async fn revoke_agent(agent_id: String) -> Result<(), UiError> {
+    let (backend, viewer) = session(true).await?;
+    backend.revoke_agent(&viewer, &agent_id).await
+}
+
+#[server(prefix = "/ui", endpoint = "audit")]
+pub async fn get_audit(before: Option<i64>) -> Result<Vec<AuditItem>, UiError> {
+    let (backend, viewer) = session(false).await?;
+    backend.audit(&viewer, before).await
+}
+
+#[server(prefix = "/ui", endpoint = "users")]
+pub async fn get_users() -> Result<Vec<UserItem>, UiError> {
+    let (backend, viewer) = session(false).await?;
+    backend.users(&viewer).await
+}
+
+#[server(prefix = "/ui", endpoint = "add_user")]
+pub async fn add_user(username: String, role: String) -> Result<String, UiError> {
+    let (backend, viewer) = session(true).await?;
+    let role =
+        Role::parse(&role).ok_or_else(|| UiError::BadRequest(format!("{role:?} is not a role")))?;
+    backend.add_user(&viewer, username.trim(), role).await
+}
+
+#[server(prefix = "/ui", endpoint = "set_role")]
+pub async fn set_role(user_id: i64, role: String) -> Result<(), UiError> {
+    let (backend, viewer) = session(true).await?;
+    let role =
+        Role::parse(&role).ok_or_else(|| UiError::BadRequest(format!("{role:?} is not a role")))?;
+    backend.set_role(&viewer, user_id, role).await
+}
+
+#[server(prefix = "/ui", endpoint = "set_disabled")]
+pub async fn set_disabled(user_id: i64, disabled: bool) -> Result<(), UiError> {
+    let (backend, viewer) = session(true).await?;
+    backend.set_disabled(&viewer, user_id, disabled).await
+}

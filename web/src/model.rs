@@ -1,0 +1,285 @@
+//! What the pages show, as plain serialisable data: the same types on the server (where the
+//! backend fills them) and in the browser (where pages render them). No private keys here,
+//! ever: certificates are public material.
+
+use serde::{Deserialize, Serialize};
+
+/// What a user may do: viewers read, operators also act on certificates and rollouts,
+/// admins also manage agents, tokens and users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "viewer" => Some(Role::Viewer),
+            "operator" => Some(Role::Operator),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// The logged-in user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Viewer {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    pub must_change_password: bool,
+}
+
+/// Why a request from a page failed. Messages say what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UiError {
+    /// Not logged in (or the session expired).
+    Unauthorized,
+    Forbidden(String),
+    NotFound(String),
+    BadRequest(String),
+    /// The console failed; details are in its log.
+    Internal,
+    /// Transport or encoding trouble between browser and console.
+    Transport(String),
+}
+
+impl std::fmt::Display for UiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UiError::Unauthorized => f.write_str("Log in first (your session may have expired)."),
+            UiError::Forbidden(m) | UiError::BadRequest(m) => f.write_str(m),
+            UiError::NotFound(what) => write!(f, "{what} not found."),
+            UiError::Internal => f.write_str("The console failed; the details are in its log."),
+            UiError::Transport(m) => write!(f, "Could not reach the console: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for UiError {}
+
+impl leptos::server_fn::error::FromServerFnError for UiError {
+    type Encoder = leptos::server_fn::codec::JsonEncoding;
+
+    fn from_server_fn_error(value: leptos::server_fn::error::ServerFnErrorErr) -> Self {
+        UiError::Transport(value.to_string())
+    }
+}
+
+/// A certificate's state, worst first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertStatus {
+    Expired,
+    Misconfigured,
+    Expiring,
+    Healthy,
+}
+
+impl CertStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            CertStatus::Expired => "Expired",
+            CertStatus::Misconfigured => "Misconfigured",
+            CertStatus::Expiring => "Expiring",
+            CertStatus::Healthy => "Healthy",
+        }
+    }
+
+    pub fn class(self) -> &'static str {
+        match self {
+            CertStatus::Expired => "expired",
+            CertStatus::Misconfigured => "misconfigured",
+            CertStatus::Expiring => "expiring",
+            CertStatus::Healthy => "healthy",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub certificates: i64,
+    pub expired: i64,
+    pub expiring_7_days: i64,
+    pub expiring_30_days: i64,
+    pub healthy: i64,
+    pub misconfigured: i64,
+    pub agents_online: i64,
+    pub agents_offline: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertItem {
+    pub sha256: String,
+    pub thumbprint: String,
+    pub subject: String,
+    pub issuer: String,
+    pub names: Vec<String>,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub days_left: i64,
+    pub status: CertStatus,
+    pub endpoints: i64,
+    pub errors: i64,
+    pub warnings: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overview {
+    pub counts: Counts,
+    /// Certificates expiring on each of the next 90 days (index 0 = today).
+    pub timeline: Vec<i64>,
+    /// The ten most urgent certificates.
+    pub urgent: Vec<CertItem>,
+}
+
+/// Filters of the certificates table; every field is optional. Also the page's URL query.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertQuery {
+    pub status: Option<String>,
+    pub host: Option<i64>,
+    pub issuer: Option<String>,
+    /// Only those with at most this many days left.
+    #[serde(alias = "expiring_within")]
+    pub days: Option<i64>,
+    /// Endpoint kind: `apache`, `pem`, `sage300`.
+    pub purpose: Option<String>,
+    /// Name, subject or thumbprint (pasted forms are cleaned).
+    pub q: Option<String>,
+    /// `expiry` (default), `-expiry`, `subject`.
+    pub sort: Option<String>,
+    /// Cursor from the previous page.
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertPage {
+    pub items: Vec<CertItem>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingItem {
+    pub code: String,
+    pub severity: String,
+    pub message: String,
+    pub certificate: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointItem {
+    pub host_id: i64,
+    pub hostname: String,
+    pub kind: String,
+    pub name: String,
+    pub address: Option<String>,
+    pub config_path: Option<String>,
+    pub configured_sha256: Option<String>,
+    pub served_sha256: Option<String>,
+    pub errors: Vec<String>,
+    pub findings: Vec<FindingItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertDetail {
+    pub item: CertItem,
+    pub serial: String,
+    pub ip_addresses: Vec<String>,
+    pub key: String,
+    pub signature_algorithm: String,
+    pub self_signed: bool,
+    pub pem: String,
+    pub endpoints: Vec<EndpointItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostItem {
+    pub id: i64,
+    pub hostname: String,
+    pub fqdn: String,
+    pub os: String,
+    pub groups: Vec<String>,
+    pub agent_version: Option<String>,
+    pub last_seen_at: Option<i64>,
+    pub online: bool,
+    pub revoked: bool,
+    pub endpoints: i64,
+    pub errors: i64,
+    pub warnings: i64,
+    pub next_expiry: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostDetail {
+    pub host: HostItem,
+    pub endpoints: Vec<EndpointItem>,
+    /// Facts of the certificates its endpoints name or serve, by SHA-256.
+    pub certificates: Vec<CertItem>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    Online,
+    Offline,
+    Revoked,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentItem {
+    pub id: String,
+    pub host_id: Option<i64>,
+    pub hostname: Option<String>,
+    pub version: Option<String>,
+    pub status: AgentStatus,
+    pub last_seen_at: Option<i64>,
+    pub enrolled_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewToken {
+    pub token: String,
+    pub expires_at: i64,
+    pub linux: String,
+    pub windows: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditItem {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserItem {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub must_change_password: bool,
+}
+
+/// What the console pushes to open pages so they refresh without a reload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LiveEvent {
+    AgentOnline { agent_id: String },
+    AgentOffline { agent_id: String },
+    InventoryChanged { host_id: i64 },
+}

@@ -1,0 +1,9 @@
+//! One module per page.
+
+pub mod admin;
+pub mod agents;
+pub mod certificate;
+pub mod certificates;
+pub mod hosts;
+pub mod login;
+pub mod overview;
