@@ -19,6 +19,13 @@ pub struct Browser {
     _profile: tempfile::TempDir,
 }
 
+/// Browser tests take turns: several Chromiums plus consoles at once overload a 2-core
+/// machine and turn waits into flaky timeouts.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Where screenshots go: `<target>/screenshots/`.
 pub fn screenshot_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();

@@ -46,6 +46,7 @@ fn log_in(
 
 #[test]
 fn an_admin_sees_the_fleet_filters_it_enrols_and_revokes() -> anyhow::Result<()> {
+    let _turn = certfleet_e2e::browser::serial();
     let temp = tempfile::tempdir()?;
     let ca = TestCa::new("Test eSync CA");
     let expiring = ca.server(&["esync.example.test"], 20);
@@ -155,5 +156,167 @@ fn an_admin_sees_the_fleet_filters_it_enrols_and_revokes() -> anyhow::Result<()>
     browser.goto(&format!("{base}/audit"))?;
     browser.wait_text("#audit", "agent.revoked")?;
     browser.screenshot("audit")?;
+    Ok(())
+}
+
+#[test]
+fn a_viewer_gets_no_admin_actions_and_the_server_refuses_them() -> anyhow::Result<()> {
+    let _turn = certfleet_e2e::browser::serial();
+    let temp = tempfile::tempdir()?;
+    let console = Console::start(&temp.path().join("console"))?;
+    let base = format!("https://{}", console.api);
+    let agent = Agent::start(&console, &temp.path().join("agent"), "rescan_secs = 60\n")?;
+    let agent_id = agent.id()?;
+
+    // The admin adds a viewer on the Users page and hands over the one-time password.
+    let admin = Browser::start(1280, 800, true)?;
+    let first = console.first_password.clone().expect("one-time password");
+    log_in(&admin, &base, "admin", &first, ADMIN_PASSWORD)?;
+    admin.goto(&format!("{base}/users"))?;
+    admin.wait_hydrated()?;
+    admin.fill("#user-form input[name=username]", "vera")?;
+    admin.select("#user-form select[name=role]", "viewer")?;
+    admin.click("#user-form button[type=submit]")?;
+    let notice = admin.wait_text("#new-user-password", "One-time password")?;
+    let vera_first = notice
+        .split_whitespace()
+        .last()
+        .expect("password")
+        .to_owned();
+    admin.wait_text("#users", "vera")?;
+    admin.screenshot("users")?;
+
+    let viewer = Browser::start(1280, 800, true)?;
+    log_in(
+        &viewer,
+        &base,
+        "vera",
+        &vera_first,
+        "a-long-viewer-password",
+    )?;
+    viewer.goto(&format!("{base}/agents"))?;
+    viewer.wait_hydrated()?;
+    viewer.wait_text("#agents", &agent_id)?;
+    assert!(!viewer.exists("#token-form")?, "no token form for a viewer");
+    assert!(
+        !viewer.exists("button.danger")?,
+        "no revoke button for a viewer"
+    );
+    let nav = viewer.text("header.top nav")?;
+    assert!(!nav.contains("Users") && !nav.contains("Audit"), "{nav}");
+    viewer.screenshot("agents-viewer")?;
+
+    // Calling the server functions directly does not help.
+    for (path, body) in [
+        ("/ui/revoke_agent", format!("agent_id={agent_id}")),
+        ("/ui/create_token", "hours=1".to_owned()),
+        ("/ui/add_user", "username=mallory&role=admin".to_owned()),
+    ] {
+        let js = format!(
+            "return fetch('{path}', {{method: 'POST', headers: {{'content-type': 'application/x-www-form-urlencoded'}}, body: '{body}'}}).then(r => r.text().then(t => r.status + ' ' + t));"
+        );
+        let answer = viewer.script(&js)?.as_str().unwrap_or_default().to_owned();
+        assert!(answer.contains("needs the admin role"), "{path}: {answer}");
+    }
+    // Nothing happened.
+    viewer.goto(&format!("{base}/agents"))?;
+    let row = viewer.text(&format!("tr[data-agent='{agent_id}'] .agent-status"))?;
+    assert!(row.contains("Online"), "{row}");
+    Ok(())
+}
+
+#[test]
+fn pages_and_forms_work_without_javascript() -> anyhow::Result<()> {
+    let _turn = certfleet_e2e::browser::serial();
+    let temp = tempfile::tempdir()?;
+    let console = Console::start(&temp.path().join("console"))?;
+    let base = format!("https://{}", console.api);
+    let browser = Browser::start(1280, 800, false)?;
+    let first = console.first_password.clone().expect("one-time password");
+    log_in(&browser, &base, "admin", &first, ADMIN_PASSWORD)?;
+    assert!(
+        browser
+            .url()?
+            .trim_end_matches('/')
+            .ends_with(&console.api.to_string()),
+        "{}",
+        browser.url()?
+    );
+    browser.wait_text("#content", "No certificates yet")?;
+    // The filter form is a plain GET form.
+    browser.goto(&format!("{base}/certificates"))?;
+    browser.select("#filters select[name=status]", "expired")?;
+    browser.click("#filters button[type=submit]")?;
+    wait_for("the filtered URL", Duration::from_secs(20), || {
+        browser.url().ok()?.contains("status=expired").then_some(())
+    })?;
+    browser.wait_text("#content", "No certificate matches")?;
+    // So is the token form.
+    browser.goto(&format!("{base}/agents"))?;
+    browser.click("#token-form button[type=submit]")?;
+    wait_for("the agents page again", Duration::from_secs(20), || {
+        browser
+            .url()
+            .ok()?
+            .split('?')
+            .next()?
+            .ends_with("/agents")
+            .then_some(())
+    })
+    .map_err(|e| anyhow::anyhow!("{e}: {} at {:?}", browser.page_text(), browser.url()))?;
+    browser.screenshot("no-javascript")?;
+    let api = {
+        let mut api = Api::new(console.api, &console.ca_pem()?)?;
+        api.login("admin", ADMIN_PASSWORD, ADMIN_PASSWORD)?;
+        api
+    };
+    let tokens = api.get("/api/v1/tokens")?.body;
+    assert_eq!(
+        tokens.as_array().map(Vec::len),
+        Some(1),
+        "the form created a token: {tokens}"
+    );
+    Ok(())
+}
+
+#[test]
+fn an_agent_coming_online_shows_without_a_reload_and_phones_can_read_it() -> anyhow::Result<()> {
+    let _turn = certfleet_e2e::browser::serial();
+    let temp = tempfile::tempdir()?;
+    let console = Console::start(&temp.path().join("console"))?;
+    let base = format!("https://{}", console.api);
+    let first = console.first_password.clone().expect("one-time password");
+    let browser = Browser::start(1280, 800, true)?;
+    log_in(&browser, &base, "admin", &first, ADMIN_PASSWORD)?;
+    browser.goto(&format!("{base}/agents"))?;
+    browser.wait_hydrated()?;
+    browser.wait_text("#content", "No agents yet")?;
+    browser.wait_text("header .live", "live")?;
+    browser.script("window.__marker = 'same page';")?;
+
+    let agent = Agent::start(&console, &temp.path().join("agent"), "rescan_secs = 60\n")?;
+    let id = agent.id()?;
+    browser.wait_text(&format!("tr[data-agent='{id}'] .agent-status"), "Online")?;
+    assert_eq!(
+        browser.script("return window.__marker;")?.as_str(),
+        Some("same page"),
+        "the page was not reloaded"
+    );
+
+    // Keyboard: the first Tab reaches the skip link.
+    browser.script("document.activeElement.blur();")?;
+    let phone = Browser::start(390, 844, true)?;
+    log_in(&phone, &base, "admin", ADMIN_PASSWORD, ADMIN_PASSWORD)?;
+    phone.goto(&format!("{base}/agents"))?;
+    phone.wait_text(&format!("tr[data-agent='{id}'] .agent-status"), "Online")?;
+    let overflow =
+        phone.script("return document.documentElement.scrollWidth <= window.innerWidth + 1;")?;
+    assert_eq!(
+        overflow.as_bool(),
+        Some(true),
+        "no sideways scrolling at phone width"
+    );
+    phone.screenshot("agents-phone")?;
+    assert!(browser.exists("a.skip[href='#content']")?);
     Ok(())
 }
