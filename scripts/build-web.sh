@@ -19,13 +19,15 @@ cli_version=$(wasm-bindgen --version | awk '{ print $2 }')
 command -v wasm-opt >/dev/null || fail "wasm-opt is missing: (cd $tools && npm install binaryen@132)"
 command -v brotli >/dev/null || fail "brotli is missing: apt-get install brotli"
 
+# (.cargo/config.toml sets --cfg erase_components for every build: much smaller wasm.)
 cargo rustc --quiet -p certfleet-web --lib --crate-type cdylib --locked \
   --target wasm32-unknown-unknown --features hydrate --profile wasm-release
 mkdir -p "$site/pkg"
 wasm-bindgen --target web --no-typescript --out-dir "$site/pkg" --out-name certfleet \
   "$target_dir/wasm32-unknown-unknown/wasm-release/certfleet_web.wasm"
 wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-  --enable-mutable-globals "$site/pkg/certfleet_bg.wasm" -o "$site/pkg/certfleet_bg.wasm"
+  --enable-mutable-globals --strip-debug --strip-producers \
+  "$site/pkg/certfleet_bg.wasm" -o "$site/pkg/certfleet_bg.wasm"
 cp web/style/certfleet.css "$site/pkg/certfleet.css"
 for file in "$site/pkg/certfleet_bg.wasm" "$site/pkg/certfleet.js" "$site/pkg/certfleet.css"; do
   brotli -f -q 11 -k "$file"
