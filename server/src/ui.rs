@@ -112,7 +112,11 @@ pub fn certificate_filter(
     Ok(CertificateFilter {
         expires_before: query.days.map(|days| now + (days + 1) * 86_400),
         status: query.status.clone(),
-        host_id: query.host,
+        host_id: query.host.as_deref().and_then(|h| h.trim().parse().ok()),
+        host_name: query
+            .host
+            .clone()
+            .filter(|h| !h.trim().is_empty() && h.trim().parse::<i64>().is_err()),
         search,
         issuer: query.issuer.clone().filter(|s| !s.trim().is_empty()),
         kind: query.purpose.clone().filter(|s| !s.is_empty()),
@@ -315,19 +319,18 @@ impl Backend for ConsoleBackend {
         require(viewer, Role::Viewer)?;
         let now = self.state.now_secs();
         let store = &self.state.store;
-        let summary = store
-            .summary(now, self.state.config.offline_after_secs())
-            .await
-            .map_err(store_error)?;
-        let timeline = store.expiry_timeline(now, 90).await.map_err(store_error)?;
-        let urgent = store
-            .certificates(&CertificateFilter {
-                limit: 10,
-                now,
-                ..CertificateFilter::default()
-            })
-            .await
-            .map_err(store_error)?;
+        // Three independent reads: SQLite's readers run side by side in WAL mode.
+        let urgent_filter = CertificateFilter {
+            limit: 10,
+            now,
+            ..CertificateFilter::default()
+        };
+        let (summary, timeline, urgent) = tokio::try_join!(
+            store.summary(now, self.state.config.offline_after_secs()),
+            store.expiry_timeline(now, 90),
+            store.certificates(&urgent_filter),
+        )
+        .map_err(store_error)?;
         Ok(Overview {
             counts: Counts {
                 certificates: summary.certificates,

@@ -149,7 +149,8 @@ pub struct Overview {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertQuery {
     pub status: Option<String>,
-    pub host: Option<i64>,
+    /// A host's id, or part of its name.
+    pub host: Option<String>,
     pub issuer: Option<String>,
     /// Only those with at most this many days left.
     #[serde(alias = "expiring_within")]

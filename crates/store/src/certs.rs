@@ -24,6 +24,8 @@ pub struct CertificateFilter {
     /// `expired`, `expiring`, `healthy` or `misconfigured`.
     pub status: Option<String>,
     pub host_id: Option<i64>,
+    /// Substring of the name of a host using the certificate.
+    pub host_name: Option<String>,
     /// Substring of subject, names, thumbprint or SHA-256.
     pub search: Option<String>,
     /// Substring of the issuer.
@@ -58,8 +60,21 @@ fn like(text: Option<&str>) -> Option<String> {
 impl Store {
     /// Certificates in use by at least one endpoint, one page at a time.
     pub async fn certificates(&self, filter: &CertificateFilter) -> Result<CertificatePage> {
-        let search = like(filter.search.as_deref());
+        // Three characters or more go through the trigram index; shorter ones (rare: a
+        // search for "a1") scan with LIKE.
+        let term = filter
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        let (search, phrase) = match term {
+            Some(t) if t.chars().count() >= 3 => {
+                (None, Some(format!("\"{}\"", t.replace('"', "\"\""))))
+            }
+            other => (like(other), None),
+        };
         let issuer = like(filter.issuer.as_deref());
+        let host_name = like(filter.host_name.as_deref());
         let (after_value, after_sha) = match &filter.after {
             Some((value, sha)) => (Some(value.as_str()), Some(sha.as_str())),
             None => (None, None),
@@ -79,29 +94,27 @@ impl Store {
                    SELECT c.sha256, c.thumbprint, c.subject, c.issuer, c.serial,
                           c.dns_names_json, c.ip_addresses_json, c.not_before, c.not_after,
                           c.key_algorithm, c.key_bits, c.signature_algorithm, c.self_signed,
-                          (SELECT COUNT(*) FROM endpoints e
-                            WHERE e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
-                            AS endpoints,
-                          (SELECT COUNT(*) FROM findings f JOIN endpoints e ON e.id = f.endpoint_id
-                            WHERE (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
-                              AND f.severity = 'error') AS errors,
-                          (SELECT COUNT(*) FROM findings f JOIN endpoints e ON e.id = f.endpoint_id
-                            WHERE (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
-                              AND f.severity = 'warning') AS warnings
+                          c.endpoint_count AS endpoints, c.error_count AS errors,
+                          c.warning_count AS warnings
                    FROM certificates c
-                   WHERE (?1 IS NULL OR c.not_after < ?1)
+                   WHERE c.endpoint_count > 0
+                     AND (?1 IS NULL OR c.not_after < ?1)
                      AND (?2 IS NULL OR EXISTS (SELECT 1 FROM endpoints e WHERE e.host_id = ?2
                           AND (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)))
                      AND (?3 IS NULL OR c.subject LIKE ?3 ESCAPE '\' OR c.dns_names_json LIKE ?3 ESCAPE '\'
                           OR c.thumbprint LIKE ?3 ESCAPE '\' OR c.sha256 LIKE ?3 ESCAPE '\')
+                     AND (?13 IS NULL OR c.rowid IN (SELECT rowid FROM certificate_search
+                          WHERE certificate_search MATCH ?13))
                      AND (?10 IS NULL OR c.issuer LIKE ?10 ESCAPE '\')
                      AND (?11 IS NULL OR EXISTS (SELECT 1 FROM endpoints e WHERE e.kind = ?11
+                          AND (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)))
+                     AND (?12 IS NULL OR EXISTS (SELECT 1 FROM endpoints e JOIN hosts h ON h.id = e.host_id
+                          WHERE h.hostname LIKE ?12 ESCAPE '\'
                           AND (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)))
                      AND (?4 IS NULL OR (c.not_after, c.sha256) > (CAST(?4 AS INTEGER), ?5))
                    ORDER BY c.not_after, c.sha256
                )
-               WHERE endpoints > 0
-                 AND (?6 IS NULL
+               WHERE (?6 IS NULL
                       OR (?6 = 'expired' AND not_after < ?7)
                       OR (?6 = 'expiring' AND not_after >= ?7 AND not_after < ?8)
                       OR (?6 = 'misconfigured' AND errors > 0)
@@ -117,7 +130,9 @@ impl Store {
                 expiring,
                 fetch,
                 issuer,
-                filter.kind
+                filter.kind,
+                host_name,
+                phrase
                 )
                 .fetch_all(&self.pool)
                 .await?
@@ -133,29 +148,27 @@ impl Store {
                    SELECT c.sha256, c.thumbprint, c.subject, c.issuer, c.serial,
                           c.dns_names_json, c.ip_addresses_json, c.not_before, c.not_after,
                           c.key_algorithm, c.key_bits, c.signature_algorithm, c.self_signed,
-                          (SELECT COUNT(*) FROM endpoints e
-                            WHERE e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
-                            AS endpoints,
-                          (SELECT COUNT(*) FROM findings f JOIN endpoints e ON e.id = f.endpoint_id
-                            WHERE (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
-                              AND f.severity = 'error') AS errors,
-                          (SELECT COUNT(*) FROM findings f JOIN endpoints e ON e.id = f.endpoint_id
-                            WHERE (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
-                              AND f.severity = 'warning') AS warnings
+                          c.endpoint_count AS endpoints, c.error_count AS errors,
+                          c.warning_count AS warnings
                    FROM certificates c
-                   WHERE (?1 IS NULL OR c.not_after < ?1)
+                   WHERE c.endpoint_count > 0
+                     AND (?1 IS NULL OR c.not_after < ?1)
                      AND (?2 IS NULL OR EXISTS (SELECT 1 FROM endpoints e WHERE e.host_id = ?2
                           AND (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)))
                      AND (?3 IS NULL OR c.subject LIKE ?3 ESCAPE '\' OR c.dns_names_json LIKE ?3 ESCAPE '\'
                           OR c.thumbprint LIKE ?3 ESCAPE '\' OR c.sha256 LIKE ?3 ESCAPE '\')
+                     AND (?13 IS NULL OR c.rowid IN (SELECT rowid FROM certificate_search
+                          WHERE certificate_search MATCH ?13))
                      AND (?10 IS NULL OR c.issuer LIKE ?10 ESCAPE '\')
                      AND (?11 IS NULL OR EXISTS (SELECT 1 FROM endpoints e WHERE e.kind = ?11
+                          AND (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)))
+                     AND (?12 IS NULL OR EXISTS (SELECT 1 FROM endpoints e JOIN hosts h ON h.id = e.host_id
+                          WHERE h.hostname LIKE ?12 ESCAPE '\'
                           AND (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)))
                      AND (?4 IS NULL OR (c.not_after, c.sha256) < (CAST(?4 AS INTEGER), ?5))
                    ORDER BY c.not_after DESC, c.sha256 DESC
                )
-               WHERE endpoints > 0
-                 AND (?6 IS NULL
+               WHERE (?6 IS NULL
                       OR (?6 = 'expired' AND not_after < ?7)
                       OR (?6 = 'expiring' AND not_after >= ?7 AND not_after < ?8)
                       OR (?6 = 'misconfigured' AND errors > 0)
@@ -171,7 +184,9 @@ impl Store {
                 expiring,
                 fetch,
                 issuer,
-                filter.kind
+                filter.kind,
+                host_name,
+                phrase
                 )
                 .fetch_all(&self.pool)
                 .await?
@@ -187,29 +202,27 @@ impl Store {
                    SELECT c.sha256, c.thumbprint, c.subject, c.issuer, c.serial,
                           c.dns_names_json, c.ip_addresses_json, c.not_before, c.not_after,
                           c.key_algorithm, c.key_bits, c.signature_algorithm, c.self_signed,
-                          (SELECT COUNT(*) FROM endpoints e
-                            WHERE e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
-                            AS endpoints,
-                          (SELECT COUNT(*) FROM findings f JOIN endpoints e ON e.id = f.endpoint_id
-                            WHERE (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
-                              AND f.severity = 'error') AS errors,
-                          (SELECT COUNT(*) FROM findings f JOIN endpoints e ON e.id = f.endpoint_id
-                            WHERE (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
-                              AND f.severity = 'warning') AS warnings
+                          c.endpoint_count AS endpoints, c.error_count AS errors,
+                          c.warning_count AS warnings
                    FROM certificates c
-                   WHERE (?1 IS NULL OR c.not_after < ?1)
+                   WHERE c.endpoint_count > 0
+                     AND (?1 IS NULL OR c.not_after < ?1)
                      AND (?2 IS NULL OR EXISTS (SELECT 1 FROM endpoints e WHERE e.host_id = ?2
                           AND (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)))
                      AND (?3 IS NULL OR c.subject LIKE ?3 ESCAPE '\' OR c.dns_names_json LIKE ?3 ESCAPE '\'
                           OR c.thumbprint LIKE ?3 ESCAPE '\' OR c.sha256 LIKE ?3 ESCAPE '\')
+                     AND (?13 IS NULL OR c.rowid IN (SELECT rowid FROM certificate_search
+                          WHERE certificate_search MATCH ?13))
                      AND (?10 IS NULL OR c.issuer LIKE ?10 ESCAPE '\')
                      AND (?11 IS NULL OR EXISTS (SELECT 1 FROM endpoints e WHERE e.kind = ?11
+                          AND (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)))
+                     AND (?12 IS NULL OR EXISTS (SELECT 1 FROM endpoints e JOIN hosts h ON h.id = e.host_id
+                          WHERE h.hostname LIKE ?12 ESCAPE '\'
                           AND (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)))
                      AND (?4 IS NULL OR (c.subject, c.sha256) > (?4, ?5))
                    ORDER BY c.subject, c.sha256
                )
-               WHERE endpoints > 0
-                 AND (?6 IS NULL
+               WHERE (?6 IS NULL
                       OR (?6 = 'expired' AND not_after < ?7)
                       OR (?6 = 'expiring' AND not_after >= ?7 AND not_after < ?8)
                       OR (?6 = 'misconfigured' AND errors > 0)
@@ -225,7 +238,9 @@ impl Store {
                 expiring,
                 fetch,
                 issuer,
-                filter.kind
+                filter.kind,
+                host_name,
+                phrase
                 )
                 .fetch_all(&self.pool)
                 .await?
@@ -262,24 +277,21 @@ impl Store {
             .find(|c| c.sha256 == sha256))
     }
 
-    /// In-use certificates expiring on each of the next `days` days (index 0 = today).
+    /// In-use certificates expiring on each of the next `days` UTC days (index 0 = today).
     pub async fn expiry_timeline(&self, now: i64, days: i64) -> Result<Vec<i64>> {
-        let end = now + days * 86_400;
+        let today = now.div_euclid(86_400);
+        let end = today + days;
         let rows = sqlx::query!(
-            r#"SELECT (c.not_after - ?1) / 86400 AS "day!: i64", COUNT(*) AS "count!: i64"
-               FROM certificates c
-               WHERE c.not_after >= ?1 AND c.not_after < ?2
-                 AND EXISTS (SELECT 1 FROM endpoints e
-                             WHERE e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
-               GROUP BY 1"#,
-            now,
+            r#"SELECT day AS "day!: i64", in_use AS "count!: i64" FROM expiry_days
+               WHERE day >= ?1 AND day < ?2 AND in_use > 0"#,
+            today,
             end
         )
         .fetch_all(&self.pool)
         .await?;
         let mut timeline = vec![0; days.max(0) as usize];
         for row in rows {
-            if let Some(slot) = usize::try_from(row.day)
+            if let Some(slot) = usize::try_from(row.day - today)
                 .ok()
                 .and_then(|d| timeline.get_mut(d))
             {

@@ -77,8 +77,8 @@ impl Store {
             let added = sqlx::query!(
                 "INSERT OR IGNORE INTO certificates (sha256, thumbprint, subject, issuer, serial,
                      dns_names_json, ip_addresses_json, not_before, not_after, key_algorithm,
-                     key_bits, signature_algorithm, self_signed, der, first_seen_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     key_bits, signature_algorithm, self_signed, first_seen_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 cert.sha256,
                 cert.thumbprint,
                 cert.subject,
@@ -92,29 +92,53 @@ impl Store {
                 key_bits,
                 cert.signature_algorithm,
                 cert.self_signed,
-                der,
                 now
             )
             .execute(&mut *tx)
             .await?;
+            if added.rows_affected() == 1 {
+                sqlx::query!(
+                    "INSERT INTO certificate_ders (sha256, der) VALUES (?, ?)",
+                    cert.sha256,
+                    der
+                )
+                .execute(&mut *tx)
+                .await?;
+            }
             outcome.certificates_added += added.rows_affected();
         }
 
-        let existing: HashMap<String, (i64, String)> = sqlx::query!(
-            r#"SELECT id AS "id!", key, content_sha256 FROM endpoints WHERE host_id = ?"#,
+        // Certificates whose usage counts must be recomputed at the end.
+        let mut affected: HashSet<String> = HashSet::new();
+        let mut existing: HashMap<String, (i64, String)> = HashMap::new();
+        let mut previous: HashMap<String, [Option<String>; 2]> = HashMap::new();
+        for row in sqlx::query!(
+            r#"SELECT id AS "id!", key, content_sha256, configured_sha256, served_sha256
+               FROM endpoints WHERE host_id = ?"#,
             host_id
         )
         .fetch_all(&mut *tx)
         .await?
-        .into_iter()
-        .map(|r| (r.key, (r.id, r.content_sha256)))
-        .collect();
+        {
+            previous.insert(row.key.clone(), [row.configured_sha256, row.served_sha256]);
+            existing.insert(row.key, (row.id, row.content_sha256));
+        }
 
         for endpoint in &snapshot.endpoints {
             let content = endpoint_hash(endpoint);
             let errors = serde_json::to_string(&endpoint.errors).unwrap_or_else(|_| "[]".into());
             let id = match existing.get(&endpoint.key) {
                 Some((_, hash)) if *hash == content => continue,
+                _ => {
+                    affected.extend(endpoint.configured_sha256.iter().cloned());
+                    affected.extend(endpoint.served_sha256.iter().cloned());
+                    if let Some(old) = previous.get(&endpoint.key) {
+                        affected.extend(old.iter().flatten().cloned());
+                    }
+                    existing.get(&endpoint.key)
+                }
+            };
+            let id = match id {
                 Some((id, _)) => {
                     sqlx::query!(
                         "UPDATE endpoints SET kind = ?, name = ?, address = ?, config_path = ?,
@@ -178,10 +202,63 @@ impl Store {
         let keep: HashSet<&str> = snapshot.endpoints.iter().map(|e| e.key.as_str()).collect();
         for (key, (id, _)) in &existing {
             if !keep.contains(key.as_str()) {
+                if let Some(old) = previous.get(key) {
+                    affected.extend(old.iter().flatten().cloned());
+                }
                 sqlx::query!("DELETE FROM endpoints WHERE id = ?", id)
                     .execute(&mut *tx)
                     .await?;
                 outcome.endpoints_removed += 1;
+            }
+        }
+
+        for sha in &affected {
+            let before = sqlx::query!(
+                "SELECT endpoint_count, error_count, not_after FROM certificates WHERE sha256 = ?",
+                sha
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query!(
+                "UPDATE certificates SET
+                     endpoint_count = (SELECT COUNT(*) FROM endpoints e
+                                       WHERE e.configured_sha256 = ?1 OR e.served_sha256 = ?1),
+                     error_count = (SELECT COUNT(*) FROM endpoints e
+                                    JOIN findings f ON f.endpoint_id = e.id
+                                    WHERE (e.configured_sha256 = ?1 OR e.served_sha256 = ?1)
+                                      AND f.severity = 'error'),
+                     warning_count = (SELECT COUNT(*) FROM endpoints e
+                                      JOIN findings f ON f.endpoint_id = e.id
+                                      WHERE (e.configured_sha256 = ?1 OR e.served_sha256 = ?1)
+                                        AND f.severity = 'warning')
+                 WHERE sha256 = ?1",
+                sha
+            )
+            .execute(&mut *tx)
+            .await?;
+            let after = sqlx::query!(
+                "SELECT endpoint_count, error_count FROM certificates WHERE sha256 = ?",
+                sha
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            let used = |count: i64| i64::from(count > 0);
+            let broken = |count: i64, errors: i64| i64::from(count > 0 && errors > 0);
+            let in_use_delta = used(after.endpoint_count) - used(before.endpoint_count);
+            let broken_delta = broken(after.endpoint_count, after.error_count)
+                - broken(before.endpoint_count, before.error_count);
+            if in_use_delta != 0 || broken_delta != 0 {
+                let day = before.not_after.div_euclid(86_400);
+                sqlx::query!(
+                    "INSERT INTO expiry_days (day, in_use, broken) VALUES (?, ?, ?)
+                     ON CONFLICT (day) DO UPDATE SET
+                         in_use = in_use + excluded.in_use, broken = broken + excluded.broken",
+                    day,
+                    in_use_delta,
+                    broken_delta
+                )
+                .execute(&mut *tx)
+                .await?;
             }
         }
 

@@ -137,25 +137,33 @@ impl Store {
     pub async fn summary(&self, now: i64, offline_after_secs: i64) -> Result<Summary> {
         let expiring = now + EXPIRING_SECS;
         let week = now + 7 * 86_400;
+        // Whole days come from `expiry_days`; the one day a boundary falls into is counted
+        // exactly from the certificates themselves (a small index range).
+        let day_start = |t: i64| t.div_euclid(86_400) * 86_400;
+        let (now_day, week_day, month_day) = (day_start(now), day_start(week), day_start(expiring));
         let certs = sqlx::query!(
-            r#"WITH used AS (
-                   SELECT c.not_after,
-                          EXISTS (SELECT 1 FROM findings f JOIN endpoints e ON e.id = f.endpoint_id
-                                  WHERE (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)
-                                    AND f.severity = 'error') AS broken
-                   FROM certificates c
-                   WHERE EXISTS (SELECT 1 FROM endpoints e
-                                 WHERE e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256))
-               SELECT COUNT(*) AS "total!: i64",
-                      COALESCE(SUM(not_after < ?1), 0) AS "expired!: i64",
-                      COALESCE(SUM(not_after >= ?1 AND not_after < ?2), 0) AS "week!: i64",
-                      COALESCE(SUM(not_after >= ?1 AND not_after < ?3), 0) AS "month!: i64",
-                      COALESCE(SUM(not_after >= ?3 AND NOT broken), 0) AS "healthy!: i64",
-                      COALESCE(SUM(broken), 0) AS "broken!: i64"
-               FROM used"#,
+            r#"SELECT
+                 (SELECT COALESCE(SUM(in_use), 0) FROM expiry_days) AS "total!: i64",
+                 (SELECT COALESCE(SUM(broken), 0) FROM expiry_days) AS "broken!: i64",
+                 (SELECT COALESCE(SUM(in_use), 0) FROM expiry_days WHERE day < ?4 / 86400)
+                   + (SELECT COUNT(*) FROM certificates
+                      WHERE endpoint_count > 0 AND not_after >= ?4 AND not_after < ?1) AS "before_now!: i64",
+                 (SELECT COALESCE(SUM(in_use), 0) FROM expiry_days WHERE day < ?5 / 86400)
+                   + (SELECT COUNT(*) FROM certificates
+                      WHERE endpoint_count > 0 AND not_after >= ?5 AND not_after < ?2) AS "before_week!: i64",
+                 (SELECT COALESCE(SUM(in_use), 0) FROM expiry_days WHERE day < ?6 / 86400)
+                   + (SELECT COUNT(*) FROM certificates
+                      WHERE endpoint_count > 0 AND not_after >= ?6 AND not_after < ?3) AS "before_month!: i64",
+                 (SELECT COALESCE(SUM(broken), 0) FROM expiry_days WHERE day < ?6 / 86400)
+                   + (SELECT COUNT(*) FROM certificates
+                      WHERE endpoint_count > 0 AND error_count > 0
+                        AND not_after >= ?6 AND not_after < ?3) AS "broken_before_month!: i64""#,
             now,
             week,
-            expiring
+            expiring,
+            now_day,
+            week_day,
+            month_day
         )
         .fetch_one(&self.pool)
         .await?;
@@ -171,10 +179,12 @@ impl Store {
         .await?;
         Ok(Summary {
             certificates: certs.total,
-            expired: certs.expired,
-            expiring_7_days: certs.week,
-            expiring_30_days: certs.month,
-            healthy: certs.healthy,
+            expired: certs.before_now,
+            expiring_7_days: certs.before_week - certs.before_now,
+            expiring_30_days: certs.before_month - certs.before_now,
+            // Healthy: in use, 30 days or more left, no error finding.
+            healthy: (certs.total - certs.before_month)
+                - (certs.broken - certs.broken_before_month),
             misconfigured: certs.broken,
             agents: agents.total,
             agents_online: agents.online,
@@ -275,7 +285,7 @@ impl Store {
     /// The DER of a certificate (public material).
     pub async fn certificate_der(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
         Ok(
-            sqlx::query_scalar!("SELECT der FROM certificates WHERE sha256 = ?", sha256)
+            sqlx::query_scalar!("SELECT der FROM certificate_ders WHERE sha256 = ?", sha256)
                 .fetch_optional(&self.pool)
                 .await?,
         )

@@ -1,7 +1,7 @@
 //! The storage layer against real SQLite files.
 
 use certfleet_proto::{CertificateInfo, Endpoint, Finding, Hello, Inventory, Snapshot};
-use certfleet_store::{CertificateFilter, Error, NewAgent, NewToken, Role, Store};
+use certfleet_store::{CertSort, CertificateFilter, Error, NewAgent, NewToken, Role, Store};
 
 const NOW: i64 = 1_800_000_000;
 const DAY: i64 = 86_400;
@@ -260,6 +260,19 @@ async fn ingest_writes_only_what_changed() {
     assert_eq!(endpoints.len(), 1);
     assert_eq!(endpoints[0].configured_sha256.as_deref(), Some("CC"));
     assert_eq!(endpoints[0].findings[0].code, "name_not_covered");
+    // The usage counts follow: AA and BB are no longer used, CC is, with one error.
+    let summary = store.summary(NOW + 1, 90).await.expect("summary");
+    assert_eq!((summary.certificates, summary.misconfigured), (1, 1));
+    let listed = store
+        .certificates(&CertificateFilter {
+            limit: 10,
+            now: NOW,
+            ..CertificateFilter::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(listed.items.len(), 1);
+    assert_eq!((listed.items[0].endpoints, listed.items[0].errors), (1, 1));
 }
 
 #[tokio::test]
@@ -350,6 +363,53 @@ async fn summary_and_certificate_filters_agree() {
     assert!(
         list(None, Some("%"), None).await.is_empty(),
         "wildcards match literally"
+    );
+
+    let by = |filter: CertificateFilter| {
+        let store = store.clone();
+        async move {
+            store
+                .certificates(&CertificateFilter {
+                    limit: 50,
+                    now: NOW,
+                    ..filter
+                })
+                .await
+                .expect("list")
+                .items
+                .len()
+        }
+    };
+    let host = |name: &str| CertificateFilter {
+        host_name: Some(name.into()),
+        ..CertificateFilter::default()
+    };
+    assert_eq!(by(host("host-a1")).await, 5);
+    assert_eq!(by(host("elsewhere")).await, 0);
+    let kind = |k: &str| CertificateFilter {
+        kind: Some(k.into()),
+        ..CertificateFilter::default()
+    };
+    assert_eq!(by(kind("apache")).await, 5);
+    assert_eq!(by(kind("pem")).await, 0);
+    let issuer = CertificateFilter {
+        issuer: Some("issuer".into()),
+        ..CertificateFilter::default()
+    };
+    assert_eq!(by(issuer).await, 5);
+    let by_subject = store
+        .certificates(&CertificateFilter {
+            sort: CertSort::SubjectAsc,
+            limit: 2,
+            now: NOW,
+            ..CertificateFilter::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(by_subject.items[0].sha256, "B1", "CN=B1… sorts first");
+    assert_eq!(
+        by_subject.next.as_ref().map(|(v, _)| v.as_str()),
+        Some("CN=E1.example.test")
     );
     assert_eq!(
         list(None, None, Some(NOW + 7 * DAY)).await,
@@ -473,5 +533,143 @@ async fn concurrent_enrolments_and_ingests_all_succeed() {
     assert_eq!(
         store.summary(NOW, 90).await.expect("summary").certificates,
         24
+    );
+}
+
+#[tokio::test]
+async fn the_summary_matches_a_naive_count_through_many_changes() {
+    // Expiries around the week and month boundaries, errors here and there, certificates
+    // moving between endpoints and disappearing: the per-day tallies must agree with
+    // counting the final state directly.
+    let (_dir, store) = store().await;
+    let mut seed: u64 = 42;
+    let mut next = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let hosts: Vec<(String, i64)> = {
+        let mut v = Vec::new();
+        for h in 0..6 {
+            let id = format!("agent-{h}");
+            v.push((id.clone(), enrolled(&store, &id).await));
+        }
+        v
+    };
+    let mut final_state: std::collections::HashMap<String, Vec<(String, i64, bool)>> =
+        Default::default();
+    for round in 0..4 {
+        for (id, host) in &hosts {
+            let mut endpoints = Vec::new();
+            let mut certificates = Vec::new();
+            let mut mine = Vec::new();
+            for e in 0..(3 + next(5)) {
+                let n = next(40);
+                let sha = format!("C{n:03}");
+                // Expiry fixed per certificate, spread from 10 days ago to 40 days ahead.
+                let not_after = NOW - 10 * DAY + (n as i64) * 30_000;
+                let broken = next(4) == 0;
+                let findings = if broken {
+                    vec![error_finding()]
+                } else {
+                    vec![]
+                };
+                endpoints.push(endpoint(&format!("e{e}"), &sha, findings));
+                if !certificates
+                    .iter()
+                    .any(|c: &CertificateInfo| c.sha256 == sha)
+                {
+                    certificates.push(cert(&sha, not_after));
+                }
+                mine.push((sha, not_after, broken));
+            }
+            let _ = round;
+            store
+                .ingest_inventory(
+                    id,
+                    *host,
+                    &Inventory::of(Snapshot {
+                        endpoints,
+                        certificates,
+                    }),
+                    NOW,
+                )
+                .await
+                .expect("ingest");
+            final_state.insert(id.clone(), mine);
+        }
+    }
+    // And certificates on either side of each boundary, inside the days the boundaries fall in.
+    let edges = [
+        ("E1", NOW - 1000, false),
+        ("E2", NOW + 1000, false),
+        ("E3", NOW + 7 * DAY - 1000, false),
+        ("E4", NOW + 7 * DAY + 1000, false),
+        ("E5", NOW + 30 * DAY - 1000, true),
+        ("E6", NOW + 30 * DAY + 1000, true),
+        ("E7", NOW + 30 * DAY + 2000, false),
+    ];
+    let edge_host = enrolled(&store, "edges").await;
+    store
+        .ingest_inventory(
+            "edges",
+            edge_host,
+            &Inventory::of(Snapshot {
+                endpoints: edges
+                    .iter()
+                    .map(|(sha, _, broken)| {
+                        endpoint(
+                            sha,
+                            sha,
+                            if *broken {
+                                vec![error_finding()]
+                            } else {
+                                vec![]
+                            },
+                        )
+                    })
+                    .collect(),
+                certificates: edges.iter().map(|(sha, t, _)| cert(sha, *t)).collect(),
+            }),
+            NOW,
+        )
+        .await
+        .expect("ingest edges");
+    final_state.insert(
+        "edges".into(),
+        edges
+            .iter()
+            .map(|(sha, t, b)| (sha.to_string(), *t, *b))
+            .collect(),
+    );
+    // Naive: a certificate is in use if any endpoint names it; broken if any of those has an error.
+    let mut certs: std::collections::HashMap<String, (i64, bool)> = Default::default();
+    for uses in final_state.values() {
+        for (sha, not_after, broken) in uses {
+            let entry = certs.entry(sha.clone()).or_insert((*not_after, false));
+            entry.1 |= *broken;
+        }
+    }
+    let count =
+        |f: &dyn Fn(i64, bool) -> bool| certs.values().filter(|(t, b)| f(*t, *b)).count() as i64;
+    let summary = store.summary(NOW, 90).await.expect("summary");
+    assert_eq!(summary.certificates, certs.len() as i64);
+    assert_eq!(summary.expired, count(&|t, _| t < NOW));
+    assert_eq!(
+        summary.expiring_7_days,
+        count(&|t, _| (NOW..NOW + 7 * DAY).contains(&t))
+    );
+    assert_eq!(
+        summary.expiring_30_days,
+        count(&|t, _| (NOW..NOW + 30 * DAY).contains(&t))
+    );
+    assert_eq!(summary.misconfigured, count(&|_, b| b));
+    assert_eq!(summary.healthy, count(&|t, b| t >= NOW + 30 * DAY && !b));
+    let timeline = store.expiry_timeline(NOW, 90).await.expect("timeline");
+    let today = NOW.div_euclid(DAY);
+    assert_eq!(
+        timeline.iter().sum::<i64>(),
+        count(&|t, _| t.div_euclid(DAY) >= today && t.div_euclid(DAY) < today + 90)
     );
 }

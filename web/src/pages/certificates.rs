@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_router::components::{A, Form};
 use leptos_router::hooks::use_query_map;
 
-use crate::api::{get_certificates, get_hosts};
+use crate::api::get_certificates;
 use crate::components::{CertBadge, Empty, ErrorNotice, date, days_text};
 use crate::live::tick;
 use crate::model::CertQuery;
@@ -14,7 +14,7 @@ fn query_from(map: &leptos_router::params::ParamsMap) -> CertQuery {
     let text = |k: &str| map.get(k).filter(|v| !v.is_empty());
     CertQuery {
         status: text("status"),
-        host: text("host").and_then(|v| v.parse().ok()),
+        host: text("host"),
         issuer: text("issuer"),
         days: text("days").and_then(|v| v.parse().ok()),
         purpose: text("purpose"),
@@ -33,7 +33,7 @@ fn href(query: &CertQuery, base: &str) -> String {
         }
     };
     push("status", query.status.clone());
-    push("host", query.host.map(|h| h.to_string()));
+    push("host", query.host.clone());
     push("issuer", query.issuer.clone());
     push("days", query.days.map(|d| d.to_string()));
     push("purpose", query.purpose.clone());
@@ -68,7 +68,6 @@ pub fn Certificates() -> impl IntoView {
     let params = use_query_map();
     let query = Memo::new(move |_| query_from(&params.get()));
     let page = Resource::new(move || (tick(), query.get()), |(_, q)| get_certificates(q));
-    let host_list = Resource::new(|| (), |_| get_hosts());
     view! {
         <h1>"Certificates"</h1>
         <Form method="GET" action="/certificates" attr:class="filters" attr:id="filters">
@@ -87,17 +86,7 @@ pub fn Certificates() -> impl IntoView {
                 <input type="number" name="days" min="0" style="width: 6em" prop:value=move || query.get().days.map(|d| d.to_string()).unwrap_or_default()/>
             </label>
             <label>"Host"
-                <select name="host">
-                    <option value="">"Any"</option>
-                    <Suspense fallback=|| ()>
-                        {move || Suspend::new(async move {
-                            host_list.await.unwrap_or_default().into_iter().map(|h| {
-                                let id = h.id;
-                                view! { <option value=id.to_string() selected=move || query.get().host == Some(id)>{h.hostname}</option> }
-                            }).collect_view()
-                        })}
-                    </Suspense>
-                </select>
+                <input type="text" name="host" placeholder="host name" prop:value=move || query.get().host.unwrap_or_default()/>
             </label>
             <label>"Issuer"
                 <input type="text" name="issuer" prop:value=move || query.get().issuer.unwrap_or_default()/>
