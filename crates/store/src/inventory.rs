@@ -219,8 +219,8 @@ impl Store {
             )
             .fetch_one(&mut *tx)
             .await?;
-            sqlx::query!(
-                "UPDATE certificates SET
+            let after = sqlx::query!(
+                r#"UPDATE certificates SET
                      endpoint_count = (SELECT COUNT(*) FROM endpoints e
                                        WHERE e.configured_sha256 = ?1 OR e.served_sha256 = ?1),
                      error_count = (SELECT COUNT(*) FROM endpoints e
@@ -231,13 +231,8 @@ impl Store {
                                       JOIN findings f ON f.endpoint_id = e.id
                                       WHERE (e.configured_sha256 = ?1 OR e.served_sha256 = ?1)
                                         AND f.severity = 'warning')
-                 WHERE sha256 = ?1",
-                sha
-            )
-            .execute(&mut *tx)
-            .await?;
-            let after = sqlx::query!(
-                "SELECT endpoint_count, error_count FROM certificates WHERE sha256 = ?",
+                   WHERE sha256 = ?1
+                   RETURNING endpoint_count AS "endpoint_count!: i64", error_count AS "error_count!: i64""#,
                 sha
             )
             .fetch_one(&mut *tx)
