@@ -124,6 +124,17 @@ fn an_admin_sees_the_fleet_filters_it_enrols_and_revokes() -> anyhow::Result<()>
     })?;
     assert!(browser.url()?.contains("status=expiring"));
     browser.screenshot("certificates")?;
+    // The CSV export follows the filter.
+    let csv = browser
+        .script("return fetch(document.querySelector('#csv').href).then(r => r.text());")?
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(csv.starts_with("status,subject,names,not_after"), "{csv}");
+    assert!(
+        csv.contains("esync.example.test") && !csv.contains("files.example.test"),
+        "{csv}"
+    );
 
     // The certificate page.
     browser.click("#certificates a[href^='/certificates/']")?;
@@ -139,6 +150,29 @@ fn an_admin_sees_the_fleet_filters_it_enrols_and_revokes() -> anyhow::Result<()>
     let commands = browser.wait_text("#new-token", "certfleet-agent enroll")?;
     assert!(commands.contains("--token cf1."), "{commands}");
     assert!(commands.contains("certfleet-agent.exe"), "{commands}");
+    // The console has the Linux agent next to it (cargo's target folder): an install command
+    // that checks the file's hash; the Windows one is not built here.
+    assert!(commands.contains("sha256sum -c"), "{commands}");
+    assert!(commands.contains("Copy certfleet-agent.exe"), "{commands}");
+    let announced = commands
+        .split("echo '")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_default()
+        .to_owned();
+    let served = browser
+        .script(
+            "return fetch('/download/certfleet-agent').then(r => r.arrayBuffer())
+               .then(b => crypto.subtle.digest('SHA-256', b))
+               .then(h => Array.from(new Uint8Array(h)).map(x => x.toString(16).padStart(2, '0')).join(''));",
+        )?
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        served, announced,
+        "the served binary has the announced hash"
+    );
     browser.screenshot("agents")?;
     let agent_id = agent.id()?;
     browser.click(&format!("tr[data-agent='{agent_id}'] button.danger"))?;

@@ -34,6 +34,9 @@ pub struct Config {
     /// The web UI's browser files (`scripts/build-web.sh` output). Default: `site` next to
     /// the executable, else `../site` (cargo's target folder).
     pub site_dir: Option<PathBuf>,
+    /// Where the agent binaries the Agents page offers are (`certfleet-agent`,
+    /// `certfleet-agent.exe`). Default: next to the console's executable.
+    pub downloads_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -49,6 +52,7 @@ impl Default for Config {
             token_hours: 24,
             admin_username: "admin".into(),
             site_dir: None,
+            downloads_dir: None,
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod datadir;
+pub mod downloads;
 pub mod error;
 pub mod export;
 pub mod gateway;
@@ -76,6 +77,7 @@ pub async fn prepare(config: Config) -> Result<Prepared> {
         clock: Arc::new(OffsetDateTime::now_utc),
         events: tokio::sync::broadcast::channel(256).0,
         gateway_bound: Arc::new(std::sync::OnceLock::new()),
+        api_bound: Arc::new(std::sync::OnceLock::new()),
     };
     Ok(Prepared {
         state,
@@ -143,6 +145,7 @@ pub async fn serve(
         gateway: gateway_listener.local_addr()?,
     };
     let _ = state.gateway_bound.set(bound.gateway);
+    let _ = state.api_bound.set(bound.api);
     on_bound(bound);
     let api = tls::serve(
         api_listener,

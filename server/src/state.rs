@@ -27,6 +27,8 @@ pub struct AppState {
     pub clock: Clock,
     /// The gateway's address once bound (its port may have been 0).
     pub gateway_bound: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
+    /// The API's (and web UI's) address once bound.
+    pub api_bound: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
     /// What open web pages hear about (agents coming and going, inventory changes).
     pub events: tokio::sync::broadcast::Sender<certfleet_web::model::LiveEvent>,
 }
@@ -60,6 +62,22 @@ impl AppState {
             }
             _ => self.config.gateway_url(),
         }
+    }
+
+    /// The web UI's URL, for commands that fetch from it.
+    pub fn ui_url(&self) -> String {
+        let host = self
+            .config
+            .names
+            .first()
+            .map(String::as_str)
+            .unwrap_or("localhost");
+        let port = self
+            .api_bound
+            .get()
+            .map(|a| a.port())
+            .unwrap_or(self.config.api_listen.port());
+        format!("https://{host}:{port}")
     }
 
     /// Tells open web pages; nobody listening is fine.

@@ -477,11 +477,15 @@ impl Backend for ConsoleBackend {
         .await
         .map_err(internal)?;
         let (linux, windows) = crate::tokens::enrol_commands(&self.state.gateway_url(), &token);
+        let (install_linux, install_windows) =
+            crate::downloads::install_commands(&self.state, &self.state.ui_url());
         Ok(NewToken {
             token: token.to_string(),
             expires_at,
             linux,
             windows,
+            install_linux,
+            install_windows,
         })
     }
 

@@ -38,6 +38,10 @@ pub fn router(state: AppState) -> Router {
             "/ui/export/certificates.csv",
             axum::routing::get(crate::export::certificates_csv),
         )
+        .route(
+            "/download/{file}",
+            axum::routing::get(crate::downloads::serve),
+        )
         .with_state(state.clone());
     let routes = generate_route_list(App);
     let context_state = state.clone();

@@ -253,8 +253,12 @@ pub struct AgentItem {
 pub struct NewToken {
     pub token: String,
     pub expires_at: i64,
+    /// Enrol commands.
     pub linux: String,
     pub windows: String,
+    /// Install commands (download + hash check), when the console has the binaries.
+    pub install_linux: Option<String>,
+    pub install_windows: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

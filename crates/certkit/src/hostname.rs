@@ -165,8 +165,9 @@ mod tests {
     fn label() -> impl Strategy<Value = String> {
         // Starting with a letter keeps all-digit names, which read as IP addresses, out; a
         // hyphen in the third and fourth place marks a (here invalid) IDNA A-label.
-        "[a-z]([a-z0-9-]{0,10}[a-z0-9])?"
-            .prop_filter("no reserved ?? -- prefix", |l: &String| l.get(2..4) != Some("--"))
+        "[a-z]([a-z0-9-]{0,10}[a-z0-9])?".prop_filter("no reserved ?? -- prefix", |l: &String| {
+            l.get(2..4) != Some("--")
+        })
     }
 
     proptest! {

@@ -32,8 +32,18 @@ pub fn Agents() -> impl IntoView {
                         <div id="new-token">
                             <p>"Single use, valid until "{date_time(token.expires_at)}". Run this on the host:"</p>
                             <h3>"Linux"</h3>
+                            {match token.install_linux.clone() {
+                                Some(cmd) => view! { <p class="muted">"1. Install (the command checks the file's SHA-256):"</p><CommandBox command=cmd label="Linux install"/> }.into_any(),
+                                None => view! { <p class="muted">"1. Copy the certfleet-agent binary to /usr/local/bin on the host."</p> }.into_any(),
+                            }}
+                            <p class="muted">"2. Enrol:"</p>
                             <CommandBox command=token.linux.clone() label="Linux"/>
-                            <h3>"Windows (PowerShell, as administrator)"</h3>
+                            <h3>"Windows (PowerShell 7, as administrator)"</h3>
+                            {match token.install_windows.clone() {
+                                Some(cmd) => view! { <p class="muted">"1. Install (the command checks the file's SHA-256):"</p><CommandBox command=cmd label="Windows install"/> }.into_any(),
+                                None => view! { <p class="muted">"1. Copy certfleet-agent.exe to C:\\Program Files\\certfleet on the host."</p> }.into_any(),
+                            }}
+                            <p class="muted">"2. Enrol:"</p>
                             <CommandBox command=token.windows.clone() label="Windows"/>
                             <p class="muted">"Then add what to watch to agent.toml and start "<code>"certfleet-agent run"</code>"."</p>
                         </div>
