@@ -4,7 +4,7 @@
 #   bash scripts/demo-agent.sh cf1.xxxxxxxx.yyyyyyyy.zzzz
 set -euo pipefail
 cd "$(dirname "$0")/.."
-token="${1:?give the enrolment token from the console's Agents page}"
+token="${1:?give the enrolment token made on the Agents page}"
 data="$PWD/demo-data"
 gateway="${CERTFLEET_DEMO_GATEWAY:-127.0.0.1:8444}"
 fixtures="$PWD/crates/certkit/tests/fixtures"
