@@ -106,6 +106,16 @@ impl Browser {
         self.client.as_ref().expect("a live session")
     }
 
+    /// Waits up to 15 s for `css` to match an element.
+    async fn element(&self, css: &str) -> Result<fantoccini::elements::Element> {
+        self.client()
+            .wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::Css(css))
+            .await
+            .with_context(|| format!("no element {css}"))
+    }
+
     pub fn goto(&self, url: &str) -> Result<()> {
         self.runtime.block_on(self.client().goto(url))?;
         Ok(())
@@ -121,13 +131,7 @@ impl Browser {
     /// Waits until `css` matches an element, then returns its text.
     pub fn text(&self, css: &str) -> Result<String> {
         self.runtime.block_on(async {
-            let element = self
-                .client()
-                .wait()
-                .at_most(Duration::from_secs(15))
-                .for_element(Locator::Css(css))
-                .await
-                .with_context(|| format!("no element {css}"))?;
+            let element = self.element(css).await?;
             Ok(element.text().await?)
         })
     }
@@ -158,13 +162,7 @@ impl Browser {
 
     pub fn click(&self, css: &str) -> Result<()> {
         self.runtime.block_on(async {
-            let element = self
-                .client()
-                .wait()
-                .at_most(Duration::from_secs(15))
-                .for_element(Locator::Css(css))
-                .await
-                .with_context(|| format!("no element {css}"))?;
+            let element = self.element(css).await?;
             element.click().await?;
             anyhow::Ok(())
         })
@@ -172,13 +170,7 @@ impl Browser {
 
     pub fn fill(&self, css: &str, value: &str) -> Result<()> {
         self.runtime.block_on(async {
-            let element = self
-                .client()
-                .wait()
-                .at_most(Duration::from_secs(15))
-                .for_element(Locator::Css(css))
-                .await
-                .with_context(|| format!("no element {css}"))?;
+            let element = self.element(css).await?;
             element.clear().await?;
             element.send_keys(value).await?;
             anyhow::Ok(())
@@ -187,7 +179,7 @@ impl Browser {
 
     pub fn select(&self, css: &str, value: &str) -> Result<()> {
         self.runtime.block_on(async {
-            let element = self.client().find(Locator::Css(css)).await?;
+            let element = self.element(css).await?;
             element.select_by_value(value).await?;
             anyhow::Ok(())
         })
