@@ -39,11 +39,13 @@ ensure_web_tools() {
   command -v brotli >/dev/null || apt_install brotli
 }
 
-# The end-to-end tests: Debian's apache2, chromium and chromedriver.
+# The end-to-end tests: Debian's apache2, chromium and chromedriver, and aiosmtpd as the
+# SMTP server that alert emails go to.
 ensure_test_packages() {
   local need=()
   [ -x /usr/sbin/apache2 ] || need+=(apache2)
   [ -x /usr/bin/chromium ] || need+=(chromium)
   [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+  /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need+=(python3-aiosmtpd)
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 }

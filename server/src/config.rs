@@ -37,6 +37,8 @@ pub struct Config {
     /// Where the agent binaries the Agents page offers are (`certfleet-agent`,
     /// `certfleet-agent.exe`). Default: next to the console's executable.
     pub downloads_dir: Option<PathBuf>,
+    /// Expiry and health alerts by email.
+    pub alerts: crate::alerts::settings::AlertSettings,
 }
 
 impl Default for Config {
@@ -53,6 +55,7 @@ impl Default for Config {
             admin_username: "admin".into(),
             site_dir: None,
             downloads_dir: None,
+            alerts: crate::alerts::settings::AlertSettings::default(),
         }
     }
 }
@@ -67,7 +70,7 @@ pub struct Overrides {
 
 const ENV_PREFIX: &str = "CERTFLEET_";
 /// Variables with the prefix that are not settings.
-const NOT_SETTINGS: &[&str] = &["CONFIG", "LOG", "ADMIN_PASSWORD"];
+const NOT_SETTINGS: &[&str] = &["CONFIG", "LOG", "ADMIN_PASSWORD", "KEK"];
 
 impl Config {
     /// File (if any), then `vars` (the process environment in production), then flags.
@@ -124,6 +127,9 @@ impl Config {
         if self.admin_username.trim().is_empty() {
             bail!("admin_username must not be empty");
         }
+        self.alerts
+            .check()
+            .map_err(|e| anyhow::anyhow!("[alerts]: {e}"))?;
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! The certfleet console: configuration, data folder, internal PKI, the agent gateway
 //! (enrolment and mTLS WebSockets), the JSON API and metrics. `main.rs` is only the CLI.
 
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod export;
 pub mod gateway;
 pub mod metrics;
 pub mod pki;
+pub mod secrets;
 pub mod state;
 pub mod tls;
 pub mod tokens;
@@ -60,9 +62,12 @@ pub async fn prepare(config: Config) -> Result<Prepared> {
     let store = Store::open(&data_dir.database()).await?;
     let pki = Pki::load_or_create(&data_dir, &config.names, now)?;
     let sessions = Sessions::new(&data_dir.secret("session.key", 32)?);
-    // Reserved for encrypting uploaded private keys at rest; created now so a backup of the
-    // first start already holds it.
-    data_dir.secret("kek.key", 32)?;
+    // The key-encryption key: CERTFLEET_KEK, else kek.key in the data folder (created now, so
+    // a backup of the first start already holds it).
+    let kek = match std::env::var("CERTFLEET_KEK") {
+        Ok(text) => secrets::Kek::from_base64(&text)?,
+        Err(_) => secrets::Kek::new(&data_dir.secret("kek.key", 32)?)?,
+    };
     let first_admin_password =
         bootstrap_admin(&store, &config.admin_username, now.unix_timestamp()).await?;
     let revoked = RevocationList::new(store.revoked_agent_ids().await?);
@@ -71,6 +76,7 @@ pub async fn prepare(config: Config) -> Result<Prepared> {
         config: Arc::new(config),
         pki: Arc::new(pki),
         sessions,
+        kek,
         revoked,
         registry: gateway::Registry::default(),
         metrics: Arc::new(Metrics::default()),
@@ -147,6 +153,7 @@ pub async fn serve(
     let _ = state.gateway_bound.set(bound.gateway);
     let _ = state.api_bound.set(bound.api);
     on_bound(bound);
+    let shutdown_alerts = shutdown.clone();
     let api = tls::serve(
         api_listener,
         tls::api_config(&state.pki)?,
@@ -159,7 +166,8 @@ pub async fn serve(
         gateway::router(state.clone()),
         shutdown,
     );
-    let (a, g) = tokio::join!(api, gateway);
+    let alerts = alerts::run(state.clone(), shutdown_alerts);
+    let (a, g, ()) = tokio::join!(api, gateway, alerts);
     state.store.close().await;
     drop(prepared);
     a.and(g)

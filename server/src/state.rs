@@ -21,6 +21,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub pki: Arc<Pki>,
     pub sessions: Sessions,
+    /// Seals the secrets the console stores (SMTP password, later uploaded keys).
+    pub kek: crate::secrets::Kek,
     pub revoked: RevocationList,
     pub registry: Registry,
     pub metrics: Arc<Metrics>,

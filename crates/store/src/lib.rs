@@ -3,6 +3,7 @@
 //! Used by the server and by web's server functions (ssr only). Times are Unix seconds.
 
 mod agents;
+mod alerts;
 mod audit;
 mod certs;
 mod error;
@@ -19,6 +20,9 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use agents::AgentRow;
+pub use alerts::{
+    AlertAction, DigestItemRow, ErrorFindingRow, ExpiringUse, NewEmail, OfflineAgent, OutboxRow,
+};
 pub use audit::AuditRow;
 pub use certs::{CertSort, CertificateFilter, CertificatePage};
 pub use error::{Error, Result};

@@ -1,0 +1,576 @@
+//! Alerts through a real SMTP listener (Debian's python3-aiosmtpd writing a Maildir), with
+//! the console's clock moved by the test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use certfleet_proto::{CertificateInfo, Endpoint, Finding, Hello, Inventory, Snapshot};
+use certfleet_server::alerts::{
+    self,
+    settings::{AlertSettings, Security},
+};
+use certfleet_server::config::{Config, Overrides};
+use certfleet_store::{NewAgent, NewToken};
+use time::OffsetDateTime;
+
+const DAY: i64 = 86_400;
+/// 2027-03-01 06:00 UTC: before an 08:00 digest.
+const T0: i64 = 1_803_967_200;
+
+struct SmtpListener {
+    child: Child,
+    maildir: PathBuf,
+    port: u16,
+}
+
+impl SmtpListener {
+    fn start(dir: &Path, port: u16) -> Self {
+        let maildir = dir.join(format!("maildir-{port}"));
+        let mut child = Command::new("/usr/bin/python3")
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(&maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3-aiosmtpd is installed (scripts/tools.sh)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return SmtpListener {
+                    child,
+                    maildir,
+                    port,
+                };
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("aiosmtpd did not start on {port}");
+    }
+
+    /// Every message received, in arrival order (Python's Maildir names end in
+    /// `Q<counter>.<host>`, a per-process counter; the leading seconds do not order
+    /// messages within one second).
+    fn messages(&self) -> Vec<String> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.maildir.join("new"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort_by_key(|f| {
+            let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            name.split_once('Q')
+                .and_then(|(_, rest)| rest.split('.').next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(u64::MAX)
+        });
+        files
+            .iter()
+            .map(|f| readable(&std::fs::read_to_string(f).unwrap_or_default()))
+            .collect()
+    }
+}
+
+impl Drop for SmtpListener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// The message as a reader sees it: folded headers joined, quoted-printable decoded.
+fn readable(message: &str) -> String {
+    let unfolded = message
+        .replace("\r\n", "\n")
+        .replace("\n ", " ")
+        .replace("=\n", "");
+    let bytes = unfolded.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'=', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn subject(message: &str) -> String {
+    message
+        .lines()
+        .find_map(|l| l.strip_prefix("Subject: "))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    _prepared: certfleet_server::Prepared,
+    state: certfleet_server::state::AppState,
+    clock: Arc<AtomicI64>,
+    settings: AlertSettings,
+}
+
+impl Harness {
+    async fn new(smtp_port: u16, digest_at: &str) -> Self {
+        certfleet_server::install_crypto_provider();
+        let dir = tempfile::tempdir().expect("dir");
+        let overrides = Overrides {
+            data_dir: Some(dir.path().join("data")),
+            ..Overrides::default()
+        };
+        let config = Config::load(None, Vec::new(), &overrides).expect("config");
+        let prepared = certfleet_server::prepare(config).await.expect("prepare");
+        let clock = Arc::new(AtomicI64::new(T0));
+        let mut state = prepared.state.clone();
+        let c = clock.clone();
+        state.clock = Arc::new(move || {
+            OffsetDateTime::from_unix_timestamp(c.load(Ordering::SeqCst)).expect("time")
+        });
+        let mut settings = AlertSettings::default();
+        settings.smtp.host = "127.0.0.1".into();
+        settings.smtp.port = smtp_port;
+        settings.smtp.security = Security::None;
+        settings.smtp.from = "certfleet@example.test".into();
+        settings.recipients = vec!["ops@example.test".into()];
+        settings
+            .group_recipients
+            .insert("esync".into(), vec!["esync-team@example.test".into()]);
+        settings.digest_at = digest_at.into();
+        settings.base_url = Some("https://console.example.test:8443".into());
+        // The clock jumps days ahead while the agents stay quiet; only the offline test
+        // wants to hear about that.
+        settings.offline_after_minutes = 10 * 365 * 24 * 60;
+        Harness {
+            _dir: dir,
+            _prepared: prepared,
+            state,
+            clock,
+            settings,
+        }
+    }
+
+    fn at(&self, t: i64) {
+        self.clock.store(t, Ordering::SeqCst);
+    }
+
+    async fn tick(&self) -> usize {
+        let now = self.clock.load(Ordering::SeqCst);
+        alerts::check(&self.state, &self.settings, now)
+            .await
+            .expect("check");
+        alerts::send_due(&self.state, &self.settings, now)
+            .await
+            .expect("send")
+    }
+
+    /// An enrolled agent with a host in `groups`; returns (agent id, host id).
+    async fn host(&self, name: &str, groups: &[&str], seen: i64) -> (String, i64) {
+        let store = &self.state.store;
+        let agent = format!(
+            "00000000-0000-4000-8000-{:012}",
+            name.len() * 1000 + name.bytes().map(usize::from).sum::<usize>()
+        );
+        store
+            .create_token(&NewToken {
+                id: name.into(),
+                secret_sha256: "x".into(),
+                host_hint: None,
+                created_by: "t".into(),
+                created_at: 0,
+                expires_at: i64::MAX,
+            })
+            .await
+            .expect("token");
+        store
+            .enroll_agent(
+                name,
+                "x",
+                1,
+                &NewAgent {
+                    id: &agent,
+                    cert_serial: "1",
+                    cert_not_after: i64::MAX,
+                },
+            )
+            .await
+            .expect("enrol");
+        let hello = Hello {
+            agent_version: "t".into(),
+            protocol: 1,
+            hostname: name.into(),
+            fqdn: format!("{name}.example.test"),
+            os: "linux".into(),
+            arch: "x86_64".into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        };
+        let host = store.upsert_host(&agent, &hello, seen).await.expect("host");
+        (agent, host)
+    }
+
+    async fn inventory(
+        &self,
+        agent: &str,
+        host: i64,
+        certs: &[(&str, i64)],
+        findings: Vec<Finding>,
+    ) {
+        let snapshot = Snapshot {
+            endpoints: certs
+                .iter()
+                .enumerate()
+                .map(|(i, (name, _))| Endpoint {
+                    key: format!("pem:{name}"),
+                    kind: "apache".into(),
+                    name: (*name).into(),
+                    address: Some(format!("127.0.0.1:{}", 8443 + i)),
+                    config_path: None,
+                    configured_sha256: Some(format!("{name:0>64}").to_uppercase()),
+                    served_sha256: Some(format!("{name:0>64}").to_uppercase()),
+                    errors: vec![],
+                    findings: if i == 0 { findings.clone() } else { vec![] },
+                })
+                .collect(),
+            certificates: certs
+                .iter()
+                .map(|(name, not_after)| CertificateInfo {
+                    sha256: format!("{name:0>64}").to_uppercase(),
+                    thumbprint: "T".into(),
+                    subject: format!("CN={name}"),
+                    issuer: "CN=CA".into(),
+                    serial: "1".into(),
+                    dns_names: vec![(*name).into()],
+                    ip_addresses: vec![],
+                    not_before: 0,
+                    not_after: *not_after,
+                    key_algorithm: "RSA".into(),
+                    key_bits: 2048,
+                    signature_algorithm: "sha256WithRSAEncryption".into(),
+                    self_signed: false,
+                    der_base64: "AA==".into(),
+                })
+                .collect(),
+        };
+        self.state
+            .store
+            .ingest_inventory(agent, host, &Inventory::of(snapshot), 0)
+            .await
+            .expect("ingest");
+    }
+}
+
+#[tokio::test]
+async fn each_threshold_alerts_exactly_once_as_the_clock_moves() {
+    let dir = tempfile::tempdir().expect("dir");
+    let smtp = SmtpListener::start(dir.path(), free_port());
+    let h = Harness::new(smtp.port, "off").await;
+    let (agent, host) = h.host("esync01", &[], T0).await;
+    let expiry = T0 + 40 * DAY;
+    h.inventory(&agent, host, &[("esync.example.test", expiry)], vec![])
+        .await;
+
+    let mut expected = Vec::new();
+    for (at, left) in [
+        (T0, None),
+        (T0 + 11 * DAY, Some("29 days left")),
+        (T0 + 12 * DAY, None),
+        (T0 + 27 * DAY, Some("13 days left")),
+        (T0 + 34 * DAY, Some("6 days left")),
+        (T0 + 39 * DAY + 3600, Some("expires today")),
+        (T0 + 39 * DAY + 7200, None),
+        (T0 + 41 * DAY, Some("expired")),
+        (T0 + 42 * DAY, None),
+    ] {
+        h.at(at);
+        h.tick().await;
+        h.tick().await;
+        if let Some(left) = left {
+            expected.push(left);
+        }
+        assert_eq!(
+            smtp.messages().len(),
+            expected.len(),
+            "at day {}",
+            (at - T0) / DAY
+        );
+    }
+    let messages = smtp.messages();
+    for (message, left) in messages.iter().zip(&expected) {
+        assert!(
+            subject(message).contains(left) || subject(message).contains("expired"),
+            "{}",
+            subject(message)
+        );
+        assert!(message.contains("To: ops@example.test"), "{message}");
+        assert!(message.contains("esync01"), "the host is named");
+        assert!(
+            message.contains("https://console.example.test:8443/certificates/"),
+            "a link to the certificate"
+        );
+        assert!(message.contains("Message-ID: <"), "{message}");
+        assert!(
+            message.contains("Content-Type: text/html"),
+            "an HTML part too"
+        );
+    }
+    // A replaced certificate stops alerting: swap it out and move past another threshold.
+    let h2_expiry = T0 + 400 * DAY;
+    h.inventory(
+        &agent,
+        host,
+        &[("esync.example.test-renewed", h2_expiry)],
+        vec![],
+    )
+    .await;
+    h.at(T0 + 45 * DAY);
+    h.tick().await;
+    assert_eq!(smtp.messages().len(), expected.len());
+}
+
+#[tokio::test]
+async fn the_digest_groups_by_urgency_and_by_recipients() {
+    let dir = tempfile::tempdir().expect("dir");
+    let smtp = SmtpListener::start(dir.path(), free_port());
+    let h = Harness::new(smtp.port, "08:00").await;
+    let (a, host_a) = h.host("esync01", &["esync"], T0).await;
+    let (b, host_b) = h.host("sage01", &[], T0).await;
+    h.inventory(
+        &a,
+        host_a,
+        &[
+            ("a-soon.example.test", T0 + 5 * DAY),
+            ("a-later.example.test", T0 + 20 * DAY),
+        ],
+        vec![],
+    )
+    .await;
+    h.inventory(
+        &b,
+        host_b,
+        &[("b-later.example.test", T0 + 25 * DAY)],
+        vec![],
+    )
+    .await;
+
+    // 06:00: crossings are recorded, nothing is sent before the digest time.
+    h.tick().await;
+    assert!(smtp.messages().is_empty());
+    // 08:05: one digest per set of recipients.
+    h.at(T0 + 2 * 3600 + 300);
+    h.tick().await;
+    h.tick().await;
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    let to_team = messages
+        .iter()
+        .find(|m| m.contains("esync-team@example.test"))
+        .expect("the esync digest");
+    assert!(
+        to_team.contains("ops@example.test"),
+        "group recipients come on top of the global ones"
+    );
+    let soon = to_team.find("a-soon.example.test").expect("soon listed");
+    let later = to_team.find("a-later.example.test").expect("later listed");
+    assert!(soon < later, "most urgent first");
+    assert!(to_team.contains("Within 7 days") && to_team.contains("Within 30 days"));
+    assert!(
+        !to_team.contains("b-later"),
+        "another group's host stays out"
+    );
+    assert!(
+        subject(to_team).contains("2 certificates expiring, soonest: 4 days left"),
+        "{}",
+        subject(to_team)
+    );
+    let to_ops = messages
+        .iter()
+        .find(|m| !m.contains("esync-team"))
+        .expect("the other digest");
+    assert!(to_ops.contains("b-later.example.test"));
+    // Later the same day: no second digest.
+    h.at(T0 + 10 * 3600);
+    h.tick().await;
+    assert_eq!(smtp.messages().len(), 2);
+}
+
+#[tokio::test]
+async fn smtp_down_means_retried_and_delivered_once_when_it_is_back() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let h = Harness::new(port, "off").await;
+    let (agent, host) = h.host("esync01", &[], T0).await;
+    h.inventory(
+        &agent,
+        host,
+        &[("esync.example.test", T0 + 10 * DAY)],
+        vec![],
+    )
+    .await;
+    assert_eq!(h.tick().await, 0, "nothing listens yet");
+    let outbox = h.state.store.outbox(10).await.expect("outbox");
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].attempts, 1);
+    assert!(
+        outbox[0]
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("could not be reached"),
+        "{:?}",
+        outbox[0].last_error
+    );
+
+    let smtp = SmtpListener::start(dir.path(), port);
+    // Not yet due again.
+    h.at(T0 + 5);
+    assert_eq!(h.tick().await, 0);
+    h.at(T0 + 31);
+    assert_eq!(h.tick().await, 1);
+    h.at(T0 + 3600);
+    assert_eq!(h.tick().await, 0);
+    assert_eq!(smtp.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn error_findings_and_silent_agents_alert_at_once_and_again_after_a_fix() {
+    let dir = tempfile::tempdir().expect("dir");
+    let smtp = SmtpListener::start(dir.path(), free_port());
+    let mut h = Harness::new(smtp.port, "off").await;
+    h.settings.offline_after_minutes = 30;
+    let (agent, host) = h.host("esync01", &[], T0).await;
+    let mismatch = Finding {
+        code: "served_mismatch".into(),
+        severity: "error".into(),
+        message: "the live port serves another certificate: restart Apache".into(),
+        certificate: None,
+    };
+    let far = T0 + 300 * DAY;
+    h.inventory(
+        &agent,
+        host,
+        &[("esync.example.test", far)],
+        vec![mismatch.clone()],
+    )
+    .await;
+    h.tick().await;
+    h.tick().await;
+    assert_eq!(smtp.messages().len(), 1);
+    assert!(subject(&smtp.messages()[0]).contains("served_mismatch"));
+    assert!(
+        smtp.messages()[0].contains("restart Apache"),
+        "the fix text"
+    );
+    // Fixed, then broken again: a second alert.
+    h.inventory(&agent, host, &[("esync.example.test", far)], vec![])
+        .await;
+    h.at(T0 + 60);
+    h.tick().await;
+    h.at(T0 + 120);
+    h.inventory(&agent, host, &[("esync.example.test", far)], vec![mismatch])
+        .await;
+    h.tick().await;
+    assert_eq!(smtp.messages().len(), 2);
+
+    // Silent for longer than 30 minutes: one email for this silence.
+    h.at(T0 + 31 * 60);
+    h.tick().await;
+    h.at(T0 + 90 * 60);
+    h.tick().await;
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 3);
+    // Maildir names do not sort by arrival within a second: find it by subject.
+    let offline = messages
+        .iter()
+        .filter(|m| subject(m).contains("agent offline: esync01"))
+        .count();
+    assert_eq!(offline, 1, "{messages:#?}");
+}
+
+#[tokio::test]
+async fn bad_smtp_settings_say_what_is_wrong() {
+    let h = Harness::new(free_port(), "off").await;
+    let mut settings = h.settings.clone();
+    certfleet_server::alerts::save(&h.state, &settings, None)
+        .await
+        .expect("valid settings");
+    let err = alerts::test_email(&h.state, "ops@example.test")
+        .await
+        .unwrap_err();
+    assert!(err.contains("refused or could not be reached"), "{err}");
+    settings.smtp.from = "not an address".into();
+    let err = certfleet_server::alerts::save(&h.state, &settings, None)
+        .await
+        .unwrap_err();
+    assert!(err.contains("not an email address"), "{err}");
+    settings.smtp.from = "certfleet@example.test".into();
+    settings.digest_at = "8 o'clock".into();
+    let err = certfleet_server::alerts::save(&h.state, &settings, None)
+        .await
+        .unwrap_err();
+    assert!(err.contains("HH:MM"), "{err}");
+    // A saved password is sealed, and used.
+    settings.digest_at = "off".into();
+    certfleet_server::alerts::save(&h.state, &settings, Some("s3cret-smtp"))
+        .await
+        .expect("save");
+    let stored = h
+        .state
+        .store
+        .setting("alerts.smtp_password")
+        .await
+        .expect("q")
+        .expect("stored");
+    assert!(!stored.contains("s3cret"), "sealed at rest");
+    let effective = alerts::effective(&h.state).await;
+    assert_eq!(
+        alerts::password(&h.state, &effective)
+            .await
+            .as_deref()
+            .map(String::as_str),
+        Some("s3cret-smtp")
+    );
+}
+
+#[tokio::test]
+async fn a_test_email_reports_the_servers_answer() {
+    let dir = tempfile::tempdir().expect("dir");
+    let smtp = SmtpListener::start(dir.path(), free_port());
+    let h = Harness::new(smtp.port, "off").await;
+    certfleet_server::alerts::save(&h.state, &h.settings, None)
+        .await
+        .expect("save");
+    let answer = alerts::test_email(&h.state, "someone@example.test")
+        .await
+        .expect("sent");
+    assert!(answer.starts_with("250"), "{answer}");
+    assert_eq!(smtp.messages().len(), 1);
+    assert!(subject(&smtp.messages()[0]).contains("test email"));
+}
