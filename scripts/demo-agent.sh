@@ -8,8 +8,16 @@ token="${1:?give the enrolment token made on the Agents page}"
 data="$PWD/demo-data"
 gateway="${CERTFLEET_DEMO_GATEWAY:-127.0.0.1:8444}"
 fixtures="$PWD/crates/certkit/tests/fixtures"
+unset CERTFLEET_DEMO_GATEWAY
 cargo build --quiet -p certfleet-agent
 agent="${CARGO_TARGET_DIR:-$PWD/target}/debug/certfleet-agent"
+
+# A certificate inside the 30-day alert window, as if it had been running for 11 months.
+soon="$data/soon.example.test"
+mkdir -p "$data"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 25 \
+  -subj "/CN=soon.example.test" -addext "subjectAltName=DNS:soon.example.test" \
+  -keyout "$soon.key" -out "$soon.pem" 2>/dev/null
 
 "$agent" enroll --server "https://$gateway" --token "$token" --data-dir "$data/agent"
 cat > "$data/agent/agent.toml" <<TOML
@@ -21,6 +29,11 @@ name = "sage.example.test"
 certificate = "$fixtures/leaf.pem"
 key = "$fixtures/key-pkcs8.pem"
 chain = "$fixtures/chain.pem"
+
+[[pem]]
+name = "soon.example.test"
+certificate = "$soon.pem"
+key = "$soon.key"
 
 [[pem]]
 name = "weak.example.test"

@@ -39,6 +39,13 @@ ensure_web_tools() {
   command -v brotli >/dev/null || apt_install brotli
 }
 
+have_aiosmtpd() { /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null; }
+
+# The demo's SMTP server (Debian's aiosmtpd), which alert emails go to.
+ensure_mail_listener() {
+  have_aiosmtpd || apt_install python3-aiosmtpd
+}
+
 # The end-to-end tests: Debian's apache2, chromium and chromedriver, and aiosmtpd as the
 # SMTP server that alert emails go to.
 ensure_test_packages() {
@@ -46,6 +53,6 @@ ensure_test_packages() {
   [ -x /usr/sbin/apache2 ] || need+=(apache2)
   [ -x /usr/bin/chromium ] || need+=(chromium)
   [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
-  /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need+=(python3-aiosmtpd)
+  have_aiosmtpd || need+=(python3-aiosmtpd)
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 }

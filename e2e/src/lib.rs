@@ -9,6 +9,7 @@ pub mod apache;
 pub mod api;
 pub mod browser;
 pub mod pki;
+pub mod smtp;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -64,6 +65,8 @@ pub struct Console {
     /// The one-time password printed at the first start.
     pub first_password: Option<String>,
     pub log: PathBuf,
+    /// Extra environment (configuration as `CERTFLEET_…` variables), kept across restarts.
+    env: Vec<(String, String)>,
 }
 
 impl Console {
@@ -72,7 +75,25 @@ impl Console {
         Self::start_on(dir, "127.0.0.1:0".parse()?, "127.0.0.1:0".parse()?)
     }
 
+    /// Starts a console with configuration given as environment variables.
+    pub fn start_with_env(dir: &Path, env: &[(&str, &str)]) -> Result<Self> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Self::launch(dir, "127.0.0.1:0".parse()?, "127.0.0.1:0".parse()?, env)
+    }
+
     pub fn start_on(dir: &Path, api: SocketAddr, gateway: SocketAddr) -> Result<Self> {
+        Self::launch(dir, api, gateway, Vec::new())
+    }
+
+    fn launch(
+        dir: &Path,
+        api: SocketAddr,
+        gateway: SocketAddr,
+        env: Vec<(String, String)>,
+    ) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
         let log = dir.join(format!("console-{}.log", std::process::id()));
         let mut child = Command::new(bin("certfleet-server"))
@@ -85,8 +106,14 @@ impl Console {
                 &gateway.to_string(),
             ])
             .env("CERTFLEET_LOG", "info")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log)?)
+            .stderr(
+                std::fs::File::options()
+                    .create(true)
+                    .append(true)
+                    .open(&log)?,
+            )
             .spawn()
             .context("cannot start certfleet-server")?;
         let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
@@ -129,6 +156,7 @@ impl Console {
             gateway: gateway_addr.ok_or_else(|| anyhow!("no gateway address"))?,
             first_password,
             log,
+            env,
         })
     }
 
@@ -171,7 +199,7 @@ impl Console {
     /// Starts it again on the same data and ports.
     pub fn restart(&mut self) -> Result<()> {
         self.kill();
-        let again = Console::start_on(&self.dir, self.api, self.gateway)?;
+        let again = Console::launch(&self.dir, self.api, self.gateway, self.env.clone())?;
         *self = again;
         Ok(())
     }

@@ -7,6 +7,7 @@ use certfleet_e2e::apache::Apache;
 use certfleet_e2e::api::Api;
 use certfleet_e2e::browser::Browser;
 use certfleet_e2e::pki::TestCa;
+use certfleet_e2e::smtp::{SmtpListener, subject};
 use certfleet_e2e::{Agent, Console, free_port, wait_for};
 
 const ADMIN_PASSWORD: &str = "a-long-admin-password";
@@ -245,6 +246,8 @@ fn a_viewer_gets_no_admin_actions_and_the_server_refuses_them() -> anyhow::Resul
         ("/ui/revoke_agent", format!("agent_id={agent_id}")),
         ("/ui/create_token", "hours=1".to_owned()),
         ("/ui/add_user", "username=mallory&role=admin".to_owned()),
+        ("/ui/alert_settings", String::new()),
+        ("/ui/test_email", "to=mallory%40example.test".to_owned()),
     ] {
         let js = format!(
             "return fetch('{path}', {{method: 'POST', headers: {{'content-type': 'application/x-www-form-urlencoded'}}, body: '{body}'}}).then(r => r.text().then(t => r.status + ' ' + t));"
@@ -352,5 +355,65 @@ fn an_agent_coming_online_shows_without_a_reload_and_phones_can_read_it() -> any
     );
     phone.screenshot("agents-phone")?;
     assert!(browser.exists("a.skip[href='#content']")?);
+    Ok(())
+}
+
+#[test]
+fn an_admin_sets_up_alert_email_and_the_test_email_shows_the_answer() -> anyhow::Result<()> {
+    let _turn = certfleet_e2e::browser::serial();
+    let temp = tempfile::tempdir()?;
+    let smtp = SmtpListener::start(temp.path(), free_port()?)?;
+    let console = Console::start(&temp.path().join("console"))?;
+    let base = format!("https://{}", console.api);
+    let first = console.first_password.clone().expect("one-time password");
+    let browser = Browser::start(1280, 900, true)?;
+    log_in(&browser, &base, "admin", &first, ADMIN_PASSWORD)?;
+    browser.goto(&format!("{base}/alerts"))?;
+    browser.wait_hydrated()?;
+    browser.wait_text("#alerts-state", "Alerts are off")?;
+
+    let field = |name: &str| format!("#alert-settings [name='settings[{name}]']");
+    browser.fill(&field("smtp_host"), "127.0.0.1")?;
+    browser.fill(&field("smtp_port"), "twenty-five")?;
+    browser.select(&field("security"), "none")?;
+    browser.fill(&field("from"), "certfleet@example.test")?;
+    browser.fill(&field("recipients"), "ops@example.test")?;
+    browser.fill(&field("group_recipients"), "esync: esync-team@example.test")?;
+    browser.fill(&field("digest_at"), "off")?;
+    browser.click("#alert-settings button[type=submit]")?;
+    let error = browser.wait_text(".notice.error", "not a port number")?;
+    assert!(
+        error.contains("587"),
+        "the message says what to use: {error}"
+    );
+
+    browser.fill(&field("smtp_port"), &smtp.port.to_string())?;
+    browser.click("#alert-settings button[type=submit]")?;
+    browser.wait_text("#alert-settings-saved", "Saved")?;
+    browser.wait_text("#alerts-state", "Alerts are on")?;
+
+    browser.fill("#test-email input[name=to]", "admin@example.test")?;
+    browser.click("#test-email button[type=submit]")?;
+    let answer = browser
+        .wait_text("#test-email-answer", "250")
+        .map_err(|e| anyhow::anyhow!("{e}: {}", browser.page_text()))?;
+    assert!(answer.contains("The server answered"), "{answer}");
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    assert!(subject(&messages[0]).contains("test email"));
+    assert!(messages[0].contains("To: admin@example.test"));
+    browser.screenshot("alerts")?;
+
+    // Saved settings come back on a fresh load; the audit log has both actions.
+    browser.goto(&format!("{base}/alerts"))?;
+    browser.wait_hydrated()?;
+    let groups = browser.text(&field("group_recipients"))?;
+    assert!(
+        groups.contains("esync: esync-team@example.test"),
+        "{groups:?}"
+    );
+    browser.goto(&format!("{base}/audit"))?;
+    browser.wait_text("#audit", "alerts.test_email")?;
+    browser.wait_text("#audit", "alerts.settings_saved")?;
     Ok(())
 }

@@ -214,6 +214,16 @@ mod tests {
         assert_eq!(config.heartbeat_secs, 30);
         assert_eq!(config.api_listen, "127.0.0.1:8443".parse().expect("addr"));
         assert_eq!(config.names, vec!["console.example.com".to_string()]);
+        let defaults = crate::alerts::settings::AlertSettings::default();
+        assert_eq!(config.alerts.thresholds, defaults.thresholds);
+        assert_eq!(config.alerts.digest_at, defaults.digest_at);
+        assert_eq!(config.alerts.smtp.port, defaults.smtp.port);
+        assert_eq!(config.alerts.smtp.security, defaults.smtp.security);
+        assert_eq!(
+            config.alerts.group_recipients["esync"],
+            vec!["esync-team@example.com".to_string()]
+        );
+        assert!(config.alerts.enabled());
     }
 
     #[test]

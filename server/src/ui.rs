@@ -647,4 +647,55 @@ impl Backend for ConsoleBackend {
         );
         Ok(())
     }
+
+    async fn alert_settings(&self, viewer: &Viewer) -> Result<AlertPage, UiError> {
+        require(viewer, Role::Admin)?;
+        crate::alerts::form::page(&self.state)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn save_alert_settings(
+        &self,
+        viewer: &Viewer,
+        form: &AlertForm,
+        password: Option<String>,
+    ) -> Result<(), UiError> {
+        require(viewer, Role::Admin)?;
+        let current = crate::alerts::effective(&self.state).await;
+        let settings =
+            crate::alerts::form::from_form(form, &current).map_err(UiError::BadRequest)?;
+        let password = password.map(zeroize::Zeroizing::new);
+        crate::alerts::save(
+            &self.state,
+            &settings,
+            password.as_deref().map(String::as_str),
+        )
+        .await
+        .map_err(UiError::BadRequest)?;
+        let detail = format!(
+            "smtp {}:{}; {} recipients{}",
+            settings.smtp.host,
+            settings.smtp.port,
+            settings.recipients.len(),
+            if password.is_some() {
+                "; new password"
+            } else {
+                ""
+            }
+        );
+        self.audit(&viewer.name, "alerts.settings_saved", None, Some(&detail));
+        Ok(())
+    }
+
+    async fn send_test_email(&self, viewer: &Viewer, to: &str) -> Result<String, UiError> {
+        require(viewer, Role::Admin)?;
+        let result = crate::alerts::test_email(&self.state, to).await;
+        let detail = match &result {
+            Ok(answer) => answer.clone(),
+            Err(e) => format!("failed: {e}"),
+        };
+        self.audit(&viewer.name, "alerts.test_email", Some(to), Some(&detail));
+        result.map_err(UiError::BadRequest)
+    }
 }

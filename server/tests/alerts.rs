@@ -1,12 +1,10 @@
 //! Alerts through a real SMTP listener (Debian's python3-aiosmtpd writing a Maildir), with
 //! the console's clock moved by the test.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
 
+use certfleet_e2e::smtp::{SmtpListener, subject};
 use certfleet_proto::{CertificateInfo, Endpoint, Finding, Hello, Inventory, Snapshot};
 use certfleet_server::alerts::{
     self,
@@ -20,115 +18,12 @@ const DAY: i64 = 86_400;
 /// 2027-03-01 06:00 UTC: before an 08:00 digest.
 const T0: i64 = 1_803_967_200;
 
-struct SmtpListener {
-    child: Child,
-    maildir: PathBuf,
-    port: u16,
-}
-
-impl SmtpListener {
-    fn start(dir: &Path, port: u16) -> Self {
-        let maildir = dir.join(format!("maildir-{port}"));
-        let mut child = Command::new("/usr/bin/python3")
-            .args([
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{port}"),
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-            ])
-            .arg(&maildir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3-aiosmtpd is installed (scripts/tools.sh)");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return SmtpListener {
-                    child,
-                    maildir,
-                    port,
-                };
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("aiosmtpd did not start on {port}");
-    }
-
-    /// Every message received, in arrival order (Python's Maildir names end in
-    /// `Q<counter>.<host>`, a per-process counter; the leading seconds do not order
-    /// messages within one second).
-    fn messages(&self) -> Vec<String> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(self.maildir.join("new"))
-            .map(|d| d.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
-        files.sort_by_key(|f| {
-            let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            name.split_once('Q')
-                .and_then(|(_, rest)| rest.split('.').next())
-                .and_then(|n| n.parse::<u64>().ok())
-                .unwrap_or(u64::MAX)
-        });
-        files
-            .iter()
-            .map(|f| readable(&std::fs::read_to_string(f).unwrap_or_default()))
-            .collect()
-    }
-}
-
-impl Drop for SmtpListener {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    certfleet_e2e::free_port().expect("a free port")
 }
 
-/// The message as a reader sees it: folded headers joined, quoted-printable decoded.
-fn readable(message: &str) -> String {
-    let unfolded = message
-        .replace("\r\n", "\n")
-        .replace("\n ", " ")
-        .replace("=\n", "");
-    let bytes = unfolded.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'=', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn subject(message: &str) -> String {
-    message
-        .lines()
-        .find_map(|l| l.strip_prefix("Subject: "))
-        .unwrap_or_default()
-        .to_owned()
+fn listener(dir: &std::path::Path, port: u16) -> SmtpListener {
+    SmtpListener::start(dir, port).expect("aiosmtpd")
 }
 
 struct Harness {
@@ -290,7 +185,7 @@ impl Harness {
 #[tokio::test]
 async fn each_threshold_alerts_exactly_once_as_the_clock_moves() {
     let dir = tempfile::tempdir().expect("dir");
-    let smtp = SmtpListener::start(dir.path(), free_port());
+    let smtp = listener(dir.path(), free_port());
     let h = Harness::new(smtp.port, "off").await;
     let (agent, host) = h.host("esync01", &[], T0).await;
     let expiry = T0 + 40 * DAY;
@@ -358,7 +253,7 @@ async fn each_threshold_alerts_exactly_once_as_the_clock_moves() {
 #[tokio::test]
 async fn the_digest_groups_by_urgency_and_by_recipients() {
     let dir = tempfile::tempdir().expect("dir");
-    let smtp = SmtpListener::start(dir.path(), free_port());
+    let smtp = listener(dir.path(), free_port());
     let h = Harness::new(smtp.port, "08:00").await;
     let (a, host_a) = h.host("esync01", &["esync"], T0).await;
     let (b, host_b) = h.host("sage01", &[], T0).await;
@@ -448,7 +343,7 @@ async fn smtp_down_means_retried_and_delivered_once_when_it_is_back() {
         outbox[0].last_error
     );
 
-    let smtp = SmtpListener::start(dir.path(), port);
+    let smtp = listener(dir.path(), port);
     // Not yet due again.
     h.at(T0 + 5);
     assert_eq!(h.tick().await, 0);
@@ -462,7 +357,7 @@ async fn smtp_down_means_retried_and_delivered_once_when_it_is_back() {
 #[tokio::test]
 async fn error_findings_and_silent_agents_alert_at_once_and_again_after_a_fix() {
     let dir = tempfile::tempdir().expect("dir");
-    let smtp = SmtpListener::start(dir.path(), free_port());
+    let smtp = listener(dir.path(), free_port());
     let mut h = Harness::new(smtp.port, "off").await;
     h.settings.offline_after_minutes = 30;
     let (agent, host) = h.host("esync01", &[], T0).await;
@@ -562,7 +457,7 @@ async fn bad_smtp_settings_say_what_is_wrong() {
 #[tokio::test]
 async fn a_test_email_reports_the_servers_answer() {
     let dir = tempfile::tempdir().expect("dir");
-    let smtp = SmtpListener::start(dir.path(), free_port());
+    let smtp = listener(dir.path(), free_port());
     let h = Harness::new(smtp.port, "off").await;
     certfleet_server::alerts::save(&h.state, &h.settings, None)
         .await
@@ -573,4 +468,42 @@ async fn a_test_email_reports_the_servers_answer() {
     assert!(answer.starts_with("250"), "{answer}");
     assert_eq!(smtp.messages().len(), 1);
     assert!(subject(&smtp.messages()[0]).contains("test email"));
+}
+
+#[tokio::test]
+async fn a_hosts_new_findings_come_in_one_email_each_with_its_fix() {
+    let dir = tempfile::tempdir().expect("dir");
+    let smtp = listener(dir.path(), free_port());
+    let h = Harness::new(smtp.port, "off").await;
+    let (agent, host) = h.host("esync01", &[], T0).await;
+    let finding = |code: &str, fix: &str| Finding {
+        code: code.into(),
+        severity: "error".into(),
+        message: fix.into(),
+        certificate: None,
+    };
+    h.inventory(
+        &agent,
+        host,
+        &[("esync.example.test", T0 + 300 * DAY)],
+        vec![
+            finding(
+                "name_not_covered",
+                "get a certificate that names esync.example.test",
+            ),
+            finding("weak_rsa_key", "use a key of at least 2048 bits"),
+        ],
+    )
+    .await;
+    h.tick().await;
+    h.tick().await;
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    assert!(
+        subject(&messages[0]).contains("2 problems on esync01: name_not_covered, weak_rsa_key"),
+        "{}",
+        subject(&messages[0])
+    );
+    assert!(messages[0].contains("names esync.example.test"));
+    assert!(messages[0].contains("at least 2048 bits"));
 }

@@ -178,6 +178,7 @@ async fn roles_are_enforced_by_the_server() {
             ("GET", "/api/v1/tokens"),
             ("POST", "/api/v1/agents/x/revoke"),
             ("GET", "/api/v1/audit"),
+            ("GET", "/api/v1/alerts/outbox"),
         ] {
             let (status, body) = call(&h, method, path, Some(token), Some(json!({}))).await;
             assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {body}");

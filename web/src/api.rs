@@ -153,3 +153,27 @@ pub async fn set_disabled(user_id: i64, disabled: bool) -> Result<(), UiError> {
     let (backend, viewer) = session(true).await?;
     backend.set_disabled(&viewer, user_id, disabled).await
 }
+
+#[server(prefix = "/ui", endpoint = "alert_settings")]
+pub async fn get_alert_settings() -> Result<AlertPage, UiError> {
+    let (backend, viewer) = session(false).await?;
+    backend.alert_settings(&viewer).await
+}
+
+#[server(prefix = "/ui", endpoint = "save_alert_settings")]
+pub async fn save_alert_settings(
+    settings: AlertForm,
+    password: Option<String>,
+) -> Result<(), UiError> {
+    let (backend, viewer) = session(true).await?;
+    let password = password.filter(|p| !p.is_empty());
+    backend
+        .save_alert_settings(&viewer, &settings, password)
+        .await
+}
+
+#[server(prefix = "/ui", endpoint = "test_email")]
+pub async fn send_test_email(to: String) -> Result<String, UiError> {
+    let (backend, viewer) = session(true).await?;
+    backend.send_test_email(&viewer, to.trim()).await
+}

@@ -69,6 +69,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/agents") view=pages::agents::Agents ssr=ssr.clone()/>
                     <Route path=path!("/audit") view=pages::admin::Audit ssr=ssr.clone()/>
                     <Route path=path!("/users") view=pages::admin::Users ssr=ssr.clone()/>
+                    <Route path=path!("/alerts") view=pages::alerts::AlertSettings ssr=ssr.clone()/>
                 </ParentRoute>
             </Routes>
         </Router>
@@ -112,7 +113,7 @@ fn Layout() -> impl IntoView {
                                     <A href="/certificates">"Certificates"</A>
                                     <A href="/hosts">"Hosts"</A>
                                     <A href="/agents">"Agents"</A>
-                                    {admin.then(|| view! { <A href="/audit">"Audit log"</A> <A href="/users">"Users"</A> })}
+                                    {admin.then(|| view! { <A href="/audit">"Audit log"</A> <A href="/users">"Users"</A> <A href="/alerts">"Alerts"</A> })}
                                 </nav>
                                 <span class="live" aria-live="polite">
                                     {move || match live.map(|l| l.0.get()) {

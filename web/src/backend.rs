@@ -55,6 +55,16 @@ pub trait Backend: Send + Sync + 'static {
         user_id: i64,
         disabled: bool,
     ) -> Result<(), UiError>;
+    async fn alert_settings(&self, viewer: &Viewer) -> Result<AlertPage, UiError>;
+    /// Saves the settings; a non-empty `password` replaces the stored SMTP password.
+    async fn save_alert_settings(
+        &self,
+        viewer: &Viewer,
+        form: &AlertForm,
+        password: Option<String>,
+    ) -> Result<(), UiError>;
+    /// Sends a test email with the saved settings; returns the SMTP server's answer.
+    async fn send_test_email(&self, viewer: &Viewer, to: &str) -> Result<String, UiError>;
 }
 
 /// What the server provides as context.

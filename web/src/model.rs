@@ -280,6 +280,48 @@ pub struct UserItem {
     pub must_change_password: bool,
 }
 
+/// The alert settings as the form shows and posts them: text as typed, lists one per line
+/// or comma-separated. The SMTP password is never part of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertForm {
+    pub smtp_host: String,
+    pub smtp_port: String,
+    /// `starttls`, `tls` or `none`.
+    pub security: String,
+    pub username: String,
+    pub from: String,
+    pub base_url: String,
+    pub recipients: String,
+    /// One group per line: `esync: team@example.com, other@example.com`.
+    pub group_recipients: String,
+    pub thresholds: String,
+    /// `HH:MM` UTC, or `off`.
+    pub digest_at: String,
+    pub offline_after_minutes: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertPage {
+    pub form: AlertForm,
+    pub password_set: bool,
+    /// Saved on the settings page (otherwise the configuration file's).
+    pub saved_on_page: bool,
+    /// A relay and at least one recipient are set.
+    pub enabled: bool,
+    /// The latest emails, newest first.
+    pub outbox: Vec<OutboxItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxItem {
+    pub subject: String,
+    pub recipients: Vec<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
 /// What the console pushes to open pages so they refresh without a reload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

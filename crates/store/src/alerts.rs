@@ -170,6 +170,46 @@ impl Store {
         Ok(true)
     }
 
+    /// Which of `keys` were raised already.
+    pub async fn raised_alerts(&self, keys: &[String]) -> Result<HashSet<String>> {
+        let mut raised = HashSet::new();
+        for key in keys {
+            let found = sqlx::query_scalar!(
+                r#"SELECT created_at AS "created_at!" FROM alert_keys WHERE key = ?"#,
+                key
+            )
+            .fetch_optional(&self.pool)
+            .await?;
+            if found.is_some() {
+                raised.insert(key.clone());
+            }
+        }
+        Ok(raised)
+    }
+
+    /// Raises several alerts told in one email, atomically; the email is queued only if at
+    /// least one of them is new. Returns whether it was.
+    pub async fn raise_alerts(&self, keys: &[String], now: i64, email: &NewEmail) -> Result<bool> {
+        let mut tx = self.write_transaction().await?;
+        let mut inserted = 0;
+        for key in keys {
+            inserted += sqlx::query!(
+                "INSERT OR IGNORE INTO alert_keys (key, created_at) VALUES (?, ?)",
+                key,
+                now
+            )
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        if inserted == 0 {
+            return Ok(false);
+        }
+        insert_email(&mut tx, email, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Forgets raised alerts under `prefix` whose condition is gone (not in `still_true`), so
     /// they can alert again if they come back (a finding fixed, then broken again).
     pub async fn clear_alert_keys(

@@ -96,14 +96,35 @@ pub async fn send(
     }
     let message = message(smtp, email)?;
     let transport = transport(smtp, password)?;
-    let response = transport.send(message).await.map_err(|e| {
-        format!(
-            "{}:{} refused or could not be reached: {e}",
-            smtp.host, smtp.port
-        )
-    })?;
+    let response = transport
+        .send(message)
+        .await
+        .map_err(|e| explain(smtp, &e))?;
     let text: Vec<String> = response.message().map(str::to_owned).collect();
     Ok(format!("{} {}", response.code(), text.join(" ")))
+}
+
+/// What went wrong, in words that point at the setting to fix.
+fn explain(smtp: &SmtpSettings, e: &lettre::transport::smtp::Error) -> String {
+    let at = format!("{}:{}", smtp.host, smtp.port);
+    if e.is_permanent() || e.is_transient() {
+        let hint = match e.status().map(|c| c.to_string()) {
+            Some(code) if code == "535" || code == "530" => ": check the user name and password",
+            Some(code) if code.starts_with("55") => ": check the sender and recipient addresses",
+            _ => "",
+        };
+        format!("{at} answered: {e}{hint}")
+    } else if e.is_tls() {
+        format!(
+            "TLS with {at} failed: {e}: check the security mode (STARTTLS on 587, TLS on 465, none only for a local relay) and the CA file"
+        )
+    } else if e.is_timeout() {
+        format!("{at} did not answer in time: {e}: check the host, the port and the firewall")
+    } else {
+        format!(
+            "{at} refused or could not be reached: {e}: check the host, the port, the security mode and the firewall"
+        )
+    }
 }
 
 /// The Message-ID of an outbox email: derived from its idempotency key, so a resend after a

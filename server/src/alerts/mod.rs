@@ -3,6 +3,7 @@
 //! findings, agents gone silent. Every email goes through the outbox, written in the same
 //! transaction as the alert that causes it, and is sent with retries by `send_due`.
 
+pub mod form;
 pub mod mailer;
 pub mod render;
 pub mod settings;
@@ -11,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use anyhow::Result;
-use certfleet_store::{AlertAction, ExpiringUse, NewEmail};
+use certfleet_store::{AlertAction, ErrorFindingRow, ExpiringUse, NewEmail};
 use tokio::sync::watch;
 use zeroize::Zeroizing;
 
@@ -235,8 +236,9 @@ pub async fn check(state: &AppState, settings: &AlertSettings, now: i64) -> Resu
         }
     }
 
-    // New error findings, each once while it lasts.
+    // New error findings, each once while it lasts; a host's new ones in one email.
     let mut present = HashSet::new();
+    let mut by_host: BTreeMap<i64, Vec<(String, ErrorFindingRow)>> = BTreeMap::new();
     for finding in store.error_findings().await? {
         if EXPIRY_CODES.contains(&finding.code.as_str()) {
             continue;
@@ -246,36 +248,24 @@ pub async fn check(state: &AppState, settings: &AlertSettings, now: i64) -> Resu
             finding.host_id, finding.endpoint_key, finding.code
         );
         present.insert(key.clone());
-        let recipients = settings.recipients_for(&finding.groups);
-        if recipients.is_empty() {
-            continue;
+        if !settings.recipients_for(&finding.groups).is_empty() {
+            by_host
+                .entry(finding.host_id)
+                .or_default()
+                .push((key, finding));
         }
-        let line = Line {
-            host_id: finding.host_id,
-            hostname: finding.hostname.clone(),
-            endpoint: finding.endpoint_name.clone(),
-            certificate: None,
-            not_after: None,
-            days_left: None,
-            fix: finding.message.clone(),
-        };
-        // The key comes back after a fix; each time it is raised is its own email.
-        let email = NewEmail {
-            idempotency_key: format!("{key}@{now}"),
-            recipients,
-            ..from(render::email(
-                &base,
-                format!(
-                    "[certfleet] {} on {}: {}",
-                    finding.code, finding.hostname, finding.endpoint_name
-                ),
-                "A new problem was found on an endpoint.",
-                &[(finding.code.clone(), vec![line])],
-            ))
-        };
-        store
-            .raise_alert(&key, now, AlertAction::Email(&email))
-            .await?;
+    }
+    for findings in by_host.into_values() {
+        let keys: Vec<String> = findings.iter().map(|(k, _)| k.clone()).collect();
+        let raised = store.raised_alerts(&keys).await?;
+        let fresh: Vec<(String, ErrorFindingRow)> = findings
+            .into_iter()
+            .filter(|(k, _)| !raised.contains(k))
+            .collect();
+        if let Some(email) = findings_email(settings, &base, &fresh, now) {
+            let keys: Vec<String> = fresh.into_iter().map(|(k, _)| k).collect();
+            store.raise_alerts(&keys, now, &email).await?;
+        }
     }
     store.clear_alert_keys("finding:", &present).await?;
 
@@ -323,6 +313,61 @@ pub async fn check(state: &AppState, settings: &AlertSettings, now: i64) -> Resu
         }
     }
     Ok(())
+}
+
+/// One email for a host's new error findings, with each finding's fix.
+fn findings_email(
+    settings: &AlertSettings,
+    base: &str,
+    fresh: &[(String, ErrorFindingRow)],
+    now: i64,
+) -> Option<NewEmail> {
+    let (first_key, first) = fresh.first()?;
+    let subject = match fresh {
+        [_] => format!(
+            "[certfleet] {} on {}: {}",
+            first.code, first.hostname, first.endpoint_name
+        ),
+        _ => {
+            let mut codes: Vec<&str> = fresh.iter().map(|(_, f)| f.code.as_str()).collect();
+            codes.sort_unstable();
+            codes.dedup();
+            format!(
+                "[certfleet] {} problems on {}: {}",
+                fresh.len(),
+                first.hostname,
+                codes.join(", ")
+            )
+        }
+    };
+    let lines: Vec<Line> = fresh
+        .iter()
+        .map(|(_, f)| Line {
+            host_id: f.host_id,
+            hostname: f.hostname.clone(),
+            endpoint: format!("{} ({})", f.endpoint_name, f.code),
+            certificate: None,
+            not_after: None,
+            days_left: None,
+            fix: f.message.clone(),
+        })
+        .collect();
+    let intro = if fresh.len() == 1 {
+        "A new problem was found on an endpoint."
+    } else {
+        "New problems were found on a host's endpoints."
+    };
+    // A key comes back after a fix; each time it is raised is its own email.
+    Some(NewEmail {
+        idempotency_key: format!("{first_key}@{now}"),
+        recipients: settings.recipients_for(&first.groups),
+        ..from(render::email(
+            base,
+            subject,
+            intro,
+            &[(String::new(), lines)],
+        ))
+    })
 }
 
 fn from(rendered: render::Rendered) -> NewEmail {
@@ -484,13 +529,13 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     loop {
         let settings = effective(&state).await;
         let now = state.now_secs();
-        if now - last_check >= settings.check_secs as i64 {
+        if now.saturating_sub(last_check) >= settings.check_secs as i64 {
             last_check = now;
             if let Err(e) = check(&state, &settings, now).await {
                 tracing::error!("checking alerts failed: {e:#}");
             }
         }
-        if now - last_send >= settings.send_secs as i64 {
+        if now.saturating_sub(last_send) >= settings.send_secs as i64 {
             last_send = now;
             if let Err(e) = send_due(&state, &settings, now).await {
                 tracing::error!("sending the outbox failed: {e:#}");

@@ -111,10 +111,12 @@ pub fn email(
         escape(intro)
     );
     for (title, lines) in sections.iter().filter(|(_, lines)| !lines.is_empty()) {
-        text.push_str(&format!("{}\n", ascii(title)));
+        if !title.is_empty() {
+            text.push_str(&format!("{}\n", ascii(title)));
+            html.push_str(&format!("<h3>{}</h3>", escape(title)));
+        }
         html.push_str(&format!(
-            "<h3>{}</h3><table cellpadding=\"4\" border=\"1\" style=\"border-collapse: collapse\">{HEAD}",
-            escape(title)
+            "<table cellpadding=\"4\" border=\"1\" style=\"border-collapse: collapse\">{HEAD}"
         ));
         for line in lines {
             text.push_str(&text_line(base, line));

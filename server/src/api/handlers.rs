@@ -362,6 +362,26 @@ pub async fn audit(
     ))
 }
 
+#[derive(Debug, serde::Deserialize)]
+pub struct OutboxQuery {
+    limit: Option<i64>,
+}
+
+/// The latest alert emails and their delivery state (admins: it shows who is told what).
+pub async fn outbox(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(query): Query<OutboxQuery>,
+) -> Result<Json<Vec<certfleet_store::OutboxRow>>, ApiError> {
+    user.require(Role::Admin)?;
+    Ok(Json(
+        state
+            .store
+            .outbox(query.limit.unwrap_or(50).clamp(1, 500))
+            .await?,
+    ))
+}
+
 pub async fn metrics(State(state): State<AppState>, _headers: HeaderMap) -> Response {
     (
         [(

@@ -28,6 +28,7 @@ pub fn router(state: AppState) -> Router {
             get(handlers::tokens).post(handlers::create_token),
         )
         .route("/api/v1/audit", get(handlers::audit))
+        .route("/api/v1/alerts/outbox", get(handlers::outbox))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/metrics", get(handlers::metrics))
         .layer(DefaultBodyLimit::max(256 * 1024))

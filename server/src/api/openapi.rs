@@ -19,6 +19,7 @@ pub const PATHS: &[&str] = &[
     "GET /api/v1/tokens",
     "POST /api/v1/tokens",
     "GET /api/v1/audit",
+    "GET /api/v1/alerts/outbox",
     "GET /api/v1/openapi.json",
     "GET /metrics",
 ];
@@ -96,6 +97,7 @@ pub fn spec() -> serde_json::Value {
                 "get": op("Enrolment tokens", Some("admin"), none.clone()),
                 "post": op("Create a single-use enrolment token; returns it with the enrol commands", Some("admin"), none.clone()),
             },
+            "/api/v1/alerts/outbox": { "get": op("The latest alert emails and whether they were sent, newest first", Some("admin"), serde_json::json!([query_param("limit", "integer", "1-500")])) },
             "/api/v1/audit": { "get": op("The audit log, newest first", Some("admin"), serde_json::json!([query_param("before", "integer", "id of the last row of the previous page"), query_param("limit", "integer", "1-1000")])) },
             "/api/v1/openapi.json": { "get": op("This document", None, none.clone()) },
             "/metrics": { "get": op("Prometheus metrics", None, none) },

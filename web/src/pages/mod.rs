@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod agents;
+pub mod alerts;
 pub mod certificate;
 pub mod certificates;
 pub mod hosts;
