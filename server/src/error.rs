@@ -52,6 +52,7 @@ impl From<certfleet_store::Error> for ApiError {
             certfleet_store::Error::TokenInvalid
             | certfleet_store::Error::TokenSpent
             | certfleet_store::Error::TokenExpired => ApiError::Forbidden(e.to_string()),
+            certfleet_store::Error::Duplicate(message) => ApiError::Conflict(message),
             other => ApiError::Internal(other.into()),
         }
     }

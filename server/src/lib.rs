@@ -10,8 +10,10 @@ pub mod downloads;
 pub mod error;
 pub mod export;
 pub mod gateway;
+pub mod keys;
 pub mod metrics;
 pub mod pki;
+pub mod renewals;
 pub mod secrets;
 pub mod state;
 pub mod tls;
@@ -64,10 +66,13 @@ pub async fn prepare(config: Config) -> Result<Prepared> {
     let sessions = Sessions::new(&data_dir.secret("session.key", 32)?);
     // The key-encryption key: CERTFLEET_KEK, else kek.key in the data folder (created now, so
     // a backup of the first start already holds it).
-    let kek = match std::env::var("CERTFLEET_KEK") {
-        Ok(text) => secrets::Kek::from_base64(&text)?,
-        Err(_) => secrets::Kek::new(&data_dir.secret("kek.key", 32)?)?,
-    };
+    let kek = keys::load(
+        &data_dir,
+        &store,
+        std::env::var("CERTFLEET_KEK").ok().as_deref(),
+        now.unix_timestamp(),
+    )
+    .await?;
     let first_admin_password =
         bootstrap_admin(&store, &config.admin_username, now.unix_timestamp()).await?;
     let revoked = RevocationList::new(store.revoked_agent_ids().await?);

@@ -33,6 +33,11 @@ struct Cli {
 enum Command {
     /// Run the console (creates the data folder, CA and first admin on the first start).
     Serve,
+    /// The key-encryption key that seals stored private keys and passwords.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Enrolment tokens.
     Token {
         #[command(subcommand)]
@@ -50,6 +55,18 @@ enum TokenCommand {
         /// The host it is meant for (a note for the token list).
         #[arg(long)]
         host: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Re-seal every stored secret under a new key (stop the console first). With the key in
+    /// the data folder a new one is generated there; with CERTFLEET_KEK, name the variable
+    /// that holds the new key.
+    Rotate {
+        /// Environment variable holding the new key (base64 of 32 bytes).
+        #[arg(long)]
+        new_kek_env: Option<String>,
     },
 }
 
@@ -101,6 +118,9 @@ fn main() -> Result<()> {
         Command::Token {
             command: TokenCommand::Create { expires, host },
         } => runtime.block_on(create_token(config, expires, host)),
+        Command::Keys {
+            command: KeysCommand::Rotate { new_kek_env },
+        } => runtime.block_on(rotate_keys(config, new_kek_env)),
     }
 }
 
@@ -171,5 +191,50 @@ async fn create_token(config: Config, hours: u64, host: Option<String>) -> Resul
     eprintln!(
         "\nSingle use, valid until {expires}. On the host to enrol, run:\n  Linux:   {linux}\n  Windows: {windows}"
     );
+    Ok(())
+}
+
+async fn rotate_keys(config: Config, new_kek_env: Option<String>) -> Result<()> {
+    // Exclusive: a running console holds the old key in memory and would fail to open
+    // what is re-sealed under its feet.
+    let dir = DataDir::open(&config.data_dir, true)
+        .context("stop the console before rotating its key")?;
+    let store = certfleet_store::Store::open(&dir.database()).await?;
+    let new_key =
+        match &new_kek_env {
+            Some(name) => Some(std::env::var(name).with_context(|| {
+                format!("the variable {name} (named by --new-kek-env) is not set")
+            })?),
+            None => None,
+        };
+    let rotated = certfleet_server::keys::rotate(
+        &dir,
+        &store,
+        std::env::var("CERTFLEET_KEK").ok().as_deref(),
+        new_key.as_deref(),
+        OffsetDateTime::now_utc().unix_timestamp(),
+    )
+    .await?;
+    store
+        .audit(
+            OffsetDateTime::now_utc().unix_timestamp(),
+            "cli",
+            "keys.rotated",
+            None,
+            Some(&format!("{} secrets re-sealed", rotated.resealed)),
+        )
+        .await?;
+    match rotated.source {
+        certfleet_server::keys::Source::DataFolder => println!(
+            "re-sealed {} secrets under a new kek.key in {}; back up the data folder now (older \
+             backups need the old key)",
+            rotated.resealed,
+            config.data_dir.display()
+        ),
+        certfleet_server::keys::Source::Environment => println!(
+            "re-sealed {} secrets; set CERTFLEET_KEK to the new key before the next start",
+            rotated.resealed
+        ),
+    }
     Ok(())
 }

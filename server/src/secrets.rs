@@ -36,6 +36,11 @@ impl Kek {
         Self::new(&bytes)
     }
 
+    /// The raw key, for writing `kek.key` during rotation only.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0[..]
+    }
+
     /// `base64(nonce ‖ ciphertext)`.
     pub fn seal(&self, plaintext: &[u8]) -> anyhow::Result<String> {
         let mut nonce = [0u8; 24];

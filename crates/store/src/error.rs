@@ -33,6 +33,10 @@ pub enum Error {
     #[error("the enrolment token expired: create a new token")]
     TokenExpired,
 
+    /// The thing exists already; the message says which and what to do instead.
+    #[error("{0}")]
+    Duplicate(String),
+
     #[error("{what} not found")]
     NotFound { what: &'static str },
 

@@ -9,6 +9,7 @@ mod certs;
 mod error;
 mod inventory;
 mod read;
+mod renewals;
 mod tokens;
 mod users;
 
@@ -28,6 +29,7 @@ pub use certs::{CertSort, CertificateFilter, CertificatePage};
 pub use error::{Error, Result};
 pub use inventory::IngestOutcome;
 pub use read::{CertificateRow, EXPIRING_SECS, EndpointRow, FindingRow, HostRow, Summary};
+pub use renewals::{NewRenewal, RenewalRow, SealedPlace};
 pub use tokens::{NewAgent, NewToken, TokenRow};
 pub use users::{Role, UserRow};
 

@@ -22,7 +22,7 @@ use settings::AlertSettings;
 
 const DAY: i64 = 86_400;
 const SETTINGS: &str = "alerts";
-const PASSWORD: &str = "alerts.smtp_password";
+pub const PASSWORD: &str = "alerts.smtp_password";
 
 /// Findings that the expiry alerts already cover.
 const EXPIRY_CODES: &[&str] = &["expired", "expires_soon", "not_yet_valid"];

@@ -3,6 +3,7 @@
 
 mod handlers;
 mod openapi;
+mod renewals;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -28,6 +29,11 @@ pub fn router(state: AppState) -> Router {
             get(handlers::tokens).post(handlers::create_token),
         )
         .route("/api/v1/audit", get(handlers::audit))
+        .route(
+            "/api/v1/renewals",
+            get(renewals::list).post(renewals::upload),
+        )
+        .route("/api/v1/renewals/{id}", get(renewals::one))
         .route("/api/v1/alerts/outbox", get(handlers::outbox))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/metrics", get(handlers::metrics))
