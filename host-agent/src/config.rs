@@ -36,6 +36,15 @@ pub struct ApacheTarget {
     pub config: PathBuf,
     /// When the file does not set ServerRoot and it is not the folder above `conf/`.
     pub server_root: Option<PathBuf>,
+    /// The configuration test run before any restart; default `apache2ctl -t` (Debian) or
+    /// `<ServerRoot>\bin\httpd.exe -t -f <config>` (Windows).
+    pub config_test: Option<Vec<String>>,
+    /// How Apache is restarted after a deployment; default `apache2ctl graceful` (Debian)
+    /// or restarting the "eSync Apache Web Server" service (Windows).
+    pub restart: Option<Vec<String>>,
+    /// Read for the reason when a restart fails; default `/var/log/apache2/error.log` or
+    /// `<ServerRoot>\logs\error.log`.
+    pub error_log: Option<PathBuf>,
 }
 
 /// Certificate files used by some other server (nginx, haproxy, …).
@@ -50,6 +59,10 @@ pub struct PemTarget {
     pub address: Option<String>,
     /// The host name clients use (checked against the certificate); default `name`.
     pub host: Option<String>,
+    /// Run after new files are written, before `reload` (e.g. `nginx -t`).
+    pub check: Option<Vec<String>>,
+    /// Makes the server load the new files (e.g. `systemctl reload nginx`).
+    pub reload: Option<Vec<String>>,
 }
 
 impl AgentConfig {
@@ -103,6 +116,8 @@ groups = []
 # certificate = "/etc/nginx/tls/www.pem"
 # key = "/etc/nginx/tls/www.key"
 # address = "127.0.0.1:443"
+# check = ["nginx", "-t"]                        # run before reload when deploying
+# reload = ["systemctl", "reload", "nginx"]
 "#;
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::config::AgentConfig;
+use crate::deploy;
 use crate::https::ServerUrl;
 use crate::identity::Identity;
 use crate::inventory;
@@ -77,8 +78,23 @@ pub async fn run(identity: Identity, config: AgentConfig) -> Result<()> {
     let mut backoff = Backoff::new();
     let mut seen_jobs = SeenJobs::default();
     let started = Instant::now();
+    // A deployment a crash or reboot interrupted ends now, before anything else: committed
+    // if it had been verified, else rolled back.
+    let journal = deploy::Journal::open(&identity.dir.join("journal"))
+        .context("cannot create the deployment journal in the agent's data folder")?;
+    for record in deploy::recover(&journal, deploy::Timing::default()).await {
+        tracing::warn!(job = %record.job_id, phase = ?record.phase, "{}", record.detail);
+    }
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel(64);
+    let config = std::sync::Arc::new(config);
+    let deployments = deploy::jobs::Deployments::new(journal, config.clone(), out_tx);
+    let mut jobs = Jobs {
+        seen: &mut seen_jobs,
+        deployments: &deployments,
+        out: &mut out_rx,
+    };
     loop {
-        match session(&mut identity, &config, &mut seen_jobs, started).await {
+        match session(&mut identity, &config, &mut jobs, started).await {
             Ok(Ended::Renewed) => {
                 tracing::info!("certificate renewed; reconnecting with it");
                 backoff.reset();
@@ -94,6 +110,13 @@ pub async fn run(identity: Identity, config: AgentConfig) -> Result<()> {
         tracing::info!("reconnecting in {:.1} s", delay.as_secs_f64());
         tokio::time::sleep(delay).await;
     }
+}
+
+/// What a session needs for jobs: replay protection, deployments, and their messages.
+struct Jobs<'a> {
+    seen: &'a mut SeenJobs,
+    deployments: &'a deploy::jobs::Deployments,
+    out: &'a mut tokio::sync::mpsc::Receiver<AgentMessage>,
 }
 
 #[derive(Default)]
@@ -152,7 +175,7 @@ fn needs_renewal(identity: &Identity, now: i64) -> bool {
 async fn session(
     identity: &mut Identity,
     config: &AgentConfig,
-    seen_jobs: &mut SeenJobs,
+    jobs: &mut Jobs<'_>,
     started: Instant,
 ) -> Result<Ended> {
     let server = config
@@ -227,6 +250,12 @@ async fn session(
     let mut last_hash = String::new();
     let snapshot = inventory::collect(config, OffsetDateTime::now_utc()).await;
     send_inventory(&mut sink, snapshot, &mut last_hash).await?;
+    // Results the console may have missed (a disconnect or restart mid-deployment).
+    for result in jobs.deployments.unreported() {
+        let id = result.job_id.clone();
+        sink.send(send(AgentMessage::JobResult(result))).await?;
+        jobs.deployments.mark_reported(&id);
+    }
 
     let mut heartbeat = tokio::time::interval(Duration::from_secs(heartbeat_secs));
     heartbeat.tick().await;
@@ -243,14 +272,39 @@ async fn session(
                 let snapshot = inventory::collect(config, OffsetDateTime::now_utc()).await;
                 send_inventory(&mut sink, snapshot, &mut last_hash).await?;
             }
+            Some(message) = jobs.out.recv() => {
+                let reported = match &message {
+                    AgentMessage::JobResult(r) => Some(r.job_id.clone()),
+                    _ => None,
+                };
+                sink.send(send(message)).await?;
+                if let Some(id) = reported {
+                    jobs.deployments.mark_reported(&id);
+                }
+            }
             message = next_message(&mut stream) => {
                 match message {
                     Ok(ConsoleMessage::Job(job)) => {
-                        if !seen_jobs.first_time(&job.job_id) {
+                        // A deploy job the journal knows (from before a restart) is answered
+                        // from it: a deployment never runs twice.
+                        match jobs.deployments.known(&job.job_id) {
+                            Some(Ok(result)) => {
+                                sink.send(send(AgentMessage::JobResult(result))).await?;
+                                jobs.deployments.mark_reported(&job.job_id);
+                                continue;
+                            }
+                            Some(Err(running)) => {
+                                sink.send(send(AgentMessage::JobProgress(running))).await?;
+                                continue;
+                            }
+                            None => {}
+                        }
+                        if !jobs.seen.first_time(&job.job_id) {
                             sink.send(send(AgentMessage::JobResult(JobResult {
                                 job_id: job.job_id,
                                 ok: false,
                                 detail: "refused: this job id was already handled (replay)".into(),
+                                outcome: None,
                             }))).await?;
                             continue;
                         }
@@ -263,7 +317,16 @@ async fn session(
                                     job_id: job.job_id,
                                     ok: true,
                                     detail: "inventory sent".into(),
+                                    outcome: None,
                                 }))).await?;
+                            }
+                            JobAction::Deploy { endpoint, chain_pem, key_pem, sha256 } => {
+                                tracing::info!(job = %job.job_id, %endpoint, "deploying {sha256}");
+                                jobs.deployments.start(job.job_id, endpoint, deploy::Bundle {
+                                    chain_pem,
+                                    key_pem: zeroize::Zeroizing::new(key_pem.expose().to_owned()),
+                                    sha256,
+                                });
                             }
                             JobAction::Probe { address } => {
                                 let result = inventory::served_leaf(&address, None).await;

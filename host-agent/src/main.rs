@@ -3,6 +3,7 @@
 
 mod config;
 mod connection;
+mod deploy;
 mod enroll;
 mod host;
 mod https;

@@ -172,6 +172,42 @@ pub struct JobResult {
     pub job_id: String,
     pub ok: bool,
     pub detail: String,
+    /// For a deployment: `committed`, `rolled_back` or `failed` (nothing was changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<DeployOutcome>,
+}
+
+/// Where a deployment ended on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeployOutcome {
+    /// The live port serves the new certificate.
+    Committed,
+    /// Something failed after a live change; the previous files are back.
+    RolledBack,
+    /// Refused or failed before anything live changed.
+    Failed,
+}
+
+/// A secret on the wire (a private key): never printed by `Debug`, wiped when dropped.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(zeroize::Zeroizing<String>);
+
+impl Secret {
+    pub fn new(text: String) -> Self {
+        Secret(zeroize::Zeroizing::new(text))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(redacted)")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,6 +251,17 @@ pub enum JobAction {
     Rescan,
     /// Probe one address and report what it serves.
     Probe { address: String },
+    /// Put a renewed certificate on one endpoint (by its inventory key), verify it on the
+    /// live port, or roll back.
+    Deploy {
+        endpoint: String,
+        /// Leaf first, then its issuers.
+        chain_pem: String,
+        /// Unencrypted PKCS#8; travels only inside the mutually authenticated channel.
+        key_pem: Secret,
+        /// The leaf's SHA-256 (uppercase hex) the port must serve afterwards.
+        sha256: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -118,3 +118,26 @@ fn oversized_frames_are_refused_before_parsing() {
     assert_eq!(id, None);
     assert_eq!(err.code(), "frame_too_large");
 }
+
+#[test]
+fn a_deploy_job_round_trips_and_its_key_never_prints() {
+    let job = ConsoleMessage::Job(Job {
+        job_id: "j-1".into(),
+        action: JobAction::Deploy {
+            endpoint: "apache:*:443:esync.example.com".into(),
+            chain_pem: "-----BEGIN CERTIFICATE-----".into(),
+            key_pem: Secret::new("-----BEGIN PRIVATE KEY-----\nMIIsecret".into()),
+            sha256: "AB".into(),
+        },
+    });
+    let text = encode("f-1", &job);
+    let (_, back) = decode_from_console(&text).expect("decode");
+    assert_eq!(back, job);
+    let printed = format!("{job:?}");
+    assert!(!printed.contains("MIIsecret"), "{printed}");
+    assert!(printed.contains("redacted"));
+    // A result carries the outcome; an old agent's result without one still reads.
+    let result = r#"{"v":1,"id":"x","type":"job_result","body":{"job_id":"j","ok":true,"detail":"d"}}"#;
+    let (_, message) = decode_from_agent(result).expect("old result");
+    assert!(matches!(message, AgentMessage::JobResult(JobResult { outcome: None, .. })));
+}

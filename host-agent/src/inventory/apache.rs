@@ -24,6 +24,22 @@ pub struct VirtualHost {
 }
 
 impl VirtualHost {
+    /// The endpoint's name: ServerName, else the address probed.
+    pub fn display_name(&self) -> String {
+        self.server_name
+            .clone()
+            .unwrap_or_else(|| self.probe_address().unwrap_or_default())
+    }
+
+    /// Stable within the host; the console names deploy targets by it.
+    pub fn endpoint_key(&self) -> String {
+        format!(
+            "apache:{}:{}",
+            self.addresses.first().cloned().unwrap_or_default(),
+            self.display_name()
+        )
+    }
+
     /// `host:port` to probe from this machine: wildcards become loopback.
     pub fn probe_address(&self) -> Option<String> {
         let address = self.addresses.first()?;

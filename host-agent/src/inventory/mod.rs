@@ -203,16 +203,9 @@ pub async fn collect(config: &AgentConfig, now: OffsetDateTime) -> Snapshot {
                 );
                 for host in parsed.tls_hosts {
                     let address = host.probe_address();
-                    let name = host
-                        .server_name
-                        .clone()
-                        .unwrap_or_else(|| address.clone().unwrap_or_default());
+                    let name = host.display_name();
                     let source = Source {
-                        key: format!(
-                            "apache:{}:{}",
-                            host.addresses.first().cloned().unwrap_or_default(),
-                            name
-                        ),
+                        key: host.endpoint_key(),
                         kind: "apache",
                         host: host.server_name.clone(),
                         name,

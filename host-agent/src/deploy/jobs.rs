@@ -1,0 +1,158 @@
+//! Deploy jobs from the console: each runs in its own task (heartbeats go on meanwhile),
+//! one at a time on this host (two restarts of one Apache must not interleave), and its
+//! result waits in the journal until a connection has carried it to the console.
+
+use std::sync::Arc;
+
+use certfleet_proto::{AgentMessage, DeployOutcome, JobProgress, JobResult};
+use tokio::sync::{Mutex, mpsc};
+
+use super::{Bundle, Driver, Journal, Phase, Record, Timing, apache, execute, pem};
+use crate::config::AgentConfig;
+
+/// The driver for an endpoint of this host, by its inventory key.
+pub fn driver_for(config: &AgentConfig, endpoint: &str) -> Result<Box<dyn Driver>, String> {
+    if let Some(name) = endpoint.strip_prefix("pem:") {
+        let target = config.pem.iter().find(|t| t.name == name).ok_or_else(|| {
+            format!("no [[pem]] target named {name:?} in the agent's configuration")
+        })?;
+        return Ok(Box::new(pem::PemDriver {
+            target: target.clone(),
+        }));
+    }
+    if endpoint.starts_with("apache:") {
+        let mut last =
+            format!("no [[apache]] target in the agent's configuration has {endpoint:?}");
+        for target in &config.apache {
+            match apache::ApacheDriver::find(target, endpoint) {
+                Ok(driver) => return Ok(Box::new(driver)),
+                Err(e) => last = e,
+            }
+        }
+        return Err(last);
+    }
+    Err(format!(
+        "this agent cannot deploy to {endpoint:?}: no driver for that kind of endpoint"
+    ))
+}
+
+pub fn result_of(record: &Record) -> JobResult {
+    let outcome = match record.phase {
+        Phase::Committed => DeployOutcome::Committed,
+        Phase::Failed => DeployOutcome::Failed,
+        _ => DeployOutcome::RolledBack,
+    };
+    JobResult {
+        job_id: record.job_id.clone(),
+        ok: outcome == DeployOutcome::Committed,
+        detail: record.detail.clone(),
+        outcome: Some(outcome),
+    }
+}
+
+#[derive(Clone)]
+pub struct Deployments {
+    journal: Journal,
+    config: Arc<AgentConfig>,
+    one_at_a_time: Arc<Mutex<()>>,
+    out: mpsc::Sender<AgentMessage>,
+    timing: Timing,
+}
+
+impl Deployments {
+    pub fn new(
+        journal: Journal,
+        config: Arc<AgentConfig>,
+        out: mpsc::Sender<AgentMessage>,
+    ) -> Self {
+        Deployments {
+            journal,
+            config,
+            one_at_a_time: Arc::new(Mutex::new(())),
+            out,
+            timing: Timing::default(),
+        }
+    }
+
+    /// Starts a deployment in the background; progress and the result go out through the
+    /// session that is connected at the time.
+    pub fn start(&self, job_id: String, endpoint: String, bundle: Bundle) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _turn = this.one_at_a_time.lock().await;
+            let out = this.out.clone();
+            let id = job_id.clone();
+            let mut progress = move |step: &str, detail: &str| {
+                // Progress is best effort: dropped when no session drains it.
+                let _ = out.try_send(AgentMessage::JobProgress(JobProgress {
+                    job_id: id.clone(),
+                    step: step.to_owned(),
+                    detail: detail.to_owned(),
+                }));
+            };
+            let outcome = match driver_for(&this.config, &endpoint) {
+                Ok(driver) => {
+                    execute(
+                        &this.journal,
+                        &job_id,
+                        &endpoint,
+                        driver.as_ref(),
+                        &bundle,
+                        this.timing,
+                        &mut progress,
+                    )
+                    .await
+                }
+                Err(detail) => {
+                    tracing::warn!(job = %job_id, "{detail}");
+                    let _ = this
+                        .out
+                        .send(AgentMessage::JobResult(JobResult {
+                            job_id,
+                            ok: false,
+                            detail,
+                            outcome: Some(DeployOutcome::Failed),
+                        }))
+                        .await;
+                    return;
+                }
+            };
+            tracing::info!(job = %job_id, phase = ?outcome.phase, "deployment ended: {}", outcome.detail);
+            if let Some(record) = this.journal.load(&job_id) {
+                let _ = this
+                    .out
+                    .send(AgentMessage::JobResult(result_of(&record)))
+                    .await;
+            }
+        });
+    }
+
+    /// Results the console may not have yet (after a reconnect or a restart).
+    pub fn unreported(&self) -> Vec<JobResult> {
+        self.journal
+            .all()
+            .iter()
+            .filter(|r| r.phase.is_final() && !r.reported)
+            .map(result_of)
+            .collect()
+    }
+
+    pub fn mark_reported(&self, job_id: &str) {
+        self.journal.mark_reported(job_id);
+    }
+
+    /// A job id this host already has in its journal: its result when it ended, or
+    /// `Err` with a progress note while it still runs. A deployment never runs twice.
+    pub fn known(&self, job_id: &str) -> Option<Result<JobResult, JobProgress>> {
+        let record = self.journal.load(job_id)?;
+        Some(if record.phase.is_final() {
+            Ok(result_of(&record))
+        } else {
+            Err(JobProgress {
+                job_id: job_id.to_owned(),
+                step: "running".into(),
+                detail: "this deployment is still running".into(),
+            })
+        })
+    }
+}

@@ -1,0 +1,546 @@
+//! Deploying a renewed certificate to one endpoint of this host: journal, preflight, stage,
+//! apply, configuration test, restart, verify on the live port, then commit — or put the
+//! previous files back, restart, and verify that the old certificate is served again.
+//!
+//! Drivers (`apache`, `pem`; later Windows HTTP.sys and trust stores) only check the host
+//! and produce a [`Plan`]; this module carries every plan out the same way, so the journal
+//! and the rollback are written once.
+
+pub mod apache;
+mod files;
+pub mod jobs;
+pub mod journal;
+pub mod pem;
+mod plan;
+
+use std::time::Duration;
+
+use certfleet_certkit::{self as certkit, HostName, Policy, Purpose, Severity};
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+pub use journal::{Before, FileRecord, Journal, Phase, Record};
+pub use plan::{CommandLine, FileWrite, Plan, VerifyAt};
+
+/// The renewed certificate as the console sends it.
+pub struct Bundle {
+    /// Leaf first, then its issuers.
+    pub chain_pem: String,
+    /// Unencrypted PKCS#8: Apache on Windows cannot prompt for a pass phrase.
+    pub key_pem: Zeroizing<String>,
+    /// The leaf's SHA-256, uppercase hex: what the live port must serve afterwards.
+    pub sha256: String,
+}
+
+impl std::fmt::Debug for Bundle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bundle")
+            .field("sha256", &self.sha256)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bundle {
+    /// The leaf alone, and the issuers alone, as PEM (for separate chain files).
+    pub fn split_chain(&self) -> Result<(String, String), String> {
+        let material = certkit::read(self.chain_pem.as_bytes(), None)
+            .map_err(|e| format!("the chain sent by the console: {e}"))?;
+        let (leaf, rest) = material
+            .certificates
+            .split_first()
+            .ok_or("the console sent no certificate")?;
+        Ok((
+            certkit::write::pem_chain(std::slice::from_ref(leaf)),
+            certkit::write::pem_chain(rest),
+        ))
+    }
+
+    /// certkit's verdict on the bundle for this host: errors refuse the deployment.
+    pub fn judge(
+        &self,
+        host: Option<&str>,
+        purpose: Purpose,
+        now: OffsetDateTime,
+    ) -> Result<(), String> {
+        let mut material = certkit::read(self.chain_pem.as_bytes(), None)
+            .map_err(|e| format!("the chain sent by the console: {e}"))?;
+        material.merge(
+            certkit::read(self.key_pem.as_bytes(), None)
+                .map_err(|e| format!("the key sent by the console: {e}"))?,
+        );
+        let leaf = material
+            .certificates
+            .first()
+            .ok_or("the console sent no certificate")?;
+        if leaf.facts().sha256.to_string() != self.sha256 {
+            return Err("the console's bundle does not hold the certificate it names".into());
+        }
+        let mut policy = Policy::new(now);
+        policy.purpose = Some(purpose);
+        policy.host = host.and_then(|h| HostName::parse(h).ok());
+        let report = certkit::judge(&material, &policy);
+        let errors: Vec<String> = report
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| format!("{}: {}", f.code, f.message))
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("preflight refused: {}", errors.join("; ")))
+        }
+    }
+}
+
+/// A kind of endpoint this agent can deploy to.
+pub trait Driver: Send + Sync {
+    /// Checks against this host before anything changes (names, purpose, key, port).
+    /// `Err` says why nothing will be done.
+    fn preflight<'a>(
+        &'a self,
+        bundle: &'a Bundle,
+        now: OffsetDateTime,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+    /// What the deployment writes and runs.
+    fn plan(&self, bundle: &Bundle) -> Result<Plan, String>;
+}
+
+/// How long the live port has to show the expected certificate after a restart.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub verify_for: Duration,
+    pub poll_every: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            verify_for: Duration::from_secs(30),
+            poll_every: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Where a deployment ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub phase: Phase,
+    pub detail: String,
+}
+
+impl Outcome {
+    #[cfg(test)]
+    pub fn committed(&self) -> bool {
+        self.phase == Phase::Committed
+    }
+
+    fn of(record: &Record) -> Self {
+        Outcome {
+            phase: record.phase,
+            detail: record.detail.clone(),
+        }
+    }
+}
+
+/// Steps as they happen, for the console's live progress.
+pub type Progress<'a> = &'a mut (dyn FnMut(&str, &str) + Send);
+
+/// Deploys `bundle` to `endpoint` with `driver`. A job id seen before answers with its
+/// journaled outcome and changes nothing.
+pub async fn execute(
+    journal: &Journal,
+    job_id: &str,
+    endpoint: &str,
+    driver: &dyn Driver,
+    bundle: &Bundle,
+    timing: Timing,
+    progress: Progress<'_>,
+) -> Outcome {
+    if let Err(detail) = Journal::check_id(job_id) {
+        return Outcome {
+            phase: Phase::Failed,
+            detail,
+        };
+    }
+    if let Some(done) = journal.load(job_id) {
+        return Outcome {
+            phase: done.phase,
+            detail: format!(
+                "this job was already handled (replay); its result: {}",
+                done.detail
+            ),
+        };
+    }
+    let mut record = Record {
+        job_id: job_id.to_owned(),
+        endpoint: endpoint.to_owned(),
+        new_sha256: bundle.sha256.clone(),
+        old_sha256: None,
+        phase: Phase::Preflight,
+        files: Vec::new(),
+        check: None,
+        restart: None,
+        restarted: false,
+        error_log: None,
+        verify: None,
+        detail: String::new(),
+        reported: false,
+    };
+    if let Err(e) = journal.save(&record) {
+        return Outcome {
+            phase: Phase::Failed,
+            detail: e,
+        };
+    }
+    progress("preflight", endpoint);
+    let plan = match driver
+        .preflight(bundle, OffsetDateTime::now_utc())
+        .await
+        .and_then(|()| driver.plan(bundle))
+    {
+        Ok(plan) => plan,
+        Err(detail) => return fail(journal, &mut record, detail),
+    };
+    record.old_sha256 = plan.old_sha256.clone();
+    record.check = plan.check.clone();
+    record.restart = plan.restart.clone();
+    record.error_log = plan.error_log.clone();
+    record.verify = plan.verify.clone();
+
+    // Stage: new contents beside each target; the live files are untouched.
+    progress("stage", &format!("{} files", plan.files.len()));
+    for write in &plan.files {
+        let staged = files::staged_path(&write.path);
+        if let Err(e) = files::write_owner_only(&staged, &write.contents) {
+            cleanup_staged(&plan);
+            return fail(
+                journal,
+                &mut record,
+                format!(
+                    "cannot write {}: {e}; nothing was changed",
+                    staged.display()
+                ),
+            );
+        }
+        record.files.push(FileRecord {
+            path: write.path.clone(),
+            before: Before::NotReached,
+        });
+    }
+    record.phase = Phase::Staged;
+    if let Err(e) = journal.save(&record) {
+        cleanup_staged(&plan);
+        return fail(journal, &mut record, e);
+    }
+
+    // Apply: keep a copy of each live file, then rename the staged one over it. The journal
+    // names the copy before the rename, so a crash in between can always be undone.
+    progress("apply", endpoint);
+    record.phase = Phase::Applying;
+    let backups = journal.backup_dir(job_id);
+    if let Err(e) = std::fs::create_dir_all(&backups) {
+        cleanup_staged(&plan);
+        return fail(
+            journal,
+            &mut record,
+            format!("cannot create {}: {e}", backups.display()),
+        );
+    }
+    for i in 0..record.files.len() {
+        let path = record.files[i].path.clone();
+        record.files[i].before = if path.exists() {
+            let copy = backups.join(i.to_string());
+            let copied = std::fs::read(&path)
+                .map(Zeroizing::new)
+                .and_then(|old| files::write_owner_only(&copy, &old));
+            if let Err(e) = copied {
+                let detail = format!("cannot keep a copy of {}: {e}", path.display());
+                return roll_back(journal, &mut record, detail, timing, progress).await;
+            }
+            Before::Copy(copy)
+        } else {
+            Before::Absent
+        };
+        if let Err(e) = journal.save(&record) {
+            return roll_back(journal, &mut record, e, timing, progress).await;
+        }
+        if let Err(e) = files::promote(&path) {
+            let detail = format!("cannot replace {}: {e}", path.display());
+            return roll_back(journal, &mut record, detail, timing, progress).await;
+        }
+    }
+    record.phase = Phase::Applied;
+    if let Err(e) = journal.save(&record) {
+        return roll_back(journal, &mut record, e, timing, progress).await;
+    }
+
+    // Configuration test before any restart: a failure leaves the running server alone.
+    let log_size = record.error_log.as_deref().map(files::size_of);
+    if let Some(check) = &record.check {
+        progress("check", &check.to_string());
+        if let Err(e) = check.run().await {
+            let detail = format!("the configuration test failed, nothing was restarted: {e}");
+            return roll_back(journal, &mut record, detail, timing, progress).await;
+        }
+    }
+    if let Some(restart) = record.restart.clone() {
+        progress("restart", &restart.to_string());
+        record.restarted = true;
+        if let Err(e) = journal.save(&record) {
+            return roll_back(journal, &mut record, e, timing, progress).await;
+        }
+        if let Err(e) = restart.run().await {
+            let detail = format!("{e}{}", log_tail(&record, log_size));
+            return roll_back(journal, &mut record, detail, timing, progress).await;
+        }
+    }
+
+    if let Some(at) = record.verify.clone() {
+        progress("verify", &at.address);
+        if let Err(e) = wait_for_leaf(&at, &record.new_sha256, timing).await {
+            let detail = format!(
+                "after the restart the live port did not serve the new certificate: {e}{}",
+                log_tail(&record, log_size)
+            );
+            return roll_back(journal, &mut record, detail, timing, progress).await;
+        }
+        record.phase = Phase::Verified;
+        record.detail = format!("{} serves the new certificate", at.address);
+        if let Err(e) = journal.save(&record) {
+            return roll_back(journal, &mut record, e, timing, progress).await;
+        }
+    } else {
+        record.detail = "files replaced; no live port to verify".into();
+    }
+    commit(journal, &mut record);
+    progress("committed", &record.detail);
+    Outcome::of(&record)
+}
+
+fn log_tail(record: &Record, from: Option<u64>) -> String {
+    match (&record.error_log, from) {
+        (Some(log), Some(from)) => {
+            let lines = files::log_since(log, from, 4096);
+            if lines.is_empty() {
+                String::new()
+            } else {
+                format!("\n{}:\n{lines}", log.display())
+            }
+        }
+        _ => String::new(),
+    }
+}
+
+fn cleanup_staged(plan: &Plan) {
+    for write in &plan.files {
+        let _ = std::fs::remove_file(files::staged_path(&write.path));
+    }
+}
+
+fn fail(journal: &Journal, record: &mut Record, detail: String) -> Outcome {
+    record.phase = Phase::Failed;
+    record.detail = detail;
+    let _ = journal.save(record);
+    Outcome::of(record)
+}
+
+fn commit(journal: &Journal, record: &mut Record) {
+    record.phase = Phase::Committed;
+    let _ = journal.save(record);
+    // The copies hold the old private key: not kept once the new one is verified.
+    let _ = std::fs::remove_dir_all(journal.backup_dir(&record.job_id));
+}
+
+/// Puts every replaced file back, restarts when the new files were restarted with, and
+/// verifies the old certificate is served again.
+async fn roll_back(
+    journal: &Journal,
+    record: &mut Record,
+    reason: String,
+    timing: Timing,
+    progress: Progress<'_>,
+) -> Outcome {
+    progress("rollback", &reason);
+    record.phase = Phase::RollingBack;
+    record.detail = reason;
+    let _ = journal.save(record);
+    let mut problems = Vec::new();
+    for file in &record.files {
+        let _ = std::fs::remove_file(files::staged_path(&file.path));
+        let restored = match &file.before {
+            Before::NotReached => Ok(()),
+            Before::Absent if file.path.exists() => std::fs::remove_file(&file.path),
+            Before::Absent => Ok(()),
+            Before::Copy(copy) => std::fs::read(copy)
+                .map(Zeroizing::new)
+                .and_then(|old| files::replace_with(&file.path, &old)),
+        };
+        if let Err(e) = restored {
+            problems.push(format!("cannot restore {}: {e}", file.path.display()));
+        }
+    }
+    if record.restarted
+        && let Some(restart) = &record.restart
+        && let Err(e) = restart.run().await
+    {
+        problems.push(format!("restarting with the old files failed too: {e}"));
+    }
+    if record.restarted
+        && let Some(at) = &record.verify
+    {
+        match &record.old_sha256 {
+            Some(old) => match wait_for_leaf(at, old, timing).await {
+                Ok(()) => record.detail.push_str(&format!(
+                    "\nrolled back: {} serves the old certificate again",
+                    at.address
+                )),
+                Err(e) => problems.push(format!("the old certificate is not served again: {e}")),
+            },
+            None => {
+                match crate::inventory::served_leaf(&at.address, at.server_name.as_deref()).await {
+                    Ok(_) => record
+                        .detail
+                        .push_str(&format!("\nrolled back: {} answers again", at.address)),
+                    Err(e) => problems.push(format!(
+                        "the port does not answer after the rollback: {e:#}"
+                    )),
+                }
+            }
+        }
+    } else {
+        record
+            .detail
+            .push_str("\nrolled back: the previous files are in place");
+    }
+    if !problems.is_empty() {
+        record.detail.push_str(&format!(
+            "\nTHE ROLLBACK NEEDS A PERSON: {}",
+            problems.join("; ")
+        ));
+    }
+    record.phase = Phase::RolledBack;
+    let _ = journal.save(record);
+    let _ = std::fs::remove_dir_all(journal.backup_dir(&record.job_id));
+    Outcome::of(record)
+}
+
+async fn wait_for_leaf(at: &VerifyAt, sha256: &str, timing: Timing) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + timing.verify_for;
+    loop {
+        let last = match crate::inventory::served_leaf(&at.address, at.server_name.as_deref()).await
+        {
+            Ok(der) => match certkit::read(&der, None) {
+                Ok(m)
+                    if m.certificates
+                        .first()
+                        .is_some_and(|c| c.facts().sha256.to_string() == sha256) =>
+                {
+                    return Ok(());
+                }
+                Ok(m) => format!(
+                    "{} serves {}",
+                    at.address,
+                    m.certificates
+                        .first()
+                        .map(|c| c.facts().sha256.to_string())
+                        .unwrap_or_default()
+                ),
+                Err(e) => format!("{} served something unreadable: {e}", at.address),
+            },
+            Err(e) => format!("{e:#}"),
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "{last} (expected {sha256}, waited {:?})",
+                timing.verify_for
+            ));
+        }
+        tokio::time::sleep(timing.poll_every).await;
+    }
+}
+
+/// The leaf a configuration file names, by SHA-256 (`None` when unreadable or absent).
+pub fn configured_leaf(path: &std::path::Path) -> Option<String> {
+    let bytes = Zeroizing::new(std::fs::read(path).ok()?);
+    let material = certkit::read(&bytes, None).ok()?;
+    Some(material.certificates.first()?.facts().sha256.to_string())
+}
+
+/// Refuses when the port is held by another program: something answers there, but it does
+/// not serve the certificate this endpoint's configuration names (nor the new one). Returns
+/// what the port serves now, which a rollback is verified against.
+pub async fn check_port(
+    at: &VerifyAt,
+    configured: Option<&str>,
+    new: &str,
+) -> Result<Option<String>, String> {
+    let der = match crate::inventory::served_leaf(&at.address, at.server_name.as_deref()).await {
+        Ok(der) => der,
+        Err(e) => {
+            let text = format!("{e:#}");
+            if text.contains("nothing accepts connections") {
+                // Not running: nothing to collide with; the restart will start it.
+                return Ok(None);
+            }
+            return Err(format!(
+                "the port {} is taken by another program ({text}); free it or change the                  endpoint's port",
+                at.address
+            ));
+        }
+    };
+    let served = certkit::read(&der, None)
+        .ok()
+        .and_then(|m| m.certificates.first().map(|c| c.facts().sha256.to_string()))
+        .unwrap_or_default();
+    if Some(served.as_str()) == configured || served == new || configured.is_none() {
+        Ok(Some(served))
+    } else {
+        Err(format!(
+            "the port {} is taken by another program: it serves a certificate ({served}) that              this endpoint's configuration does not name; stop that program or change the port",
+            at.address
+        ))
+    }
+}
+
+/// Finishes every job a crash or reboot interrupted: one that had verified commits, one
+/// that had not yet touched a live file is marked failed, any other rolls back.
+pub async fn recover(journal: &Journal, timing: Timing) -> Vec<Record> {
+    let mut finished = Vec::new();
+    for mut record in journal.all() {
+        if record.phase.is_final() {
+            continue;
+        }
+        let mut quiet = |_: &str, _: &str| {};
+        match record.phase {
+            Phase::Verified => commit(journal, &mut record),
+            Phase::Preflight | Phase::Staged => {
+                for file in &record.files {
+                    let _ = std::fs::remove_file(files::staged_path(&file.path));
+                }
+                fail(
+                    journal,
+                    &mut record,
+                    "the agent stopped before it changed anything; nothing was changed".into(),
+                );
+            }
+            _ => {
+                // Whatever the server loaded since (a reboot reads the files anew), a
+                // restart with the restored files makes the running state match them.
+                record.restarted = record.files.iter().any(|f| f.before != Before::NotReached);
+                let reason = format!(
+                    "the agent stopped mid-deployment (during {:?}); the previous files were \
+                     put back at its next start",
+                    record.phase
+                );
+                roll_back(journal, &mut record, reason, timing, &mut quiet).await;
+            }
+        }
+        tracing::warn!(job = %record.job_id, phase = ?record.phase, "finished an interrupted deployment");
+        finished.push(record);
+    }
+    finished
+}
+
+#[cfg(test)]
+mod tests;

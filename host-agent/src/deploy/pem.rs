@@ -1,0 +1,93 @@
+//! The `pem` driver: certificate, key and chain files at the paths the agent's
+//! configuration gives, plus a check and a reload command (nginx, haproxy, anything).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use certfleet_certkit::Purpose;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use super::{Bundle, CommandLine, Driver, FileWrite, Plan, VerifyAt, check_port, configured_leaf};
+use crate::config::PemTarget;
+
+pub struct PemDriver {
+    pub target: PemTarget,
+}
+
+impl PemDriver {
+    fn verify_at(&self) -> Option<VerifyAt> {
+        self.target.address.as_ref().map(|address| VerifyAt {
+            address: address.clone(),
+            server_name: Some(self.host().to_owned()),
+        })
+    }
+
+    fn host(&self) -> &str {
+        self.target.host.as_deref().unwrap_or(&self.target.name)
+    }
+}
+
+impl Driver for PemDriver {
+    fn preflight<'a>(
+        &'a self,
+        bundle: &'a Bundle,
+        now: OffsetDateTime,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            if self.target.key.is_none() {
+                return Err(format!(
+                    "the [[pem]] target {:?} has no key path in the agent's configuration: add \
+                     `key = \"...\"` so the new key has somewhere to go",
+                    self.target.name
+                ));
+            }
+            bundle.judge(Some(self.host()), Purpose::Pem, now)?;
+            if let Some(at) = self.verify_at() {
+                let configured = configured_leaf(&self.target.certificate);
+                check_port(&at, configured.as_deref(), &bundle.sha256).await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn plan(&self, bundle: &Bundle) -> Result<Plan, String> {
+        let (leaf, issuers) = bundle.split_chain()?;
+        let mut files = Vec::new();
+        // Without a chain file the certificate file carries the whole chain, as nginx and
+        // haproxy expect.
+        let certificate = match &self.target.chain {
+            Some(chain) if !issuers.is_empty() => {
+                files.push(FileWrite {
+                    path: chain.clone(),
+                    contents: Zeroizing::new(issuers.into_bytes()),
+                });
+                leaf
+            }
+            // No issuers (a leaf straight from a root): the chain file stays as it is.
+            Some(_) => leaf,
+            None => bundle.chain_pem.clone(),
+        };
+        files.insert(
+            0,
+            FileWrite {
+                path: self.target.certificate.clone(),
+                contents: Zeroizing::new(certificate.into_bytes()),
+            },
+        );
+        if let Some(key) = &self.target.key {
+            files.push(FileWrite {
+                path: key.clone(),
+                contents: Zeroizing::new(bundle.key_pem.as_bytes().to_vec()),
+            });
+        }
+        Ok(Plan {
+            files,
+            check: self.target.check.clone().map(CommandLine),
+            restart: self.target.reload.clone().map(CommandLine),
+            error_log: None,
+            verify: self.verify_at(),
+            old_sha256: configured_leaf(&self.target.certificate),
+        })
+    }
+}

@@ -1,0 +1,586 @@
+//! The executor against real TLS: a rustls server in the test that loads its certificate
+//! files at every handshake (what a reloaded nginx does), and Debian's apache2 for the
+//! apache driver. Commands are real processes (`true`, `false`, apache2 itself).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use certfleet_e2e::pki::{ServerCert, TestCa};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use tokio::net::TcpListener;
+
+use super::*;
+use crate::config::{ApacheTarget, PemTarget};
+
+/// Serves whatever `cert` / `key` hold at the moment of each handshake.
+#[derive(Debug)]
+struct FilesResolver {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl ResolvesServerCert for FilesResolver {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let certs: Vec<_> = rustls_pki_types::pem::PemObject::pem_file_iter(&self.cert)
+            .ok()?
+            .collect::<Result<_, _>>()
+            .ok()?;
+        let key: rustls_pki_types::PrivateKeyDer<'static> =
+            rustls_pki_types::pem::PemObject::from_pem_file(&self.key).ok()?;
+        let signing = rustls::crypto::ring::sign::any_supported_type(&key).ok()?;
+        Some(Arc::new(CertifiedKey::new(certs, signing)))
+    }
+}
+
+async fn file_server(cert: &Path, key: &Path) -> String {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(FilesResolver {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+        }));
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("addr").to_string();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let _ = acceptor.accept(tcp).await;
+            });
+        }
+    });
+    address
+}
+
+fn bundle(ca: &TestCa, cert: &ServerCert) -> Bundle {
+    Bundle {
+        chain_pem: format!("{}{}", cert.cert_pem, ca.pem),
+        key_pem: Zeroizing::new(cert.key_pem.clone()),
+        sha256: cert.sha256.clone(),
+    }
+}
+
+fn quick() -> Timing {
+    Timing {
+        verify_for: Duration::from_secs(3),
+        poll_every: Duration::from_millis(100),
+    }
+}
+
+struct PemSetup {
+    _dir: tempfile::TempDir,
+    journal: Journal,
+    ca: TestCa,
+    old: ServerCert,
+    target: PemTarget,
+}
+
+async fn pem_setup(check: &[&str], reload: &[&str]) -> PemSetup {
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = TestCa::new("Deploy Test CA");
+    let old = ca.server(&["www.example.test"], 30);
+    let cert = dir.path().join("www.pem");
+    let key = dir.path().join("www.key");
+    std::fs::write(&cert, &old.cert_pem).expect("cert");
+    std::fs::write(&key, &old.key_pem).expect("key");
+    let address = file_server(&cert, &key).await;
+    let words = |w: &[&str]| Some(w.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    let target = PemTarget {
+        name: "www.example.test".into(),
+        certificate: cert,
+        key: Some(key),
+        chain: None,
+        address: Some(address),
+        host: None,
+        check: if check.is_empty() { None } else { words(check) },
+        reload: if reload.is_empty() {
+            None
+        } else {
+            words(reload)
+        },
+    };
+    PemSetup {
+        journal: Journal::open(&dir.path().join("journal")).expect("journal"),
+        _dir: dir,
+        ca,
+        old,
+        target,
+    }
+}
+
+async fn served(address: &str) -> String {
+    let der = crate::inventory::served_leaf(address, Some("www.example.test"))
+        .await
+        .expect("served");
+    certkit::read(&der, None).expect("read").certificates[0]
+        .facts()
+        .sha256
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_pem_deployment_verifies_on_the_live_port_and_commits() {
+    let s = pem_setup(&["true"], &["true"]).await;
+    let new = s.ca.server(&["www.example.test"], 365);
+    let driver = pem::PemDriver {
+        target: s.target.clone(),
+    };
+    let mut steps = Vec::new();
+    let outcome = execute(
+        &s.journal,
+        "job-1",
+        "pem:www.example.test",
+        &driver,
+        &bundle(&s.ca, &new),
+        quick(),
+        &mut |step: &str, _: &str| steps.push(step.to_owned()),
+    )
+    .await;
+    assert!(outcome.committed(), "{outcome:?}");
+    assert_eq!(
+        steps,
+        [
+            "preflight",
+            "stage",
+            "apply",
+            "check",
+            "restart",
+            "verify",
+            "committed"
+        ]
+    );
+    let address = s.target.address.as_deref().expect("address");
+    assert_eq!(served(address).await, new.sha256);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = s.target.key.as_ref().expect("key");
+        let mode = std::fs::metadata(key).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the key is owner-only");
+    }
+    // No staged or backup files are left behind; the journal says committed.
+    let dir = s.target.certificate.parent().expect("dir");
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .expect("list")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.contains("certfleet")), "{names:?}");
+    assert!(!s.journal.backup_dir("job-1").exists());
+    assert_eq!(
+        s.journal.load("job-1").expect("record").phase,
+        Phase::Committed
+    );
+
+    // The same job id again changes nothing and answers with the first result.
+    let newer = s.ca.server(&["www.example.test"], 400);
+    let again = execute(
+        &s.journal,
+        "job-1",
+        "pem:www.example.test",
+        &driver,
+        &bundle(&s.ca, &newer),
+        quick(),
+        &mut |_: &str, _: &str| {},
+    )
+    .await;
+    assert!(again.detail.contains("replay"), "{again:?}");
+    assert_eq!(served(address).await, new.sha256);
+}
+
+#[tokio::test]
+async fn a_failed_reload_rolls_back_and_the_old_certificate_is_served_again() {
+    let s = pem_setup(&[], &["false"]).await;
+    let new = s.ca.server(&["www.example.test"], 365);
+    let driver = pem::PemDriver {
+        target: s.target.clone(),
+    };
+    let outcome = execute(
+        &s.journal,
+        "job-2",
+        "pem:www.example.test",
+        &driver,
+        &bundle(&s.ca, &new),
+        quick(),
+        &mut |_: &str, _: &str| {},
+    )
+    .await;
+    assert_eq!(outcome.phase, Phase::RolledBack, "{outcome:?}");
+    assert!(
+        outcome.detail.contains("`false` failed"),
+        "{}",
+        outcome.detail
+    );
+    assert!(
+        outcome.detail.contains("serves the old certificate again"),
+        "{}",
+        outcome.detail
+    );
+    assert_eq!(
+        std::fs::read_to_string(&s.target.certificate).expect("cert"),
+        s.old.cert_pem
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.target.key.as_ref().expect("key")).expect("key"),
+        s.old.key_pem
+    );
+    assert_eq!(
+        served(s.target.address.as_deref().expect("a")).await,
+        s.old.sha256
+    );
+}
+
+#[tokio::test]
+async fn a_failed_configuration_test_puts_the_files_back_without_a_restart() {
+    let dir = tempfile::tempdir().expect("dir");
+    let marker = dir.path().join("restarted");
+    let s = pem_setup(&["false"], &["touch", marker.to_str().expect("utf8")]).await;
+    let new = s.ca.server(&["www.example.test"], 365);
+    let outcome = execute(
+        &s.journal,
+        "job-3",
+        "pem:www.example.test",
+        &pem::PemDriver {
+            target: s.target.clone(),
+        },
+        &bundle(&s.ca, &new),
+        quick(),
+        &mut |_: &str, _: &str| {},
+    )
+    .await;
+    assert_eq!(outcome.phase, Phase::RolledBack);
+    assert!(
+        outcome.detail.contains("configuration test failed"),
+        "{}",
+        outcome.detail
+    );
+    assert!(!marker.exists(), "nothing was restarted");
+    assert_eq!(
+        std::fs::read_to_string(&s.target.certificate).expect("cert"),
+        s.old.cert_pem
+    );
+}
+
+#[tokio::test]
+async fn preflight_refusals_change_nothing() {
+    let s = pem_setup(&[], &["true"]).await;
+    let other_name = s.ca.server(&["other.example.test"], 365);
+    let mut mismatched = bundle(&s.ca, &s.ca.server(&["www.example.test"], 365));
+    mismatched.key_pem = Zeroizing::new(s.old.key_pem.clone());
+    let cases = [
+        (bundle(&s.ca, &other_name), "name_not_covered"),
+        (mismatched, "key_mismatch"),
+    ];
+    for (i, (bundle, expected)) in cases.into_iter().enumerate() {
+        let outcome = execute(
+            &s.journal,
+            &format!("refused-{i}"),
+            "pem:www.example.test",
+            &pem::PemDriver {
+                target: s.target.clone(),
+            },
+            &bundle,
+            quick(),
+            &mut |_: &str, _: &str| {},
+        )
+        .await;
+        assert_eq!(outcome.phase, Phase::Failed);
+        assert!(outcome.detail.contains(expected), "{}", outcome.detail);
+    }
+    // The port held by a program serving some other certificate.
+    let stranger = s.ca.server(&["www.example.test"], 10);
+    let dir = tempfile::tempdir().expect("dir");
+    let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    std::fs::write(&cert, &stranger.cert_pem).expect("w");
+    std::fs::write(&key, &stranger.key_pem).expect("w");
+    let mut target = s.target.clone();
+    target.address = Some(file_server(&cert, &key).await);
+    let outcome = execute(
+        &s.journal,
+        "refused-port",
+        "pem:www.example.test",
+        &pem::PemDriver { target },
+        &bundle(&s.ca, &s.ca.server(&["www.example.test"], 365)),
+        quick(),
+        &mut |_: &str, _: &str| {},
+    )
+    .await;
+    assert_eq!(outcome.phase, Phase::Failed);
+    assert!(
+        outcome.detail.contains("taken by another program"),
+        "{}",
+        outcome.detail
+    );
+    assert_eq!(
+        std::fs::read_to_string(&s.target.certificate).expect("cert"),
+        s.old.cert_pem
+    );
+    // A job id that could escape the journal folder is refused outright.
+    let outcome = execute(
+        &s.journal,
+        "../../etc/x",
+        "pem:www.example.test",
+        &pem::PemDriver {
+            target: s.target.clone(),
+        },
+        &bundle(&s.ca, &s.ca.server(&["www.example.test"], 365)),
+        quick(),
+        &mut |_: &str, _: &str| {},
+    )
+    .await;
+    assert_eq!(outcome.phase, Phase::Failed);
+}
+
+#[tokio::test]
+async fn a_crash_mid_apply_is_rolled_back_at_the_next_start() {
+    let s = pem_setup(&[], &["true"]).await;
+    let new = s.ca.server(&["www.example.test"], 365);
+    // What the journal holds when the agent died after replacing the certificate file but
+    // before the key: the certificate is new, the key still old, nothing restarted.
+    let backups = s.journal.backup_dir("job-crash");
+    std::fs::create_dir_all(&backups).expect("dir");
+    std::fs::write(backups.join("0"), &s.old.cert_pem).expect("copy");
+    std::fs::write(&s.target.certificate, &new.cert_pem).expect("new cert");
+    let key = s.target.key.clone().expect("key");
+    std::fs::write(files::staged_path(&key), &new.key_pem).expect("staged key");
+    let record = Record {
+        job_id: "job-crash".into(),
+        endpoint: "pem:www.example.test".into(),
+        new_sha256: new.sha256.clone(),
+        old_sha256: Some(s.old.sha256.clone()),
+        phase: Phase::Applying,
+        files: vec![
+            FileRecord {
+                path: s.target.certificate.clone(),
+                before: Before::Copy(backups.join("0")),
+            },
+            FileRecord {
+                path: key.clone(),
+                before: Before::NotReached,
+            },
+        ],
+        check: None,
+        restart: Some(CommandLine(vec!["true".into()])),
+        restarted: false,
+        error_log: None,
+        verify: Some(VerifyAt {
+            address: s.target.address.clone().expect("a"),
+            server_name: Some("www.example.test".into()),
+        }),
+        detail: String::new(),
+        reported: false,
+    };
+    s.journal.save(&record).expect("save");
+
+    let finished = recover(&s.journal, quick()).await;
+    assert_eq!(finished.len(), 1);
+    assert_eq!(finished[0].phase, Phase::RolledBack, "{:?}", finished[0]);
+    assert!(
+        finished[0]
+            .detail
+            .contains("serves the old certificate again"),
+        "{}",
+        finished[0].detail
+    );
+    assert_eq!(
+        std::fs::read_to_string(&s.target.certificate).expect("cert"),
+        s.old.cert_pem
+    );
+    assert_eq!(std::fs::read_to_string(&key).expect("key"), s.old.key_pem);
+    assert!(!files::staged_path(&key).exists());
+    // A second start finds nothing left to do.
+    assert!(recover(&s.journal, quick()).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_crash_after_verification_commits_and_one_before_apply_changes_nothing() {
+    let s = pem_setup(&[], &[]).await;
+    let mut verified = Record {
+        job_id: "verified".into(),
+        endpoint: "pem:www.example.test".into(),
+        new_sha256: "AB".into(),
+        old_sha256: None,
+        phase: Phase::Verified,
+        files: Vec::new(),
+        check: None,
+        restart: None,
+        restarted: true,
+        error_log: None,
+        verify: None,
+        detail: "verified".into(),
+        reported: false,
+    };
+    s.journal.save(&verified).expect("save");
+    verified.job_id = "staged".into();
+    verified.phase = Phase::Staged;
+    verified.files = vec![FileRecord {
+        path: s.target.certificate.clone(),
+        before: Before::NotReached,
+    }];
+    std::fs::write(files::staged_path(&s.target.certificate), "new").expect("staged");
+    s.journal.save(&verified).expect("save");
+    let finished = recover(&s.journal, quick()).await;
+    let phase = |id: &str| finished.iter().find(|r| r.job_id == id).map(|r| r.phase);
+    assert_eq!(phase("verified"), Some(Phase::Committed));
+    assert_eq!(phase("staged"), Some(Phase::Failed));
+    assert!(!files::staged_path(&s.target.certificate).exists());
+    assert_eq!(
+        std::fs::read_to_string(&s.target.certificate).expect("cert"),
+        s.old.cert_pem
+    );
+}
+
+// --- apache, for real ----------------------------------------------------------------------
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn apache_target(apache: &certfleet_e2e::apache::Apache) -> ApacheTarget {
+    let conf = apache.config_path().display().to_string();
+    ApacheTarget {
+        config: apache.config_path(),
+        server_root: Some(apache.dir.clone()),
+        config_test: Some(vec![
+            "/usr/sbin/apache2".into(),
+            "-f".into(),
+            conf.clone(),
+            "-t".into(),
+        ]),
+        restart: Some(vec![
+            "/usr/sbin/apache2".into(),
+            "-f".into(),
+            conf,
+            "-k".into(),
+            "graceful".into(),
+        ]),
+        error_log: Some(apache.dir.join("error.log")),
+    }
+}
+
+#[tokio::test]
+async fn apache_serves_the_renewal_or_is_put_back_when_it_breaks() {
+    if !certfleet_e2e::apache::Apache::available() {
+        panic!("/usr/sbin/apache2 is missing: install Debian's apache2 (scripts/tools.sh does)");
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = TestCa::new("Apache Deploy CA");
+    let old = ca.server(&["esync.example.test"], 20);
+    let port = free_port();
+    let apache = certfleet_e2e::apache::Apache::start(
+        &dir.path().join("httpd"),
+        port,
+        "esync.example.test",
+        &old,
+        &ca.pem,
+    )
+    .expect("apache");
+    let target = apache_target(&apache);
+    let endpoint = format!("apache:127.0.0.1:{port}:esync.example.test");
+    let journal = Journal::open(&dir.path().join("journal")).expect("journal");
+    let timing = Timing {
+        verify_for: Duration::from_secs(15),
+        poll_every: Duration::from_millis(200),
+    };
+    let address = format!("127.0.0.1:{port}");
+    let served_now = || async {
+        let der = crate::inventory::served_leaf(&address, Some("esync.example.test"))
+            .await
+            .expect("served");
+        certkit::read(&der, None).expect("read").certificates[0]
+            .facts()
+            .sha256
+            .to_string()
+    };
+
+    let new = ca.server(&["esync.example.test"], 365);
+    let driver = apache::ApacheDriver::find(&target, &endpoint).expect("driver");
+    let outcome = execute(
+        &journal,
+        "a-1",
+        &endpoint,
+        &driver,
+        &bundle(&ca, &new),
+        timing,
+        &mut |_: &str, _: &str| {},
+    )
+    .await;
+    assert!(outcome.committed(), "{outcome:?}");
+    assert_eq!(served_now().await, new.sha256);
+    assert_eq!(
+        std::fs::read_to_string(apache.dir.join("ssl/chain.crt")).expect("chain"),
+        certkit::write::pem_chain(
+            &certkit::read(ca.pem.as_bytes(), None)
+                .expect("ca")
+                .certificates
+        )
+    );
+
+    // A restart that does not make Apache load the new files (here: none at all): the
+    // live port keeps the old certificate, so verification fails and the files go back.
+    let mut lazy = target.clone();
+    lazy.restart = Some(vec!["true".into()]);
+    let newer = ca.server(&["esync.example.test"], 400);
+    let driver = apache::ApacheDriver::find(&lazy, &endpoint).expect("driver");
+    let quick_verify = Timing {
+        verify_for: Duration::from_secs(2),
+        poll_every: Duration::from_millis(200),
+    };
+    let outcome = execute(
+        &journal,
+        "a-2",
+        &endpoint,
+        &driver,
+        &bundle(&ca, &newer),
+        quick_verify,
+        &mut |_: &str, _: &str| {},
+    )
+    .await;
+    assert_eq!(outcome.phase, Phase::RolledBack, "{outcome:?}");
+    assert!(
+        outcome.detail.contains("did not serve the new certificate"),
+        "{}",
+        outcome.detail
+    );
+    assert_eq!(
+        served_now().await,
+        new.sha256,
+        "still serving the last good certificate"
+    );
+    assert_eq!(
+        configured_leaf(&apache.cert_path()).as_deref(),
+        Some(new.sha256.as_str())
+    );
+
+    // A leaf issued straight by a root: no issuers to write, so the chain file is left
+    // as it is rather than emptied (Apache refuses an empty SSLCertificateChainFile).
+    let chain_before = std::fs::read(apache.dir.join("ssl/chain.crt")).expect("chain");
+    let direct = ca.server(&["esync.example.test"], 500);
+    let mut leaf_only = bundle(&ca, &direct);
+    leaf_only.chain_pem = direct.cert_pem.clone();
+    let driver = apache::ApacheDriver::find(&target, &endpoint).expect("driver");
+    let outcome = execute(
+        &journal,
+        "a-3",
+        &endpoint,
+        &driver,
+        &leaf_only,
+        timing,
+        &mut |_: &str, _: &str| {},
+    )
+    .await;
+    assert!(outcome.committed(), "{outcome:?}");
+    assert_eq!(served_now().await, direct.sha256);
+    assert_eq!(
+        std::fs::read(apache.dir.join("ssl/chain.crt")).expect("chain"),
+        chain_before
+    );
+}
