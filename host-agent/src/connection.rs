@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use certfleet_proto::{
-    AgentMessage, ConsoleMessage, Heartbeat, Hello, Inventory, JobAction, JobResult,
+    AgentMessage, ConsoleMessage, Heartbeat, Hello, Inventory, JobAction, JobProgress, JobResult,
     PROTOCOL_VERSION, ProbeResult, RenewRequest, Snapshot, decode_from_console, encode,
 };
 use futures_util::{SinkExt, StreamExt};
@@ -300,6 +300,16 @@ async fn session(
                             None => {}
                         }
                         if !jobs.seen.first_time(&job.job_id) {
+                            if matches!(job.action, JobAction::Deploy { .. }) {
+                                // Accepted before but not begun: it waits its turn behind
+                                // another deployment on this host.
+                                sink.send(send(AgentMessage::JobProgress(JobProgress {
+                                    job_id: job.job_id,
+                                    step: "queued".into(),
+                                    detail: "waiting for another deployment on this host".into(),
+                                }))).await?;
+                                continue;
+                            }
                             sink.send(send(AgentMessage::JobResult(JobResult {
                                 job_id: job.job_id,
                                 ok: false,

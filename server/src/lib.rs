@@ -14,6 +14,7 @@ pub mod keys;
 pub mod metrics;
 pub mod pki;
 pub mod renewals;
+pub mod rollout;
 pub mod secrets;
 pub mod state;
 pub mod tls;
@@ -87,6 +88,7 @@ pub async fn prepare(config: Config) -> Result<Prepared> {
         metrics: Arc::new(Metrics::default()),
         clock: Arc::new(OffsetDateTime::now_utc),
         events: tokio::sync::broadcast::channel(256).0,
+        rollout_wake: Arc::new(tokio::sync::Notify::new()),
         gateway_bound: Arc::new(std::sync::OnceLock::new()),
         api_bound: Arc::new(std::sync::OnceLock::new()),
     };
@@ -171,8 +173,9 @@ pub async fn serve(
         gateway::router(state.clone()),
         shutdown,
     );
+    let rollouts = rollout::scheduler::run(state.clone(), shutdown_alerts.clone());
     let alerts = alerts::run(state.clone(), shutdown_alerts);
-    let (a, g, ()) = tokio::join!(api, gateway, alerts);
+    let (a, g, (), ()) = tokio::join!(api, gateway, alerts, rollouts);
     state.store.close().await;
     drop(prepared);
     a.and(g)

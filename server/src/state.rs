@@ -33,6 +33,8 @@ pub struct AppState {
     pub api_bound: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
     /// What open web pages hear about (agents coming and going, inventory changes).
     pub events: tokio::sync::broadcast::Sender<certfleet_web::model::LiveEvent>,
+    /// Wakes the rollout scheduler early (a job result came in, a rollout was created).
+    pub rollout_wake: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for AppState {

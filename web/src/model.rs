@@ -329,4 +329,5 @@ pub enum LiveEvent {
     AgentOnline { agent_id: String },
     AgentOffline { agent_id: String },
     InventoryChanged { host_id: i64 },
+    RolloutChanged { rollout_id: i64 },
 }

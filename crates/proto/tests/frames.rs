@@ -137,7 +137,11 @@ fn a_deploy_job_round_trips_and_its_key_never_prints() {
     assert!(!printed.contains("MIIsecret"), "{printed}");
     assert!(printed.contains("redacted"));
     // A result carries the outcome; an old agent's result without one still reads.
-    let result = r#"{"v":1,"id":"x","type":"job_result","body":{"job_id":"j","ok":true,"detail":"d"}}"#;
+    let result =
+        r#"{"v":1,"id":"x","type":"job_result","body":{"job_id":"j","ok":true,"detail":"d"}}"#;
     let (_, message) = decode_from_agent(result).expect("old result");
-    assert!(matches!(message, AgentMessage::JobResult(JobResult { outcome: None, .. })));
+    assert!(matches!(
+        message,
+        AgentMessage::JobResult(JobResult { outcome: None, .. })
+    ));
 }

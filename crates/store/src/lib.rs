@@ -10,6 +10,7 @@ mod error;
 mod inventory;
 mod read;
 mod renewals;
+mod rollouts;
 mod tokens;
 mod users;
 
@@ -30,6 +31,9 @@ pub use error::{Error, Result};
 pub use inventory::IngestOutcome;
 pub use read::{CertificateRow, EXPIRING_SECS, EndpointRow, FindingRow, HostRow, Summary};
 pub use renewals::{NewRenewal, RenewalRow, SealedPlace};
+pub use rollouts::{
+    EndpointUse, NewRollout, NewTarget, RolloutRow, TARGET_FINAL, TargetRow, WindowRow,
+};
 pub use tokens::{NewAgent, NewToken, TokenRow};
 pub use users::{Role, UserRow};
 

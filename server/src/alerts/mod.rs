@@ -547,3 +547,57 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         }
     }
 }
+
+/// A failed or rolled-back deployment, mailed at once (once per target).
+#[derive(Debug)]
+pub struct RolloutProblem<'a> {
+    pub rollout_id: i64,
+    pub target_id: i64,
+    pub host_id: i64,
+    pub hostname: &'a str,
+    pub groups: &'a [String],
+    pub endpoint: &'a str,
+    /// "rolled back" or "failed".
+    pub outcome: &'a str,
+    pub detail: &'a str,
+}
+
+pub async fn rollout_problem(state: &AppState, problem: &RolloutProblem<'_>) -> Result<()> {
+    let settings = effective(state).await;
+    let recipients = settings.recipients_for(problem.groups);
+    if recipients.is_empty() {
+        return Ok(());
+    }
+    let base = base_url(state, &settings);
+    let key = format!("rollout:{}:{}", problem.rollout_id, problem.target_id);
+    let line = Line {
+        host_id: problem.host_id,
+        hostname: problem.hostname.to_owned(),
+        endpoint: problem.endpoint.to_owned(),
+        certificate: None,
+        not_after: None,
+        days_left: None,
+        fix: format!(
+            "{}\nSee {base}/rollouts/{} for every step; fix the cause and start a new rollout.",
+            problem.detail, problem.rollout_id
+        ),
+    };
+    let email = NewEmail {
+        idempotency_key: key.clone(),
+        recipients,
+        ..from(render::email(
+            &base,
+            format!(
+                "[certfleet] rollout {}: {} {} on {}",
+                problem.rollout_id, problem.endpoint, problem.outcome, problem.hostname
+            ),
+            "A deployment of a renewed certificate did not go through.",
+            &[(String::new(), vec![line])],
+        ))
+    };
+    state
+        .store
+        .raise_alert(&key, state.now_secs(), AlertAction::Email(&email))
+        .await?;
+    Ok(())
+}

@@ -4,10 +4,11 @@
 mod handlers;
 mod openapi;
 mod renewals;
+mod rollouts;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::state::AppState;
 
@@ -34,6 +35,20 @@ pub fn router(state: AppState) -> Router {
             get(renewals::list).post(renewals::upload),
         )
         .route("/api/v1/renewals/{id}", get(renewals::one))
+        .route("/api/v1/renewals/{id}/plan", get(rollouts::plan))
+        .route(
+            "/api/v1/rollouts",
+            get(rollouts::list).post(rollouts::create),
+        )
+        .route("/api/v1/rollouts/{id}", get(rollouts::one))
+        .route("/api/v1/rollouts/{id}/pause", post(rollouts::pause))
+        .route("/api/v1/rollouts/{id}/resume", post(rollouts::resume))
+        .route("/api/v1/rollouts/{id}/cancel", post(rollouts::cancel))
+        .route(
+            "/api/v1/windows",
+            get(rollouts::windows).post(rollouts::add_window),
+        )
+        .route("/api/v1/windows/{id}", delete(rollouts::delete_window))
         .route("/api/v1/alerts/outbox", get(handlers::outbox))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/metrics", get(handlers::metrics))

@@ -237,11 +237,25 @@ pub async fn run_session<S>(
             }
             (Some(_), AgentMessage::JobProgress(progress)) => {
                 tracing::info!(agent = %agent_id, job = %progress.job_id, step = %progress.step, "{}", progress.detail);
+                if let Err(e) =
+                    crate::rollout::scheduler::on_progress(&state, &agent_id, &progress).await
+                {
+                    tracing::warn!(agent = %agent_id, "cannot record job progress: {e:#}");
+                }
                 Ok(ack(&id, None))
             }
             (Some(_), AgentMessage::JobResult(result)) => {
                 tracing::info!(agent = %agent_id, job = %result.job_id, ok = result.ok, "{}", result.detail);
-                Ok(ack(&id, None))
+                match crate::rollout::scheduler::on_result(&state, &agent_id, &result).await {
+                    Ok(()) => Ok(ack(&id, None)),
+                    Err(e) => {
+                        tracing::error!(agent = %agent_id, "cannot record a job result: {e:#}");
+                        Err((
+                            "internal",
+                            "the console could not record the result; send it again".to_owned(),
+                        ))
+                    }
+                }
             }
             (Some(_), AgentMessage::ProbeResult(result)) => {
                 tracing::info!(agent = %agent_id, job = %result.job_id, address = %result.address, served = ?result.served_sha256, "probe result");

@@ -1,0 +1,365 @@
+//! Rollouts and their targets: the durable state machine the console's scheduler drives.
+//! State changes are conditional updates (`WHERE state IN …`), so a restart or a late
+//! message can never move a target or a rollout backwards.
+
+use serde::Serialize;
+
+use crate::{Error, Result, Store};
+
+/// An endpoint that uses some certificate, with what the planner needs to judge it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointUse {
+    pub host_id: i64,
+    pub hostname: String,
+    pub agent_id: String,
+    pub groups: Vec<String>,
+    pub endpoint_key: String,
+    pub endpoint_name: String,
+    pub kind: String,
+    pub address: Option<String>,
+    pub sha256: String,
+    pub subject: String,
+    pub dns_names: Vec<String>,
+    pub not_after: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRollout<'a> {
+    pub renewal_id: i64,
+    pub start_at: i64,
+    pub time_zone: &'a str,
+    pub wave_hosts: Option<i64>,
+    pub wave_percent: Option<i64>,
+    pub max_failures: i64,
+    pub created_by: &'a str,
+    pub created_at: i64,
+    /// Starts as `scheduled`; the scheduler moves it to `running` at `start_at`.
+    pub targets: Vec<NewTarget>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewTarget {
+    pub host_id: i64,
+    pub endpoint_key: String,
+    pub endpoint_name: String,
+    pub wave: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RolloutRow {
+    pub id: i64,
+    pub renewal_id: i64,
+    pub state: String,
+    pub start_at: i64,
+    pub time_zone: String,
+    pub wave_hosts: Option<i64>,
+    pub wave_percent: Option<i64>,
+    pub max_failures: i64,
+    pub created_by: String,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TargetRow {
+    pub id: i64,
+    pub rollout_id: i64,
+    pub host_id: i64,
+    pub hostname: String,
+    pub agent_id: String,
+    pub endpoint_key: String,
+    pub endpoint_name: String,
+    pub wave: i64,
+    pub state: String,
+    pub job_id: Option<String>,
+    pub step: String,
+    pub detail: String,
+    pub updated_at: i64,
+}
+
+/// Target states after which nothing more happens to it.
+pub const TARGET_FINAL: &[&str] = &["verified", "failed", "rolled_back", "skipped", "cancelled"];
+
+impl Store {
+    /// Every endpoint with the certificate it is configured with or serves (one row each).
+    pub async fn endpoint_uses(&self) -> Result<Vec<EndpointUse>> {
+        let rows = sqlx::query!(
+            r#"SELECT h.id AS "host_id!", h.hostname, h.agent_id, h.groups_json,
+                      e.key AS endpoint_key, e.name AS endpoint_name, e.kind, e.address,
+                      c.sha256 AS "sha256!", c.subject, c.dns_names_json, c.not_after
+               FROM endpoints e
+               JOIN hosts h ON h.id = e.host_id
+               JOIN agents a ON a.id = h.agent_id AND a.revoked_at IS NULL
+               JOIN certificates c
+                 ON c.sha256 = e.configured_sha256 OR c.sha256 = e.served_sha256
+               ORDER BY h.hostname, e.key"#
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| EndpointUse {
+                host_id: r.host_id,
+                hostname: r.hostname,
+                agent_id: r.agent_id,
+                groups: serde_json::from_str(&r.groups_json).unwrap_or_default(),
+                endpoint_key: r.endpoint_key,
+                endpoint_name: r.endpoint_name,
+                kind: r.kind,
+                address: r.address,
+                sha256: r.sha256,
+                subject: r.subject,
+                dns_names: serde_json::from_str(&r.dns_names_json).unwrap_or_default(),
+                not_after: r.not_after,
+            })
+            .collect())
+    }
+
+    pub async fn create_rollout(&self, new: &NewRollout<'_>) -> Result<i64> {
+        let mut tx = self.write_transaction().await?;
+        let id = sqlx::query_scalar!(
+            r#"INSERT INTO rollouts (renewal_id, state, start_at, time_zone, wave_hosts,
+                   wave_percent, max_failures, created_by, created_at)
+               VALUES (?, 'scheduled', ?, ?, ?, ?, ?, ?, ?) RETURNING id AS "id!""#,
+            new.renewal_id,
+            new.start_at,
+            new.time_zone,
+            new.wave_hosts,
+            new.wave_percent,
+            new.max_failures,
+            new.created_by,
+            new.created_at
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        for t in &new.targets {
+            sqlx::query!(
+                "INSERT INTO rollout_targets (rollout_id, host_id, endpoint_key, endpoint_name,
+                     wave, state, updated_at)
+                 VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+                id,
+                t.host_id,
+                t.endpoint_key,
+                t.endpoint_name,
+                t.wave,
+                new.created_at
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn rollout(&self, id: i64) -> Result<RolloutRow> {
+        sqlx::query_as!(
+            RolloutRow,
+            r#"SELECT id AS "id!", renewal_id, state, start_at, time_zone, wave_hosts,
+                      wave_percent, max_failures, created_by, created_at, started_at,
+                      finished_at, detail
+               FROM rollouts WHERE id = ?"#,
+            id
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound { what: "rollout" })
+    }
+
+    /// Newest first.
+    pub async fn rollouts(&self, limit: i64) -> Result<Vec<RolloutRow>> {
+        Ok(sqlx::query_as!(
+            RolloutRow,
+            r#"SELECT id AS "id!", renewal_id, state, start_at, time_zone, wave_hosts,
+                      wave_percent, max_failures, created_by, created_at, started_at,
+                      finished_at, detail
+               FROM rollouts ORDER BY id DESC LIMIT ?"#,
+            limit
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Rollouts the scheduler has work for.
+    pub async fn active_rollouts(&self) -> Result<Vec<RolloutRow>> {
+        Ok(sqlx::query_as!(
+            RolloutRow,
+            r#"SELECT id AS "id!", renewal_id, state, start_at, time_zone, wave_hosts,
+                      wave_percent, max_failures, created_by, created_at, started_at,
+                      finished_at, detail
+               FROM rollouts WHERE state IN ('scheduled', 'running') ORDER BY id"#
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn rollout_targets(&self, rollout_id: i64) -> Result<Vec<TargetRow>> {
+        Ok(sqlx::query_as!(
+            TargetRow,
+            r#"SELECT t.id AS "id!", t.rollout_id, t.host_id, h.hostname, h.agent_id,
+                      t.endpoint_key, t.endpoint_name, t.wave, t.state, t.job_id, t.step,
+                      t.detail, t.updated_at
+               FROM rollout_targets t JOIN hosts h ON h.id = t.host_id
+               WHERE t.rollout_id = ? ORDER BY t.wave, h.hostname, t.endpoint_key"#,
+            rollout_id
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Moves a rollout from one of `from` to `to`; `false` when it was in another state.
+    pub async fn set_rollout_state(
+        &self,
+        id: i64,
+        from: &[&str],
+        to: &str,
+        detail: Option<&str>,
+        now: i64,
+    ) -> Result<bool> {
+        let from = serde_json::to_string(from).unwrap_or_default();
+        let finished = matches!(to, "succeeded" | "failed" | "cancelled").then_some(now);
+        let started = (to == "running").then_some(now);
+        let changed = sqlx::query!(
+            "UPDATE rollouts SET state = ?,
+                 detail = COALESCE(?, detail),
+                 started_at = COALESCE(started_at, ?),
+                 finished_at = COALESCE(?, finished_at)
+             WHERE id = ? AND state IN (SELECT value FROM json_each(?))",
+            to,
+            detail,
+            started,
+            finished,
+            id,
+            from
+        )
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    /// Moves a target from one of `from` to `to`; `false` when it was elsewhere already.
+    pub async fn set_target_state(
+        &self,
+        target_id: i64,
+        from: &[&str],
+        to: &str,
+        job_id: Option<&str>,
+        detail: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let from = serde_json::to_string(from).unwrap_or_default();
+        let changed = sqlx::query!(
+            "UPDATE rollout_targets SET state = ?, job_id = COALESCE(?, job_id), detail = ?,
+                 updated_at = ?
+             WHERE id = ? AND state IN (SELECT value FROM json_each(?))",
+            to,
+            job_id,
+            detail,
+            now,
+            target_id,
+            from
+        )
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    /// The target a job belongs to.
+    pub async fn target_by_job(&self, job_id: &str) -> Result<Option<TargetRow>> {
+        Ok(sqlx::query_as!(
+            TargetRow,
+            r#"SELECT t.id AS "id!", t.rollout_id, t.host_id, h.hostname, h.agent_id,
+                      t.endpoint_key, t.endpoint_name, t.wave, t.state, t.job_id, t.step,
+                      t.detail, t.updated_at
+               FROM rollout_targets t JOIN hosts h ON h.id = t.host_id
+               WHERE t.job_id = ?"#,
+            job_id
+        )
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Records a progress step of a running job (not for final targets).
+    pub async fn set_target_step(
+        &self,
+        job_id: &str,
+        state: &str,
+        step: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let changed = sqlx::query!(
+            "UPDATE rollout_targets SET state = ?, step = ?, updated_at = ?
+             WHERE job_id = ? AND state IN ('sent', 'preflighted', 'applied')",
+            state,
+            step,
+            now,
+            job_id
+        )
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+}
+
+/// A maintenance window of a host group, in minutes of the local day.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct WindowRow {
+    #[serde(default)]
+    pub id: i64,
+    pub group_name: String,
+    pub weekdays: String,
+    pub start_minute: i64,
+    pub end_minute: i64,
+    pub utc_offset_minutes: i64,
+}
+
+impl Store {
+    pub async fn maintenance_windows(&self) -> Result<Vec<WindowRow>> {
+        Ok(sqlx::query_as!(
+            WindowRow,
+            r#"SELECT id AS "id!", group_name, weekdays, start_minute, end_minute,
+                      utc_offset_minutes
+               FROM maintenance_windows ORDER BY group_name, id"#
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn add_maintenance_window(&self, w: &WindowRow) -> Result<i64> {
+        Ok(sqlx::query_scalar!(
+            r#"INSERT INTO maintenance_windows (group_name, weekdays, start_minute, end_minute,
+                   utc_offset_minutes)
+               VALUES (?, ?, ?, ?, ?) RETURNING id AS "id!""#,
+            w.group_name,
+            w.weekdays,
+            w.start_minute,
+            w.end_minute,
+            w.utc_offset_minutes
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    pub async fn delete_maintenance_window(&self, id: i64) -> Result<bool> {
+        Ok(
+            sqlx::query!("DELETE FROM maintenance_windows WHERE id = ?", id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1,
+        )
+    }
+
+    /// A host's groups (from its agent's configuration).
+    pub async fn host_groups(&self, host_id: i64) -> Result<Vec<String>> {
+        let json = sqlx::query_scalar!("SELECT groups_json FROM hosts WHERE id = ?", host_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::NotFound { what: "host" })?;
+        Ok(serde_json::from_str(&json).unwrap_or_default())
+    }
+}

@@ -1,0 +1,376 @@
+//! Drives rollouts from the database, so a console restart resumes each where it was:
+//! a scheduled one starts at its time; a running one sends the current wave's deploy jobs
+//! to agents that are connected and inside their window, re-sends jobs that went quiet (an
+//! agent answers a job id it knows from its journal, so nothing runs twice), moves to the
+//! next wave when a wave is done, and stops when failures reach the threshold.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::Result;
+use certfleet_proto::{
+    ConsoleMessage, DeployOutcome, Job, JobAction, JobProgress, JobResult, Secret,
+};
+use certfleet_store::{RolloutRow, TARGET_FINAL, TargetRow};
+use certfleet_web::model::LiveEvent;
+use tokio::sync::watch;
+
+use crate::state::AppState;
+
+/// A job without news for this long is sent again.
+const RESEND_AFTER_SECS: i64 = 30;
+/// An agent still offline this long after its wave began is skipped (when its groups have
+/// no window that would say so sooner).
+const OFFLINE_GRACE_SECS: i64 = 24 * 3600;
+
+const IN_FLIGHT: &[&str] = &["sent", "preflighted", "applied"];
+
+/// The deterministic job id of a target: the same on every send, so the agent's journal
+/// recognises a repeat.
+fn job_id(target: &TargetRow) -> String {
+    format!("rollout-{}-target-{}", target.rollout_id, target.id)
+}
+
+/// One pass over every active rollout.
+pub async fn tick(state: &AppState) -> Result<()> {
+    let now = state.now();
+    let windows = state.store.maintenance_windows().await?;
+    for rollout in state.store.active_rollouts().await? {
+        if rollout.state == "scheduled" {
+            if now.unix_timestamp() < rollout.start_at {
+                continue;
+            }
+            if state
+                .store
+                .set_rollout_state(
+                    rollout.id,
+                    &["scheduled"],
+                    "running",
+                    Some("running"),
+                    now.unix_timestamp(),
+                )
+                .await?
+            {
+                state
+                    .store
+                    .audit(
+                        now.unix_timestamp(),
+                        "scheduler",
+                        "rollout.started",
+                        Some(&format!("rollout #{}", rollout.id)),
+                        None,
+                    )
+                    .await?;
+                publish(state, rollout.id);
+            }
+        }
+        drive(state, &rollout, &windows).await?;
+    }
+    Ok(())
+}
+
+fn publish(state: &AppState, rollout_id: i64) {
+    state.publish(LiveEvent::RolloutChanged { rollout_id });
+}
+
+async fn drive(
+    state: &AppState,
+    rollout: &RolloutRow,
+    windows: &[certfleet_store::WindowRow],
+) -> Result<()> {
+    let now = state.now();
+    let secs = now.unix_timestamp();
+    let targets = state.store.rollout_targets(rollout.id).await?;
+    let failures = targets
+        .iter()
+        .filter(|t| t.state == "failed" || t.state == "rolled_back")
+        .count() as i64;
+    let in_flight = targets
+        .iter()
+        .any(|t| IN_FLIGHT.contains(&t.state.as_str()));
+
+    if failures >= rollout.max_failures {
+        let reason = format!(
+            "stopped: {failures} endpoint(s) failed or were rolled back (the limit is {})",
+            rollout.max_failures
+        );
+        for t in targets.iter().filter(|t| t.state == "pending") {
+            state
+                .store
+                .set_target_state(t.id, &["pending"], "cancelled", None, &reason, secs)
+                .await?;
+        }
+        if !in_flight
+            && state
+                .store
+                .set_rollout_state(rollout.id, &["running"], "failed", Some(&reason), secs)
+                .await?
+        {
+            state
+                .store
+                .audit(
+                    secs,
+                    "scheduler",
+                    "rollout.failed",
+                    Some(&format!("rollout #{}", rollout.id)),
+                    Some(&reason),
+                )
+                .await?;
+            publish(state, rollout.id);
+        }
+        return Ok(());
+    }
+
+    let Some(wave) = targets
+        .iter()
+        .filter(|t| !TARGET_FINAL.contains(&t.state.as_str()))
+        .map(|t| t.wave)
+        .min()
+    else {
+        let verified = targets.iter().filter(|t| t.state == "verified").count();
+        let skipped = targets.iter().filter(|t| t.state == "skipped").count();
+        let detail = if skipped == 0 {
+            format!("{verified} endpoint(s) verified")
+        } else {
+            format!("{verified} endpoint(s) verified, {skipped} skipped")
+        };
+        if state
+            .store
+            .set_rollout_state(rollout.id, &["running"], "succeeded", Some(&detail), secs)
+            .await?
+        {
+            state
+                .store
+                .audit(
+                    secs,
+                    "scheduler",
+                    "rollout.succeeded",
+                    Some(&format!("rollout #{}", rollout.id)),
+                    Some(&detail),
+                )
+                .await?;
+            publish(state, rollout.id);
+        }
+        return Ok(());
+    };
+
+    let mut bundle: Option<(String, Secret, String)> = None;
+    let mut groups_of: HashMap<i64, Vec<String>> = HashMap::new();
+    let wave_began = targets
+        .iter()
+        .filter(|t| t.wave < wave)
+        .map(|t| t.updated_at)
+        .max()
+        .unwrap_or(rollout.started_at.unwrap_or(rollout.start_at));
+    for t in targets.iter().filter(|t| t.wave == wave) {
+        let resend =
+            IN_FLIGHT.contains(&t.state.as_str()) && secs - t.updated_at >= RESEND_AFTER_SECS;
+        if t.state != "pending" && !resend {
+            continue;
+        }
+        let online = state.registry.is_connected(&t.agent_id);
+        if t.state == "pending" {
+            if !groups_of.contains_key(&t.host_id) {
+                groups_of.insert(t.host_id, state.store.host_groups(t.host_id).await?);
+            }
+            let groups = &groups_of[&t.host_id];
+            let closed = super::windows::closed(windows, groups, now);
+            if !online {
+                let has_window = windows.iter().any(|w| groups.contains(&w.group_name));
+                let reason = if has_window && closed.is_some() {
+                    Some(
+                        "skipped: the agent was offline for the whole of its maintenance window"
+                            .to_owned(),
+                    )
+                } else if secs - wave_began >= OFFLINE_GRACE_SECS {
+                    Some(format!(
+                        "skipped: the agent stayed offline for {} hours after its turn came",
+                        OFFLINE_GRACE_SECS / 3600
+                    ))
+                } else {
+                    None
+                };
+                // Only skip once the window it was waiting for has passed or the grace is
+                // over; until then it gets its step when it returns.
+                if let Some(reason) = reason.filter(|_| secs > wave_began) {
+                    if state
+                        .store
+                        .set_target_state(t.id, &["pending"], "skipped", None, &reason, secs)
+                        .await?
+                    {
+                        publish(state, rollout.id);
+                    }
+                }
+                continue;
+            }
+            if closed.is_some() {
+                continue;
+            }
+        } else if !online {
+            continue;
+        }
+        if bundle.is_none() {
+            let renewal = state.store.renewal(rollout.renewal_id).await?;
+            let sealed = state.store.renewal_sealed_key(rollout.renewal_id).await?;
+            let der = state.kek.open(&sealed)?;
+            let key_pem = pem::encode(&pem::Pem::new("PRIVATE KEY", der.to_vec()));
+            bundle = Some((renewal.chain_pem, Secret::new(key_pem), renewal.sha256));
+        }
+        let Some((chain_pem, key_pem, sha256)) = &bundle else {
+            continue;
+        };
+        let id = job_id(t);
+        // Recorded before it is sent: a crash in between re-sends the same job id.
+        if t.state == "pending" {
+            if !state
+                .store
+                .set_target_state(
+                    t.id,
+                    &["pending"],
+                    "sent",
+                    Some(&id),
+                    "sent to the agent",
+                    secs,
+                )
+                .await?
+            {
+                continue;
+            }
+        } else {
+            state
+                .store
+                .set_target_step(&id, &t.state, &t.step, secs)
+                .await?;
+        }
+        let frame = certfleet_proto::encode(
+            &uuid::Uuid::new_v4().to_string(),
+            &ConsoleMessage::Job(Job {
+                job_id: id.clone(),
+                action: JobAction::Deploy {
+                    endpoint: t.endpoint_key.clone(),
+                    chain_pem: chain_pem.clone(),
+                    key_pem: key_pem.clone(),
+                    sha256: sha256.clone(),
+                },
+            }),
+        );
+        if state.registry.try_send(&t.agent_id, frame) {
+            tracing::info!(rollout = rollout.id, job = %id, host = %t.hostname, endpoint = %t.endpoint_key, "deploy job sent");
+        }
+        publish(state, rollout.id);
+    }
+    Ok(())
+}
+
+/// Progress from an agent: the target's step and coarse state, live in the UI.
+pub async fn on_progress(state: &AppState, agent_id: &str, progress: &JobProgress) -> Result<()> {
+    let Some(target) = state.store.target_by_job(&progress.job_id).await? else {
+        return Ok(());
+    };
+    if target.agent_id != agent_id {
+        tracing::warn!(agent = %agent_id, job = %progress.job_id, "progress for another agent's job ignored");
+        return Ok(());
+    }
+    let coarse = match progress.step.as_str() {
+        "stage" | "apply" => "preflighted",
+        "check" | "restart" | "verify" | "rollback" => "applied",
+        _ => target.state.as_str(),
+    };
+    let step = format!("{}: {}", progress.step, progress.detail);
+    let step: String = step.chars().take(2000).collect();
+    if state
+        .store
+        .set_target_step(&progress.job_id, coarse, &step, state.now_secs())
+        .await?
+    {
+        publish(state, target.rollout_id);
+    }
+    Ok(())
+}
+
+/// A deployment's result: the target ends verified, rolled back or failed; the scheduler
+/// then moves on (or stops). A failure is mailed at once.
+pub async fn on_result(state: &AppState, agent_id: &str, result: &JobResult) -> Result<()> {
+    let Some(target) = state.store.target_by_job(&result.job_id).await? else {
+        return Ok(());
+    };
+    if target.agent_id != agent_id {
+        tracing::warn!(agent = %agent_id, job = %result.job_id, "a result for another agent's job ignored");
+        return Ok(());
+    }
+    let (to, word) = match result.outcome {
+        Some(DeployOutcome::Committed) if result.ok => ("verified", "verified"),
+        Some(DeployOutcome::RolledBack) => ("rolled_back", "rolled back"),
+        _ => ("failed", "failed"),
+    };
+    let detail: String = result.detail.chars().take(8000).collect();
+    let now = state.now_secs();
+    if !state
+        .store
+        .set_target_state(target.id, IN_FLIGHT, to, None, &detail, now)
+        .await?
+    {
+        return Ok(());
+    }
+    state
+        .store
+        .audit(
+            now,
+            &format!("agent:{agent_id}"),
+            &format!("rollout.target_{to}"),
+            Some(&format!(
+                "rollout #{} {} {}",
+                target.rollout_id, target.hostname, target.endpoint_key
+            )),
+            Some(&detail),
+        )
+        .await?;
+    if to != "verified" {
+        let groups = state
+            .store
+            .host_groups(target.host_id)
+            .await
+            .unwrap_or_default();
+        crate::alerts::rollout_problem(
+            state,
+            &crate::alerts::RolloutProblem {
+                rollout_id: target.rollout_id,
+                target_id: target.id,
+                host_id: target.host_id,
+                hostname: &target.hostname,
+                groups: &groups,
+                endpoint: &target.endpoint_name,
+                outcome: word,
+                detail: &detail,
+            },
+        )
+        .await?;
+    }
+    // The agent rescans after a change; ask for it now so the dashboard shows the new
+    // certificate without waiting for the next scan.
+    let rescan = certfleet_proto::encode(
+        &uuid::Uuid::new_v4().to_string(),
+        &ConsoleMessage::Job(Job {
+            job_id: format!("{}-rescan", result.job_id),
+            action: JobAction::Rescan,
+        }),
+    );
+    let _ = state.registry.try_send(agent_id, rescan);
+    publish(state, target.rollout_id);
+    state.rollout_wake.notify_one();
+    Ok(())
+}
+
+/// The scheduler's loop: a pass every second, or at once when woken.
+pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = tick(&state).await {
+            tracing::error!("the rollout scheduler failed a pass: {e:#}");
+        }
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = state.rollout_wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
