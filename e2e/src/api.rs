@@ -168,3 +168,27 @@ impl Api {
         Ok(api)
     }
 }
+
+/// What a TLS port serves, as an independent client sees it: a handshake that verifies the
+/// chain against `ca_pem` for `server_name`, then the leaf's SHA-256 (uppercase hex).
+pub fn served_sha256(address: SocketAddr, server_name: &str, ca_pem: &str) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let config = tls_config(ca_pem, None)?;
+    let name = ServerName::try_from(server_name.to_owned())?;
+    runtime().block_on(async {
+        let tcp = TcpStream::connect(address).await?;
+        let tls = tokio::time::timeout(
+            Duration::from_secs(5),
+            TlsConnector::from(config).connect(name, tcp),
+        )
+        .await
+        .context("the TLS handshake timed out")??;
+        let leaf = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .ok_or_else(|| anyhow!("no certificate served"))?;
+        Ok(hex::encode_upper(Sha256::digest(leaf)))
+    })
+}

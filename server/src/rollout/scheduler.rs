@@ -170,8 +170,8 @@ async fn drive(
         }
         let online = state.registry.is_connected(&t.agent_id);
         if t.state == "pending" {
-            if !groups_of.contains_key(&t.host_id) {
-                groups_of.insert(t.host_id, state.store.host_groups(t.host_id).await?);
+            if let std::collections::hash_map::Entry::Vacant(slot) = groups_of.entry(t.host_id) {
+                slot.insert(state.store.host_groups(t.host_id).await?);
             }
             let groups = &groups_of[&t.host_id];
             let closed = super::windows::closed(windows, groups, now);
@@ -192,14 +192,13 @@ async fn drive(
                 };
                 // Only skip once the window it was waiting for has passed or the grace is
                 // over; until then it gets its step when it returns.
-                if let Some(reason) = reason.filter(|_| secs > wave_began) {
-                    if state
+                if let Some(reason) = reason.filter(|_| secs > wave_began)
+                    && state
                         .store
                         .set_target_state(t.id, &["pending"], "skipped", None, &reason, secs)
                         .await?
-                    {
-                        publish(state, rollout.id);
-                    }
+                {
+                    publish(state, rollout.id);
                 }
                 continue;
             }
