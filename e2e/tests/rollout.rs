@@ -246,3 +246,118 @@ fn a_renewal_that_is_not_served_after_the_restart_is_rolled_back_and_the_rollout
     );
     Ok(())
 }
+
+/// A restart that takes a while (as a real service restart does), so a test can kill a
+/// process in the middle of it.
+fn slow_restart(apache: &Apache, secs: u32) -> Vec<String> {
+    vec![
+        "sh".into(),
+        "-c".into(),
+        format!(
+            "sleep {secs}; exec /usr/sbin/apache2 -f '{}' -k graceful",
+            apache.config_path().display()
+        ),
+    ]
+}
+
+fn target_step(api: &Api, id: i64, wave: i64) -> Option<(String, String)> {
+    let body = api.get(&format!("/api/v1/rollouts/{id}")).ok()?.body;
+    let t = body["targets"].as_array()?.iter().find(|t| t["wave"] == wave)?.clone();
+    Some((
+        t["state"].as_str()?.to_owned(),
+        t["step"].as_str().unwrap_or("").to_owned(),
+    ))
+}
+
+#[test]
+fn a_console_killed_mid_rollout_finishes_it_after_its_restart() -> anyhow::Result<()> {
+    let temp = tempfile::tempdir()?;
+    let ca = TestCa::new("Rollout CA");
+    let old = ca.server(&[NAME], 20);
+    let mut console = Console::start(&temp.path().join("console"))?;
+    let api = Api::admin(&console)?;
+    let apache_dir = temp.path().join("a").join("apache");
+    let apache = Apache::start(&apache_dir, free_port()?, NAME, &old, &ca.pem)?;
+    let agent = Agent::start(
+        &console,
+        &temp.path().join("a").join("agent"),
+        &agent_config(&apache, Some(slow_restart(&apache, 4))),
+    )?;
+    let one = Site { apache, agent };
+    let two = site(&console, &temp.path().join("b"), &ca, &old, None)?;
+    wait_for_endpoints(&api, 2)?;
+    let hosts = api.get("/api/v1/hosts")?.body;
+    let first_id = one.agent.id()?;
+    let first_host = hosts
+        .as_array()
+        .and_then(|h| h.iter().find(|h| h["agent_id"] == first_id.as_str()))
+        .and_then(|h| h["id"].as_i64())
+        .unwrap_or_default();
+
+    let new = ca.server(&[NAME], 365);
+    let renewal = upload(&api, &ca, &new)?;
+    let id = api
+        .post("/api/v1/rollouts", json!({"renewal_id": renewal, "canary_host_id": first_host}))?
+        .body["id"]
+        .as_i64()
+        .unwrap_or_default();
+    wait_for("the canary to restart Apache", Duration::from_secs(30), || {
+        let (_, step) = target_step(&api, id, 0)?;
+        step.starts_with("restart").then_some(())
+    })?;
+    console.kill();
+    // The canary finishes while the console is down; its result waits in the agent.
+    wait_for("the canary to serve the renewal", Duration::from_secs(30), || {
+        (served_sha256(one.address(), NAME, &ca.pem).ok()? == new.sha256).then_some(())
+    })?;
+    console.restart()?;
+    // The session survives the restart (its key is in the data folder).
+    let done = wait_for_rollout(&api, id, &["succeeded", "failed"], 90)
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", logs(&console, &[&one, &two])))?;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    for s in [&one, &two] {
+        assert_eq!(served_sha256(s.address(), NAME, &ca.pem)?, new.sha256);
+    }
+    Ok(())
+}
+
+#[test]
+fn an_agent_killed_mid_apply_ends_rolled_back_at_its_next_start() -> anyhow::Result<()> {
+    let temp = tempfile::tempdir()?;
+    let ca = TestCa::new("Rollout CA");
+    let old = ca.server(&[NAME], 20);
+    let console = Console::start(&temp.path().join("console"))?;
+    let api = Api::admin(&console)?;
+    let apache = Apache::start(&temp.path().join("apache"), free_port()?, NAME, &old, &ca.pem)?;
+    let agent_dir = temp.path().join("agent");
+    let agent = Agent::start(&console, &agent_dir, &agent_config(&apache, Some(slow_restart(&apache, 3))))?;
+    let mut s = Site { apache, agent };
+    wait_for_endpoints(&api, 1)?;
+
+    let new = ca.server(&[NAME], 365);
+    let renewal = upload(&api, &ca, &new)?;
+    let id = api.post("/api/v1/rollouts", json!({"renewal_id": renewal}))?.body["id"]
+        .as_i64()
+        .unwrap_or_default();
+    wait_for("the agent to restart Apache", Duration::from_secs(30), || {
+        let (_, step) = target_step(&api, id, 0)?;
+        step.starts_with("restart").then_some(())
+    })?;
+    // Killed hard in the middle of the restart: the new files are in place, nothing is
+    // verified. At its next start the journal puts the old files back and restarts.
+    s.agent.kill();
+    s.agent = Agent::run(&agent_dir)?;
+    let done = wait_for_rollout(&api, id, &["succeeded", "failed"], 90)
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", logs(&console, &[&s])))?;
+    let target = &done["targets"][0];
+    assert_eq!(target["state"], "rolled_back", "{done}");
+    assert!(
+        target["detail"].as_str().unwrap_or("").contains("stopped mid-deployment"),
+        "{done}"
+    );
+    assert_eq!(std::fs::read_to_string(s.apache.cert_path())?, old.cert_pem);
+    wait_for("the old certificate served again", Duration::from_secs(20), || {
+        (served_sha256(s.address(), NAME, &ca.pem).ok()? == old.sha256).then_some(())
+    })?;
+    Ok(())
+}
