@@ -262,7 +262,11 @@ fn slow_restart(apache: &Apache, secs: u32) -> Vec<String> {
 
 fn target_step(api: &Api, id: i64, wave: i64) -> Option<(String, String)> {
     let body = api.get(&format!("/api/v1/rollouts/{id}")).ok()?.body;
-    let t = body["targets"].as_array()?.iter().find(|t| t["wave"] == wave)?.clone();
+    let t = body["targets"]
+        .as_array()?
+        .iter()
+        .find(|t| t["wave"] == wave)?
+        .clone();
     Some((
         t["state"].as_str()?.to_owned(),
         t["step"].as_str().unwrap_or("").to_owned(),
@@ -297,19 +301,28 @@ fn a_console_killed_mid_rollout_finishes_it_after_its_restart() -> anyhow::Resul
     let new = ca.server(&[NAME], 365);
     let renewal = upload(&api, &ca, &new)?;
     let id = api
-        .post("/api/v1/rollouts", json!({"renewal_id": renewal, "canary_host_id": first_host}))?
+        .post(
+            "/api/v1/rollouts",
+            json!({"renewal_id": renewal, "canary_host_id": first_host}),
+        )?
         .body["id"]
         .as_i64()
         .unwrap_or_default();
-    wait_for("the canary to restart Apache", Duration::from_secs(30), || {
-        let (_, step) = target_step(&api, id, 0)?;
-        step.starts_with("restart").then_some(())
-    })?;
+    wait_for(
+        "the canary to restart Apache",
+        Duration::from_secs(30),
+        || {
+            let (_, step) = target_step(&api, id, 0)?;
+            step.starts_with("restart").then_some(())
+        },
+    )?;
     console.kill();
     // The canary finishes while the console is down; its result waits in the agent.
-    wait_for("the canary to serve the renewal", Duration::from_secs(30), || {
-        (served_sha256(one.address(), NAME, &ca.pem).ok()? == new.sha256).then_some(())
-    })?;
+    wait_for(
+        "the canary to serve the renewal",
+        Duration::from_secs(30),
+        || (served_sha256(one.address(), NAME, &ca.pem).ok()? == new.sha256).then_some(()),
+    )?;
     console.restart()?;
     // The session survives the restart (its key is in the data folder).
     let done = wait_for_rollout(&api, id, &["succeeded", "failed"], 90)
@@ -328,21 +341,37 @@ fn an_agent_killed_mid_apply_ends_rolled_back_at_its_next_start() -> anyhow::Res
     let old = ca.server(&[NAME], 20);
     let console = Console::start(&temp.path().join("console"))?;
     let api = Api::admin(&console)?;
-    let apache = Apache::start(&temp.path().join("apache"), free_port()?, NAME, &old, &ca.pem)?;
+    let apache = Apache::start(
+        &temp.path().join("apache"),
+        free_port()?,
+        NAME,
+        &old,
+        &ca.pem,
+    )?;
     let agent_dir = temp.path().join("agent");
-    let agent = Agent::start(&console, &agent_dir, &agent_config(&apache, Some(slow_restart(&apache, 3))))?;
+    let agent = Agent::start(
+        &console,
+        &agent_dir,
+        &agent_config(&apache, Some(slow_restart(&apache, 3))),
+    )?;
     let mut s = Site { apache, agent };
     wait_for_endpoints(&api, 1)?;
 
     let new = ca.server(&[NAME], 365);
     let renewal = upload(&api, &ca, &new)?;
-    let id = api.post("/api/v1/rollouts", json!({"renewal_id": renewal}))?.body["id"]
+    let id = api
+        .post("/api/v1/rollouts", json!({"renewal_id": renewal}))?
+        .body["id"]
         .as_i64()
         .unwrap_or_default();
-    wait_for("the agent to restart Apache", Duration::from_secs(30), || {
-        let (_, step) = target_step(&api, id, 0)?;
-        step.starts_with("restart").then_some(())
-    })?;
+    wait_for(
+        "the agent to restart Apache",
+        Duration::from_secs(30),
+        || {
+            let (_, step) = target_step(&api, id, 0)?;
+            step.starts_with("restart").then_some(())
+        },
+    )?;
     // Killed hard in the middle of the restart: the new files are in place, nothing is
     // verified. At its next start the journal puts the old files back and restarts.
     s.agent.kill();
@@ -352,12 +381,17 @@ fn an_agent_killed_mid_apply_ends_rolled_back_at_its_next_start() -> anyhow::Res
     let target = &done["targets"][0];
     assert_eq!(target["state"], "rolled_back", "{done}");
     assert!(
-        target["detail"].as_str().unwrap_or("").contains("stopped mid-deployment"),
+        target["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("stopped mid-deployment"),
         "{done}"
     );
     assert_eq!(std::fs::read_to_string(s.apache.cert_path())?, old.cert_pem);
-    wait_for("the old certificate served again", Duration::from_secs(20), || {
-        (served_sha256(s.address(), NAME, &ca.pem).ok()? == old.sha256).then_some(())
-    })?;
+    wait_for(
+        "the old certificate served again",
+        Duration::from_secs(20),
+        || (served_sha256(s.address(), NAME, &ca.pem).ok()? == old.sha256).then_some(()),
+    )?;
     Ok(())
 }

@@ -1,17 +1,18 @@
 //! Alerts through a real SMTP listener (Debian's python3-aiosmtpd writing a Maildir), with
 //! the console's clock moved by the test.
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use certfleet_e2e::smtp::{SmtpListener, subject};
-use certfleet_proto::{CertificateInfo, Endpoint, Finding, Hello, Inventory, Snapshot};
+use certfleet_proto::Finding;
 use certfleet_server::alerts::{
     self,
     settings::{AlertSettings, Security},
 };
 use certfleet_server::config::{Config, Overrides};
-use certfleet_store::{NewAgent, NewToken};
 use time::OffsetDateTime;
 
 const DAY: i64 = 86_400;
@@ -89,46 +90,7 @@ impl Harness {
 
     /// An enrolled agent with a host in `groups`; returns (agent id, host id).
     async fn host(&self, name: &str, groups: &[&str], seen: i64) -> (String, i64) {
-        let store = &self.state.store;
-        let agent = format!(
-            "00000000-0000-4000-8000-{:012}",
-            name.len() * 1000 + name.bytes().map(usize::from).sum::<usize>()
-        );
-        store
-            .create_token(&NewToken {
-                id: name.into(),
-                secret_sha256: "x".into(),
-                host_hint: None,
-                created_by: "t".into(),
-                created_at: 0,
-                expires_at: i64::MAX,
-            })
-            .await
-            .expect("token");
-        store
-            .enroll_agent(
-                name,
-                "x",
-                1,
-                &NewAgent {
-                    id: &agent,
-                    cert_serial: "1",
-                    cert_not_after: i64::MAX,
-                },
-            )
-            .await
-            .expect("enrol");
-        let hello = Hello {
-            agent_version: "t".into(),
-            protocol: 1,
-            hostname: name.into(),
-            fqdn: format!("{name}.example.test"),
-            os: "linux".into(),
-            arch: "x86_64".into(),
-            groups: groups.iter().map(|g| g.to_string()).collect(),
-        };
-        let host = store.upsert_host(&agent, &hello, seen).await.expect("host");
-        (agent, host)
+        support::host(&self.state.store, name, groups, seen).await
     }
 
     async fn inventory(
@@ -138,47 +100,7 @@ impl Harness {
         certs: &[(&str, i64)],
         findings: Vec<Finding>,
     ) {
-        let snapshot = Snapshot {
-            endpoints: certs
-                .iter()
-                .enumerate()
-                .map(|(i, (name, _))| Endpoint {
-                    key: format!("pem:{name}"),
-                    kind: "apache".into(),
-                    name: (*name).into(),
-                    address: Some(format!("127.0.0.1:{}", 8443 + i)),
-                    config_path: None,
-                    configured_sha256: Some(format!("{name:0>64}").to_uppercase()),
-                    served_sha256: Some(format!("{name:0>64}").to_uppercase()),
-                    errors: vec![],
-                    findings: if i == 0 { findings.clone() } else { vec![] },
-                })
-                .collect(),
-            certificates: certs
-                .iter()
-                .map(|(name, not_after)| CertificateInfo {
-                    sha256: format!("{name:0>64}").to_uppercase(),
-                    thumbprint: "T".into(),
-                    subject: format!("CN={name}"),
-                    issuer: "CN=CA".into(),
-                    serial: "1".into(),
-                    dns_names: vec![(*name).into()],
-                    ip_addresses: vec![],
-                    not_before: 0,
-                    not_after: *not_after,
-                    key_algorithm: "RSA".into(),
-                    key_bits: 2048,
-                    signature_algorithm: "sha256WithRSAEncryption".into(),
-                    self_signed: false,
-                    der_base64: "AA==".into(),
-                })
-                .collect(),
-        };
-        self.state
-            .store
-            .ingest_inventory(agent, host, &Inventory::of(snapshot), 0)
-            .await
-            .expect("ingest");
+        support::inventory(&self.state.store, agent, host, certs, findings).await
     }
 }
 

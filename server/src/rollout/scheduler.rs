@@ -134,9 +134,11 @@ async fn drive(
         } else {
             format!("{verified} endpoint(s) verified, {skipped} skipped")
         };
+        // Nothing renewed at all is not a success, whatever the reason.
+        let end = if verified == 0 { "failed" } else { "succeeded" };
         if state
             .store
-            .set_rollout_state(rollout.id, &["running"], "succeeded", Some(&detail), secs)
+            .set_rollout_state(rollout.id, &["running"], end, Some(&detail), secs)
             .await?
         {
             state
@@ -144,7 +146,7 @@ async fn drive(
                 .audit(
                     secs,
                     "scheduler",
-                    "rollout.succeeded",
+                    &format!("rollout.{end}"),
                     Some(&format!("rollout #{}", rollout.id)),
                     Some(&detail),
                 )

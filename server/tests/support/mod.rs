@@ -10,6 +10,9 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+use certfleet_proto::{CertificateInfo, Endpoint, Finding, Hello, Inventory, Snapshot};
+use certfleet_store::{NewAgent, NewToken, Store};
+
 pub struct Harness {
     pub _dir: tempfile::TempDir,
     /// Holds the data folder's lock for the test's duration.
@@ -110,4 +113,96 @@ pub async fn user_with_role(h: &Harness, name: &str, role: Role) -> String {
         .await
         .expect("user");
     login(h, name, "a-long-user-password").await
+}
+
+/// An enrolled agent with a host in `groups`; returns (agent id, host id).
+pub async fn host(store: &Store, name: &str, groups: &[&str], seen: i64) -> (String, i64) {
+    let agent = format!(
+        "00000000-0000-4000-8000-{:012}",
+        name.len() * 1000 + name.bytes().map(usize::from).sum::<usize>()
+    );
+    store
+        .create_token(&NewToken {
+            id: name.into(),
+            secret_sha256: "x".into(),
+            host_hint: None,
+            created_by: "t".into(),
+            created_at: 0,
+            expires_at: i64::MAX,
+        })
+        .await
+        .expect("token");
+    store
+        .enroll_agent(
+            name,
+            "x",
+            1,
+            &NewAgent {
+                id: &agent,
+                cert_serial: "1",
+                cert_not_after: i64::MAX,
+            },
+        )
+        .await
+        .expect("enrol");
+    let hello = Hello {
+        agent_version: "t".into(),
+        protocol: 1,
+        hostname: name.into(),
+        fqdn: format!("{name}.example.test"),
+        os: "linux".into(),
+        arch: "x86_64".into(),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+    };
+    let host = store.upsert_host(&agent, &hello, seen).await.expect("host");
+    (agent, host)
+}
+
+pub async fn inventory(
+    store: &Store,
+    agent: &str,
+    host: i64,
+    certs: &[(&str, i64)],
+    findings: Vec<Finding>,
+) {
+    let snapshot = Snapshot {
+        endpoints: certs
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| Endpoint {
+                key: format!("pem:{name}"),
+                kind: "apache".into(),
+                name: (*name).into(),
+                address: Some(format!("127.0.0.1:{}", 8443 + i)),
+                config_path: None,
+                configured_sha256: Some(format!("{name:0>64}").to_uppercase()),
+                served_sha256: Some(format!("{name:0>64}").to_uppercase()),
+                errors: vec![],
+                findings: if i == 0 { findings.clone() } else { vec![] },
+            })
+            .collect(),
+        certificates: certs
+            .iter()
+            .map(|(name, not_after)| CertificateInfo {
+                sha256: format!("{name:0>64}").to_uppercase(),
+                thumbprint: "T".into(),
+                subject: format!("CN={name}"),
+                issuer: "CN=CA".into(),
+                serial: "1".into(),
+                dns_names: vec![(*name).into()],
+                ip_addresses: vec![],
+                not_before: 0,
+                not_after: *not_after,
+                key_algorithm: "RSA".into(),
+                key_bits: 2048,
+                signature_algorithm: "sha256WithRSAEncryption".into(),
+                self_signed: false,
+                der_base64: "AA==".into(),
+            })
+            .collect(),
+    };
+    store
+        .ingest_inventory(agent, host, &Inventory::of(snapshot), 0)
+        .await
+        .expect("ingest");
 }
