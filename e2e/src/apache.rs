@@ -114,6 +114,31 @@ Listen 127.0.0.1:{port}
         Ok(self)
     }
 
+    /// An agent configuration watching this httpd, with the config test and error log of
+    /// this instance, restarting it with `restart` (default: a graceful restart of it).
+    pub fn agent_config(&self, restart: Option<Vec<String>>) -> String {
+        let conf = self.config_path().display().to_string();
+        let restart = restart.unwrap_or_else(|| {
+            vec![
+                APACHE.into(),
+                "-f".into(),
+                conf.clone(),
+                "-k".into(),
+                "graceful".into(),
+            ]
+        });
+        let quoted = |v: &[String]| {
+            let items: Vec<String> = v.iter().map(|s| format!("{s:?}")).collect();
+            format!("[{}]", items.join(", "))
+        };
+        format!(
+            "rescan_secs = 2\ngroups = [\"esync\"]\n[[apache]]\nconfig = {conf:?}\nconfig_test = {}\nrestart = {}\nerror_log = {:?}\n",
+            quoted(&[APACHE.into(), "-f".into(), conf.clone(), "-t".into()]),
+            quoted(&restart),
+            self.dir.join("error.log").display().to_string()
+        )
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = Command::new(APACHE)

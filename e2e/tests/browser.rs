@@ -417,3 +417,71 @@ fn an_admin_sets_up_alert_email_and_the_test_email_shows_the_answer() -> anyhow:
     browser.wait_text("#audit", "alerts.settings_saved")?;
     Ok(())
 }
+
+#[test]
+fn an_admin_uploads_a_renewal_reviews_the_plan_rolls_it_out_and_watches_it_verify()
+-> anyhow::Result<()> {
+    let _turn = certfleet_e2e::browser::serial();
+    let temp = tempfile::tempdir()?;
+    let ca = TestCa::new("Test eSync CA");
+    let old = ca.server(&["esync.example.test"], 20);
+    let apache = Apache::start(
+        &temp.path().join("apache"),
+        free_port()?,
+        "esync.example.test",
+        &old,
+        &ca.pem,
+    )?;
+    let console = Console::start(&temp.path().join("console"))?;
+    let base = format!("https://{}", console.api);
+    let api = Api::admin(&console)?;
+    let _agent = Agent::start(
+        &console,
+        &temp.path().join("agent"),
+        &apache.agent_config(None),
+    )?;
+    wait_for("the host in the inventory", Duration::from_secs(30), || {
+        (api.get("/api/v1/hosts").ok()?.body.as_array()?.len() == 1).then_some(())
+    })?;
+
+    let browser = Browser::start(1280, 900, true)?;
+    log_in(
+        &browser,
+        &base,
+        "admin",
+        "a-long-new-password-for-tests",
+        ADMIN_PASSWORD,
+    )?;
+    browser.goto(&format!("{base}/renewals"))?;
+    browser.wait_hydrated()?;
+    // A key that does not belong to the certificate: refused, with the reason on the page.
+    let new = ca.server(&["esync.example.test"], 365);
+    let stranger = ca.server(&["esync.example.test"], 365);
+    browser.fill("#upload-form textarea[name=certificate_pem]", &new.cert_pem)?;
+    browser.fill("#upload-form textarea[name=key_pem]", &stranger.key_pem)?;
+    browser.fill("#upload-form textarea[name=chain_pem]", &ca.pem)?;
+    browser.click("#upload-form button[type=submit]")?;
+    browser.wait_text("#upload-error", "key_mismatch")?;
+
+    browser.fill("#upload-form textarea[name=certificate_pem]", &new.cert_pem)?;
+    browser.fill("#upload-form textarea[name=key_pem]", &new.key_pem)?;
+    browser.fill("#upload-form textarea[name=chain_pem]", &ca.pem)?;
+    browser.click("#upload-form button[type=submit]")?;
+    // The renewal's page: the plan proposes the Apache endpoint, ready.
+    browser.wait_text("#plan", "ready")?;
+    browser.wait_hydrated()?;
+    browser.screenshot("renewal-plan")?;
+    browser.click("#roll-out")?;
+    let state = browser
+        .wait_text("#rollout-state", "succeeded")
+        .map_err(|e| anyhow::anyhow!("{e}: {}\n{}", browser.page_text(), console.log_text()))?;
+    assert!(state.contains("1 endpoint(s) verified"), "{state}");
+    browser.wait_text("#targets", "verified")?;
+    browser.screenshot("rollout-done")?;
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], apache.port));
+    assert_eq!(
+        certfleet_e2e::api::served_sha256(address, "esync.example.test", &ca.pem)?,
+        new.sha256
+    );
+    Ok(())
+}

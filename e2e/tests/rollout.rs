@@ -25,26 +25,6 @@ impl Site {
     }
 }
 
-/// An agent config for `apache`, restarting it with `restart` (default: a graceful
-/// restart of that very httpd).
-fn agent_config(apache: &Apache, restart: Option<Vec<String>>) -> String {
-    let conf = apache.config_path().display().to_string();
-    let restart = restart.unwrap_or_else(|| {
-        vec![
-            "/usr/sbin/apache2".into(),
-            "-f".into(),
-            conf.clone(),
-            "-k".into(),
-            "graceful".into(),
-        ]
-    });
-    format!(
-        "rescan_secs = 2\ngroups = [\"esync\"]\n[[apache]]\nconfig = \"{conf}\"\nconfig_test = [\"/usr/sbin/apache2\", \"-f\", \"{conf}\", \"-t\"]\nrestart = {}\nerror_log = \"{}\"\n",
-        serde_json::to_string(&restart).unwrap_or_default(),
-        apache.dir.join("error.log").display()
-    )
-}
-
 fn site(
     console: &Console,
     dir: &Path,
@@ -53,7 +33,7 @@ fn site(
     restart: Option<Vec<String>>,
 ) -> anyhow::Result<Site> {
     let apache = Apache::start(&dir.join("apache"), free_port()?, NAME, old, &ca.pem)?;
-    let agent = Agent::start(console, &dir.join("agent"), &agent_config(&apache, restart))?;
+    let agent = Agent::start(console, &dir.join("agent"), &apache.agent_config(restart))?;
     Ok(Site { apache, agent })
 }
 
@@ -285,7 +265,7 @@ fn a_console_killed_mid_rollout_finishes_it_after_its_restart() -> anyhow::Resul
     let agent = Agent::start(
         &console,
         &temp.path().join("a").join("agent"),
-        &agent_config(&apache, Some(slow_restart(&apache, 4))),
+        &apache.agent_config(Some(slow_restart(&apache, 4))),
     )?;
     let one = Site { apache, agent };
     let two = site(&console, &temp.path().join("b"), &ca, &old, None)?;
@@ -352,7 +332,7 @@ fn an_agent_killed_mid_apply_ends_rolled_back_at_its_next_start() -> anyhow::Res
     let agent = Agent::start(
         &console,
         &agent_dir,
-        &agent_config(&apache, Some(slow_restart(&apache, 3))),
+        &apache.agent_config(Some(slow_restart(&apache, 3))),
     )?;
     let mut s = Site { apache, agent };
     wait_for_endpoints(&api, 1)?;

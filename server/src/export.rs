@@ -15,7 +15,10 @@ use futures_util::Stream;
 use crate::auth;
 use crate::state::AppState;
 
-async fn session_user(state: &AppState, headers: &HeaderMap) -> Option<certfleet_store::UserRow> {
+pub(crate) async fn session_user(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Option<certfleet_store::UserRow> {
     let token = auth::cookie_token(headers)?;
     let id = state.sessions.verify(&token)?;
     let user = state.store.user_by_id(id).await.ok()??;

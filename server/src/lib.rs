@@ -20,6 +20,7 @@ pub mod state;
 pub mod tls;
 pub mod tokens;
 pub mod ui;
+pub mod upload;
 pub mod web;
 
 use std::net::SocketAddr;

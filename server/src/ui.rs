@@ -48,7 +48,7 @@ fn internal(e: impl std::fmt::Display) -> UiError {
     UiError::Internal
 }
 
-fn store_error(e: certfleet_store::Error) -> UiError {
+pub(crate) fn store_error(e: certfleet_store::Error) -> UiError {
     match e {
         certfleet_store::Error::NotFound { what } => UiError::NotFound(what.to_string()),
         other => internal(other),
@@ -56,7 +56,7 @@ fn store_error(e: certfleet_store::Error) -> UiError {
 }
 
 /// The user must hold `role` (and not be in the middle of a one-time password).
-fn require(viewer: &Viewer, role: Role) -> Result<(), UiError> {
+pub(crate) fn require(viewer: &Viewer, role: Role) -> Result<(), UiError> {
     if viewer.must_change_password {
         return Err(UiError::Forbidden(
             "Change your one-time password first.".into(),
@@ -646,6 +646,29 @@ impl Backend for ConsoleBackend {
             None,
         );
         Ok(())
+    }
+
+    async fn renewals(
+        &self,
+        viewer: &Viewer,
+    ) -> Result<(Vec<RenewalItem>, Vec<RolloutItem>), UiError> {
+        crate::rollout::ui::renewals(&self.state, viewer).await
+    }
+
+    async fn renewal(&self, viewer: &Viewer, id: i64) -> Result<RenewalPage, UiError> {
+        crate::rollout::ui::renewal(&self.state, viewer, id).await
+    }
+
+    async fn start_rollout(&self, viewer: &Viewer, form: &RolloutForm) -> Result<i64, UiError> {
+        crate::rollout::ui::start(&self.state, viewer, form).await
+    }
+
+    async fn rollout(&self, viewer: &Viewer, id: i64) -> Result<RolloutDetail, UiError> {
+        crate::rollout::ui::detail(&self.state, viewer, id).await
+    }
+
+    async fn control_rollout(&self, viewer: &Viewer, id: i64, action: &str) -> Result<(), UiError> {
+        crate::rollout::ui::control(&self.state, viewer, id, action).await
     }
 
     async fn alert_settings(&self, viewer: &Viewer) -> Result<AlertPage, UiError> {

@@ -39,6 +39,10 @@ pub fn router(state: AppState) -> Router {
             axum::routing::get(crate::export::certificates_csv),
         )
         .route(
+            "/ui/renewals/upload",
+            axum::routing::post(crate::upload::upload),
+        )
+        .route(
             "/download/{file}",
             axum::routing::get(crate::downloads::serve),
         )

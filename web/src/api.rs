@@ -177,3 +177,37 @@ pub async fn send_test_email(to: String) -> Result<String, UiError> {
     let (backend, viewer) = session(true).await?;
     backend.send_test_email(&viewer, to.trim()).await
 }
+
+#[server(prefix = "/ui", endpoint = "renewals")]
+pub async fn get_renewals() -> Result<(Vec<RenewalItem>, Vec<RolloutItem>), UiError> {
+    let (backend, viewer) = session(false).await?;
+    backend.renewals(&viewer).await
+}
+
+#[server(prefix = "/ui", endpoint = "renewal")]
+pub async fn get_renewal(id: i64) -> Result<RenewalPage, UiError> {
+    let (backend, viewer) = session(false).await?;
+    backend.renewal(&viewer, id).await
+}
+
+#[server(prefix = "/ui", endpoint = "start_rollout")]
+pub async fn start_rollout(form: RolloutForm) -> Result<i64, UiError> {
+    let (backend, viewer) = session(true).await?;
+    let id = backend.start_rollout(&viewer, &form).await?;
+    redirect_plain_form(&format!("/rollouts/{id}")).await;
+    Ok(id)
+}
+
+#[server(prefix = "/ui", endpoint = "rollout")]
+pub async fn get_rollout(id: i64) -> Result<RolloutDetail, UiError> {
+    let (backend, viewer) = session(false).await?;
+    backend.rollout(&viewer, id).await
+}
+
+#[server(prefix = "/ui", endpoint = "control_rollout")]
+pub async fn control_rollout(id: i64, action: String) -> Result<(), UiError> {
+    let (backend, viewer) = session(true).await?;
+    backend.control_rollout(&viewer, id, &action).await?;
+    redirect_plain_form(&format!("/rollouts/{id}")).await;
+    Ok(())
+}

@@ -70,6 +70,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/audit") view=pages::admin::Audit ssr=ssr.clone()/>
                     <Route path=path!("/users") view=pages::admin::Users ssr=ssr.clone()/>
                     <Route path=path!("/alerts") view=pages::alerts::AlertSettings ssr=ssr.clone()/>
+                    <Route path=path!("/renewals") view=pages::renewals::Renewals ssr=ssr.clone()/>
+                    <Route path=path!("/renewals/:id") view=pages::rollouts::Renewal ssr=ssr.clone()/>
+                    <Route path=path!("/rollouts/:id") view=pages::rollouts::Rollout ssr=ssr.clone()/>
                 </ParentRoute>
             </Routes>
         </Router>
@@ -112,6 +115,7 @@ fn Layout() -> impl IntoView {
                                     <A href="/" exact=true>"Overview"</A>
                                     <A href="/certificates">"Certificates"</A>
                                     <A href="/hosts">"Hosts"</A>
+                                    <A href="/renewals">"Renewals"</A>
                                     <A href="/agents">"Agents"</A>
                                     {admin.then(|| view! { <A href="/audit">"Audit log"</A> <A href="/users">"Users"</A> <A href="/alerts">"Alerts"</A> })}
                                 </nav>

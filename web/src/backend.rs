@@ -56,6 +56,14 @@ pub trait Backend: Send + Sync + 'static {
         disabled: bool,
     ) -> Result<(), UiError>;
     async fn alert_settings(&self, viewer: &Viewer) -> Result<AlertPage, UiError>;
+    async fn renewals(
+        &self,
+        viewer: &Viewer,
+    ) -> Result<(Vec<RenewalItem>, Vec<RolloutItem>), UiError>;
+    async fn renewal(&self, viewer: &Viewer, id: i64) -> Result<RenewalPage, UiError>;
+    async fn start_rollout(&self, viewer: &Viewer, form: &RolloutForm) -> Result<i64, UiError>;
+    async fn rollout(&self, viewer: &Viewer, id: i64) -> Result<RolloutDetail, UiError>;
+    async fn control_rollout(&self, viewer: &Viewer, id: i64, action: &str) -> Result<(), UiError>;
     /// Saves the settings; a non-empty `password` replaces the stored SMTP password.
     async fn save_alert_settings(
         &self,

@@ -322,6 +322,99 @@ pub struct OutboxItem {
     pub last_error: Option<String>,
 }
 
+/// An uploaded renewed certificate (never its key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenewalItem {
+    pub id: i64,
+    pub subject: String,
+    pub dns_names: Vec<String>,
+    pub issuer: String,
+    pub not_after: i64,
+    pub sha256: String,
+    pub thumbprint: String,
+    pub warnings: Vec<String>,
+    pub uploaded_by: String,
+    pub uploaded_at: i64,
+}
+
+/// One endpoint a renewal could go to, with the console's verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanItem {
+    pub host_id: i64,
+    pub hostname: String,
+    pub endpoint_key: String,
+    pub endpoint_name: String,
+    pub kind: String,
+    pub online: bool,
+    pub current_sha256: String,
+    pub current_not_after: i64,
+    pub proposed: bool,
+    pub problems: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutItem {
+    pub id: i64,
+    pub renewal_id: i64,
+    pub subject: String,
+    pub state: String,
+    pub start_at: i64,
+    pub time_zone: String,
+    pub max_failures: i64,
+    pub created_by: String,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+    pub detail: String,
+    pub targets: i64,
+    pub verified: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetItem {
+    pub id: i64,
+    pub host_id: i64,
+    pub hostname: String,
+    pub endpoint_name: String,
+    pub endpoint_key: String,
+    pub wave: i64,
+    pub state: String,
+    pub step: String,
+    pub detail: String,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenewalPage {
+    pub renewal: RenewalItem,
+    pub plan: Vec<PlanItem>,
+    pub rollouts: Vec<RolloutItem>,
+    pub can_roll_out: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutDetail {
+    pub rollout: RolloutItem,
+    pub renewal: RenewalItem,
+    pub targets: Vec<TargetItem>,
+    pub can_control: bool,
+}
+
+/// The rollout form as typed: `targets` are `host_id|endpoint_key` of the ticked boxes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutForm {
+    pub renewal_id: i64,
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// Empty: now; else a date and time with its offset, `2026-12-05T02:00+01:00`.
+    #[serde(default)]
+    pub start_at: String,
+    #[serde(default)]
+    pub wave_hosts: String,
+    #[serde(default)]
+    pub max_failures: String,
+}
+
 /// What the console pushes to open pages so they refresh without a reload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -3,6 +3,7 @@
 //! resuming or cancelling one. `scheduler` drives them; every change is audited.
 
 pub mod scheduler;
+pub mod ui;
 pub mod windows;
 
 use std::collections::BTreeMap;

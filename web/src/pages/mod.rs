@@ -8,3 +8,5 @@ pub mod certificates;
 pub mod hosts;
 pub mod login;
 pub mod overview;
+pub mod renewals;
+pub mod rollouts;

@@ -1,0 +1,216 @@
+//! The rollout pages' data: renewals, their plans and rollouts in the web UI's model, with
+//! the role checks of each action.
+
+use certfleet_store::{RenewalRow, RolloutRow, TargetRow};
+use certfleet_web::model::{
+    PlanItem, RenewalItem, RenewalPage, Role, RolloutDetail, RolloutForm, RolloutItem, TargetItem,
+    UiError, Viewer,
+};
+
+use super::{RolloutRequest, TargetChoice};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::ui::{require, store_error};
+
+fn ui_error(e: ApiError) -> UiError {
+    match e {
+        ApiError::BadRequest(m) | ApiError::Conflict(m) => UiError::BadRequest(m),
+        ApiError::Forbidden(m) => UiError::Forbidden(m),
+        ApiError::NotFound(what) => UiError::NotFound(what.to_string()),
+        ApiError::Unauthorized => UiError::Unauthorized,
+        ApiError::Internal(e) => {
+            tracing::error!("{e:#}");
+            UiError::Internal
+        }
+    }
+}
+
+fn renewal_item(r: RenewalRow) -> RenewalItem {
+    RenewalItem {
+        id: r.id,
+        subject: r.subject,
+        dns_names: r.dns_names,
+        issuer: r.issuer,
+        not_after: r.not_after,
+        sha256: r.sha256,
+        thumbprint: r.thumbprint,
+        warnings: r.warnings,
+        uploaded_by: r.uploaded_by,
+        uploaded_at: r.uploaded_at,
+    }
+}
+
+async fn rollout_item(state: &AppState, r: RolloutRow) -> Result<RolloutItem, UiError> {
+    let targets = state
+        .store
+        .rollout_targets(r.id)
+        .await
+        .map_err(store_error)?;
+    let subject = state
+        .store
+        .renewal(r.renewal_id)
+        .await
+        .map(|n| n.subject)
+        .unwrap_or_default();
+    Ok(RolloutItem {
+        id: r.id,
+        renewal_id: r.renewal_id,
+        subject,
+        state: r.state,
+        start_at: r.start_at,
+        time_zone: r.time_zone,
+        max_failures: r.max_failures,
+        created_by: r.created_by,
+        created_at: r.created_at,
+        finished_at: r.finished_at,
+        detail: r.detail,
+        targets: targets.len() as i64,
+        verified: targets.iter().filter(|t| t.state == "verified").count() as i64,
+    })
+}
+
+fn target_item(t: TargetRow) -> TargetItem {
+    TargetItem {
+        id: t.id,
+        host_id: t.host_id,
+        hostname: t.hostname,
+        endpoint_name: t.endpoint_name,
+        endpoint_key: t.endpoint_key,
+        wave: t.wave,
+        state: t.state,
+        step: t.step,
+        detail: t.detail,
+        updated_at: t.updated_at,
+    }
+}
+
+pub async fn renewals(
+    state: &AppState,
+    viewer: &Viewer,
+) -> Result<(Vec<RenewalItem>, Vec<RolloutItem>), UiError> {
+    require(viewer, Role::Viewer)?;
+    let renewals = state.store.renewals(100).await.map_err(store_error)?;
+    let mut rollouts = Vec::new();
+    for r in state.store.rollouts(50).await.map_err(store_error)? {
+        rollouts.push(rollout_item(state, r).await?);
+    }
+    Ok((renewals.into_iter().map(renewal_item).collect(), rollouts))
+}
+
+pub async fn renewal(state: &AppState, viewer: &Viewer, id: i64) -> Result<RenewalPage, UiError> {
+    require(viewer, Role::Viewer)?;
+    let renewal = state.store.renewal(id).await.map_err(store_error)?;
+    let plan = super::plan(state, id)
+        .await
+        .map_err(ui_error)?
+        .into_iter()
+        .map(|p| PlanItem {
+            host_id: p.host_id,
+            hostname: p.hostname,
+            endpoint_key: p.endpoint_key,
+            endpoint_name: p.endpoint_name,
+            kind: p.kind,
+            online: p.online,
+            current_sha256: p.current_sha256,
+            current_not_after: p.current_not_after,
+            proposed: p.proposed,
+            problems: p.problems,
+            notes: p.notes,
+        })
+        .collect();
+    let mut rollouts = Vec::new();
+    for r in state.store.rollouts(200).await.map_err(store_error)? {
+        if r.renewal_id == id {
+            rollouts.push(rollout_item(state, r).await?);
+        }
+    }
+    Ok(RenewalPage {
+        renewal: renewal_item(renewal),
+        plan,
+        rollouts,
+        can_roll_out: viewer.role >= Role::Operator && !viewer.must_change_password,
+    })
+}
+
+fn number(text: &str, field: &str) -> Result<Option<i64>, UiError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|_| UiError::BadRequest(format!("{field}: {text:?} is not a whole number")))
+}
+
+pub async fn start(state: &AppState, viewer: &Viewer, form: &RolloutForm) -> Result<i64, UiError> {
+    require(viewer, Role::Operator)?;
+    let targets = if form.targets.is_empty() {
+        return Err(UiError::BadRequest(
+            "tick at least one endpoint to renew".into(),
+        ));
+    } else {
+        let mut chosen = Vec::new();
+        for t in &form.targets {
+            let (host, key) = t
+                .split_once('|')
+                .ok_or_else(|| UiError::BadRequest(format!("{t:?} is not an endpoint")))?;
+            chosen.push(TargetChoice {
+                host_id: host
+                    .parse()
+                    .map_err(|_| UiError::BadRequest(format!("{t:?} is not an endpoint")))?,
+                endpoint_key: key.to_owned(),
+            });
+        }
+        chosen
+    };
+    let start_at = form.start_at.trim();
+    // `datetime-local` style input without seconds: accept it with its offset.
+    let start_at = if start_at.len() >= 16 && start_at.as_bytes().get(16) != Some(&b':') {
+        format!("{}:00{}", &start_at[..16], &start_at[16..])
+    } else {
+        start_at.to_owned()
+    };
+    let request = RolloutRequest {
+        renewal_id: form.renewal_id,
+        targets: Some(targets),
+        start_at: Some(start_at).filter(|s| !s.is_empty()),
+        canary_host_id: None,
+        wave_hosts: number(&form.wave_hosts, "hosts per wave")?,
+        wave_percent: None,
+        max_failures: number(&form.max_failures, "stop after failures")?,
+    };
+    let row = super::create(state, &viewer.name, &request)
+        .await
+        .map_err(ui_error)?;
+    Ok(row.id)
+}
+
+pub async fn detail(state: &AppState, viewer: &Viewer, id: i64) -> Result<RolloutDetail, UiError> {
+    require(viewer, Role::Viewer)?;
+    let row = state.store.rollout(id).await.map_err(store_error)?;
+    let renewal = state
+        .store
+        .renewal(row.renewal_id)
+        .await
+        .map_err(store_error)?;
+    let targets = state.store.rollout_targets(id).await.map_err(store_error)?;
+    Ok(RolloutDetail {
+        rollout: rollout_item(state, row).await?,
+        renewal: renewal_item(renewal),
+        targets: targets.into_iter().map(target_item).collect(),
+        can_control: viewer.role >= Role::Operator && !viewer.must_change_password,
+    })
+}
+
+pub async fn control(
+    state: &AppState,
+    viewer: &Viewer,
+    id: i64,
+    action: &str,
+) -> Result<(), UiError> {
+    require(viewer, Role::Operator)?;
+    super::control(state, &viewer.name, id, action)
+        .await
+        .map(|_| ())
+        .map_err(ui_error)
+}

@@ -1,0 +1,120 @@
+//! Renewals: upload a renewed certificate (a PFX with its password, or PEM texts) and see
+//! the uploads and the rollouts. The upload is a plain multipart form to the console, so it
+//! works without JavaScript; a refusal comes back with the reason.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::use_query_map;
+
+use crate::api::get_renewals;
+use crate::components::{Empty, ErrorNotice, date, date_time};
+use crate::live::tick;
+use crate::model::{RenewalItem, RolloutItem};
+
+/// A rollout's state as text with an icon, never colour alone.
+pub fn rollout_state(state: &str) -> AnyView {
+    let (icon, class) = match state {
+        "succeeded" | "verified" => ("✔", "ok"),
+        "failed" | "rolled_back" => ("✖", "bad"),
+        "running" | "sent" | "preflighted" | "applied" => ("⟳", "busy"),
+        "paused" | "scheduled" | "pending" | "queued" => ("⏸", "wait"),
+        _ => ("–", "muted"),
+    };
+    let text = state.replace('_', " ");
+    view! { <span class=format!("rstate {class}")><span aria-hidden="true">{icon}" "</span>{text}</span> }
+        .into_any()
+}
+
+#[component]
+pub fn Renewals() -> impl IntoView {
+    let query = use_query_map();
+    let error = move || query.get().get("error").filter(|e| !e.is_empty());
+    let data = Resource::new(tick, |_| get_renewals());
+    view! {
+        <h1>"Renewals"</h1>
+        <section class="panel">
+            <h2>"Upload a renewed certificate"</h2>
+            <p class="muted">"A PFX with its password, or the PEM certificate and key (and chain). It is checked first; nothing is kept when it is refused. The private key is stored encrypted and never shown again."</p>
+            {move || error().map(|e| view! { <p class="error" role="alert" id="upload-error">{e}</p> })}
+            <form method="post" action="/ui/renewals/upload" enctype="multipart/form-data" id="upload-form" class="settings">
+                <fieldset>
+                    <legend>"PFX / PKCS#12"</legend>
+                    <label>"File" <input type="file" name="pfx" accept=".pfx,.p12"/></label>
+                    <label>"Password (of the PFX, or of an encrypted PEM key)" <input type="password" name="password" autocomplete="off"/></label>
+                </fieldset>
+                <fieldset>
+                    <legend>"Or PEM"</legend>
+                    <label>"Certificate" <textarea name="certificate_pem" rows="4" placeholder="-----BEGIN CERTIFICATE-----"></textarea></label>
+                    <label>"Private key" <textarea name="key_pem" rows="4" placeholder="-----BEGIN PRIVATE KEY-----"></textarea></label>
+                    <label>"Chain (intermediates)" <textarea name="chain_pem" rows="4"></textarea></label>
+                </fieldset>
+                <button type="submit">"Upload and check"</button>
+            </form>
+        </section>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                    Ok((renewals, rollouts)) => view! {
+                        <h2>"Uploaded"</h2>
+                        <RenewalList renewals/>
+                        <h2>"Rollouts"</h2>
+                        <RolloutList rollouts/>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn RenewalList(renewals: Vec<RenewalItem>) -> impl IntoView {
+    if renewals.is_empty() {
+        return view! { <Empty><p>"No renewals yet — upload the renewed certificate above."</p></Empty> }.into_any();
+    }
+    view! {
+        <div class="table-wrap">
+            <table id="renewals">
+                <thead><tr><th class="wide">"Certificate"</th><th>"Names"</th><th>"Expires"</th><th>"Uploaded"</th></tr></thead>
+                <tbody>
+                    {renewals.into_iter().map(|r| view! {
+                        <tr>
+                            <td class="wide"><A href=format!("/renewals/{}", r.id)>{r.subject.clone()}</A></td>
+                            <td>{r.dns_names.join(", ")}</td>
+                            <td>{date(r.not_after)}</td>
+                            <td>{format!("{} by {}", date_time(r.uploaded_at), r.uploaded_by)}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+pub fn RolloutList(rollouts: Vec<RolloutItem>) -> impl IntoView {
+    if rollouts.is_empty() {
+        return view! { <Empty><p>"No rollouts yet — open a renewal to roll it out."</p></Empty> }
+            .into_any();
+    }
+    view! {
+        <div class="table-wrap">
+            <table class="rollouts">
+                <thead><tr><th>"Rollout"</th><th class="wide">"Certificate"</th><th>"State"</th><th class="num">"Verified"</th><th>"Started by"</th></tr></thead>
+                <tbody>
+                    {rollouts.into_iter().map(|r| view! {
+                        <tr>
+                            <td><A href=format!("/rollouts/{}", r.id)>{format!("#{}", r.id)}</A></td>
+                            <td class="wide">{r.subject.clone()}</td>
+                            <td>{rollout_state(&r.state)}</td>
+                            <td class="num">{format!("{}/{}", r.verified, r.targets)}</td>
+                            <td>{format!("{}, {}", r.created_by, date_time(r.created_at))}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}
