@@ -12,19 +12,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine;
 use certfleet_e2e::Console;
-use certfleet_e2e::api::{Api, tls_config, tls_connect};
+use certfleet_e2e::api::Api;
+use certfleet_e2e::swarm::{Enrolled, enroll};
 use certfleet_proto::{
-    AgentMessage, CertificateInfo, ConsoleMessage, Endpoint, EnrollRequest, EnrollResponse,
-    EnrollmentToken, Hello, Inventory, Snapshot, decode_from_console, encode,
+    AgentMessage, CertificateInfo, ConsoleMessage, Endpoint, Hello, Inventory, Snapshot,
+    decode_from_console, encode,
 };
 use futures_util::{SinkExt, StreamExt};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// Changed inventories each agent sends in the ingest phase.
 const INGEST_ROUNDS: usize = 5;
@@ -36,45 +32,6 @@ fn rss_kib(pid: u32) -> Result<u64> {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .ok_or_else(|| anyhow!("no VmRSS"))
-}
-
-struct Enrolled {
-    chain: Vec<CertificateDer<'static>>,
-    key: Vec<u8>,
-}
-
-async fn enroll(console: &Console, ca: &str, token: &str) -> Result<Enrolled> {
-    let token = EnrollmentToken::parse(token).map_err(anyhow::Error::msg)?;
-    let key = rcgen::KeyPair::generate()?;
-    let csr = rcgen::CertificateParams::default()
-        .serialize_request(&key)?
-        .pem()?;
-    let body = serde_json::to_vec(&EnrollRequest {
-        token_id: token.id,
-        token_secret: token.secret,
-        csr_pem: csr,
-        hostname: "swarm".into(),
-    })?;
-    let tls = tls_connect(console.gateway, tls_config(ca, None)?).await?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
-    tokio::spawn(connection);
-    let request = hyper::Request::post("/agent/v1/enroll")
-        .header("host", "localhost")
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body)))?;
-    let response = sender.send_request(request).await?;
-    let status = response.status();
-    let bytes = response.into_body().collect().await?.to_bytes();
-    if !status.is_success() {
-        bail!("enrolment refused: {}", String::from_utf8_lossy(&bytes));
-    }
-    let answer: EnrollResponse = serde_json::from_slice(&bytes)?;
-    Ok(Enrolled {
-        chain: vec![CertificateDer::from(
-            pem::parse(answer.certificate_pem)?.into_contents(),
-        )],
-        key: key.serialize_der(),
-    })
 }
 
 fn snapshot(agent: usize, round: usize, der: &[u8]) -> Snapshot {
@@ -150,21 +107,7 @@ async fn agent(
         mut done,
         connecting,
     } = signals;
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(identity.key));
-    let tls = tls_connect(
-        console_gateway,
-        tls_config(&ca, Some((identity.chain, key)))?,
-    )
-    .await?;
-    let config = WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0);
-    let (ws, _) = tokio_tungstenite::client_async_with_config(
-        format!("wss://localhost:{}/agent/v1", console_gateway.port()),
-        tls,
-        Some(config),
-    )
-    .await?;
+    let ws = certfleet_e2e::swarm::connect(console_gateway, &ca, identity).await?;
     let (mut tx, mut rx) = ws.split();
     let send =
         |m: AgentMessage| Message::Text(encode(&format!("{index}-{}", rand_id()), &m).into());

@@ -10,6 +10,7 @@ pub mod api;
 pub mod browser;
 pub mod pki;
 pub mod smtp;
+pub mod swarm;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -45,6 +45,39 @@ pub struct ApacheTarget {
     /// Read for the reason when a restart fails; default `/var/log/apache2/error.log` or
     /// `<ServerRoot>\logs\error.log`.
     pub error_log: Option<PathBuf>,
+    /// Sites certfleet configures itself, in a marked block of the main configuration file
+    /// (the eSync set-up: Listen, mod_ssl and a TLS VirtualHost).
+    #[serde(default)]
+    pub managed: Vec<ManagedSite>,
+    /// Where the managed sites' files go; default `<ServerRoot>/conf/certfleet`.
+    pub managed_dir: Option<PathBuf>,
+    /// mod_ssl for the managed block; default `modules/mod_ssl.so` (Windows) or Debian's
+    /// `/usr/lib/apache2/modules/mod_ssl.so`.
+    pub ssl_module: Option<PathBuf>,
+}
+
+/// A TLS site in the managed block.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ManagedSite {
+    pub server_name: String,
+    #[serde(default = "default_https_port")]
+    pub port: u16,
+    /// More lines for the VirtualHost (e.g. the application's ProxyPass).
+    #[serde(default)]
+    pub extra: Vec<String>,
+}
+
+fn default_https_port() -> u16 {
+    443
+}
+
+impl ManagedSite {
+    /// The endpoint key the inventory reports it under (the same as the parser's once the
+    /// block exists).
+    pub fn endpoint_key(&self) -> String {
+        format!("apache:*:{}:{}", self.port, self.server_name)
+    }
 }
 
 /// Certificate files used by some other server (nginx, haproxy, …).
@@ -109,6 +142,11 @@ groups = []
 # [[apache]]
 # config = "/etc/apache2/apache2.conf"           # Debian / Ubuntu
 # config = 'C:\eSync\Apache24\conf\httpd.conf'    # eSync on Windows
+# A TLS site certfleet writes into a marked block of that file (Listen, mod_ssl, VirtualHost):
+# [[apache.managed]]
+# server_name = "esync.example.com"
+# port = 443
+# extra = ["ProxyPass / http://127.0.0.1:8080/"]
 
 # Certificate files of another server (nginx, haproxy, ...), and its live port.
 # [[pem]]

@@ -83,16 +83,20 @@ pub struct TargetRow {
 pub const TARGET_FINAL: &[&str] = &["verified", "failed", "rolled_back", "skipped", "cancelled"];
 
 impl Store {
-    /// Every endpoint with the certificate it is configured with or serves (one row each).
+    /// Every endpoint with the certificate it is configured with or serves (a row each; an
+    /// endpoint without any, such as a managed site not deployed yet, has an empty `sha256`).
     pub async fn endpoint_uses(&self) -> Result<Vec<EndpointUse>> {
         let rows = sqlx::query!(
             r#"SELECT h.id AS "host_id!", h.hostname, h.agent_id, h.groups_json,
                       e.key AS endpoint_key, e.name AS endpoint_name, e.kind, e.address,
-                      c.sha256 AS "sha256!", c.subject, c.dns_names_json, c.not_after
+                      COALESCE(c.sha256, '') AS "sha256!: String",
+                      COALESCE(c.subject, '') AS "subject!: String",
+                      COALESCE(c.dns_names_json, '[]') AS "dns_names_json!: String",
+                      COALESCE(c.not_after, 0) AS "not_after!: i64"
                FROM endpoints e
                JOIN hosts h ON h.id = e.host_id
                JOIN agents a ON a.id = h.agent_id AND a.revoked_at IS NULL
-               JOIN certificates c
+               LEFT JOIN certificates c
                  ON c.sha256 = e.configured_sha256 OR c.sha256 = e.served_sha256
                ORDER BY h.hostname, e.key"#
         )
@@ -265,6 +269,49 @@ impl Store {
         .await?
         .rows_affected();
         Ok(changed == 1)
+    }
+
+    /// Marks targets sent under their job ids in one transaction: `(target, job id, from
+    /// pending)`; one not from pending (a re-send) only has its time refreshed. Returns the
+    /// targets recorded (a target that moved meanwhile is left out).
+    pub async fn mark_targets_sent(
+        &self,
+        sends: &[(i64, String, bool)],
+        now: i64,
+    ) -> Result<Vec<i64>> {
+        let mut tx = self.write_transaction().await?;
+        let mut recorded = Vec::with_capacity(sends.len());
+        for (target, job_id, from_pending) in sends {
+            let changed = if *from_pending {
+                sqlx::query!(
+                    "UPDATE rollout_targets SET state = 'sent', job_id = ?, detail = 'sent to the agent',
+                         updated_at = ?
+                     WHERE id = ? AND state = 'pending'",
+                    job_id,
+                    now,
+                    target
+                )
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+            } else {
+                sqlx::query!(
+                    "UPDATE rollout_targets SET updated_at = ?
+                     WHERE id = ? AND job_id = ? AND state IN ('sent', 'preflighted', 'applied')",
+                    now,
+                    target,
+                    job_id
+                )
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+            };
+            if changed == 1 {
+                recorded.push(*target);
+            }
+        }
+        tx.commit().await?;
+        Ok(recorded)
     }
 
     /// The target a job belongs to.

@@ -1,7 +1,13 @@
-//! The `apache` driver (the eSync case): the new certificate, key (decrypted: Apache on
-//! Windows cannot prompt) and chain replace the files the virtual host names, owner-only;
-//! the configuration test runs before any restart; a failed restart brings the new lines
-//! of error.log into the result.
+//! The `apache` driver (the eSync case). Two ways to a site:
+//! - an existing TLS virtual host: the new certificate, key (decrypted: Apache on Windows
+//!   cannot prompt) and chain replace the files it names;
+//! - a managed site (`[[apache.managed]]`): certfleet writes the files under its own folder
+//!   and keeps a marked block in the main configuration file (Listen, mod_ssl, the
+//!   VirtualHost), leaving the rest of the file as it was.
+//!
+//! Either way every file is written owner-only and atomically, the configuration test runs
+//! before any restart, and a failed restart brings the new lines of error.log into the
+//! result.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -11,44 +17,131 @@ use certfleet_certkit::Purpose;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use super::{Bundle, CommandLine, Driver, FileWrite, Plan, VerifyAt, check_port, configured_leaf};
-use crate::config::ApacheTarget;
+use super::{
+    Bundle, CommandLine, Driver, FileWrite, Plan, VerifyAt, check_port, configured_leaf, managed,
+};
+use crate::config::{ApacheTarget, ManagedSite};
 use crate::inventory::apache::{self, VirtualHost};
+
+enum Site {
+    /// A virtual host of the configuration, by the files it names.
+    Existing(VirtualHost),
+    /// A site of the managed block (which may not exist yet).
+    Managed(ManagedSite),
+}
 
 pub struct ApacheDriver {
     target: ApacheTarget,
-    host: VirtualHost,
+    site: Site,
     server_root: PathBuf,
+    /// `Listen` ports of the configuration outside the managed block.
+    listening: Vec<u16>,
+}
+
+fn port_of(listen: &str) -> Option<u16> {
+    listen.rsplit(':').next()?.trim().parse().ok()
 }
 
 impl ApacheDriver {
-    /// The driver for the virtual host the console names by `endpoint` (its inventory key).
+    /// The driver for the site the console names by `endpoint` (its inventory key).
     pub fn find(target: &ApacheTarget, endpoint: &str) -> Result<Self, String> {
         let parsed = apache::parse(&target.config, target.server_root.as_deref())
             .map_err(|e| e.to_string())?;
-        let host = parsed
-            .tls_hosts
-            .into_iter()
-            .find(|h| h.endpoint_key() == endpoint)
-            .ok_or_else(|| {
-                format!(
-                    "{} has no TLS virtual host {endpoint:?} any more: rescan the host and plan \
-                     the rollout again",
-                    target.config.display()
-                )
-            })?;
+        // The block's own Listen lines do not count: it is rewritten whole.
+        let text = std::fs::read_to_string(&target.config).unwrap_or_default();
+        let mut listening: Vec<u16> = parsed.listens.iter().filter_map(|l| port_of(l)).collect();
+        if let (Some(b), Some(e)) = (text.find(managed::BEGIN), text.find(managed::END)) {
+            for line in text[b..e.max(b)].lines() {
+                if let Some(port) = line.trim().strip_prefix("Listen ").and_then(port_of)
+                    && let Some(i) = listening.iter().position(|p| *p == port)
+                {
+                    listening.remove(i);
+                }
+            }
+        }
+        let site = if let Some(site) = target.managed.iter().find(|s| s.endpoint_key() == endpoint)
+        {
+            Site::Managed(site.clone())
+        } else {
+            Site::Existing(
+                parsed
+                    .tls_hosts
+                    .into_iter()
+                    .find(|h| h.endpoint_key() == endpoint)
+                    .ok_or_else(|| {
+                        format!(
+                            "{} has no TLS virtual host {endpoint:?} any more: rescan the host \
+                             and plan the rollout again",
+                            target.config.display()
+                        )
+                    })?,
+            )
+        };
         Ok(ApacheDriver {
             target: target.clone(),
-            host,
+            site,
             server_root: parsed.server_root,
+            listening,
         })
     }
 
-    fn verify_at(&self) -> Option<VerifyAt> {
-        self.host.probe_address().map(|address| VerifyAt {
-            address,
-            server_name: self.host.server_name.clone(),
+    fn managed_dir(&self) -> PathBuf {
+        self.target
+            .managed_dir
+            .clone()
+            .unwrap_or_else(|| self.server_root.join("conf").join("certfleet"))
+    }
+
+    fn ssl_module(&self) -> PathBuf {
+        self.target.ssl_module.clone().unwrap_or_else(|| {
+            if cfg!(windows) {
+                PathBuf::from("modules/mod_ssl.so")
+            } else {
+                PathBuf::from("/usr/lib/apache2/modules/mod_ssl.so")
+            }
         })
+    }
+
+    fn server_name(&self) -> Option<&str> {
+        match &self.site {
+            Site::Existing(host) => host.server_name.as_deref(),
+            Site::Managed(site) => Some(&site.server_name),
+        }
+    }
+
+    /// The files the site's certificate lives in: certificate, key, chain.
+    fn files(&self) -> Result<(PathBuf, PathBuf, Option<PathBuf>), String> {
+        match &self.site {
+            Site::Existing(host) => {
+                let where_ = format!("{}:{}", host.file.display(), host.line);
+                match (&host.certificate_file, &host.key_file) {
+                    (Some(cert), Some(key)) => {
+                        Ok((cert.clone(), key.clone(), host.chain_file.clone()))
+                    }
+                    _ => Err(format!(
+                        "the virtual host at {where_} names no SSLCertificateFile or \
+                         SSLCertificateKeyFile to replace: add both (any path) and deploy again"
+                    )),
+                }
+            }
+            Site::Managed(site) => {
+                let (cert, key, chain) = managed::site_files(&self.managed_dir(), site);
+                Ok((cert, key, Some(chain)))
+            }
+        }
+    }
+
+    fn verify_at(&self) -> Option<VerifyAt> {
+        match &self.site {
+            Site::Existing(host) => host.probe_address().map(|address| VerifyAt {
+                address,
+                server_name: host.server_name.clone(),
+            }),
+            Site::Managed(site) => Some(VerifyAt {
+                address: format!("127.0.0.1:{}", site.port),
+                server_name: Some(site.server_name.clone()),
+            }),
+        }
     }
 
     fn config_test(&self) -> CommandLine {
@@ -94,6 +187,25 @@ impl ApacheDriver {
             }
         })
     }
+
+    /// The main configuration with the managed block for every managed site that has its
+    /// files (or is `this` one, about to get them).
+    fn managed_config(&self, this: &ManagedSite) -> Result<Vec<u8>, String> {
+        let dir = self.managed_dir();
+        let sites: Vec<ManagedSite> = self
+            .target
+            .managed
+            .iter()
+            .filter(|s| {
+                s.endpoint_key() == this.endpoint_key() || managed::site_files(&dir, s).0.exists()
+            })
+            .cloned()
+            .collect();
+        let block = managed::render(&sites, &dir, &self.ssl_module(), &self.listening);
+        let text = std::fs::read_to_string(&self.target.config)
+            .map_err(|e| format!("cannot read {}: {e}", self.target.config.display()))?;
+        Ok(managed::replace(&text, &block)?.into_bytes())
+    }
 }
 
 impl Driver for ApacheDriver {
@@ -103,21 +215,21 @@ impl Driver for ApacheDriver {
         now: OffsetDateTime,
     ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
         Box::pin(async move {
-            let where_ = format!("{}:{}", self.host.file.display(), self.host.line);
-            if self.host.certificate_file.is_none() || self.host.key_file.is_none() {
-                return Err(format!(
-                    "the virtual host at {where_} names no SSLCertificateFile or \
-                     SSLCertificateKeyFile to replace: add both (any path) and deploy again"
-                ));
+            let (cert, _, _) = self.files()?;
+            bundle.judge(self.server_name(), Purpose::Apache, now)?;
+            if let Site::Managed(site) = &self.site {
+                // Fails early on damaged markers, before anything is staged.
+                self.managed_config(site)?;
             }
-            bundle.judge(self.host.server_name.as_deref(), Purpose::Apache, now)?;
             if let Some(at) = self.verify_at() {
-                let configured = self
-                    .host
-                    .certificate_file
-                    .as_deref()
-                    .and_then(configured_leaf);
-                check_port(&at, configured.as_deref(), &bundle.sha256).await?;
+                let configured = configured_leaf(&cert);
+                // A managed site that does not exist yet owns nothing on its port: whatever
+                // answers there belongs to another program.
+                let ours_or_absent = match &self.site {
+                    Site::Managed(_) => configured.is_some(),
+                    Site::Existing(_) => true,
+                };
+                check_port(&at, configured.as_deref(), &bundle.sha256, ours_or_absent).await?;
             }
             Ok(())
         })
@@ -125,42 +237,45 @@ impl Driver for ApacheDriver {
 
     fn plan(&self, bundle: &Bundle) -> Result<Plan, String> {
         let (leaf, issuers) = bundle.split_chain()?;
-        let certificate_file = self
-            .host
-            .certificate_file
-            .clone()
-            .ok_or("no SSLCertificateFile")?;
-        let key_file = self
-            .host
-            .key_file
-            .clone()
-            .ok_or("no SSLCertificateKeyFile")?;
+        let (certificate_file, key_file, chain_file) = self.files()?;
         let mut files = Vec::new();
-        // With a chain file, the issuers go there; without, Apache 2.4.8+ reads them from
-        // the certificate file after the leaf.
-        let certificate = match &self.host.chain_file {
-            Some(chain) if !issuers.is_empty() => {
-                files.push(FileWrite {
-                    path: chain.clone(),
-                    contents: Zeroizing::new(issuers.into_bytes()),
-                });
-                leaf
-            }
-            // No issuers (a leaf straight from a root): the chain file stays as it is.
-            Some(_) => leaf,
-            None => bundle.chain_pem.clone(),
-        };
+        let mut certificate = leaf.clone();
+        match (&chain_file, &self.site) {
+            // No issuers (a leaf straight from a root): an existing chain file stays as it
+            // is; a managed one (which the block names) gets the leaf, never nothing.
+            (Some(_), Site::Existing(_)) if issuers.is_empty() => {}
+            (Some(chain), _) => files.push(FileWrite {
+                path: chain.clone(),
+                contents: Zeroizing::new(
+                    if issuers.is_empty() { leaf } else { issuers }.into_bytes(),
+                ),
+                private: true,
+            }),
+            // Without a chain file, Apache 2.4.8+ reads the issuers after the leaf.
+            (None, _) => certificate = bundle.chain_pem.clone(),
+        }
         files.insert(
             0,
             FileWrite {
                 path: certificate_file.clone(),
                 contents: Zeroizing::new(certificate.into_bytes()),
+                private: true,
             },
         );
         files.push(FileWrite {
             path: key_file,
             contents: Zeroizing::new(bundle.key_pem.as_bytes().to_vec()),
+            private: true,
         });
+        if let Site::Managed(site) = &self.site {
+            std::fs::create_dir_all(self.managed_dir())
+                .map_err(|e| format!("cannot create {}: {e}", self.managed_dir().display()))?;
+            files.push(FileWrite {
+                path: self.target.config.clone(),
+                contents: Zeroizing::new(self.managed_config(site)?),
+                private: false,
+            });
+        }
         Ok(Plan {
             files,
             check: Some(self.config_test()),

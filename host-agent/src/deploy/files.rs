@@ -78,3 +78,27 @@ pub fn log_since(path: &Path, from: u64, max: usize) -> String {
 pub fn size_of(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
+
+/// Gives `to` the owner, group and mode of `from` (Unix; elsewhere files inherit their
+/// folder's ACL and nothing is copied). Best effort: a failure leaves `to` owner-only.
+#[cfg(unix)]
+pub fn copy_meta(from: &Path, to: &Path) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if let Ok(meta) = std::fs::metadata(from) {
+        let _ = std::os::unix::fs::chown(to, Some(meta.uid()), Some(meta.gid()));
+        let _ = std::fs::set_permissions(to, std::fs::Permissions::from_mode(meta.mode() & 0o7777));
+    }
+}
+
+#[cfg(not(unix))]
+pub fn copy_meta(_from: &Path, _to: &Path) {}
+
+/// Owner-only again (a private key keeps its owner but loses any group or world access).
+#[cfg(unix)]
+pub fn owner_only(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+}
+
+#[cfg(not(unix))]
+pub fn owner_only(_path: &Path) {}

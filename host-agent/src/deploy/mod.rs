@@ -10,11 +10,14 @@ pub mod apache;
 mod files;
 pub mod jobs;
 pub mod journal;
+mod managed;
 pub mod pem;
 mod plan;
 
 use std::time::Duration;
 
+#[cfg(test)]
+use certfleet_certkit::Fingerprint;
 use certfleet_certkit::{self as certkit, HostName, Policy, Purpose, Severity};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -223,6 +226,12 @@ pub async fn execute(
                 ),
             );
         }
+        if write.path.exists() {
+            files::copy_meta(&write.path, &staged);
+            if write.private {
+                files::owner_only(&staged);
+            }
+        }
         record.files.push(FileRecord {
             path: write.path.clone(),
             before: Before::NotReached,
@@ -253,7 +262,8 @@ pub async fn execute(
             let copy = backups.join(i.to_string());
             let copied = std::fs::read(&path)
                 .map(Zeroizing::new)
-                .and_then(|old| files::write_owner_only(&copy, &old));
+                .and_then(|old| files::write_owner_only(&copy, &old))
+                .map(|()| files::copy_meta(&path, &copy));
             if let Err(e) = copied {
                 let detail = format!("cannot keep a copy of {}: {e}", path.display());
                 return roll_back(journal, &mut record, detail, timing, progress).await;
@@ -374,7 +384,8 @@ async fn roll_back(
             Before::Absent => Ok(()),
             Before::Copy(copy) => std::fs::read(copy)
                 .map(Zeroizing::new)
-                .and_then(|old| files::replace_with(&file.path, &old)),
+                .and_then(|old| files::replace_with(&file.path, &old))
+                .map(|()| files::copy_meta(copy, &file.path)),
         };
         if let Err(e) = restored {
             problems.push(format!("cannot restore {}: {e}", file.path.display()));
@@ -474,6 +485,7 @@ pub async fn check_port(
     at: &VerifyAt,
     configured: Option<&str>,
     new: &str,
+    unknown_is_ours: bool,
 ) -> Result<Option<String>, String> {
     let der = match crate::inventory::served_leaf(&at.address, at.server_name.as_deref()).await {
         Ok(der) => der,
@@ -493,7 +505,10 @@ pub async fn check_port(
         .ok()
         .and_then(|m| m.certificates.first().map(|c| c.facts().sha256.to_string()))
         .unwrap_or_default();
-    if Some(served.as_str()) == configured || served == new || configured.is_none() {
+    if Some(served.as_str()) == configured
+        || served == new
+        || (configured.is_none() && unknown_is_ours)
+    {
         Ok(Some(served))
     } else {
         Err(format!(

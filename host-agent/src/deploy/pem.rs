@@ -45,7 +45,7 @@ impl Driver for PemDriver {
             bundle.judge(Some(self.host()), Purpose::Pem, now)?;
             if let Some(at) = self.verify_at() {
                 let configured = configured_leaf(&self.target.certificate);
-                check_port(&at, configured.as_deref(), &bundle.sha256).await?;
+                check_port(&at, configured.as_deref(), &bundle.sha256, true).await?;
             }
             Ok(())
         })
@@ -61,6 +61,7 @@ impl Driver for PemDriver {
                 files.push(FileWrite {
                     path: chain.clone(),
                     contents: Zeroizing::new(issuers.into_bytes()),
+                    private: true,
                 });
                 leaf
             }
@@ -73,12 +74,14 @@ impl Driver for PemDriver {
             FileWrite {
                 path: self.target.certificate.clone(),
                 contents: Zeroizing::new(certificate.into_bytes()),
+                private: true,
             },
         );
         if let Some(key) = &self.target.key {
             files.push(FileWrite {
                 path: key.clone(),
                 contents: Zeroizing::new(bundle.key_pem.as_bytes().to_vec()),
+                private: true,
             });
         }
         Ok(Plan {

@@ -13,6 +13,9 @@ use zeroize::Zeroizing;
 pub struct FileWrite {
     pub path: PathBuf,
     pub contents: Zeroizing<Vec<u8>>,
+    /// Certificate, key and chain files are owner-only whatever they were; other files
+    /// (a configuration) keep the mode they had. Both keep their owner and group.
+    pub private: bool,
 }
 
 impl std::fmt::Debug for FileWrite {

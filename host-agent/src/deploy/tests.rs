@@ -463,6 +463,9 @@ fn apache_target(apache: &certfleet_e2e::apache::Apache) -> ApacheTarget {
             "graceful".into(),
         ]),
         error_log: Some(apache.dir.join("error.log")),
+        managed: Vec::new(),
+        managed_dir: None,
+        ssl_module: None,
     }
 }
 
@@ -582,5 +585,129 @@ async fn apache_serves_the_renewal_or_is_put_back_when_it_breaks() {
     assert_eq!(
         std::fs::read(apache.dir.join("ssl/chain.crt")).expect("chain"),
         chain_before
+    );
+}
+
+#[tokio::test]
+async fn a_managed_site_is_written_into_httpd_conf_and_served() {
+    if !certfleet_e2e::apache::Apache::available() {
+        panic!("/usr/sbin/apache2 is missing: install Debian's apache2 (scripts/tools.sh does)");
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = TestCa::new("Managed CA");
+    let existing = ca.server(&["esync.example.test"], 20);
+    let port = free_port();
+    let apache = certfleet_e2e::apache::Apache::start(
+        &dir.path().join("httpd"),
+        port,
+        "esync.example.test",
+        &existing,
+        &ca.pem,
+    )
+    .expect("apache");
+    let original = std::fs::read_to_string(apache.config_path()).expect("conf");
+    let managed_port = free_port();
+    let mut target = apache_target(&apache);
+    target.managed = vec![
+        crate::config::ManagedSite {
+            server_name: "files.example.test".into(),
+            port: managed_port,
+            extra: vec!["# the application's own lines go here".into()],
+        },
+        // Its port is the existing vhost's: another program as far as this site goes.
+        crate::config::ManagedSite {
+            server_name: "other.example.test".into(),
+            port,
+            extra: vec![],
+        },
+    ];
+    target.managed_dir = Some(apache.dir.join("certfleet"));
+    let journal = Journal::open(&dir.path().join("journal")).expect("journal");
+    let timing = Timing {
+        verify_for: Duration::from_secs(15),
+        poll_every: Duration::from_millis(200),
+    };
+    let address = format!("127.0.0.1:{managed_port}");
+    let endpoint = format!("apache:*:{managed_port}:files.example.test");
+
+    let first = ca.server(&["files.example.test"], 365);
+    let driver = apache::ApacheDriver::find(&target, &endpoint).expect("driver");
+    let outcome = execute(
+        &journal,
+        "m-1",
+        &endpoint,
+        &driver,
+        &bundle(&ca, &first),
+        timing,
+        &mut |_: &str, _: &str| {},
+    )
+    .await;
+    assert!(outcome.committed(), "{outcome:?}");
+    let der = crate::inventory::served_leaf(&address, Some("files.example.test"))
+        .await
+        .expect("served");
+    assert_eq!(Fingerprint::of(&der).to_string(), first.sha256);
+    let conf = std::fs::read_to_string(apache.config_path()).expect("conf");
+    assert!(
+        conf.starts_with(&original),
+        "the rest of httpd.conf is as it was"
+    );
+    assert_eq!(conf.matches(managed::BEGIN).count(), 1);
+    assert!(conf.contains(&format!("Listen {managed_port}")));
+    assert!(
+        !conf.contains("other.example.test"),
+        "a site without files is not written"
+    );
+
+    // Renewed again: the block is replaced, not added twice, and the parser now finds the
+    // site under the same endpoint key.
+    let second = ca.server(&["files.example.test"], 400);
+    let driver = apache::ApacheDriver::find(&target, &endpoint).expect("driver");
+    let outcome = execute(
+        &journal,
+        "m-2",
+        &endpoint,
+        &driver,
+        &bundle(&ca, &second),
+        timing,
+        &mut |_: &str, _: &str| {},
+    )
+    .await;
+    assert!(outcome.committed(), "{outcome:?}");
+    let conf = std::fs::read_to_string(apache.config_path()).expect("conf");
+    assert_eq!(conf.matches(managed::BEGIN).count(), 1);
+    assert_eq!(conf.matches(&format!("Listen {managed_port}")).count(), 1);
+    let parsed = crate::inventory::apache::parse(&target.config, target.server_root.as_deref())
+        .expect("parse");
+    assert!(
+        parsed
+            .tls_hosts
+            .iter()
+            .any(|h| h.endpoint_key() == endpoint)
+    );
+
+    // A new managed site on a port another site already serves is refused up front.
+    let other = ca.server(&["other.example.test"], 365);
+    let endpoint = format!("apache:*:{port}:other.example.test");
+    let driver = apache::ApacheDriver::find(&target, &endpoint).expect("driver");
+    let outcome = execute(
+        &journal,
+        "m-3",
+        &endpoint,
+        &driver,
+        &bundle(&ca, &other),
+        timing,
+        &mut |_: &str, _: &str| {},
+    )
+    .await;
+    assert_eq!(outcome.phase, Phase::Failed, "{outcome:?}");
+    assert!(
+        outcome.detail.contains("taken by another program"),
+        "{}",
+        outcome.detail
+    );
+    assert_eq!(
+        std::fs::read_to_string(apache.config_path()).expect("conf"),
+        conf
     );
 }

@@ -226,6 +226,33 @@ pub async fn collect(config: &AgentConfig, now: OffsetDateTime) -> Snapshot {
                     }
                     endpoints.push(e);
                 }
+                // Managed sites whose block is not written yet: listed, so the console can
+                // roll a certificate out to them.
+                for site in &target.managed {
+                    let key = site.endpoint_key();
+                    if endpoints.iter().any(|e: &Endpoint| e.key == key) {
+                        continue;
+                    }
+                    endpoints.push(Endpoint {
+                        key,
+                        kind: "apache".into(),
+                        name: site.server_name.clone(),
+                        address: Some(format!("127.0.0.1:{}", site.port)),
+                        config_path: Some(target.config.display().to_string()),
+                        configured_sha256: None,
+                        served_sha256: None,
+                        errors: Vec::new(),
+                        findings: vec![finding(
+                            "not_deployed",
+                            "info",
+                            format!(
+                                "certfleet manages this site but has not written it yet: roll a \
+                                 certificate for {} out to it",
+                                site.server_name
+                            ),
+                        )],
+                    });
+                }
                 if !parsed.problems.is_empty() {
                     tracing::warn!(config = %target.config.display(), "{}", parsed.problems.join("; "));
                 }

@@ -105,14 +105,21 @@ pub async fn plan(state: &AppState, renewal_id: i64) -> Result<Vec<Proposal>, Ap
                 renewal.dns_names.join(", ")
             ));
         }
-        if renewal.not_after <= use_.not_after {
+        if use_.sha256.is_empty() {
+            notes.push("no certificate yet: the rollout creates the site".into());
+        } else if renewal.not_after <= use_.not_after {
             notes.push("the renewal does not expire later than the current certificate".into());
         }
         let online = state.registry.is_connected(&use_.agent_id);
         if !online {
             notes.push("the agent is offline: it gets its step when it returns".into());
         }
-        let proposed = same_names(&use_, &renewal);
+        // A site without a certificate yet (a new managed site) is proposed by its name.
+        let proposed = if use_.sha256.is_empty() {
+            endpoint_host(&use_).is_some_and(|h| covers(&renewal.dns_names, h))
+        } else {
+            same_names(&use_, &renewal)
+        };
         proposals.insert(
             (!proposed, use_.hostname.clone(), use_.endpoint_key.clone()),
             Proposal {

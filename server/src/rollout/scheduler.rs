@@ -156,7 +156,6 @@ async fn drive(
         return Ok(());
     };
 
-    let mut bundle: Option<(String, Secret, String)> = None;
     let mut groups_of: HashMap<i64, Vec<String>> = HashMap::new();
     let wave_began = targets
         .iter()
@@ -164,6 +163,8 @@ async fn drive(
         .map(|t| t.updated_at)
         .max()
         .unwrap_or(rollout.started_at.unwrap_or(rollout.start_at));
+    let mut to_send: Vec<&TargetRow> = Vec::new();
+    let mut changed = false;
     for t in targets.iter().filter(|t| t.wave == wave) {
         let resend =
             IN_FLIGHT.contains(&t.state.as_str()) && secs - t.updated_at >= RESEND_AFTER_SECS;
@@ -172,10 +173,13 @@ async fn drive(
         }
         let online = state.registry.is_connected(&t.agent_id);
         if t.state == "pending" {
-            if let std::collections::hash_map::Entry::Vacant(slot) = groups_of.entry(t.host_id) {
+            // Groups matter only when some group has a window.
+            if !windows.is_empty()
+                && let std::collections::hash_map::Entry::Vacant(slot) = groups_of.entry(t.host_id)
+            {
                 slot.insert(state.store.host_groups(t.host_id).await?);
             }
-            let groups = &groups_of[&t.host_id];
+            let groups = groups_of.get(&t.host_id).map(Vec::as_slice).unwrap_or(&[]);
             let closed = super::windows::closed(windows, groups, now);
             if !online {
                 let has_window = windows.iter().any(|w| groups.contains(&w.group_name));
@@ -200,7 +204,7 @@ async fn drive(
                         .set_target_state(t.id, &["pending"], "skipped", None, &reason, secs)
                         .await?
                 {
-                    publish(state, rollout.id);
+                    changed = true;
                 }
                 continue;
             }
@@ -210,54 +214,44 @@ async fn drive(
         } else if !online {
             continue;
         }
-        if bundle.is_none() {
-            let renewal = state.store.renewal(rollout.renewal_id).await?;
-            let sealed = state.store.renewal_sealed_key(rollout.renewal_id).await?;
-            let der = state.kek.open(&sealed)?;
-            let key_pem = pem::encode(&pem::Pem::new("PRIVATE KEY", der.to_vec()));
-            bundle = Some((renewal.chain_pem, Secret::new(key_pem), renewal.sha256));
-        }
-        let Some((chain_pem, key_pem, sha256)) = &bundle else {
-            continue;
-        };
-        let id = job_id(t);
-        // Recorded before it is sent: a crash in between re-sends the same job id.
-        if t.state == "pending" {
-            if !state
-                .store
-                .set_target_state(
-                    t.id,
-                    &["pending"],
-                    "sent",
-                    Some(&id),
-                    "sent to the agent",
-                    secs,
-                )
-                .await?
-            {
+        to_send.push(t);
+    }
+    if !to_send.is_empty() {
+        let renewal = state.store.renewal(rollout.renewal_id).await?;
+        let sealed = state.store.renewal_sealed_key(rollout.renewal_id).await?;
+        let der = state.kek.open(&sealed)?;
+        let key_pem = Secret::new(pem::encode(&pem::Pem::new("PRIVATE KEY", der.to_vec())));
+        // Recorded before they are sent, in one transaction: a crash in between re-sends
+        // the same job ids.
+        let sends: Vec<(i64, String, bool)> = to_send
+            .iter()
+            .map(|t| (t.id, job_id(t), t.state == "pending"))
+            .collect();
+        let recorded = state.store.mark_targets_sent(&sends, secs).await?;
+        for t in to_send {
+            if !recorded.contains(&t.id) {
                 continue;
             }
-        } else {
-            state
-                .store
-                .set_target_step(&id, &t.state, &t.step, secs)
-                .await?;
+            let id = job_id(t);
+            let frame = certfleet_proto::encode(
+                &uuid::Uuid::new_v4().to_string(),
+                &ConsoleMessage::Job(Job {
+                    job_id: id.clone(),
+                    action: JobAction::Deploy {
+                        endpoint: t.endpoint_key.clone(),
+                        chain_pem: renewal.chain_pem.clone(),
+                        key_pem: key_pem.clone(),
+                        sha256: renewal.sha256.clone(),
+                    },
+                }),
+            );
+            if state.registry.try_send(&t.agent_id, frame) {
+                tracing::debug!(rollout = rollout.id, job = %id, host = %t.hostname, endpoint = %t.endpoint_key, "deploy job sent");
+            }
+            changed = true;
         }
-        let frame = certfleet_proto::encode(
-            &uuid::Uuid::new_v4().to_string(),
-            &ConsoleMessage::Job(Job {
-                job_id: id.clone(),
-                action: JobAction::Deploy {
-                    endpoint: t.endpoint_key.clone(),
-                    chain_pem: chain_pem.clone(),
-                    key_pem: key_pem.clone(),
-                    sha256: sha256.clone(),
-                },
-            }),
-        );
-        if state.registry.try_send(&t.agent_id, frame) {
-            tracing::info!(rollout = rollout.id, job = %id, host = %t.hostname, endpoint = %t.endpoint_key, "deploy job sent");
-        }
+    }
+    if changed {
         publish(state, rollout.id);
     }
     Ok(())
