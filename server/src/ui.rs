@@ -424,7 +424,10 @@ impl Backend for ConsoleBackend {
             })
             .await
             .map_err(store_error)?;
+        let labels = store.host_labels(id).await.map_err(store_error)?;
         Ok(HostDetail {
+            labels,
+            can_label: viewer.role >= Role::Admin && !viewer.must_change_password,
             host: self.host_item(host),
             endpoints: endpoints.into_iter().map(endpoint_item).collect(),
             certificates: certificates
@@ -646,6 +649,52 @@ impl Backend for ConsoleBackend {
             None,
         );
         Ok(())
+    }
+
+    async fn set_host_labels(
+        &self,
+        viewer: &Viewer,
+        host_id: i64,
+        labels: &str,
+    ) -> Result<Vec<String>, UiError> {
+        require(viewer, Role::Admin)?;
+        let mut list: Vec<String> = Vec::new();
+        for label in labels
+            .split([',', ' ', '\n'])
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+        {
+            if label.len() > 64
+                || !label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            {
+                return Err(UiError::BadRequest(format!(
+                    "{label:?} is not a group name: use letters, digits, - _ . (up to 64)"
+                )));
+            }
+            list.push(label.to_ascii_lowercase());
+        }
+        list.sort();
+        list.dedup();
+        let groups = self
+            .state
+            .store
+            .set_host_labels(host_id, &list)
+            .await
+            .map_err(store_error)?;
+        self.state
+            .store
+            .audit(
+                self.state.now_secs(),
+                &viewer.name,
+                "host.labels_set",
+                Some(&format!("host #{host_id}")),
+                Some(&list.join(", ")),
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(groups)
     }
 
     async fn renewals(

@@ -301,3 +301,114 @@ async fn key_rotation_reseals_every_secret_and_a_crash_midway_is_finished_at_sta
         .expect("rotate from env");
     assert!(keys::load(&data, &store, Some(&next), 8).await.is_ok());
 }
+
+/// A multipart body like a browser sends for the upload form.
+fn multipart(fields: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "certfleet-test-boundary";
+    let mut body = Vec::new();
+    for (name, filename, value) in fields {
+        body.extend(format!("--{boundary}\r\n").as_bytes());
+        match filename {
+            Some(f) => body.extend(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/x-pkcs12\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+            None => body.extend(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend(*value);
+        body.extend(b"\r\n");
+    }
+    body.extend(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn post_form(
+    h: &Harness,
+    token: &str,
+    origin: &str,
+    fields: &[(&str, Option<&str>, &[u8])],
+) -> (StatusCode, String) {
+    use tower::ServiceExt;
+    let (content_type, body) = multipart(fields);
+    let request = axum::http::Request::builder()
+        .method("POST")
+        .uri("/ui/renewals/upload")
+        .header("host", "localhost")
+        .header("origin", origin)
+        .header(
+            "cookie",
+            format!("{}={token}", certfleet_server::auth::SESSION_COOKIE),
+        )
+        .header("content-type", content_type)
+        .body(axum::body::Body::from(body))
+        .expect("request");
+    let response = certfleet_server::web::router(h.state.clone())
+        .oneshot(request)
+        .await
+        .expect("response");
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    (response.status(), location)
+}
+
+#[tokio::test]
+async fn the_upload_form_takes_a_pfx_file_and_sends_refusals_back_with_the_reason() {
+    let h = harness().await;
+    let operator = user_with_role(&h, "otto", Role::Operator).await;
+    let viewer = user_with_role(&h, "vera", Role::Viewer).await;
+    let ca = TestCa::new("Form CA");
+    let cert = ca.server(&["esync.example.test"], 365);
+    let pfx_b64 = pfx(&cert.cert_pem, &cert.key_pem, &ca.pem, "Form-Pa55");
+    let pfx_bytes = base64::engine::general_purpose::STANDARD
+        .decode(pfx_b64)
+        .expect("b64");
+    let file = |password: &'static str| -> Vec<(&'static str, Option<&'static str>, Vec<u8>)> {
+        vec![
+            ("pfx", Some("esync.pfx"), pfx_bytes.clone()),
+            ("password", None, password.as_bytes().to_vec()),
+            ("certificate_pem", None, Vec::new()),
+        ]
+    };
+    let send = |token: String,
+                origin: &'static str,
+                fields: Vec<(&'static str, Option<&'static str>, Vec<u8>)>| {
+        let h = &h;
+        async move {
+            let borrowed: Vec<(&str, Option<&str>, &[u8])> = fields
+                .iter()
+                .map(|(n, f, v)| (*n, *f, v.as_slice()))
+                .collect();
+            post_form(h, &token, origin, &borrowed).await
+        }
+    };
+
+    let (status, location) = send(operator.clone(), "https://localhost", file("wrong")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location.starts_with("/renewals?error="), "{location}");
+    assert!(location.contains("wrong+password"), "{location}");
+    let (status, location) = send(viewer, "https://localhost", file("Form-Pa55")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location.contains("operator"), "{location}");
+    let (status, _) = send(operator.clone(), "https://evil.example", file("Form-Pa55")).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "cross-origin uploads are refused"
+    );
+    assert_eq!(renewal_count(&h).await, 0);
+
+    let (status, location) = send(operator, "https://localhost", file("Form-Pa55")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let row = h.state.store.renewals(10).await.expect("list");
+    assert_eq!(row.len(), 1);
+    assert_eq!(location, format!("/renewals/{}", row[0].id));
+    assert_eq!(row[0].sha256, cert.sha256);
+}

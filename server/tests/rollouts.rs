@@ -234,3 +234,79 @@ async fn maintenance_windows_are_checked_and_admin_only() {
     let (_, list) = call(&h, "GET", "/api/v1/windows", Some(&operator), None).await;
     assert_eq!(list.as_array().map(Vec::len), Some(1));
 }
+
+#[tokio::test]
+async fn labels_set_in_the_console_join_the_agents_groups_and_select_rollout_hosts() {
+    let h = harness().await;
+    let token = admin(&h).await;
+    let store = h.state.store.clone();
+    let (agent, host) = support::host(&store, "esync02", &["esync"], t0()).await;
+    support::inventory(
+        &store,
+        &agent,
+        host,
+        &[("esync.example.test", t0() + 86_400)],
+        vec![],
+    )
+    .await;
+    let groups = store
+        .set_host_labels(host, &["prod".to_owned()])
+        .await
+        .expect("labels");
+    assert_eq!(groups, ["esync", "prod"]);
+    // The agent says hello again with other groups: the console's labels stay.
+    let hello = certfleet_proto::Hello {
+        agent_version: "t".into(),
+        protocol: 1,
+        hostname: "esync02".into(),
+        fqdn: "esync02.example.test".into(),
+        os: "linux".into(),
+        arch: "x86_64".into(),
+        groups: vec!["esync".into(), "eu".into()],
+    };
+    store
+        .upsert_host(&agent, &hello, t0())
+        .await
+        .expect("hello");
+    assert_eq!(
+        store.host_groups(host).await.expect("groups"),
+        ["esync", "eu", "prod"]
+    );
+    assert_eq!(store.host_labels(host).await.expect("labels"), ["prod"]);
+
+    let ca = TestCa::new("Labels CA");
+    let cert = ca.server(&["esync.example.test"], 400);
+    let (_, renewal) = call(
+        &h,
+        "POST",
+        "/api/v1/renewals",
+        Some(&token),
+        Some(
+            json!({"certificate_pem": cert.cert_pem, "key_pem": cert.key_pem, "chain_pem": ca.pem}),
+        ),
+    )
+    .await;
+    let renewal_id = renewal["id"].as_i64().expect("id");
+    let (status, body) = call(
+        &h,
+        "POST",
+        "/api/v1/rollouts",
+        Some(&token),
+        Some(json!({"renewal_id": renewal_id, "groups": ["staging"]})),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "no host in that group: {body}"
+    );
+    let (status, body) = call(
+        &h,
+        "POST",
+        "/api/v1/rollouts",
+        Some(&token),
+        Some(json!({"renewal_id": renewal_id, "groups": ["prod"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}

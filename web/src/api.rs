@@ -211,3 +211,11 @@ pub async fn control_rollout(id: i64, action: String) -> Result<(), UiError> {
     redirect_plain_form(&format!("/rollouts/{id}")).await;
     Ok(())
 }
+
+#[server(prefix = "/ui", endpoint = "set_host_labels")]
+pub async fn set_host_labels(host_id: i64, labels: String) -> Result<Vec<String>, UiError> {
+    let (backend, viewer) = session(true).await?;
+    let groups = backend.set_host_labels(&viewer, host_id, &labels).await?;
+    redirect_plain_form(&format!("/hosts/{host_id}")).await;
+    Ok(groups)
+}

@@ -56,6 +56,12 @@ pub trait Backend: Send + Sync + 'static {
         disabled: bool,
     ) -> Result<(), UiError>;
     async fn alert_settings(&self, viewer: &Viewer) -> Result<AlertPage, UiError>;
+    async fn set_host_labels(
+        &self,
+        viewer: &Viewer,
+        host_id: i64,
+        labels: &str,
+    ) -> Result<Vec<String>, UiError>;
     async fn renewals(
         &self,
         viewer: &Viewer,

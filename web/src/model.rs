@@ -228,6 +228,9 @@ pub struct HostDetail {
     pub endpoints: Vec<EndpointItem>,
     /// Facts of the certificates its endpoints name or serve, by SHA-256.
     pub certificates: Vec<CertItem>,
+    /// Groups set in the console (the agent's own come from its configuration).
+    pub labels: Vec<String>,
+    pub can_label: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

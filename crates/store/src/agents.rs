@@ -93,9 +93,10 @@ impl Store {
         Ok(())
     }
 
-    /// Records what the agent said in `hello`; returns its host's id.
+    /// Records what the agent said in `hello`; returns its host's id. Its groups join the
+    /// labels set in the UI.
     pub async fn upsert_host(&self, agent_id: &str, hello: &Hello, now: i64) -> Result<i64> {
-        let groups = serde_json::to_string(&hello.groups).unwrap_or_else(|_| "[]".into());
+        let agent_groups = serde_json::to_string(&hello.groups).unwrap_or_else(|_| "[]".into());
         let mut tx = self.write_transaction().await?;
         sqlx::query!(
             "UPDATE agents SET agent_version = ?, last_seen_at = ? WHERE id = ?",
@@ -105,12 +106,21 @@ impl Store {
         )
         .execute(&mut *tx)
         .await?;
+        let labels: Vec<String> =
+            sqlx::query_scalar!("SELECT labels_json FROM hosts WHERE agent_id = ?", agent_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .and_then(|json| serde_json::from_str(&json).ok())
+                .unwrap_or_default();
+        let groups = serde_json::to_string(&union(&hello.groups, &labels)).unwrap_or_default();
         let id = sqlx::query_scalar!(
-            r#"INSERT INTO hosts (agent_id, hostname, fqdn, os, arch, groups_json, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?)
+            r#"INSERT INTO hosts (agent_id, hostname, fqdn, os, arch, groups_json,
+                   agent_groups_json, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (agent_id) DO UPDATE SET
                    hostname = excluded.hostname, fqdn = excluded.fqdn, os = excluded.os,
                    arch = excluded.arch, groups_json = excluded.groups_json,
+                   agent_groups_json = excluded.agent_groups_json,
                    updated_at = excluded.updated_at
                RETURNING id AS "id!""#,
             agent_id,
@@ -119,6 +129,7 @@ impl Store {
             hello.os,
             hello.arch,
             groups,
+            agent_groups,
             now
         )
         .fetch_one(&mut *tx)
@@ -126,4 +137,44 @@ impl Store {
         tx.commit().await?;
         Ok(id)
     }
+
+    /// Sets the labels given in the UI; the host's groups become them plus its agent's.
+    pub async fn set_host_labels(&self, host_id: i64, labels: &[String]) -> Result<Vec<String>> {
+        let mut tx = self.write_transaction().await?;
+        let agent_json =
+            sqlx::query_scalar!("SELECT agent_groups_json FROM hosts WHERE id = ?", host_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(crate::Error::NotFound { what: "host" })?;
+        let agent: Vec<String> = serde_json::from_str(&agent_json).unwrap_or_default();
+        let groups = union(&agent, labels);
+        let groups_json = serde_json::to_string(&groups).unwrap_or_default();
+        let labels_json = serde_json::to_string(labels).unwrap_or_default();
+        sqlx::query!(
+            "UPDATE hosts SET labels_json = ?, groups_json = ? WHERE id = ?",
+            labels_json,
+            groups_json,
+            host_id
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(groups)
+    }
+
+    /// The labels set in the UI (not the agent's groups).
+    pub async fn host_labels(&self, host_id: i64) -> Result<Vec<String>> {
+        let json = sqlx::query_scalar!("SELECT labels_json FROM hosts WHERE id = ?", host_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(crate::Error::NotFound { what: "host" })?;
+        Ok(serde_json::from_str(&json).unwrap_or_default())
+    }
+}
+
+fn union(a: &[String], b: &[String]) -> Vec<String> {
+    let mut all: Vec<String> = a.iter().chain(b).cloned().collect();
+    all.sort();
+    all.dedup();
+    all
 }

@@ -120,7 +120,7 @@ pub fn spec() -> serde_json::Value {
             "/api/v1/renewals/{id}/plan": { "get": op("The endpoints this renewal could renew, proposed ones first, each with the console's verdict (problems block, notes inform)", Some("viewer"), serde_json::json!([path_param("id")])) },
             "/api/v1/rollouts": {
                 "get": op("Rollouts, newest first", Some("viewer"), none.clone()),
-                "post": op("Create a rollout: {renewal_id, targets?: [{host_id, endpoint_key}], start_at?: RFC 3339 with offset, canary_host_id?, wave_hosts? | wave_percent?, max_failures? (default 1)}. The canary host goes first, then waves; it stops when failures reach max_failures", Some("operator"), none.clone()),
+                "post": op("Create a rollout: {renewal_id, targets?: [{host_id, endpoint_key}] or groups?: [names], start_at?: RFC 3339 with offset, canary_host_id?, wave_hosts? | wave_percent?, max_failures? (default 1)}. The canary host goes first, then waves; it stops when failures reach max_failures", Some("operator"), none.clone()),
             },
             "/api/v1/rollouts/{id}": { "get": op("A rollout with every target's state, step and reason", Some("viewer"), serde_json::json!([path_param("id")])) },
             "/api/v1/rollouts/{id}/pause": { "post": op("Pause: no new deployments start; running ones finish", Some("operator"), serde_json::json!([path_param("id")])) },

@@ -74,6 +74,11 @@ fn covers(names: &[String], host: &str) -> bool {
 /// names the renewal covers) first, then the rest an admin may add.
 pub async fn plan(state: &AppState, renewal_id: i64) -> Result<Vec<Proposal>, ApiError> {
     let renewal = state.store.renewal(renewal_id).await?;
+    // Apache and PEM endpoints serve TLS: the renewal must allow Server Authentication.
+    let serves_tls = certfleet_certkit::read(renewal.chain_pem.as_bytes(), None)
+        .ok()
+        .and_then(|m| m.certificates.first().map(|c| c.allows_eku("serverAuth")))
+        .unwrap_or(true);
     let mut proposals: BTreeMap<(bool, String, String), Proposal> = BTreeMap::new();
     let uses = state.store.endpoint_uses().await?;
     // An endpoint already on the renewal (configured or served) is done.
@@ -96,6 +101,13 @@ pub async fn plan(state: &AppState, renewal_id: i64) -> Result<Vec<Proposal>, Ap
                 "certfleet cannot deploy to {} endpoints yet",
                 use_.kind
             ));
+        }
+        if !serves_tls && matches!(use_.kind.as_str(), "apache" | "pem") {
+            problems.push(
+                "eku_missing: the renewal does not allow Server Authentication, which a TLS \
+                 server needs; have it issued with the serverAuth purpose"
+                    .into(),
+            );
         }
         if let Some(host) = endpoint_host(&use_)
             && !covers(&renewal.dns_names, host)
@@ -153,6 +165,9 @@ pub struct RolloutRequest {
     /// RFC 3339 with its offset (`2026-12-05T02:00:00+01:00`); absent: now.
     #[serde(default)]
     pub start_at: Option<String>,
+    /// With `targets` absent: only hosts in one of these groups.
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
     /// The canary host; default the first host by name.
     #[serde(default)]
     pub canary_host_id: Option<i64>,
@@ -223,6 +238,12 @@ pub async fn create(
         None => proposals
             .iter()
             .filter(|p| p.proposed && p.problems.is_empty())
+            .filter(|p| {
+                request
+                    .groups
+                    .as_ref()
+                    .is_none_or(|gs| gs.iter().any(|g| p.groups.contains(g)))
+            })
             .collect(),
         Some(choices) => {
             let mut chosen = Vec::new();

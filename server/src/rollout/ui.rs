@@ -174,6 +174,7 @@ pub async fn start(state: &AppState, viewer: &Viewer, form: &RolloutForm) -> Res
         renewal_id: form.renewal_id,
         targets: Some(targets),
         start_at: Some(start_at).filter(|s| !s.is_empty()),
+        groups: None,
         canary_host_id: None,
         wave_hosts: number(&form.wave_hosts, "hosts per wave")?,
         wave_percent: None,

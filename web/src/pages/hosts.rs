@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::{get_host, get_hosts};
+use crate::api::{SetHostLabels, get_host, get_hosts};
 use crate::components::{Empty, ErrorNotice, SeverityBadge, date, date_time, days_text};
 use crate::live::tick;
 use crate::model::{CertItem, EndpointItem, HostDetail, HostItem};
@@ -97,9 +97,28 @@ fn HostBody(detail: HostDetail) -> impl IntoView {
                 <dt>"Last seen"</dt><dd>{h.last_seen_at.map(date_time).unwrap_or_else(|| "never".into())}</dd>
                 <dt>"Groups"</dt><dd>{if h.groups.is_empty() { "—".to_owned() } else { h.groups.join(", ") }}</dd>
             </dl>
+            {detail.can_label.then(|| view! { <LabelsForm host_id=h.id labels=detail.labels.clone()/> })}
         </div>
         <h2>"Endpoints"</h2>
         <EndpointTable endpoints=detail.endpoints certificates=detail.certificates/>
+    }
+}
+
+/// Groups set in the console, next to the agent's own (alert recipients, maintenance
+/// windows and rollouts name them).
+#[component]
+fn LabelsForm(host_id: i64, labels: Vec<String>) -> impl IntoView {
+    let save = ServerAction::<SetHostLabels>::new();
+    view! {
+        <ActionForm action=save attr:class="filters" attr:id="labels-form">
+            <input type="hidden" name="host_id" value=host_id/>
+            <label>"Groups set here (comma separated)" <input type="text" name="labels" value=labels.join(", ") placeholder="prod, esync"/></label>
+            <button type="submit">"Save groups"</button>
+        </ActionForm>
+        {move || save.value().get().map(|r| match r {
+            Ok(groups) => view! { <p class="notice" id="labels-saved">"Groups now: "{groups.join(", ")}</p> }.into_any(),
+            Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+        })}
     }
 }
 
