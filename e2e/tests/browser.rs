@@ -483,5 +483,27 @@ fn an_admin_uploads_a_renewal_reviews_the_plan_rolls_it_out_and_watches_it_verif
         certfleet_e2e::api::served_sha256(address, "esync.example.test", &ca.pem)?,
         new.sha256
     );
+
+    // A maintenance window for a group, and a label on the host that puts it in that group.
+    browser.goto(&format!("{base}/renewals"))?;
+    browser.wait_hydrated()?;
+    browser.fill("#window-form [name='window[group_name]']", "prod")?;
+    browser.fill("#window-form [name='window[weekdays]']", "saturday")?;
+    browser.fill("#window-form [name='window[start]']", "22:00")?;
+    browser.fill("#window-form [name='window[end]']", "02:00")?;
+    browser.fill("#window-form [name='window[utc_offset]']", "+01:00")?;
+    browser.click("#window-form button[type=submit]")?;
+    browser.wait_text(".notice.error", "not a weekday")?;
+    browser.fill("#window-form [name='window[weekdays]']", "sat,sun")?;
+    browser.click("#window-form button[type=submit]")?;
+    browser.wait_text("#windows", "sat,sun")?;
+    let host_id = api.get("/api/v1/hosts")?.body[0]["id"].as_i64().unwrap_or_default();
+    browser.goto(&format!("{base}/hosts/{host_id}"))?;
+    browser.wait_hydrated()?;
+    browser.fill("#labels-form input[name=labels]", "prod")?;
+    browser.click("#labels-form button[type=submit]")?;
+    browser.wait_text("#labels-saved", "esync, prod")?;
+    let windows = api.get("/api/v1/windows")?.body;
+    assert_eq!(windows[0]["utc_offset_minutes"], 60, "{windows}");
     Ok(())
 }

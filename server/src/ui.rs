@@ -651,6 +651,18 @@ impl Backend for ConsoleBackend {
         Ok(())
     }
 
+    async fn windows(&self, viewer: &Viewer) -> Result<(Vec<WindowItem>, bool), UiError> {
+        crate::rollout::ui::windows(&self.state, viewer).await
+    }
+
+    async fn add_window(&self, viewer: &Viewer, window: &WindowItem) -> Result<(), UiError> {
+        crate::rollout::ui::add_window(&self.state, viewer, window).await
+    }
+
+    async fn delete_window(&self, viewer: &Viewer, id: i64) -> Result<(), UiError> {
+        crate::rollout::ui::delete_window(&self.state, viewer, id).await
+    }
+
     async fn set_host_labels(
         &self,
         viewer: &Viewer,

@@ -41,16 +41,7 @@ async fn a_good_pem_upload_is_stored_and_its_key_never_shown() {
     let token = admin(&h).await;
     let ca = TestCa::new("Renewal Test CA");
     let cert = ca.server(&["esync.example.test"], 365);
-    let (status, body) = call(
-        &h,
-        "POST",
-        "/api/v1/renewals",
-        Some(&token),
-        Some(
-            json!({"certificate_pem": cert.cert_pem, "key_pem": cert.key_pem, "chain_pem": ca.pem}),
-        ),
-    )
-    .await;
+    let (status, body) = support::upload(&h, &token, &ca, &cert).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["sha256"], cert.sha256.as_str());
     assert_eq!(body["dns_names"], json!(["esync.example.test"]));
@@ -88,16 +79,7 @@ async fn a_good_pem_upload_is_stored_and_its_key_never_shown() {
         cert.sha256
     );
     // The same certificate again is a conflict that names the first upload.
-    let (status, body) = call(
-        &h,
-        "POST",
-        "/api/v1/renewals",
-        Some(&token),
-        Some(
-            json!({"certificate_pem": cert.cert_pem, "key_pem": cert.key_pem, "chain_pem": ca.pem}),
-        ),
-    )
-    .await;
+    let (status, body) = support::upload(&h, &token, &ca, &cert).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(message(&body).contains(&format!("renewal #{id}")), "{body}");
 }

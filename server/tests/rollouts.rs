@@ -58,16 +58,7 @@ async fn a_scheduled_rollout_starts_at_its_time_and_an_absent_agent_is_skipped()
 
     let ca = TestCa::new("Plan CA");
     let cert = ca.server(&["esync.example.test"], 400);
-    let (status, renewal) = call(
-        &h,
-        "POST",
-        "/api/v1/renewals",
-        Some(&token),
-        Some(
-            json!({"certificate_pem": cert.cert_pem, "key_pem": cert.key_pem, "chain_pem": ca.pem}),
-        ),
-    )
-    .await;
+    let (status, renewal) = support::upload(&h, &token, &ca, &cert).await;
     assert_eq!(status, StatusCode::CREATED, "{renewal}");
     let renewal_id = renewal["id"].as_i64().expect("id");
 
@@ -276,16 +267,7 @@ async fn labels_set_in_the_console_join_the_agents_groups_and_select_rollout_hos
 
     let ca = TestCa::new("Labels CA");
     let cert = ca.server(&["esync.example.test"], 400);
-    let (_, renewal) = call(
-        &h,
-        "POST",
-        "/api/v1/renewals",
-        Some(&token),
-        Some(
-            json!({"certificate_pem": cert.cert_pem, "key_pem": cert.key_pem, "chain_pem": ca.pem}),
-        ),
-    )
-    .await;
+    let (_, renewal) = support::upload(&h, &token, &ca, &cert).await;
     let renewal_id = renewal["id"].as_i64().expect("id");
     let (status, body) = call(
         &h,

@@ -219,3 +219,25 @@ pub async fn set_host_labels(host_id: i64, labels: String) -> Result<Vec<String>
     redirect_plain_form(&format!("/hosts/{host_id}")).await;
     Ok(groups)
 }
+
+#[server(prefix = "/ui", endpoint = "windows")]
+pub async fn get_windows() -> Result<(Vec<WindowItem>, bool), UiError> {
+    let (backend, viewer) = session(false).await?;
+    backend.windows(&viewer).await
+}
+
+#[server(prefix = "/ui", endpoint = "add_window")]
+pub async fn add_window(window: WindowItem) -> Result<(), UiError> {
+    let (backend, viewer) = session(true).await?;
+    backend.add_window(&viewer, &window).await?;
+    redirect_plain_form("/renewals").await;
+    Ok(())
+}
+
+#[server(prefix = "/ui", endpoint = "delete_window")]
+pub async fn delete_window(id: i64) -> Result<(), UiError> {
+    let (backend, viewer) = session(true).await?;
+    backend.delete_window(&viewer, id).await?;
+    redirect_plain_form("/renewals").await;
+    Ok(())
+}

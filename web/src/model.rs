@@ -418,6 +418,21 @@ pub struct RolloutForm {
     pub max_failures: String,
 }
 
+/// A maintenance window as shown and typed: `HH:MM` times and a `+01:00` offset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowItem {
+    #[serde(default)]
+    pub id: i64,
+    pub group_name: String,
+    /// `sat,sun`
+    pub weekdays: String,
+    pub start: String,
+    pub end: String,
+    /// `+01:00`, `-05:00`, or empty for UTC.
+    #[serde(default)]
+    pub utc_offset: String,
+}
+
 /// What the console pushes to open pages so they refresh without a reload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -64,6 +64,27 @@ fn bundle(ca: &TestCa, cert: &ServerCert) -> Bundle {
     }
 }
 
+/// A deployment whose progress nobody watches.
+async fn deploy(
+    journal: &Journal,
+    job_id: &str,
+    endpoint: &str,
+    driver: &dyn Driver,
+    bundle: &Bundle,
+    timing: Timing,
+) -> Outcome {
+    execute(
+        journal,
+        job_id,
+        endpoint,
+        driver,
+        bundle,
+        timing,
+        &mut |_: &str, _: &str| {},
+    )
+    .await
+}
+
 fn quick() -> Timing {
     Timing {
         verify_for: Duration::from_secs(3),
@@ -178,14 +199,13 @@ async fn a_pem_deployment_verifies_on_the_live_port_and_commits() {
 
     // The same job id again changes nothing and answers with the first result.
     let newer = s.ca.server(&["www.example.test"], 400);
-    let again = execute(
+    let again = deploy(
         &s.journal,
         "job-1",
         "pem:www.example.test",
         &driver,
         &bundle(&s.ca, &newer),
         quick(),
-        &mut |_: &str, _: &str| {},
     )
     .await;
     assert!(again.detail.contains("replay"), "{again:?}");
@@ -199,14 +219,13 @@ async fn a_failed_reload_rolls_back_and_the_old_certificate_is_served_again() {
     let driver = pem::PemDriver {
         target: s.target.clone(),
     };
-    let outcome = execute(
+    let outcome = deploy(
         &s.journal,
         "job-2",
         "pem:www.example.test",
         &driver,
         &bundle(&s.ca, &new),
         quick(),
-        &mut |_: &str, _: &str| {},
     )
     .await;
     assert_eq!(outcome.phase, Phase::RolledBack, "{outcome:?}");
@@ -240,7 +259,7 @@ async fn a_failed_configuration_test_puts_the_files_back_without_a_restart() {
     let marker = dir.path().join("restarted");
     let s = pem_setup(&["false"], &["touch", marker.to_str().expect("utf8")]).await;
     let new = s.ca.server(&["www.example.test"], 365);
-    let outcome = execute(
+    let outcome = deploy(
         &s.journal,
         "job-3",
         "pem:www.example.test",
@@ -249,7 +268,6 @@ async fn a_failed_configuration_test_puts_the_files_back_without_a_restart() {
         },
         &bundle(&s.ca, &new),
         quick(),
-        &mut |_: &str, _: &str| {},
     )
     .await;
     assert_eq!(outcome.phase, Phase::RolledBack);
@@ -276,7 +294,7 @@ async fn preflight_refusals_change_nothing() {
         (mismatched, "key_mismatch"),
     ];
     for (i, (bundle, expected)) in cases.into_iter().enumerate() {
-        let outcome = execute(
+        let outcome = deploy(
             &s.journal,
             &format!("refused-{i}"),
             "pem:www.example.test",
@@ -285,7 +303,6 @@ async fn preflight_refusals_change_nothing() {
             },
             &bundle,
             quick(),
-            &mut |_: &str, _: &str| {},
         )
         .await;
         assert_eq!(outcome.phase, Phase::Failed);
@@ -299,14 +316,13 @@ async fn preflight_refusals_change_nothing() {
     std::fs::write(&key, &stranger.key_pem).expect("w");
     let mut target = s.target.clone();
     target.address = Some(file_server(&cert, &key).await);
-    let outcome = execute(
+    let outcome = deploy(
         &s.journal,
         "refused-port",
         "pem:www.example.test",
         &pem::PemDriver { target },
         &bundle(&s.ca, &s.ca.server(&["www.example.test"], 365)),
         quick(),
-        &mut |_: &str, _: &str| {},
     )
     .await;
     assert_eq!(outcome.phase, Phase::Failed);
@@ -320,7 +336,7 @@ async fn preflight_refusals_change_nothing() {
         s.old.cert_pem
     );
     // A job id that could escape the journal folder is refused outright.
-    let outcome = execute(
+    let outcome = deploy(
         &s.journal,
         "../../etc/x",
         "pem:www.example.test",
@@ -329,7 +345,6 @@ async fn preflight_refusals_change_nothing() {
         },
         &bundle(&s.ca, &s.ca.server(&["www.example.test"], 365)),
         quick(),
-        &mut |_: &str, _: &str| {},
     )
     .await;
     assert_eq!(outcome.phase, Phase::Failed);
@@ -506,14 +521,13 @@ async fn apache_serves_the_renewal_or_is_put_back_when_it_breaks() {
 
     let new = ca.server(&["esync.example.test"], 365);
     let driver = apache::ApacheDriver::find(&target, &endpoint).expect("driver");
-    let outcome = execute(
+    let outcome = deploy(
         &journal,
         "a-1",
         &endpoint,
         &driver,
         &bundle(&ca, &new),
         timing,
-        &mut |_: &str, _: &str| {},
     )
     .await;
     assert!(outcome.committed(), "{outcome:?}");
@@ -537,14 +551,13 @@ async fn apache_serves_the_renewal_or_is_put_back_when_it_breaks() {
         verify_for: Duration::from_secs(2),
         poll_every: Duration::from_millis(200),
     };
-    let outcome = execute(
+    let outcome = deploy(
         &journal,
         "a-2",
         &endpoint,
         &driver,
         &bundle(&ca, &newer),
         quick_verify,
-        &mut |_: &str, _: &str| {},
     )
     .await;
     assert_eq!(outcome.phase, Phase::RolledBack, "{outcome:?}");
@@ -570,16 +583,7 @@ async fn apache_serves_the_renewal_or_is_put_back_when_it_breaks() {
     let mut leaf_only = bundle(&ca, &direct);
     leaf_only.chain_pem = direct.cert_pem.clone();
     let driver = apache::ApacheDriver::find(&target, &endpoint).expect("driver");
-    let outcome = execute(
-        &journal,
-        "a-3",
-        &endpoint,
-        &driver,
-        &leaf_only,
-        timing,
-        &mut |_: &str, _: &str| {},
-    )
-    .await;
+    let outcome = deploy(&journal, "a-3", &endpoint, &driver, &leaf_only, timing).await;
     assert!(outcome.committed(), "{outcome:?}");
     assert_eq!(served_now().await, direct.sha256);
     assert_eq!(
@@ -632,14 +636,13 @@ async fn a_managed_site_is_written_into_httpd_conf_and_served() {
 
     let first = ca.server(&["files.example.test"], 365);
     let driver = apache::ApacheDriver::find(&target, &endpoint).expect("driver");
-    let outcome = execute(
+    let outcome = deploy(
         &journal,
         "m-1",
         &endpoint,
         &driver,
         &bundle(&ca, &first),
         timing,
-        &mut |_: &str, _: &str| {},
     )
     .await;
     assert!(outcome.committed(), "{outcome:?}");
@@ -663,14 +666,13 @@ async fn a_managed_site_is_written_into_httpd_conf_and_served() {
     // site under the same endpoint key.
     let second = ca.server(&["files.example.test"], 400);
     let driver = apache::ApacheDriver::find(&target, &endpoint).expect("driver");
-    let outcome = execute(
+    let outcome = deploy(
         &journal,
         "m-2",
         &endpoint,
         &driver,
         &bundle(&ca, &second),
         timing,
-        &mut |_: &str, _: &str| {},
     )
     .await;
     assert!(outcome.committed(), "{outcome:?}");
@@ -690,14 +692,13 @@ async fn a_managed_site_is_written_into_httpd_conf_and_served() {
     let other = ca.server(&["other.example.test"], 365);
     let endpoint = format!("apache:*:{port}:other.example.test");
     let driver = apache::ApacheDriver::find(&target, &endpoint).expect("driver");
-    let outcome = execute(
+    let outcome = deploy(
         &journal,
         "m-3",
         &endpoint,
         &driver,
         &bundle(&ca, &other),
         timing,
-        &mut |_: &str, _: &str| {},
     )
     .await;
     assert_eq!(outcome.phase, Phase::Failed, "{outcome:?}");

@@ -1,10 +1,10 @@
 //! The rollout pages' data: renewals, their plans and rollouts in the web UI's model, with
 //! the role checks of each action.
 
-use certfleet_store::{RenewalRow, RolloutRow, TargetRow};
+use certfleet_store::{RenewalRow, RolloutRow, TargetRow, WindowRow};
 use certfleet_web::model::{
     PlanItem, RenewalItem, RenewalPage, Role, RolloutDetail, RolloutForm, RolloutItem, TargetItem,
-    UiError, Viewer,
+    UiError, Viewer, WindowItem,
 };
 
 use super::{RolloutRequest, TargetChoice};
@@ -214,4 +214,136 @@ pub async fn control(
         .await
         .map(|_| ())
         .map_err(ui_error)
+}
+
+fn hhmm(minutes: i64) -> String {
+    format!("{:02}:{:02}", minutes / 60, minutes % 60)
+}
+
+fn minutes(text: &str, field: &str) -> Result<i64, UiError> {
+    let bad = || UiError::BadRequest(format!("{field}: {text:?} is not a time like 22:00"));
+    let (h, m) = text.trim().split_once(':').ok_or_else(bad)?;
+    let (h, m): (i64, i64) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if !(0..=24).contains(&h) || !(0..60).contains(&m) || h * 60 + m > 1440 {
+        return Err(bad());
+    }
+    Ok(h * 60 + m)
+}
+
+fn offset_minutes(text: &str) -> Result<i64, UiError> {
+    let t = text.trim().trim_start_matches("UTC");
+    if t.is_empty() || t == "Z" {
+        return Ok(0);
+    }
+    let bad = || UiError::BadRequest(format!("offset {text:?} is not like +01:00 or -05:00"));
+    let sign = match t.as_bytes()[0] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return Err(bad()),
+    };
+    Ok(sign * minutes(&t[1..], "offset").map_err(|_| bad())?)
+}
+
+fn window_item(w: WindowRow) -> WindowItem {
+    let o = w.utc_offset_minutes;
+    WindowItem {
+        id: w.id,
+        group_name: w.group_name,
+        weekdays: w.weekdays,
+        start: hhmm(w.start_minute),
+        end: hhmm(w.end_minute),
+        utc_offset: if o == 0 {
+            String::new()
+        } else {
+            format!("{}{}", if o < 0 { '-' } else { '+' }, hhmm(o.abs()))
+        },
+    }
+}
+
+pub async fn windows(
+    state: &AppState,
+    viewer: &Viewer,
+) -> Result<(Vec<WindowItem>, bool), UiError> {
+    require(viewer, Role::Viewer)?;
+    let rows = state
+        .store
+        .maintenance_windows()
+        .await
+        .map_err(store_error)?;
+    Ok((
+        rows.into_iter().map(window_item).collect(),
+        viewer.role >= Role::Admin && !viewer.must_change_password,
+    ))
+}
+
+pub async fn add_window(state: &AppState, viewer: &Viewer, w: &WindowItem) -> Result<(), UiError> {
+    require(viewer, Role::Admin)?;
+    let row = WindowRow {
+        id: 0,
+        group_name: w.group_name.trim().to_ascii_lowercase(),
+        weekdays: w.weekdays.to_ascii_lowercase().replace(' ', ""),
+        start_minute: minutes(&w.start, "start")?,
+        end_minute: minutes(&w.end, "end")?,
+        utc_offset_minutes: offset_minutes(&w.utc_offset)?,
+    };
+    super::windows::check(&row).map_err(UiError::BadRequest)?;
+    let id = state
+        .store
+        .add_maintenance_window(&row)
+        .await
+        .map_err(store_error)?;
+    state
+        .store
+        .audit(
+            state.now_secs(),
+            &viewer.name,
+            "window.added",
+            Some(&row.group_name),
+            Some(&format!(
+                "window #{id}: {} {}-{} UTC{}",
+                row.weekdays, w.start, w.end, w.utc_offset
+            )),
+        )
+        .await
+        .map_err(store_error)
+}
+
+pub async fn delete_window(state: &AppState, viewer: &Viewer, id: i64) -> Result<(), UiError> {
+    require(viewer, Role::Admin)?;
+    if !state
+        .store
+        .delete_maintenance_window(id)
+        .await
+        .map_err(store_error)?
+    {
+        return Err(UiError::NotFound("maintenance window".into()));
+    }
+    state
+        .store
+        .audit(
+            state.now_secs(),
+            &viewer.name,
+            "window.deleted",
+            Some(&format!("window #{id}")),
+            None,
+        )
+        .await
+        .map_err(store_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_times_and_offsets_read_as_typed() {
+        assert_eq!(minutes("22:30", "start").ok(), Some(1350));
+        assert_eq!(minutes("24:00", "end").ok(), Some(1440));
+        assert!(minutes("25:00", "end").is_err());
+        assert!(minutes("10pm", "end").is_err());
+        assert_eq!(offset_minutes("+01:00").ok(), Some(60));
+        assert_eq!(offset_minutes("UTC-05:30").ok(), Some(-330));
+        assert_eq!(offset_minutes("").ok(), Some(0));
+        assert!(offset_minutes("CET").is_err());
+    }
 }

@@ -206,3 +206,22 @@ pub async fn inventory(
         .await
         .expect("ingest");
 }
+
+/// Uploads `cert` (PEM, with the CA as its chain) as a renewal through the API.
+pub async fn upload(
+    h: &Harness,
+    token: &str,
+    ca: &certfleet_e2e::pki::TestCa,
+    cert: &certfleet_e2e::pki::ServerCert,
+) -> (StatusCode, Value) {
+    call(
+        h,
+        "POST",
+        "/api/v1/renewals",
+        Some(token),
+        Some(
+            json!({"certificate_pem": cert.cert_pem, "key_pem": cert.key_pem, "chain_pem": ca.pem}),
+        ),
+    )
+    .await
+}

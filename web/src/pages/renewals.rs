@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::get_renewals;
+use crate::api::{AddWindow, DeleteWindow, get_renewals, get_windows};
 use crate::components::{Empty, ErrorNotice, date, date_time};
 use crate::live::tick;
 use crate::model::{RenewalItem, RolloutItem};
@@ -64,6 +64,7 @@ pub fn Renewals() -> impl IntoView {
                 }
             })}
         </Suspense>
+        <Windows/>
     }
 }
 
@@ -117,4 +118,67 @@ pub fn RolloutList(rollouts: Vec<RolloutItem>) -> impl IntoView {
         </div>
     }
     .into_any()
+}
+
+/// Maintenance windows per host group: rollouts change a host only inside one of its
+/// groups' windows (a host whose groups have none may be changed any time).
+#[component]
+pub fn Windows() -> impl IntoView {
+    let add = ServerAction::<AddWindow>::new();
+    let delete = ServerAction::<DeleteWindow>::new();
+    let data = Resource::new(
+        move || (add.version().get(), delete.version().get()),
+        |_| get_windows(),
+    );
+    view! {
+        <h2>"Maintenance windows"</h2>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                    Ok((windows, can_edit)) => view! {
+                        {if windows.is_empty() {
+                            view! { <Empty><p>"No windows: rollouts may change any host at any time."</p></Empty> }.into_any()
+                        } else {
+                            view! {
+                                <div class="table-wrap">
+                                    <table id="windows">
+                                        <thead><tr><th>"Group"</th><th>"Days"</th><th>"From"</th><th>"To"</th><th>"UTC offset"</th><th></th></tr></thead>
+                                        <tbody>
+                                            {windows.into_iter().map(|w| view! {
+                                                <tr>
+                                                    <td>{w.group_name.clone()}</td>
+                                                    <td>{w.weekdays.clone()}</td>
+                                                    <td>{w.start.clone()}</td>
+                                                    <td>{w.end.clone()}</td>
+                                                    <td>{if w.utc_offset.is_empty() { "UTC".to_owned() } else { w.utc_offset.clone() }}</td>
+                                                    <td>{can_edit.then(|| view! {
+                                                        <ActionForm action=delete attr:class="inline">
+                                                            <input type="hidden" name="id" value=w.id/>
+                                                            <button type="submit">"Remove"</button>
+                                                        </ActionForm>
+                                                    })}</td>
+                                                </tr>
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                </div>
+                            }.into_any()
+                        }}
+                        {can_edit.then(|| view! {
+                            <ActionForm action=add attr:class="filters" attr:id="window-form">
+                                <label>"Group" <input type="text" name="window[group_name]" placeholder="esync" required/></label>
+                                <label>"Days" <input type="text" name="window[weekdays]" placeholder="sat,sun" required/></label>
+                                <label>"From" <input type="text" name="window[start]" placeholder="22:00" required/></label>
+                                <label>"To" <input type="text" name="window[end]" placeholder="02:00" required/></label>
+                                <label>"UTC offset" <input type="text" name="window[utc_offset]" placeholder="+01:00"/></label>
+                                <button type="submit">"Add window"</button>
+                            </ActionForm>
+                        })}
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+        {move || add.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorNotice error=e/> })}
+    }
 }
