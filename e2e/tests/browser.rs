@@ -497,7 +497,9 @@ fn an_admin_uploads_a_renewal_reviews_the_plan_rolls_it_out_and_watches_it_verif
     browser.fill("#window-form [name='window[weekdays]']", "sat,sun")?;
     browser.click("#window-form button[type=submit]")?;
     browser.wait_text("#windows", "sat,sun")?;
-    let host_id = api.get("/api/v1/hosts")?.body[0]["id"].as_i64().unwrap_or_default();
+    let host_id = api.get("/api/v1/hosts")?.body[0]["id"]
+        .as_i64()
+        .unwrap_or_default();
     browser.goto(&format!("{base}/hosts/{host_id}"))?;
     browser.wait_hydrated()?;
     browser.fill("#labels-form input[name=labels]", "prod")?;
