@@ -470,6 +470,8 @@ fn an_admin_uploads_a_renewal_reviews_the_plan_rolls_it_out_and_watches_it_verif
     // The renewal's page: the plan proposes the Apache endpoint, ready.
     browser.wait_text("#plan", "ready")?;
     browser.wait_hydrated()?;
+    browser.click("#check-form button[type=submit]")?;
+    browser.wait_text("#host-checks", "passed")?;
     browser.screenshot("renewal-plan")?;
     browser.click("#roll-out")?;
     let state = browser

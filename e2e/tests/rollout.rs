@@ -109,6 +109,17 @@ fn one_click_renews_both_apaches_and_each_serves_the_new_certificate() -> anyhow
         "{plan}"
     );
 
+    // The hosts' own preflight, before anything runs: both pass, nothing changes.
+    let checks = api.post(&format!("/api/v1/renewals/{renewal}/preflight"), json!({}))?;
+    assert_eq!(checks.status, 200, "{}", checks.body);
+    let verdicts: Vec<&str> = checks
+        .body
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v["verdict"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(verdicts, ["passed", "passed"], "{}", checks.body);
+    assert_eq!(served_sha256(one.address(), NAME, &ca.pem)?, old.sha256);
+
     let created = api.post("/api/v1/rollouts", json!({"renewal_id": renewal}))?;
     assert_eq!(created.status, 201, "{}", created.body);
     let id = created.body["id"].as_i64().unwrap_or_default();

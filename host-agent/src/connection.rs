@@ -338,6 +338,13 @@ async fn session(
                                     sha256,
                                 });
                             }
+                            JobAction::Preflight { endpoint, chain_pem, sha256 } => {
+                                jobs.deployments.check(job.job_id, endpoint, deploy::Bundle {
+                                    chain_pem,
+                                    key_pem: zeroize::Zeroizing::new(String::new()),
+                                    sha256,
+                                });
+                            }
                             JobAction::Probe { address } => {
                                 let result = inventory::served_leaf(&address, None).await;
                                 let probe = match result {

@@ -90,6 +90,7 @@ pub async fn prepare(config: Config) -> Result<Prepared> {
         clock: Arc::new(OffsetDateTime::now_utc),
         events: tokio::sync::broadcast::channel(256).0,
         rollout_wake: Arc::new(tokio::sync::Notify::new()),
+        pending_checks: Default::default(),
         gateway_bound: Arc::new(std::sync::OnceLock::new()),
         api_bound: Arc::new(std::sync::OnceLock::new()),
     };

@@ -35,6 +35,8 @@ pub struct AppState {
     pub events: tokio::sync::broadcast::Sender<certfleet_web::model::LiveEvent>,
     /// Wakes the rollout scheduler early (a job result came in, a rollout was created).
     pub rollout_wake: Arc<tokio::sync::Notify>,
+    /// Dry-run preflights waiting for their agents' answers.
+    pub pending_checks: crate::rollout::check::PendingChecks,
 }
 
 impl std::fmt::Debug for AppState {

@@ -651,6 +651,10 @@ impl Backend for ConsoleBackend {
         Ok(())
     }
 
+    async fn check_renewal(&self, viewer: &Viewer, id: i64) -> Result<Vec<HostCheck>, UiError> {
+        crate::rollout::ui::check(&self.state, viewer, id).await
+    }
+
     async fn windows(&self, viewer: &Viewer) -> Result<(Vec<WindowItem>, bool), UiError> {
         crate::rollout::ui::windows(&self.state, viewer).await
     }

@@ -241,3 +241,9 @@ pub async fn delete_window(id: i64) -> Result<(), UiError> {
     redirect_plain_form("/renewals").await;
     Ok(())
 }
+
+#[server(prefix = "/ui", endpoint = "check_renewal")]
+pub async fn check_renewal(id: i64) -> Result<Vec<HostCheck>, UiError> {
+    let (backend, viewer) = session(true).await?;
+    backend.check_renewal(&viewer, id).await
+}

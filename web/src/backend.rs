@@ -56,6 +56,7 @@ pub trait Backend: Send + Sync + 'static {
         disabled: bool,
     ) -> Result<(), UiError>;
     async fn alert_settings(&self, viewer: &Viewer) -> Result<AlertPage, UiError>;
+    async fn check_renewal(&self, viewer: &Viewer, id: i64) -> Result<Vec<HostCheck>, UiError>;
     async fn windows(&self, viewer: &Viewer) -> Result<(Vec<WindowItem>, bool), UiError>;
     async fn add_window(&self, viewer: &Viewer, window: &WindowItem) -> Result<(), UiError>;
     async fn delete_window(&self, viewer: &Viewer, id: i64) -> Result<(), UiError>;

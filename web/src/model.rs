@@ -418,6 +418,16 @@ pub struct RolloutForm {
     pub max_failures: String,
 }
 
+/// A host's own preflight verdict for one endpoint of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostCheck {
+    pub hostname: String,
+    pub endpoint_name: String,
+    /// `passed`, `refused` or `no answer`.
+    pub verdict: String,
+    pub detail: String,
+}
+
 /// A maintenance window as shown and typed: `HH:MM` times and a `+01:00` offset.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WindowItem {

@@ -262,6 +262,13 @@ pub enum JobAction {
         /// The leaf's SHA-256 (uppercase hex) the port must serve afterwards.
         sha256: String,
     },
+    /// Only the checks a deployment would start with (names, purpose, the port), changing
+    /// nothing: the plan's verdict from the host itself. No key travels for it.
+    Preflight {
+        endpoint: String,
+        chain_pem: String,
+        sha256: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -127,6 +127,37 @@ impl Deployments {
         });
     }
 
+    /// A dry run: the driver's preflight only, nothing staged or changed.
+    pub fn check(&self, job_id: String, endpoint: String, bundle: Bundle) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let verdict = match driver_for(&this.config, &endpoint) {
+                Ok(driver) => {
+                    driver
+                        .preflight(&bundle, time::OffsetDateTime::now_utc())
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            let (ok, detail) = match verdict {
+                Ok(()) => (
+                    true,
+                    "preflight passed: nothing stands in the way".to_owned(),
+                ),
+                Err(e) => (false, e),
+            };
+            let _ = this
+                .out
+                .send(AgentMessage::JobResult(JobResult {
+                    job_id,
+                    ok,
+                    detail,
+                    outcome: None,
+                }))
+                .await;
+        });
+    }
+
     /// Results the console may not have yet (after a reconnect or a restart).
     pub fn unreported(&self) -> Vec<JobResult> {
         self.journal

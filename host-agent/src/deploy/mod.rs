@@ -67,10 +67,13 @@ impl Bundle {
     ) -> Result<(), String> {
         let mut material = certkit::read(self.chain_pem.as_bytes(), None)
             .map_err(|e| format!("the chain sent by the console: {e}"))?;
-        material.merge(
-            certkit::read(self.key_pem.as_bytes(), None)
-                .map_err(|e| format!("the key sent by the console: {e}"))?,
-        );
+        // A dry-run preflight comes without the key (the console checked it at upload).
+        if !self.key_pem.is_empty() {
+            material.merge(
+                certkit::read(self.key_pem.as_bytes(), None)
+                    .map_err(|e| format!("the key sent by the console: {e}"))?,
+            );
+        }
         let leaf = material
             .certificates
             .first()

@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/renewals/{id}", get(renewals::one))
         .route("/api/v1/renewals/{id}/plan", get(rollouts::plan))
+        .route("/api/v1/renewals/{id}/preflight", post(rollouts::preflight))
         .route(
             "/api/v1/rollouts",
             get(rollouts::list).post(rollouts::create),

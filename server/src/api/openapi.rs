@@ -23,6 +23,7 @@ pub const PATHS: &[&str] = &[
     "POST /api/v1/renewals",
     "GET /api/v1/renewals/{id}",
     "GET /api/v1/renewals/{id}/plan",
+    "POST /api/v1/renewals/{id}/preflight",
     "GET /api/v1/rollouts",
     "POST /api/v1/rollouts",
     "GET /api/v1/rollouts/{id}",
@@ -118,6 +119,7 @@ pub fn spec() -> serde_json::Value {
             },
             "/api/v1/renewals/{id}": { "get": op("One renewal", Some("viewer"), serde_json::json!([path_param("id")])) },
             "/api/v1/renewals/{id}/plan": { "get": op("The endpoints this renewal could renew, proposed ones first, each with the console's verdict (problems block, notes inform)", Some("viewer"), serde_json::json!([path_param("id")])) },
+            "/api/v1/renewals/{id}/preflight": { "post": op("Ask each proposed endpoint's agent for the preflight a deployment would start with (names, purpose, the port not taken by another program); nothing changes. Answers within 20 s per host", Some("operator"), serde_json::json!([path_param("id")])) },
             "/api/v1/rollouts": {
                 "get": op("Rollouts, newest first", Some("viewer"), none.clone()),
                 "post": op("Create a rollout: {renewal_id, targets?: [{host_id, endpoint_key}] or groups?: [names], start_at?: RFC 3339 with offset, canary_host_id?, wave_hosts? | wave_percent?, max_failures? (default 1)}. The canary host goes first, then waves; it stops when failures reach max_failures", Some("operator"), none.clone()),

@@ -20,6 +20,17 @@ pub async fn plan(
     Ok(Json(rollout::plan(&state, id).await?))
 }
 
+pub async fn preflight(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<crate::rollout::check::HostVerdict>>, ApiError> {
+    user.require(Role::Operator)?;
+    Ok(Json(
+        crate::rollout::check::check(&state, &user.name, id).await?,
+    ))
+}
+
 pub async fn create(
     State(state): State<AppState>,
     user: AuthUser,

@@ -2,6 +2,7 @@
 //! console can already tell about each), creating a rollout with its waves, and pausing,
 //! resuming or cancelling one. `scheduler` drives them; every change is audited.
 
+pub mod check;
 pub mod scheduler;
 pub mod ui;
 pub mod windows;

@@ -286,6 +286,9 @@ pub async fn on_progress(state: &AppState, agent_id: &str, progress: &JobProgres
 /// A deployment's result: the target ends verified, rolled back or failed; the scheduler
 /// then moves on (or stops). A failure is mailed at once.
 pub async fn on_result(state: &AppState, agent_id: &str, result: &JobResult) -> Result<()> {
+    if state.pending_checks.answer(agent_id, result) {
+        return Ok(());
+    }
     let Some(target) = state.store.target_by_job(&result.job_id).await? else {
         return Ok(());
     };

@@ -3,8 +3,8 @@
 
 use certfleet_store::{RenewalRow, RolloutRow, TargetRow, WindowRow};
 use certfleet_web::model::{
-    PlanItem, RenewalItem, RenewalPage, Role, RolloutDetail, RolloutForm, RolloutItem, TargetItem,
-    UiError, Viewer, WindowItem,
+    HostCheck, PlanItem, RenewalItem, RenewalPage, Role, RolloutDetail, RolloutForm, RolloutItem,
+    TargetItem, UiError, Viewer, WindowItem,
 };
 
 use super::{RolloutRequest, TargetChoice};
@@ -214,6 +214,21 @@ pub async fn control(
         .await
         .map(|_| ())
         .map_err(ui_error)
+}
+
+pub async fn check(state: &AppState, viewer: &Viewer, id: i64) -> Result<Vec<HostCheck>, UiError> {
+    require(viewer, Role::Operator)?;
+    Ok(super::check::check(state, &viewer.name, id)
+        .await
+        .map_err(ui_error)?
+        .into_iter()
+        .map(|v| HostCheck {
+            hostname: v.hostname,
+            endpoint_name: v.endpoint_name,
+            verdict: v.verdict,
+            detail: v.detail,
+        })
+        .collect())
 }
 
 fn hhmm(minutes: i64) -> String {

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
-use crate::api::{ControlRollout, StartRollout, get_renewal, get_rollout};
+use crate::api::{CheckRenewal, ControlRollout, StartRollout, get_renewal, get_rollout};
 use crate::components::{Empty, ErrorNotice, date, date_time, spaced};
 use crate::live::tick;
 use crate::model::{PlanItem, RenewalPage, RolloutDetail};
@@ -108,8 +108,51 @@ fn RenewalBody(page: RenewalPage) -> impl IntoView {
             }.into_any()
         }}
         {move || start.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorNotice error=e/> })}
+        {page.can_roll_out.then(|| view! { <HostChecks renewal_id=r.id/> })}
         <h2>"Rollouts of this renewal"</h2>
         <RolloutList rollouts=page.rollouts/>
+    }
+}
+
+/// Asks the hosts for their own preflight of the proposed endpoints; nothing changes.
+#[component]
+fn HostChecks(renewal_id: i64) -> impl IntoView {
+    let check = ServerAction::<CheckRenewal>::new();
+    view! {
+        <ActionForm action=check attr:class="filters" attr:id="check-form">
+            <input type="hidden" name="id" value=renewal_id/>
+            <button type="submit">"Check on the hosts"</button>
+            <span class="muted">"Each agent runs the preflight (names, purpose, the port) and changes nothing."</span>
+        </ActionForm>
+        {move || check.pending().get().then(|| view! { <p class="muted">"Asking the hosts…"</p> })}
+        {move || check.value().get().map(|r| match r {
+            Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+            Ok(list) if list.is_empty() => view! { <p class="muted">"No proposed endpoint to check."</p> }.into_any(),
+            Ok(list) => view! {
+                <div class="table-wrap">
+                    <table id="host-checks">
+                        <thead><tr><th>"Host"</th><th>"Endpoint"</th><th>"Verdict"</th><th class="wide">"Detail"</th></tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|c| {
+                                let state = match c.verdict.as_str() {
+                                    "passed" => "verified",
+                                    "refused" => "failed",
+                                    _ => "pending",
+                                };
+                                view! {
+                                    <tr>
+                                        <td>{c.hostname.clone()}</td>
+                                        <td>{c.endpoint_name.clone()}</td>
+                                        <td>{rollout_state(state)}" "{c.verdict.clone()}</td>
+                                        <td class="wide"><pre class="reason">{c.detail.clone()}</pre></td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                </div>
+            }.into_any(),
+        })}
     }
 }
 

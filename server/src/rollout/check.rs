@@ -1,0 +1,162 @@
+//! The plan's verdict from the hosts themselves, before anything runs: each proposed
+//! endpoint's agent runs the preflight a deployment would start with (names and purpose
+//! against that host, the port not taken by another program) and changes nothing.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use certfleet_proto::{ConsoleMessage, Job, JobAction, JobResult};
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How long a host has to answer.
+const ANSWER_WITHIN: Duration = Duration::from_secs(20);
+
+/// The agent that must answer, and where its answer goes.
+type Waiting = (String, oneshot::Sender<JobResult>);
+
+/// Checks waiting for their agent's answer, by job id.
+#[derive(Debug, Clone, Default)]
+pub struct PendingChecks {
+    inner: Arc<Mutex<HashMap<String, Waiting>>>,
+}
+
+impl PendingChecks {
+    fn expect(&self, job_id: &str, agent_id: &str) -> oneshot::Receiver<JobResult> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(job_id.to_owned(), (agent_id.to_owned(), tx));
+        rx
+    }
+
+    fn forget(&self, job_id: &str) {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(job_id);
+    }
+
+    /// Hands a result to its waiting check; `false` when it is not a check of this agent.
+    pub fn answer(&self, agent_id: &str, result: &JobResult) -> bool {
+        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(&result.job_id) {
+            Some((expected, _)) if expected == agent_id => {
+                if let Some((_, tx)) = map.remove(&result.job_id) {
+                    let _ = tx.send(result.clone());
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct HostVerdict {
+    pub host_id: i64,
+    pub hostname: String,
+    pub endpoint_key: String,
+    pub endpoint_name: String,
+    /// `passed`, `refused` or `no answer`.
+    pub verdict: String,
+    pub detail: String,
+}
+
+/// Asks every agent of the proposed endpoints for its preflight, all at once.
+pub async fn check(
+    state: &AppState,
+    actor: &str,
+    renewal_id: i64,
+) -> Result<Vec<HostVerdict>, ApiError> {
+    let renewal = state.store.renewal(renewal_id).await?;
+    let proposals = super::plan(state, renewal_id).await?;
+    let uses = state.store.endpoint_uses().await?;
+    let mut waiting = Vec::new();
+    let mut verdicts = Vec::new();
+    for p in proposals
+        .into_iter()
+        .filter(|p| p.proposed && p.problems.is_empty())
+    {
+        let Some(agent_id) = uses
+            .iter()
+            .find(|u| u.host_id == p.host_id)
+            .map(|u| u.agent_id.clone())
+        else {
+            continue;
+        };
+        let mut verdict = HostVerdict {
+            host_id: p.host_id,
+            hostname: p.hostname.clone(),
+            endpoint_key: p.endpoint_key.clone(),
+            endpoint_name: p.endpoint_name.clone(),
+            verdict: "no answer".into(),
+            detail: "the agent is offline".into(),
+        };
+        if !state.registry.is_connected(&agent_id) {
+            verdicts.push(verdict);
+            continue;
+        }
+        let job_id = format!("preflight-{}", uuid::Uuid::new_v4());
+        let answer = state.pending_checks.expect(&job_id, &agent_id);
+        let frame = certfleet_proto::encode(
+            &uuid::Uuid::new_v4().to_string(),
+            &ConsoleMessage::Job(Job {
+                job_id: job_id.clone(),
+                action: JobAction::Preflight {
+                    endpoint: p.endpoint_key.clone(),
+                    chain_pem: renewal.chain_pem.clone(),
+                    sha256: renewal.sha256.clone(),
+                },
+            }),
+        );
+        if !state.registry.try_send(&agent_id, frame) {
+            state.pending_checks.forget(&job_id);
+            verdict.detail = "the agent's connection is busy or gone; try again".into();
+            verdicts.push(verdict);
+            continue;
+        }
+        waiting.push((verdict, job_id, answer));
+    }
+    let answers =
+        futures_util::future::join_all(waiting.into_iter().map(|(mut verdict, job_id, answer)| {
+            let pending = state.pending_checks.clone();
+            async move {
+                match tokio::time::timeout(ANSWER_WITHIN, answer).await {
+                    Ok(Ok(result)) => {
+                        verdict.verdict = if result.ok { "passed" } else { "refused" }.into();
+                        verdict.detail = result.detail;
+                    }
+                    _ => {
+                        pending.forget(&job_id);
+                        verdict.detail = format!("no answer within {} s", ANSWER_WITHIN.as_secs());
+                    }
+                }
+                verdict
+            }
+        }))
+        .await;
+    verdicts.extend(answers);
+    verdicts.sort_by(|a, b| (&a.hostname, &a.endpoint_key).cmp(&(&b.hostname, &b.endpoint_key)));
+    state
+        .store
+        .audit(
+            state.now_secs(),
+            actor,
+            "renewal.preflight",
+            Some(&format!("renewal #{renewal_id}")),
+            Some(&format!(
+                "{} passed, {} refused, {} without answer",
+                verdicts.iter().filter(|v| v.verdict == "passed").count(),
+                verdicts.iter().filter(|v| v.verdict == "refused").count(),
+                verdicts.iter().filter(|v| v.verdict == "no answer").count()
+            )),
+        )
+        .await?;
+    Ok(verdicts)
+}
