@@ -85,6 +85,10 @@ pub async fn run(identity: Identity, config: AgentConfig) -> Result<()> {
     for record in deploy::recover(&journal, deploy::Timing::default()).await {
         tracing::warn!(job = %record.job_id, phase = ?record.phase, "{}", record.detail);
     }
+    let pruned = journal.prune(std::time::Duration::from_secs(90 * 24 * 3600));
+    if pruned > 0 {
+        tracing::info!("forgot {pruned} deployments older than 90 days from the journal");
+    }
     let (out_tx, mut out_rx) = tokio::sync::mpsc::channel(64);
     let config = std::sync::Arc::new(config);
     let deployments = deploy::jobs::Deployments::new(journal, config.clone(), out_tx);

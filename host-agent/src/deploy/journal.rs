@@ -152,6 +152,33 @@ impl Journal {
         records.into_iter().map(|(_, r)| r).collect()
     }
 
+    /// Forgets jobs that ended and were reported more than `age` ago, so the folder does
+    /// not grow for ever; the console keeps the history. Returns how many went.
+    pub fn prune(&self, age: std::time::Duration) -> usize {
+        let Some(before) = std::time::SystemTime::now().checked_sub(age) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|x| x != "json") {
+                continue;
+            }
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < before);
+            let done = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Record>(&b).ok())
+                .is_some_and(|r| r.phase.is_final() && r.reported);
+            if old && done && std::fs::remove_file(&path).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    }
+
     pub fn mark_reported(&self, job_id: &str) {
         if let Some(mut record) = self.load(job_id) {
             record.reported = true;

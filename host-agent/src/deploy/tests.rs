@@ -412,6 +412,44 @@ async fn a_crash_mid_apply_is_rolled_back_at_the_next_start() {
 }
 
 #[tokio::test]
+async fn the_journal_forgets_only_old_reported_jobs() {
+    let s = pem_setup(&[], &[]).await;
+    let mut record = Record {
+        job_id: "old-done".into(),
+        endpoint: "pem:x".into(),
+        new_sha256: "AB".into(),
+        old_sha256: None,
+        phase: Phase::Committed,
+        files: Vec::new(),
+        check: None,
+        restart: None,
+        restarted: false,
+        error_log: None,
+        verify: None,
+        detail: String::new(),
+        reported: true,
+    };
+    s.journal.save(&record).expect("save");
+    record.job_id = "old-unreported".into();
+    record.reported = false;
+    s.journal.save(&record).expect("save");
+    record.job_id = "running".into();
+    record.phase = Phase::Applying;
+    record.reported = true;
+    s.journal.save(&record).expect("save");
+    assert_eq!(
+        s.journal.prune(Duration::from_secs(3600)),
+        0,
+        "nothing is old yet"
+    );
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(s.journal.prune(Duration::from_millis(10)), 1);
+    assert!(s.journal.load("old-done").is_none());
+    assert!(s.journal.load("old-unreported").is_some());
+    assert!(s.journal.load("running").is_some());
+}
+
+#[tokio::test]
 async fn a_crash_after_verification_commits_and_one_before_apply_changes_nothing() {
     let s = pem_setup(&[], &[]).await;
     let mut verified = Record {
