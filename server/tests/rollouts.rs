@@ -169,6 +169,28 @@ async fn a_scheduled_rollout_starts_at_its_time_and_an_absent_agent_is_skipped()
     );
     assert!(done.detail.contains("1 skipped"), "{done:?}");
 
+    // Paused before its start time and resumed, a rollout waits for that time again.
+    let (_, created) = call(
+        &h,
+        "POST",
+        "/api/v1/rollouts",
+        Some(&token),
+        Some(json!({"renewal_id": renewal_id, "start_at": rfc3339(start + 40 * 3600)})),
+    )
+    .await;
+    let later = created["id"].as_i64().expect("id");
+    rollout::control(&h.state, "admin", later, "pause")
+        .await
+        .expect("pause");
+    rollout::control(&h.state, "admin", later, "resume")
+        .await
+        .expect("resume");
+    scheduler::tick(&h.state).await.expect("tick");
+    assert_eq!(state_of(later).await, "scheduled");
+    rollout::control(&h.state, "admin", later, "cancel")
+        .await
+        .expect("cancel");
+
     // A cancelled rollout never starts.
     let (_, created) = call(
         &h,

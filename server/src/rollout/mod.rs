@@ -390,6 +390,8 @@ pub async fn control(
     let now = state.now_secs();
     let (from, to): (&[&str], &str) = match action {
         "pause" => (&["scheduled", "running"], "paused"),
+        // One paused before its start time waits for it again.
+        "resume" if state.store.rollout(id).await?.start_at > now => (&["paused"], "scheduled"),
         "resume" => (&["paused"], "running"),
         "cancel" => (&["scheduled", "running", "paused"], "cancelled"),
         other => {
