@@ -105,14 +105,29 @@ impl Deployments {
                 }
                 Err(detail) => {
                     tracing::warn!(job = %job_id, "{detail}");
+                    // Journaled like any other end, so a repeat of the job id gets this
+                    // answer even after a restart.
+                    let record = Record {
+                        job_id: job_id.clone(),
+                        endpoint: endpoint.clone(),
+                        new_sha256: bundle.sha256.clone(),
+                        old_sha256: None,
+                        phase: Phase::Failed,
+                        files: Vec::new(),
+                        check: None,
+                        restart: None,
+                        restarted: false,
+                        error_log: None,
+                        verify: None,
+                        detail,
+                        reported: false,
+                    };
+                    if Journal::check_id(&job_id).is_ok() {
+                        let _ = this.journal.save(&record);
+                    }
                     let _ = this
                         .out
-                        .send(AgentMessage::JobResult(JobResult {
-                            job_id,
-                            ok: false,
-                            detail,
-                            outcome: Some(DeployOutcome::Failed),
-                        }))
+                        .send(AgentMessage::JobResult(result_of(&record)))
                         .await;
                     return;
                 }
