@@ -16,9 +16,7 @@ mod plan;
 
 use std::time::Duration;
 
-#[cfg(test)]
-use certfleet_certkit::Fingerprint;
-use certfleet_certkit::{self as certkit, HostName, Policy, Purpose, Severity};
+use certfleet_certkit::{self as certkit, Fingerprint, HostName, Policy, Purpose, Severity};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -444,24 +442,13 @@ async fn wait_for_leaf(at: &VerifyAt, sha256: &str, timing: Timing) -> Result<()
     loop {
         let last = match crate::inventory::served_leaf(&at.address, at.server_name.as_deref()).await
         {
-            Ok(der) => match certkit::read(&der, None) {
-                Ok(m)
-                    if m.certificates
-                        .first()
-                        .is_some_and(|c| c.facts().sha256.to_string() == sha256) =>
-                {
+            Ok(der) => {
+                let served = Fingerprint::of(&der).to_string();
+                if served == sha256 {
                     return Ok(());
                 }
-                Ok(m) => format!(
-                    "{} serves {}",
-                    at.address,
-                    m.certificates
-                        .first()
-                        .map(|c| c.facts().sha256.to_string())
-                        .unwrap_or_default()
-                ),
-                Err(e) => format!("{} served something unreadable: {e}", at.address),
-            },
+                format!("{} serves {served}", at.address)
+            }
             Err(e) => format!("{e:#}"),
         };
         if tokio::time::Instant::now() >= deadline {
@@ -499,15 +486,13 @@ pub async fn check_port(
                 return Ok(None);
             }
             return Err(format!(
-                "the port {} is taken by another program ({text}); free it or change the                  endpoint's port",
+                "the port {} is taken by another program ({text}); free it or change the \
+                 endpoint's port",
                 at.address
             ));
         }
     };
-    let served = certkit::read(&der, None)
-        .ok()
-        .and_then(|m| m.certificates.first().map(|c| c.facts().sha256.to_string()))
-        .unwrap_or_default();
+    let served = Fingerprint::of(&der).to_string();
     if Some(served.as_str()) == configured
         || served == new
         || (configured.is_none() && unknown_is_ours)
@@ -515,7 +500,8 @@ pub async fn check_port(
         Ok(Some(served))
     } else {
         Err(format!(
-            "the port {} is taken by another program: it serves a certificate ({served}) that              this endpoint's configuration does not name; stop that program or change the port",
+            "the port {} is taken by another program: it serves a certificate ({served}) that \
+             this endpoint's configuration does not name; stop that program or change the port",
             at.address
         ))
     }

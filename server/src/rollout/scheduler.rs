@@ -220,7 +220,8 @@ async fn drive(
         let renewal = state.store.renewal(rollout.renewal_id).await?;
         let sealed = state.store.renewal_sealed_key(rollout.renewal_id).await?;
         let der = state.kek.open(&sealed)?;
-        let key_pem = Secret::new(pem::encode(&pem::Pem::new("PRIVATE KEY", der.to_vec())));
+        let key = certfleet_certkit::PrivateKey::from_pkcs8_der(&der)?;
+        let key_pem = Secret::new(certfleet_certkit::write::pkcs8_pem(&key).to_string());
         // Recorded before they are sent, in one transaction: a crash in between re-sends
         // the same job ids.
         let sends: Vec<(i64, String, bool)> = to_send
