@@ -60,6 +60,10 @@ pub struct RolloutRow {
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
     pub detail: String,
+    /// The renewal's subject, and how many targets it has and how many are verified.
+    pub subject: String,
+    pub targets: i64,
+    pub verified: i64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -160,10 +164,16 @@ impl Store {
     pub async fn rollout(&self, id: i64) -> Result<RolloutRow> {
         sqlx::query_as!(
             RolloutRow,
-            r#"SELECT id AS "id!", renewal_id, state, start_at, time_zone, wave_hosts,
-                      wave_percent, max_failures, created_by, created_at, started_at,
-                      finished_at, detail
-               FROM rollouts WHERE id = ?"#,
+            r#"SELECT r.id AS "id!", r.renewal_id, r.state, r.start_at, r.time_zone, r.wave_hosts,
+                      r.wave_percent, r.max_failures, r.created_by, r.created_at, r.started_at,
+                      r.finished_at, r.detail,
+                      (SELECT n.subject FROM renewals n WHERE n.id = r.renewal_id)
+                          AS "subject!: String",
+                      (SELECT COUNT(*) FROM rollout_targets t WHERE t.rollout_id = r.id)
+                          AS "targets!: i64",
+                      (SELECT COUNT(*) FROM rollout_targets t
+                        WHERE t.rollout_id = r.id AND t.state = 'verified') AS "verified!: i64"
+               FROM rollouts r WHERE r.id = ?"#,
             id
         )
         .fetch_optional(&self.pool)
@@ -175,10 +185,16 @@ impl Store {
     pub async fn rollouts(&self, limit: i64) -> Result<Vec<RolloutRow>> {
         Ok(sqlx::query_as!(
             RolloutRow,
-            r#"SELECT id AS "id!", renewal_id, state, start_at, time_zone, wave_hosts,
-                      wave_percent, max_failures, created_by, created_at, started_at,
-                      finished_at, detail
-               FROM rollouts ORDER BY id DESC LIMIT ?"#,
+            r#"SELECT r.id AS "id!", r.renewal_id, r.state, r.start_at, r.time_zone, r.wave_hosts,
+                      r.wave_percent, r.max_failures, r.created_by, r.created_at, r.started_at,
+                      r.finished_at, r.detail,
+                      (SELECT n.subject FROM renewals n WHERE n.id = r.renewal_id)
+                          AS "subject!: String",
+                      (SELECT COUNT(*) FROM rollout_targets t WHERE t.rollout_id = r.id)
+                          AS "targets!: i64",
+                      (SELECT COUNT(*) FROM rollout_targets t
+                        WHERE t.rollout_id = r.id AND t.state = 'verified') AS "verified!: i64"
+               FROM rollouts r ORDER BY r.id DESC LIMIT ?"#,
             limit
         )
         .fetch_all(&self.pool)
@@ -189,10 +205,16 @@ impl Store {
     pub async fn active_rollouts(&self) -> Result<Vec<RolloutRow>> {
         Ok(sqlx::query_as!(
             RolloutRow,
-            r#"SELECT id AS "id!", renewal_id, state, start_at, time_zone, wave_hosts,
-                      wave_percent, max_failures, created_by, created_at, started_at,
-                      finished_at, detail
-               FROM rollouts WHERE state IN ('scheduled', 'running') ORDER BY id"#
+            r#"SELECT r.id AS "id!", r.renewal_id, r.state, r.start_at, r.time_zone, r.wave_hosts,
+                      r.wave_percent, r.max_failures, r.created_by, r.created_at, r.started_at,
+                      r.finished_at, r.detail,
+                      (SELECT n.subject FROM renewals n WHERE n.id = r.renewal_id)
+                          AS "subject!: String",
+                      (SELECT COUNT(*) FROM rollout_targets t WHERE t.rollout_id = r.id)
+                          AS "targets!: i64",
+                      (SELECT COUNT(*) FROM rollout_targets t
+                        WHERE t.rollout_id = r.id AND t.state = 'verified') AS "verified!: i64"
+               FROM rollouts r WHERE r.state IN ('scheduled', 'running') ORDER BY r.id"#
         )
         .fetch_all(&self.pool)
         .await?)

@@ -40,22 +40,11 @@ fn renewal_item(r: RenewalRow) -> RenewalItem {
     }
 }
 
-async fn rollout_item(state: &AppState, r: RolloutRow) -> Result<RolloutItem, UiError> {
-    let targets = state
-        .store
-        .rollout_targets(r.id)
-        .await
-        .map_err(store_error)?;
-    let subject = state
-        .store
-        .renewal(r.renewal_id)
-        .await
-        .map(|n| n.subject)
-        .unwrap_or_default();
-    Ok(RolloutItem {
+fn rollout_item(r: RolloutRow) -> RolloutItem {
+    RolloutItem {
         id: r.id,
         renewal_id: r.renewal_id,
-        subject,
+        subject: r.subject,
         state: r.state,
         start_at: r.start_at,
         time_zone: r.time_zone,
@@ -64,9 +53,9 @@ async fn rollout_item(state: &AppState, r: RolloutRow) -> Result<RolloutItem, Ui
         created_at: r.created_at,
         finished_at: r.finished_at,
         detail: r.detail,
-        targets: targets.len() as i64,
-        verified: targets.iter().filter(|t| t.state == "verified").count() as i64,
-    })
+        targets: r.targets,
+        verified: r.verified,
+    }
 }
 
 fn target_item(t: TargetRow) -> TargetItem {
@@ -90,10 +79,8 @@ pub async fn renewals(
 ) -> Result<(Vec<RenewalItem>, Vec<RolloutItem>), UiError> {
     require(viewer, Role::Viewer)?;
     let renewals = state.store.renewals(100).await.map_err(store_error)?;
-    let mut rollouts = Vec::new();
-    for r in state.store.rollouts(50).await.map_err(store_error)? {
-        rollouts.push(rollout_item(state, r).await?);
-    }
+    let rollouts = state.store.rollouts(50).await.map_err(store_error)?;
+    let rollouts = rollouts.into_iter().map(rollout_item).collect();
     Ok((renewals.into_iter().map(renewal_item).collect(), rollouts))
 }
 
@@ -118,12 +105,15 @@ pub async fn renewal(state: &AppState, viewer: &Viewer, id: i64) -> Result<Renew
             notes: p.notes,
         })
         .collect();
-    let mut rollouts = Vec::new();
-    for r in state.store.rollouts(200).await.map_err(store_error)? {
-        if r.renewal_id == id {
-            rollouts.push(rollout_item(state, r).await?);
-        }
-    }
+    let rollouts = state
+        .store
+        .rollouts(200)
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .filter(|r| r.renewal_id == id)
+        .map(rollout_item)
+        .collect();
     Ok(RenewalPage {
         renewal: renewal_item(renewal),
         plan,
@@ -196,7 +186,7 @@ pub async fn detail(state: &AppState, viewer: &Viewer, id: i64) -> Result<Rollou
         .map_err(store_error)?;
     let targets = state.store.rollout_targets(id).await.map_err(store_error)?;
     Ok(RolloutDetail {
-        rollout: rollout_item(state, row).await?,
+        rollout: rollout_item(row),
         renewal: renewal_item(renewal),
         targets: targets.into_iter().map(target_item).collect(),
         can_control: viewer.role >= Role::Operator && !viewer.must_change_password,
