@@ -1,21 +1,11 @@
 //! certfleet-agent: the host agent. `inspect` judges certificate files; `enroll` joins a
 //! console; `run` keeps this host's inventory up to date in it.
 
-mod config;
-mod connection;
-mod deploy;
-mod enroll;
-mod host;
-mod https;
-mod identity;
-mod inspect;
-mod inventory;
-mod tls;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use certfleet_agent::{config, connection, enroll, identity, inspect};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]

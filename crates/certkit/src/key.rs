@@ -229,6 +229,11 @@ impl PrivateKey {
     pub(crate) fn public_id(&self) -> &PublicKeyId {
         &self.public
     }
+
+    /// Whether this is the private key of `cert`'s public key.
+    pub fn matches(&self, cert: &crate::Certificate) -> bool {
+        cert.public_id() == Some(&self.public)
+    }
 }
 
 fn ec_public_from_pkcs8(der: &[u8], curve: &ObjectIdentifier) -> Result<PublicKeyId> {

@@ -23,6 +23,7 @@ use super::{
 use crate::config::{ApacheTarget, ManagedSite};
 use crate::inventory::apache::{self, VirtualHost};
 
+#[derive(Debug)]
 enum Site {
     /// A virtual host of the configuration, by the files it names.
     Existing(VirtualHost),
@@ -30,6 +31,7 @@ enum Site {
     Managed(ManagedSite),
 }
 
+#[derive(Debug)]
 pub struct ApacheDriver {
     target: ApacheTarget,
     site: Site,

@@ -59,6 +59,12 @@ pub struct Deployments {
     timing: Timing,
 }
 
+impl std::fmt::Debug for Deployments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deployments").field("journal", &self.journal).finish_non_exhaustive()
+    }
+}
+
 impl Deployments {
     pub fn new(
         journal: Journal,

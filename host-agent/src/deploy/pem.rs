@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 use super::{Bundle, CommandLine, Driver, FileWrite, Plan, VerifyAt, check_port, configured_leaf};
 use crate::config::PemTarget;
 
+#[derive(Debug)]
 pub struct PemDriver {
     pub target: PemTarget,
 }

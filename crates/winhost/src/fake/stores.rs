@@ -1,0 +1,149 @@
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use certfleet_certkit::{self as certkit, Certificate, Thumbprint};
+
+use crate::stores::{CertStores, Imported, PrivateKey, Store, StoredCertificate, Usable};
+use crate::{Code, Error, Result};
+
+/// LocalMachine stores in memory.
+#[derive(Debug, Default)]
+pub struct FakeStores {
+    stores: Mutex<BTreeMap<Store, Vec<StoredCertificate>>>,
+}
+
+impl FakeStores {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Puts a certificate in place as an earlier import or an admin would have.
+    pub fn insert(&self, store: Store, der: &[u8], private_key: PrivateKey) {
+        let cert = StoredCertificate {
+            store,
+            thumbprint: Thumbprint::of(der),
+            der: der.to_vec(),
+            private_key,
+        };
+        self.put(cert);
+    }
+
+    fn put(&self, cert: StoredCertificate) {
+        let mut stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        let list = stores.entry(cert.store).or_default();
+        match list.iter_mut().find(|c| c.thumbprint == cert.thumbprint) {
+            // CERT_STORE_ADD_REPLACE_EXISTING_INHERIT_PROPERTIES: the key link stays.
+            Some(old) => {
+                let key = if cert.private_key.associated() {
+                    cert.private_key
+                } else {
+                    old.private_key
+                };
+                *old = StoredCertificate {
+                    private_key: key,
+                    ..cert
+                };
+            }
+            None => list.push(cert),
+        }
+    }
+}
+
+impl CertStores for FakeStores {
+    fn list(&self, store: Store) -> Result<Vec<StoredCertificate>> {
+        let stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(stores.get(&store).cloned().unwrap_or_default())
+    }
+
+    fn import_pfx(&self, pfx: &[u8], password: &str) -> Result<Imported> {
+        let what = "importing the PFX";
+        let material = match certkit::read(pfx, Some(password)) {
+            Ok(m) => m,
+            Err(certkit::Error::WrongPassword { .. }) => {
+                return Err(Error::WrongPassword { what: what.into() });
+            }
+            // PFXImportCertStore reports undecodable input as a bad-encoding HRESULT.
+            Err(_) => {
+                return Err(Error::os(
+                    what,
+                    "PFXImportCertStore",
+                    Code::CRYPT_E_BAD_ENCODE,
+                ));
+            }
+        };
+        let key = material.keys.first().ok_or_else(|| Error::Invalid {
+            what: what.into(),
+            detail:
+                "the PFX holds no private key: export it again with \"Yes, export the private key\""
+                    .into(),
+        })?;
+        let leaf = material
+            .certificates
+            .iter()
+            .find(|c| key.matches(c))
+            .ok_or_else(|| Error::Invalid {
+                what: what.into(),
+                detail: "the PFX's key belongs to none of its certificates: export it again".into(),
+            })?;
+        let mut imported = Imported {
+            leaf: leaf.facts().thumbprint,
+            intermediates: Vec::new(),
+            roots_skipped: Vec::new(),
+        };
+        self.put(StoredCertificate {
+            store: Store::My,
+            thumbprint: leaf.facts().thumbprint,
+            der: leaf.der().to_vec(),
+            private_key: PrivateKey::Associated {
+                usable: Usable::Yes,
+            },
+        });
+        for cert in material.certificates.iter().filter(|c| *c != leaf) {
+            issuer(self, cert, &mut imported);
+        }
+        Ok(imported)
+    }
+
+    fn add(&self, store: Store, der: &[u8]) -> Result<Thumbprint> {
+        Certificate::from_der(der).map_err(|_| {
+            Error::os(
+                format!("adding a certificate to {store}"),
+                "CertAddEncodedCertificateToStore",
+                Code::CRYPT_E_ASN1_BADTAG,
+            )
+        })?;
+        let thumbprint = Thumbprint::of(der);
+        self.put(StoredCertificate {
+            store,
+            thumbprint,
+            der: der.to_vec(),
+            private_key: PrivateKey::None,
+        });
+        Ok(thumbprint)
+    }
+
+    fn remove(&self, store: Store, thumbprint: &Thumbprint) -> Result<bool> {
+        let mut stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(list) = stores.get_mut(&store) else {
+            return Ok(false);
+        };
+        let before = list.len();
+        list.retain(|c| c.thumbprint != *thumbprint);
+        Ok(list.len() != before)
+    }
+}
+
+fn issuer(stores: &FakeStores, cert: &Certificate, imported: &mut Imported) {
+    let thumbprint = cert.facts().thumbprint;
+    if cert.facts().self_signed {
+        imported.roots_skipped.push(thumbprint);
+        return;
+    }
+    stores.put(StoredCertificate {
+        store: Store::Ca,
+        thumbprint,
+        der: cert.der().to_vec(),
+        private_key: PrivateKey::None,
+    });
+    imported.intermediates.push(thumbprint);
+}

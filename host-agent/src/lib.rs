@@ -1,0 +1,14 @@
+//! certfleet-agent as a library: the agent's parts (enrolment, connection, inventory, the
+//! deploy executor and its drivers, the host's platform layer) for its binary, its tests
+//! and its fuzz targets. The binary (`main.rs`) is only the command line.
+
+pub mod config;
+pub mod connection;
+pub mod deploy;
+pub mod enroll;
+pub mod host;
+pub mod https;
+pub mod identity;
+pub mod inspect;
+pub mod inventory;
+pub mod tls;
