@@ -39,9 +39,12 @@ pub struct ApacheTarget {
     /// The configuration test run before any restart; default `apache2ctl -t` (Debian) or
     /// `<ServerRoot>\bin\httpd.exe -t -f <config>` (Windows).
     pub config_test: Option<Vec<String>>,
-    /// How Apache is restarted after a deployment; default `apache2ctl graceful` (Debian)
-    /// or restarting the "eSync Apache Web Server" service (Windows).
+    /// A command that restarts Apache after a deployment; default `apache2ctl graceful`
+    /// (Debian), or on Windows restarting `service` through the service control manager.
     pub restart: Option<Vec<String>>,
+    /// The Windows service of this Apache, restarted (and waited for) after a deployment;
+    /// default "eSync Apache Web Server" on Windows.
+    pub service: Option<String>,
     /// Read for the reason when a restart fails; default `/var/log/apache2/error.log` or
     /// `<ServerRoot>\logs\error.log`.
     pub error_log: Option<PathBuf>,
@@ -142,6 +145,7 @@ groups = []
 # [[apache]]
 # config = "/etc/apache2/apache2.conf"           # Debian / Ubuntu
 # config = 'C:\eSync\Apache24\conf\httpd.conf'    # eSync on Windows
+# service = "eSync Apache Web Server"             # Windows: restarted through the SCM
 # A TLS site certfleet writes into a marked block of that file (Listen, mod_ssl, VirtualHost):
 # [[apache.managed]]
 # server_name = "esync.example.com"

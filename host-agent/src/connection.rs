@@ -12,6 +12,7 @@ use certfleet_proto::{
     AgentMessage, ConsoleMessage, Heartbeat, Hello, Inventory, JobAction, JobProgress, JobResult,
     PROTOCOL_VERSION, ProbeResult, RenewRequest, Snapshot, decode_from_console, encode,
 };
+use certfleet_winhost::Host;
 use futures_util::{SinkExt, StreamExt};
 use time::OffsetDateTime;
 use tokio_tungstenite::tungstenite::Message;
@@ -73,7 +74,7 @@ enum Ended {
     Closed,
 }
 
-pub async fn run(identity: Identity, config: AgentConfig) -> Result<()> {
+pub async fn run(identity: Identity, config: AgentConfig, host: Host) -> Result<()> {
     let mut identity = identity;
     let mut backoff = Backoff::new();
     let mut seen_jobs = SeenJobs::default();
@@ -82,7 +83,7 @@ pub async fn run(identity: Identity, config: AgentConfig) -> Result<()> {
     // if it had been verified, else rolled back.
     let journal = deploy::Journal::open(&identity.dir.join("journal"))
         .context("cannot create the deployment journal in the agent's data folder")?;
-    for record in deploy::recover(&journal, deploy::Timing::default()).await {
+    for record in deploy::recover(&host, &journal, deploy::Timing::default()).await {
         tracing::warn!(job = %record.job_id, phase = ?record.phase, "{}", record.detail);
     }
     let pruned = journal.prune(std::time::Duration::from_secs(90 * 24 * 3600));
@@ -91,7 +92,7 @@ pub async fn run(identity: Identity, config: AgentConfig) -> Result<()> {
     }
     let (out_tx, mut out_rx) = tokio::sync::mpsc::channel(64);
     let config = std::sync::Arc::new(config);
-    let deployments = deploy::jobs::Deployments::new(journal, config.clone(), out_tx);
+    let deployments = deploy::jobs::Deployments::new(journal, config.clone(), out_tx, host);
     let mut jobs = Jobs {
         seen: &mut seen_jobs,
         deployments: &deployments,
@@ -252,7 +253,8 @@ async fn session(
     }
 
     let mut last_hash = String::new();
-    let snapshot = inventory::collect(config, OffsetDateTime::now_utc()).await;
+    let snapshot =
+        inventory::collect(config, jobs.deployments.host(), OffsetDateTime::now_utc()).await;
     send_inventory(&mut sink, snapshot, &mut last_hash).await?;
     // Results the console may have missed (a disconnect or restart mid-deployment).
     for result in jobs.deployments.unreported() {
@@ -273,7 +275,7 @@ async fn session(
                 }))).await?;
             }
             _ = rescan.tick() => {
-                let snapshot = inventory::collect(config, OffsetDateTime::now_utc()).await;
+                let snapshot = inventory::collect(config, jobs.deployments.host(), OffsetDateTime::now_utc()).await;
                 send_inventory(&mut sink, snapshot, &mut last_hash).await?;
             }
             Some(message) = jobs.out.recv() => {
@@ -324,7 +326,7 @@ async fn session(
                         }
                         match job.action {
                             JobAction::Rescan => {
-                                let snapshot = inventory::collect(config, OffsetDateTime::now_utc()).await;
+                                let snapshot = inventory::collect(config, jobs.deployments.host(), OffsetDateTime::now_utc()).await;
                                 last_hash.clear();
                                 send_inventory(&mut sink, snapshot, &mut last_hash).await?;
                                 sink.send(send(AgentMessage::JobResult(JobResult {

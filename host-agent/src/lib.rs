@@ -11,4 +11,8 @@ pub mod https;
 pub mod identity;
 pub mod inspect;
 pub mod inventory;
+pub mod logfile;
+pub mod scan;
+pub mod service;
+pub mod store;
 pub mod tls;

@@ -1,11 +1,13 @@
-//! certfleet-agent: the host agent. `inspect` judges certificate files; `enroll` joins a
-//! console; `run` keeps this host's inventory up to date in it.
+//! certfleet-agent: the host agent. `inspect` judges certificate files; `scan` shows what
+//! the agent would report; `enroll` joins a console; `run` keeps this host's inventory up to
+//! date in it; `service` runs it as a system service; `store` works the Windows stores.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use certfleet_agent::{config, connection, enroll, identity, inspect};
+use certfleet_agent::{config, connection, enroll, identity, inspect, scan, service, store};
+use certfleet_winhost::Host;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -22,6 +24,12 @@ enum Command {
     /// Reads PEM, DER and PKCS#12 (.pfx/.p12), telling them apart by content. Exit status:
     /// 0 no error finding, 1 at least one error finding, 2 the input could not be read.
     Inspect(inspect::Args),
+    /// Show what the agent would report to the console, changing nothing.
+    ///
+    /// Every endpoint of the configuration (and, on Windows, LocalMachine\My), its
+    /// certificate, where it came from and its findings. Exit status: 0 no error finding,
+    /// 1 at least one, 2 the scan could not run.
+    Scan(scan::Args),
     /// Join a console with a single-use token (checks the console's CA against the token).
     Enroll {
         /// The console's agent gateway, e.g. https://console.example.com:8444
@@ -42,6 +50,12 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Install, remove, start, stop or query the agent as a system service.
+    #[command(subcommand)]
+    Service(service::Command),
+    /// List or change the LocalMachine certificate stores (Windows).
+    #[command(subcommand)]
+    Store(store::Command),
 }
 
 fn init_logging() {
@@ -68,6 +82,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect(args) => return inspect::run(&args),
+        Command::Scan(args) => return scan::run(&args, &Host::native()),
+        Command::Service(command) => return service::run(command),
+        Command::Store(command) => return store::run(&command, &Host::native()),
         Command::Enroll {
             server,
             token,
@@ -93,7 +110,7 @@ fn main() -> ExitCode {
             (|| -> Result<()> {
                 let identity = identity::Identity::load(&dir)?;
                 let agent_config = config::AgentConfig::load(&config_path)?;
-                runtime()?.block_on(connection::run(identity, agent_config))
+                runtime()?.block_on(connection::run(identity, agent_config, Host::native()))
             })()
         }
     };

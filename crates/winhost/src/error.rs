@@ -118,7 +118,7 @@ pub enum Error {
     )]
     ServiceFailed { service: String, exit_code: u32 },
     /// This build has no real implementation of the capability (not Windows).
-    #[error("{what} exists only on Windows")]
+    #[error("{what} is not available in this build of the agent (it needs Windows)")]
     Unsupported { what: &'static str },
 }
 

@@ -9,6 +9,7 @@ pub mod fake;
 pub mod httpsys;
 pub mod services;
 pub mod stores;
+pub mod unsupported;
 #[cfg(windows)]
 #[allow(unsafe_code)]
 pub mod windows;
@@ -17,3 +18,59 @@ pub use error::{Code, Error, Result};
 pub use httpsys::{BindingKey, HttpConfig, SslBinding, UrlAcl};
 pub use services::{ServiceConfig, ServiceState, ServiceStatus, Services, Wait};
 pub use stores::{CertStores, Imported, PrivateKey, Store, StoredCertificate, Usable};
+
+use std::sync::Arc;
+
+/// The host's capabilities, shared by the agent's parts.
+#[derive(Clone)]
+pub struct Host {
+    pub stores: Arc<dyn CertStores>,
+    pub services: Arc<dyn Services>,
+    pub http: Arc<dyn HttpConfig>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host").finish_non_exhaustive()
+    }
+}
+
+impl Host {
+    /// This machine's: the real Windows calls on Windows; elsewhere every call says it needs
+    /// Windows. (HTTP.sys's configuration is only behind the fake so far.)
+    pub fn native() -> Self {
+        #[cfg(windows)]
+        {
+            Host {
+                stores: Arc::new(windows::SystemStores),
+                services: Arc::new(windows::ScmServices),
+                http: Arc::new(unsupported::NotWindows),
+            }
+        }
+        #[cfg(not(windows))]
+        {
+            let none = Arc::new(unsupported::NotWindows);
+            Host {
+                stores: none.clone(),
+                services: none.clone(),
+                http: none,
+            }
+        }
+    }
+
+    /// Fakes for tests, with handles to drive them.
+    pub fn fake() -> (Self, Arc<fake::FakeStores>, Arc<fake::FakeServices>) {
+        let stores = Arc::new(fake::FakeStores::new());
+        let services = Arc::new(fake::FakeServices::new());
+        let http = Arc::new(fake::FakeHttpConfig::new(stores.clone()));
+        (
+            Host {
+                stores: stores.clone(),
+                services: services.clone(),
+                http,
+            },
+            stores,
+            services,
+        )
+    }
+}

@@ -18,8 +18,12 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use super::{
-    Bundle, CommandLine, Driver, FileWrite, Plan, VerifyAt, check_port, configured_leaf, managed,
+    Bundle, CommandLine, Driver, FileWrite, Plan, Restart, VerifyAt, check_port, configured_leaf,
+    managed,
 };
+
+/// The Windows service of an eSync installation's Apache.
+pub const ESYNC_SERVICE: &str = "eSync Apache Web Server";
 use crate::config::{ApacheTarget, ManagedSite};
 use crate::inventory::apache::{self, VirtualHost};
 
@@ -165,19 +169,21 @@ impl ApacheDriver {
         }))
     }
 
-    fn restart(&self) -> CommandLine {
-        CommandLine(self.target.restart.clone().unwrap_or_else(|| {
-            if cfg!(windows) {
-                vec![
-                    "powershell.exe".into(),
-                    "-NoProfile".into(),
-                    "-Command".into(),
-                    "Restart-Service -DisplayName 'eSync Apache Web Server'".into(),
-                ]
-            } else {
-                vec!["apache2ctl".into(), "graceful".into()]
+    fn restart(&self) -> Restart {
+        if let Some(command) = &self.target.restart {
+            return Restart::Command(CommandLine(command.clone()));
+        }
+        match (&self.target.service, cfg!(windows)) {
+            (Some(service), _) => Restart::Service {
+                service: service.clone(),
+            },
+            (None, true) => Restart::Service {
+                service: ESYNC_SERVICE.into(),
+            },
+            (None, false) => {
+                Restart::Command(CommandLine(vec!["apache2ctl".into(), "graceful".into()]))
             }
-        }))
+        }
     }
 
     fn error_log(&self) -> PathBuf {

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use certfleet_proto::{AgentMessage, DeployOutcome, JobProgress, JobResult};
+use certfleet_winhost::Host;
 use tokio::sync::{Mutex, mpsc};
 
 use super::{Bundle, Driver, Journal, Phase, Record, Timing, apache, execute, pem};
@@ -57,11 +58,14 @@ pub struct Deployments {
     one_at_a_time: Arc<Mutex<()>>,
     out: mpsc::Sender<AgentMessage>,
     timing: Timing,
+    host: Host,
 }
 
 impl std::fmt::Debug for Deployments {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Deployments").field("journal", &self.journal).finish_non_exhaustive()
+        f.debug_struct("Deployments")
+            .field("journal", &self.journal)
+            .finish_non_exhaustive()
     }
 }
 
@@ -70,14 +74,21 @@ impl Deployments {
         journal: Journal,
         config: Arc<AgentConfig>,
         out: mpsc::Sender<AgentMessage>,
+        host: Host,
     ) -> Self {
         Deployments {
+            host,
             journal,
             config,
             one_at_a_time: Arc::new(Mutex::new(())),
             out,
             timing: Timing::default(),
         }
+    }
+
+    /// The host's platform layer the deployments use.
+    pub fn host(&self) -> &Host {
+        &self.host
     }
 
     /// Starts a deployment in the background; progress and the result go out through the
@@ -99,6 +110,7 @@ impl Deployments {
             let outcome = match driver_for(&this.config, &endpoint) {
                 Ok(driver) => {
                     execute(
+                        &this.host,
                         &this.journal,
                         &job_id,
                         &endpoint,

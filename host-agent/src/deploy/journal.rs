@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::files;
-use super::plan::{CommandLine, VerifyAt};
+use super::plan::{CommandLine, Restart, VerifyAt};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -63,7 +63,7 @@ pub struct Record {
     pub phase: Phase,
     pub files: Vec<FileRecord>,
     pub check: Option<CommandLine>,
-    pub restart: Option<CommandLine>,
+    pub restart: Option<Restart>,
     /// Whether `restart` ran with the new files (a rollback then restarts again).
     pub restarted: bool,
     pub error_log: Option<PathBuf>,

@@ -17,11 +17,12 @@ mod plan;
 use std::time::Duration;
 
 use certfleet_certkit::{self as certkit, Fingerprint, HostName, Policy, Purpose, Severity};
+use certfleet_winhost::Host;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 pub use journal::{Before, FileRecord, Journal, Phase, Record};
-pub use plan::{CommandLine, FileWrite, Plan, VerifyAt};
+pub use plan::{CommandLine, FileWrite, Plan, Restart, VerifyAt};
 
 /// The renewed certificate as the console sends it.
 pub struct Bundle {
@@ -152,7 +153,9 @@ pub type Progress<'a> = &'a mut (dyn FnMut(&str, &str) + Send);
 
 /// Deploys `bundle` to `endpoint` with `driver`. A job id seen before answers with its
 /// journaled outcome and changes nothing.
+#[allow(clippy::too_many_arguments)]
 pub async fn execute(
+    host: &Host,
     journal: &Journal,
     job_id: &str,
     endpoint: &str,
@@ -267,23 +270,23 @@ pub async fn execute(
                 .map(|()| files::copy_meta(&path, &copy));
             if let Err(e) = copied {
                 let detail = format!("cannot keep a copy of {}: {e}", path.display());
-                return roll_back(journal, &mut record, detail, timing, progress).await;
+                return roll_back(host, journal, &mut record, detail, timing, progress).await;
             }
             Before::Copy(copy)
         } else {
             Before::Absent
         };
         if let Err(e) = journal.save(&record) {
-            return roll_back(journal, &mut record, e, timing, progress).await;
+            return roll_back(host, journal, &mut record, e, timing, progress).await;
         }
         if let Err(e) = files::promote(&path) {
             let detail = format!("cannot replace {}: {e}", path.display());
-            return roll_back(journal, &mut record, detail, timing, progress).await;
+            return roll_back(host, journal, &mut record, detail, timing, progress).await;
         }
     }
     record.phase = Phase::Applied;
     if let Err(e) = journal.save(&record) {
-        return roll_back(journal, &mut record, e, timing, progress).await;
+        return roll_back(host, journal, &mut record, e, timing, progress).await;
     }
 
     // Configuration test before any restart: a failure leaves the running server alone.
@@ -292,18 +295,18 @@ pub async fn execute(
         progress("check", &check.to_string());
         if let Err(e) = check.run().await {
             let detail = format!("the configuration test failed, nothing was restarted: {e}");
-            return roll_back(journal, &mut record, detail, timing, progress).await;
+            return roll_back(host, journal, &mut record, detail, timing, progress).await;
         }
     }
     if let Some(restart) = record.restart.clone() {
         progress("restart", &restart.to_string());
         record.restarted = true;
         if let Err(e) = journal.save(&record) {
-            return roll_back(journal, &mut record, e, timing, progress).await;
+            return roll_back(host, journal, &mut record, e, timing, progress).await;
         }
-        if let Err(e) = restart.run().await {
+        if let Err(e) = restart.run(&host.services).await {
             let detail = format!("{e}{}", log_tail(&record, log_size));
-            return roll_back(journal, &mut record, detail, timing, progress).await;
+            return roll_back(host, journal, &mut record, detail, timing, progress).await;
         }
     }
 
@@ -314,12 +317,12 @@ pub async fn execute(
                 "after the restart the live port did not serve the new certificate: {e}{}",
                 log_tail(&record, log_size)
             );
-            return roll_back(journal, &mut record, detail, timing, progress).await;
+            return roll_back(host, journal, &mut record, detail, timing, progress).await;
         }
         record.phase = Phase::Verified;
         record.detail = format!("{} serves the new certificate", at.address);
         if let Err(e) = journal.save(&record) {
-            return roll_back(journal, &mut record, e, timing, progress).await;
+            return roll_back(host, journal, &mut record, e, timing, progress).await;
         }
     } else {
         record.detail = "files replaced; no live port to verify".into();
@@ -366,6 +369,7 @@ fn commit(journal: &Journal, record: &mut Record) {
 /// Puts every replaced file back, restarts when the new files were restarted with, and
 /// verifies the old certificate is served again.
 async fn roll_back(
+    host: &Host,
     journal: &Journal,
     record: &mut Record,
     reason: String,
@@ -394,7 +398,7 @@ async fn roll_back(
     }
     if record.restarted
         && let Some(restart) = &record.restart
-        && let Err(e) = restart.run().await
+        && let Err(e) = restart.run(&host.services).await
     {
         problems.push(format!("restarting with the old files failed too: {e}"));
     }
@@ -509,7 +513,7 @@ pub async fn check_port(
 
 /// Finishes every job a crash or reboot interrupted: one that had verified commits, one
 /// that had not yet touched a live file is marked failed, any other rolls back.
-pub async fn recover(journal: &Journal, timing: Timing) -> Vec<Record> {
+pub async fn recover(host: &Host, journal: &Journal, timing: Timing) -> Vec<Record> {
     let mut finished = Vec::new();
     for mut record in journal.all() {
         if record.phase.is_final() {
@@ -537,7 +541,7 @@ pub async fn recover(journal: &Journal, timing: Timing) -> Vec<Record> {
                      put back at its next start",
                     record.phase
                 );
-                roll_back(journal, &mut record, reason, timing, &mut quiet).await;
+                roll_back(host, journal, &mut record, reason, timing, &mut quiet).await;
             }
         }
         tracing::warn!(job = %record.job_id, phase = ?record.phase, "finished an interrupted deployment");

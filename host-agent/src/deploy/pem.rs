@@ -8,7 +8,9 @@ use certfleet_certkit::Purpose;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use super::{Bundle, CommandLine, Driver, FileWrite, Plan, VerifyAt, check_port, configured_leaf};
+use super::{
+    Bundle, CommandLine, Driver, FileWrite, Plan, Restart, VerifyAt, check_port, configured_leaf,
+};
 use crate::config::PemTarget;
 
 #[derive(Debug)]
@@ -88,7 +90,11 @@ impl Driver for PemDriver {
         Ok(Plan {
             files,
             check: self.target.check.clone().map(CommandLine),
-            restart: self.target.reload.clone().map(CommandLine),
+            restart: self
+                .target
+                .reload
+                .clone()
+                .map(|r| Restart::Command(CommandLine(r))),
             error_log: None,
             verify: self.verify_at(),
             old_sha256: configured_leaf(&self.target.certificate),

@@ -4,8 +4,10 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
+use certfleet_winhost::{Services, Wait};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -67,6 +69,48 @@ impl CommandLine {
     }
 }
 
+/// How the server is made to load the new files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Restart {
+    /// A program (`apache2ctl graceful`, `systemctl reload nginx`). Journals written before
+    /// services existed hold only this form.
+    Command(CommandLine),
+    /// A Windows service, restarted through the service control manager and waited for.
+    Service { service: String },
+}
+
+impl std::fmt::Display for Restart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Restart::Command(command) => command.fmt(f),
+            Restart::Service { service } => write!(f, "restart the service \"{service}\""),
+        }
+    }
+}
+
+impl Restart {
+    pub async fn run(&self, services: &Arc<dyn Services>) -> Result<String, String> {
+        match self {
+            Restart::Command(command) => command.run().await,
+            Restart::Service { service } => {
+                let (services, name) = (services.clone(), service.clone());
+                let wait = Wait {
+                    overall: COMMAND_TIMEOUT,
+                    ..Wait::default()
+                };
+                tokio::task::spawn_blocking(move || {
+                    certfleet_winhost::services::restart(&*services, &name, wait)
+                })
+                .await
+                .map_err(|e| format!("restarting the service \"{service}\" stopped: {e}"))?
+                .map(|()| format!("the service \"{service}\" is running"))
+                .map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
 /// Where the live port is checked after a change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyAt {
@@ -83,10 +127,58 @@ pub struct VerifyAt {
 pub struct Plan {
     pub files: Vec<FileWrite>,
     pub check: Option<CommandLine>,
-    pub restart: Option<CommandLine>,
+    pub restart: Option<Restart>,
     /// Read for new lines when the check or restart fails.
     pub error_log: Option<PathBuf>,
     pub verify: Option<VerifyAt>,
     /// The leaf the endpoint served before, when known: a rollback is verified against it.
     pub old_sha256: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use certfleet_winhost::fake::Behaviour;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_service_restart_goes_through_the_service_control_manager() {
+        let (host, _, scm) = certfleet_winhost::Host::fake();
+        scm.install(
+            "eSync Apache Web Server",
+            "LocalSystem",
+            "httpd.exe",
+            Behaviour::Normal { pending_polls: 1 },
+        );
+        let restart = Restart::Service {
+            service: "eSync Apache Web Server".into(),
+        };
+        restart.run(&host.services).await.unwrap();
+        assert_eq!(
+            scm.requests("eSync Apache Web Server"),
+            (1, 0),
+            "stopped: started only"
+        );
+        restart.run(&host.services).await.unwrap();
+        assert_eq!(scm.requests("eSync Apache Web Server"), (2, 1));
+        let missing = Restart::Service {
+            service: "Apache2.4".into(),
+        };
+        let err = missing.run(&host.services).await.unwrap_err();
+        assert!(err.contains("1060") && err.contains("Apache2.4"), "{err}");
+    }
+
+    #[test]
+    fn journals_written_before_services_existed_still_read() {
+        let old: Restart = serde_json::from_str(r#"["apache2ctl","graceful"]"#).unwrap();
+        assert_eq!(
+            old,
+            Restart::Command(CommandLine(vec!["apache2ctl".into(), "graceful".into()]))
+        );
+        let new = Restart::Service {
+            service: "eSync Apache Web Server".into(),
+        };
+        let text = serde_json::to_string(&new).unwrap();
+        assert_eq!(serde_json::from_str::<Restart>(&text).unwrap(), new);
+    }
 }

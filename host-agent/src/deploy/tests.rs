@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use certfleet_winhost::Host;
+
 use certfleet_e2e::pki::{ServerCert, TestCa};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -74,6 +76,7 @@ async fn deploy(
     timing: Timing,
 ) -> Outcome {
     execute(
+        &Host::native(),
         journal,
         job_id,
         endpoint,
@@ -152,6 +155,7 @@ async fn a_pem_deployment_verifies_on_the_live_port_and_commits() {
     };
     let mut steps = Vec::new();
     let outcome = execute(
+        &Host::native(),
         &s.journal,
         "job-1",
         "pem:www.example.test",
@@ -379,7 +383,7 @@ async fn a_crash_mid_apply_is_rolled_back_at_the_next_start() {
             },
         ],
         check: None,
-        restart: Some(CommandLine(vec!["true".into()])),
+        restart: Some(Restart::Command(CommandLine(vec!["true".into()]))),
         restarted: false,
         error_log: None,
         verify: Some(VerifyAt {
@@ -391,7 +395,7 @@ async fn a_crash_mid_apply_is_rolled_back_at_the_next_start() {
     };
     s.journal.save(&record).expect("save");
 
-    let finished = recover(&s.journal, quick()).await;
+    let finished = recover(&Host::native(), &s.journal, quick()).await;
     assert_eq!(finished.len(), 1);
     assert_eq!(finished[0].phase, Phase::RolledBack, "{:?}", finished[0]);
     assert!(
@@ -408,7 +412,11 @@ async fn a_crash_mid_apply_is_rolled_back_at_the_next_start() {
     assert_eq!(std::fs::read_to_string(&key).expect("key"), s.old.key_pem);
     assert!(!files::staged_path(&key).exists());
     // A second start finds nothing left to do.
-    assert!(recover(&s.journal, quick()).await.is_empty());
+    assert!(
+        recover(&Host::native(), &s.journal, quick())
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -476,7 +484,7 @@ async fn a_crash_after_verification_commits_and_one_before_apply_changes_nothing
     }];
     std::fs::write(files::staged_path(&s.target.certificate), "new").expect("staged");
     s.journal.save(&verified).expect("save");
-    let finished = recover(&s.journal, quick()).await;
+    let finished = recover(&Host::native(), &s.journal, quick()).await;
     let phase = |id: &str| finished.iter().find(|r| r.job_id == id).map(|r| r.phase);
     assert_eq!(phase("verified"), Some(Phase::Committed));
     assert_eq!(phase("staged"), Some(Phase::Failed));
@@ -515,6 +523,7 @@ fn apache_target(apache: &certfleet_e2e::apache::Apache) -> ApacheTarget {
             "-k".into(),
             "graceful".into(),
         ]),
+        service: None,
         error_log: Some(apache.dir.join("error.log")),
         managed: Vec::new(),
         managed_dir: None,

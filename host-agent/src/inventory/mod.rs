@@ -3,12 +3,15 @@
 
 pub mod apache;
 mod probe;
+pub mod stores;
 
 use std::path::{Path, PathBuf};
 
 use certfleet_certkit::{self as certkit, Certificate, HostName, Policy, Purpose};
 use certfleet_proto::{CertificateInfo, Endpoint, Finding, Snapshot};
 use time::OffsetDateTime;
+
+use certfleet_winhost::Host;
 
 use crate::config::AgentConfig;
 
@@ -36,7 +39,7 @@ pub fn certificate_info(cert: &Certificate) -> CertificateInfo {
     }
 }
 
-fn finding(code: &str, severity: &str, message: String) -> Finding {
+pub(crate) fn finding(code: &str, severity: &str, message: String) -> Finding {
     Finding {
         code: code.into(),
         severity: severity.into(),
@@ -188,7 +191,7 @@ async fn endpoint(
 }
 
 /// Reads every target in the configuration and probes every live port.
-pub async fn collect(config: &AgentConfig, now: OffsetDateTime) -> Snapshot {
+pub async fn collect(config: &AgentConfig, host: &Host, now: OffsetDateTime) -> Snapshot {
     let mut endpoints = Vec::new();
     let mut certificates = Vec::new();
     for target in &config.apache {
@@ -285,6 +288,7 @@ pub async fn collect(config: &AgentConfig, now: OffsetDateTime) -> Snapshot {
         };
         endpoints.push(endpoint(source, now, &mut certificates).await);
     }
+    stores::collect(&*host.stores, now, &mut endpoints, &mut certificates);
     endpoints.sort_by(|a, b| a.key.cmp(&b.key));
     certificates.sort_by(|a, b| a.sha256.cmp(&b.sha256));
     Snapshot {
