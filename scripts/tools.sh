@@ -46,13 +46,24 @@ ensure_mail_listener() {
   have_aiosmtpd || apt_install python3-aiosmtpd
 }
 
-# The end-to-end tests: Debian's apache2, chromium and chromedriver, and aiosmtpd as the
-# SMTP server that alert emails go to.
+# The end-to-end tests: Debian's apache2, chromium and chromedriver, aiosmtpd as the SMTP
+# server that alert emails go to, and for the Windows agent's lane wine64 and MinGW (ring's C
+# code for the Windows build, and the ProcessPrng shim Wine 8.0 lacks).
 ensure_test_packages() {
   local need=()
+  [ -x /usr/lib/wine/wine64 ] || command -v wine64 >/dev/null || need+=(wine64)
+  command -v x86_64-w64-mingw32-gcc >/dev/null || need+=(gcc-mingw-w64-x86-64)
   [ -x /usr/sbin/apache2 ] || need+=(apache2)
   [ -x /usr/bin/chromium ] || need+=(chromium)
   [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
   have_aiosmtpd || need+=(python3-aiosmtpd)
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
+}
+
+# The agent's Windows build target.
+ensure_windows_target() {
+  local root; root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  local toolchain; toolchain=$(sed -n 's/^channel = "\(.*\)"/\1/p' "$root/rust-toolchain.toml")
+  rustup target list --installed --toolchain "$toolchain" 2>/dev/null | grep -q x86_64-pc-windows-gnu ||
+    rustup target add --toolchain "$toolchain" x86_64-pc-windows-gnu
 }

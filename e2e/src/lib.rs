@@ -11,6 +11,7 @@ pub mod browser;
 pub mod pki;
 pub mod smtp;
 pub mod swarm;
+pub mod wine;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -67,6 +67,7 @@ impl Identity {
                 )
             })
         };
+        crate::private::check(dir, &dir.join(KEY))?;
         let state: State = serde_json::from_str(&read(STATE)?)
             .with_context(|| format!("{} is damaged; enrol again", dir.join(STATE).display()))?;
         Ok(Identity {
@@ -90,6 +91,7 @@ impl Identity {
     ) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the data folder {}", dir.display()))?;
+        crate::private::protect_dir(dir)?;
         write_private(&dir.join(KEY), key_pem.as_bytes())?;
         write_public(&dir.join(CERT), cert_pem.as_bytes())?;
         write_public(&dir.join(CA), ca_pem.as_bytes())?;
@@ -144,8 +146,8 @@ fn write_public(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Owner-only on Unix. On Windows the data folder under ProgramData inherits an ACL that
-/// lets only administrators and SYSTEM write; tightening reads is left to the installer.
+/// Owner-only on Unix; on Windows the file inherits the data folder's explicit DACL (SYSTEM
+/// and Administrators only, set by `private::protect_dir`).
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");

@@ -12,6 +12,7 @@ pub mod identity;
 pub mod inspect;
 pub mod inventory;
 pub mod logfile;
+pub mod private;
 pub mod scan;
 pub mod service;
 pub mod store;

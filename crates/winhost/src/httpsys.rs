@@ -52,6 +52,8 @@ pub struct SslBinding {
     /// `HTTP_SERVICE_CONFIG_SSL_PARAM.DefaultFlags` and the client-certificate settings,
     /// carried over untouched when a binding is replaced.
     pub flags: u32,
+    /// `DefaultCertCheckMode`: client-certificate revocation checking.
+    pub cert_check_mode: u32,
     pub revocation_freshness_secs: u32,
     pub revocation_url_timeout_ms: u32,
     pub ctl_identifier: Option<String>,
@@ -67,12 +69,40 @@ impl SslBinding {
             store: "MY".into(),
             app_id: app_id.to_owned(),
             flags: 0,
+            cert_check_mode: 0,
             revocation_freshness_secs: 0,
             revocation_url_timeout_ms: 0,
             ctl_identifier: None,
             ctl_store: None,
         }
     }
+}
+
+/// Reads `{A86AD080-2EC6-44FB-82E4-BB1E409AB93C}` (braces optional, any case) as 128 bits.
+pub fn parse_guid(text: &str) -> Option<u128> {
+    let inner = text.trim().trim_start_matches('{').trim_end_matches('}');
+    let groups: Vec<&str> = inner.split('-').collect();
+    let shaped = groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()));
+    shaped
+        .then(|| u128::from_str_radix(&groups.concat(), 16).ok())
+        .flatten()
+}
+
+/// `{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}`, uppercase, as `netsh` shows an AppId.
+pub fn format_guid(value: u128) -> String {
+    let hex = format!("{value:032X}");
+    format!(
+        "{{{}-{}-{}-{}-{}}}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 /// A URL reservation: who may listen on a URL prefix.

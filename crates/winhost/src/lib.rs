@@ -37,14 +37,14 @@ impl std::fmt::Debug for Host {
 
 impl Host {
     /// This machine's: the real Windows calls on Windows; elsewhere every call says it needs
-    /// Windows. (HTTP.sys's configuration is only behind the fake so far.)
+    /// Windows.
     pub fn native() -> Self {
         #[cfg(windows)]
         {
             Host {
                 stores: Arc::new(windows::SystemStores),
                 services: Arc::new(windows::ScmServices),
-                http: Arc::new(unsupported::NotWindows),
+                http: Arc::new(windows::HttpSysConfig),
             }
         }
         #[cfg(not(windows))]

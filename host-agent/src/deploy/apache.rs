@@ -24,6 +24,8 @@ use super::{
 
 /// The Windows service of an eSync installation's Apache.
 pub const ESYNC_SERVICE: &str = "eSync Apache Web Server";
+use certfleet_winhost::Host;
+
 use crate::config::{ApacheTarget, ManagedSite};
 use crate::inventory::apache::{self, VirtualHost};
 
@@ -42,6 +44,9 @@ pub struct ApacheDriver {
     server_root: PathBuf,
     /// `Listen` ports of the configuration outside the managed block.
     listening: Vec<u16>,
+    /// The account the Apache service runs as (from the SCM): it alone, besides SYSTEM and
+    /// Administrators, may read the key files.
+    service_account: Option<String>,
 }
 
 fn port_of(listen: &str) -> Option<u16> {
@@ -88,7 +93,18 @@ impl ApacheDriver {
             site,
             server_root: parsed.server_root,
             listening,
+            service_account: None,
         })
+    }
+
+    /// Asks the service control manager which account the Apache service runs as, when
+    /// Apache is restarted as a service: its key files are then readable by that account,
+    /// SYSTEM and Administrators only (an explicit ACL, never the folder's).
+    pub fn with_service_account(mut self, host: &Host) -> Self {
+        if let Restart::Service { service } = self.restart() {
+            self.service_account = host.services.config(&service).ok().map(|c| c.account);
+        }
+        self
     }
 
     fn managed_dir(&self) -> PathBuf {
@@ -291,6 +307,10 @@ impl Driver for ApacheDriver {
             error_log: Some(self.error_log()),
             verify: self.verify_at(),
             old_sha256: configured_leaf(&certificate_file),
+            private_readers: match self.restart() {
+                Restart::Service { .. } => Some(self.service_account.iter().cloned().collect()),
+                Restart::Command(_) => None,
+            },
         })
     }
 }

@@ -102,3 +102,15 @@ pub fn owner_only(path: &Path) {
 
 #[cfg(not(unix))]
 pub fn owner_only(_path: &Path) {}
+
+/// Gives a private file an explicit ACL on Windows: SYSTEM, Administrators and `readers`
+/// only, nothing inherited. Elsewhere the file is already owner-only.
+#[cfg(windows)]
+pub fn restrict(path: &Path, readers: &[String]) -> Result<(), String> {
+    certfleet_winhost::windows::acl::restrict(path, readers).map_err(|e| e.to_string())
+}
+
+#[cfg(not(windows))]
+pub fn restrict(_path: &Path, _readers: &[String]) -> Result<(), String> {
+    Ok(())
+}

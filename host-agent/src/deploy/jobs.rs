@@ -12,7 +12,11 @@ use super::{Bundle, Driver, Journal, Phase, Record, Timing, apache, execute, pem
 use crate::config::AgentConfig;
 
 /// The driver for an endpoint of this host, by its inventory key.
-pub fn driver_for(config: &AgentConfig, endpoint: &str) -> Result<Box<dyn Driver>, String> {
+pub fn driver_for(
+    config: &AgentConfig,
+    host: &Host,
+    endpoint: &str,
+) -> Result<Box<dyn Driver>, String> {
     if let Some(name) = endpoint.strip_prefix("pem:") {
         let target = config.pem.iter().find(|t| t.name == name).ok_or_else(|| {
             format!("no [[pem]] target named {name:?} in the agent's configuration")
@@ -26,7 +30,7 @@ pub fn driver_for(config: &AgentConfig, endpoint: &str) -> Result<Box<dyn Driver
             format!("no [[apache]] target in the agent's configuration has {endpoint:?}");
         for target in &config.apache {
             match apache::ApacheDriver::find(target, endpoint) {
-                Ok(driver) => return Ok(Box::new(driver)),
+                Ok(driver) => return Ok(Box::new(driver.with_service_account(host))),
                 Err(e) => last = e,
             }
         }
@@ -107,7 +111,7 @@ impl Deployments {
                     detail: detail.to_owned(),
                 }));
             };
-            let outcome = match driver_for(&this.config, &endpoint) {
+            let outcome = match driver_for(&this.config, &this.host, &endpoint) {
                 Ok(driver) => {
                     execute(
                         &this.host,
@@ -164,7 +168,7 @@ impl Deployments {
     pub fn check(&self, job_id: String, endpoint: String, bundle: Bundle) {
         let this = self.clone();
         tokio::spawn(async move {
-            let verdict = match driver_for(&this.config, &endpoint) {
+            let verdict = match driver_for(&this.config, &this.host, &endpoint) {
                 Ok(driver) => {
                     driver
                         .preflight(&bundle, time::OffsetDateTime::now_utc())

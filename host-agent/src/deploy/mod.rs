@@ -236,6 +236,12 @@ pub async fn execute(
                 files::owner_only(&staged);
             }
         }
+        if let (true, Some(readers)) = (write.private, &plan.private_readers)
+            && let Err(e) = files::restrict(&staged, readers)
+        {
+            cleanup_staged(&plan);
+            return fail(journal, &mut record, format!("{e}; nothing was changed"));
+        }
         record.files.push(FileRecord {
             path: write.path.clone(),
             before: Before::NotReached,

@@ -98,6 +98,7 @@ impl Driver for PemDriver {
             error_log: None,
             verify: self.verify_at(),
             old_sha256: configured_leaf(&self.target.certificate),
+            private_readers: None,
         })
     }
 }

@@ -133,6 +133,9 @@ pub struct Plan {
     pub verify: Option<VerifyAt>,
     /// The leaf the endpoint served before, when known: a rollback is verified against it.
     pub old_sha256: Option<String>,
+    /// On Windows, the accounts besides SYSTEM and Administrators that may read the private
+    /// files (an explicit, protected ACL); `None` keeps what the folder gives.
+    pub private_readers: Option<Vec<String>>,
 }
 
 #[cfg(test)]

@@ -759,3 +759,63 @@ async fn a_managed_site_is_written_into_httpd_conf_and_served() {
         conf
     );
 }
+
+#[test]
+fn apache_restarted_as_a_windows_service_keeps_its_keys_readable_by_the_service_account_only() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("httpd.conf");
+    std::fs::write(
+        &config,
+        format!("ServerRoot \"{}\"\n", dir.path().display()),
+    )
+    .expect("conf");
+    let target = ApacheTarget {
+        config: config.clone(),
+        server_root: Some(dir.path().to_path_buf()),
+        config_test: None,
+        restart: None,
+        service: Some("eSync Apache Web Server".into()),
+        error_log: None,
+        managed: vec![crate::config::ManagedSite {
+            server_name: "esync.example.test".into(),
+            port: 443,
+            extra: Vec::new(),
+        }],
+        managed_dir: None,
+        ssl_module: None,
+    };
+    let (host, _, scm) = Host::fake();
+    scm.install(
+        "eSync Apache Web Server",
+        ".\\svc-esync",
+        "httpd.exe -k runservice",
+        certfleet_winhost::fake::Behaviour::Normal { pending_polls: 0 },
+    );
+    let ca = TestCa::new("ACL CA");
+    let cert = ca.server(&["esync.example.test"], 90);
+    let endpoint = "apache:*:443:esync.example.test";
+    let plan = apache::ApacheDriver::find(&target, endpoint)
+        .expect("driver")
+        .with_service_account(&host)
+        .plan(&bundle(&ca, &cert))
+        .expect("plan");
+    assert_eq!(plan.private_readers, Some(vec![".\\svc-esync".to_string()]));
+    assert_eq!(
+        plan.restart,
+        Some(Restart::Service {
+            service: "eSync Apache Web Server".into()
+        })
+    );
+    // A restart command instead of a service: the files keep what the folder gives.
+    let command = ApacheTarget {
+        service: None,
+        restart: Some(vec!["true".into()]),
+        ..target
+    };
+    let plan = apache::ApacheDriver::find(&command, endpoint)
+        .expect("driver")
+        .with_service_account(&host)
+        .plan(&bundle(&ca, &cert))
+        .expect("plan");
+    assert_eq!(plan.private_readers, None);
+}

@@ -26,7 +26,7 @@ pub fn run(command: Command) -> Result<()> {
             let exe = std::env::current_exe().context("cannot tell where this program is")?;
             let mut arguments = vec!["service".into(), "run".into()];
             arguments.extend(run_arguments(&at).into_iter().map(Into::into));
-            win::install(&win::Install {
+            let warnings = win::install(&win::Install {
                 name: NAME.into(),
                 display_name: "certfleet agent".into(),
                 description: "Keeps this server's certificates valid for the certfleet console."
@@ -35,6 +35,9 @@ pub fn run(command: Command) -> Result<()> {
                 arguments,
             })?;
             println!("installed the service {NAME} (automatic start, restarts on failure)");
+            for warning in warnings {
+                eprintln!("warning: {warning}");
+            }
             services::start(&scm, NAME, wait())?;
             println!("{NAME} is running");
         }
@@ -59,22 +62,22 @@ pub fn run(command: Command) -> Result<()> {
         }
         Command::Status => {
             let status = scm.status(NAME)?;
-            let restarts: Vec<String> = win::recovery(NAME)?
-                .iter()
-                .map(|d| format!("{} s", d.as_secs()))
-                .collect();
+            let recovery = match win::recovery(NAME) {
+                Ok(delays) if delays.is_empty() => "never".to_owned(),
+                Ok(delays) => delays
+                    .iter()
+                    .map(|d| format!("{} s", d.as_secs()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                Err(e) => format!("unknown ({e})"),
+            };
+            let process = status
+                .process_id
+                .map(|p| format!(" (process {p})"))
+                .unwrap_or_default();
             println!(
-                "{NAME}: {}{}; on failure restarts after {}",
-                status.state,
-                status
-                    .process_id
-                    .map(|p| format!(" (process {p})"))
-                    .unwrap_or_default(),
-                if restarts.is_empty() {
-                    "never".into()
-                } else {
-                    restarts.join(", ")
-                }
+                "{NAME}: {}{process}; on failure restarts after {recovery}",
+                status.state
             );
         }
         Command::Run { at } => serve(at)?,

@@ -43,17 +43,9 @@ impl FakeHttpConfig {
     }
 }
 
-/// `{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}`, as HTTP.sys stores an AppId.
+/// `{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}`, as HTTP.sys takes an AppId.
 fn is_braced_guid(text: &str) -> bool {
-    let Some(inner) = text.strip_prefix('{').and_then(|t| t.strip_suffix('}')) else {
-        return false;
-    };
-    let groups: Vec<&str> = inner.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+    text.starts_with('{') && text.ends_with('}') && crate::httpsys::parse_guid(text).is_some()
 }
 
 /// `http://+:4207/`, `https://host:443/path/`: a scheme, a host (`+`, `*` or a name), a port,
@@ -165,5 +157,10 @@ mod tests {
         assert!(!is_url_prefix("https://+:4207"));
         assert!(!is_url_prefix("https://+/"));
         assert!(!is_url_prefix("ftp://+:21/"));
+        let guid = crate::httpsys::parse_guid("{a86ad080-2ec6-44fb-82e4-bb1e409ab93c}").unwrap();
+        assert_eq!(
+            crate::httpsys::format_guid(guid),
+            "{A86AD080-2EC6-44FB-82E4-BB1E409AB93C}"
+        );
     }
 }

@@ -124,8 +124,10 @@ pub struct Install {
 }
 
 /// Creates the service (automatic start, LocalSystem) with recovery actions: restart after
-/// 10 s, 60 s, then every 5 minutes, the count reset after a day without failure.
-pub fn install(install: &Install) -> Result<()> {
+/// 10 s, 60 s, then every 5 minutes, the count reset after a day without failure. The
+/// service exists once this returns `Ok`; what could not be set beyond that (an SCM that
+/// does not know a setting: Wine's answers 124 for some) comes back as warnings.
+pub fn install(install: &Install) -> Result<Vec<String>> {
     let what = format!("installing the service \"{}\"", install.name);
     let manager = manager(ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE)?;
     let info = ServiceInfo {
@@ -143,25 +145,38 @@ pub fn install(install: &Install) -> Result<()> {
     let service = manager
         .create_service(&info, ServiceAccess::CHANGE_CONFIG | ServiceAccess::START)
         .map_err(failed(what.clone(), "CreateService"))?;
-    service
-        .set_description(&install.description)
-        .map_err(failed(what.clone(), "ChangeServiceConfig2"))?;
+    let mut warnings = Vec::new();
+    let mut note = |setting: &str, result: windows_service::Result<()>| {
+        if let Err(e) = result {
+            warnings.push(format!(
+                "{setting} not set: ChangeServiceConfig2 failed with error {}",
+                code_of(&e)
+            ));
+        }
+    };
+    note(
+        "the description",
+        service.set_description(&install.description),
+    );
     let restart = |secs| ServiceAction {
         action_type: ServiceActionType::Restart,
         delay: Duration::from_secs(secs),
     };
-    service
-        .update_failure_actions(ServiceFailureActions {
+    note(
+        "the recovery actions",
+        service.update_failure_actions(ServiceFailureActions {
             reset_period: ServiceFailureResetPeriod::After(Duration::from_secs(24 * 3600)),
             reboot_msg: None,
             command: None,
             actions: Some(vec![restart(10), restart(60), restart(300)]),
-        })
-        .map_err(failed(what.clone(), "ChangeServiceConfig2"))?;
+        }),
+    );
     // Recovery also when the service stops itself with an error, not only when it crashes.
-    service
-        .set_failure_actions_on_non_crash_failures(true)
-        .map_err(failed(what, "ChangeServiceConfig2"))
+    note(
+        "recovery on a stop with an error",
+        service.set_failure_actions_on_non_crash_failures(true),
+    );
+    Ok(warnings)
 }
 
 /// Marks the service for deletion (Windows removes it once every handle is closed).

@@ -5,14 +5,15 @@ use std::ptr::{null, null_mut};
 use certfleet_certkit::{Certificate, Thumbprint};
 use windows_sys::Win32::Security::Cryptography::{
     CERT_CONTEXT, CERT_FIND_SHA1_HASH, CERT_KEY_PROV_INFO_PROP_ID, CERT_NCRYPT_KEY_SPEC,
-    CERT_STORE_ADD_REPLACE_EXISTING_INHERIT_PROPERTIES, CERT_STORE_PROV_SYSTEM_W,
-    CERT_SYSTEM_STORE_LOCAL_MACHINE, CRYPT_ACQUIRE_ALLOW_NCRYPT_KEY_FLAG,
+    CERT_STORE_ADD_REPLACE_EXISTING_INHERIT_PROPERTIES, CERT_STORE_PROV_SYSTEM_REGISTRY_W,
+    CERT_STORE_PROV_SYSTEM_W, CERT_SYSTEM_STORE_LOCAL_MACHINE, CRYPT_ACQUIRE_ALLOW_NCRYPT_KEY_FLAG,
     CRYPT_ACQUIRE_SILENT_FLAG, CRYPT_INTEGER_BLOB, CRYPT_MACHINE_KEYSET,
     CertAddCertificateContextToStore, CertAddEncodedCertificateToStore, CertCloseStore,
-    CertDeleteCertificateFromStore, CertEnumCertificatesInStore, CertFindCertificateInStore,
-    CertFreeCertificateContext, CertGetCertificateContextProperty,
-    CryptAcquireCertificatePrivateKey, CryptReleaseContext, HCERTSTORE, NCryptFreeObject,
-    PFXImportCertStore, PFXIsPFXBlob, PFXVerifyPassword, PKCS_7_ASN_ENCODING, X509_ASN_ENCODING,
+    CertDeleteCertificateFromStore, CertDuplicateCertificateContext, CertEnumCertificatesInStore,
+    CertFindCertificateInStore, CertFreeCertificateContext, CertGetCertificateContextProperty,
+    CertSetCertificateContextProperty, CryptAcquireCertificatePrivateKey, CryptReleaseContext,
+    HCERTSTORE, NCryptFreeObject, PFXImportCertStore, PFXIsPFXBlob, PFXVerifyPassword,
+    PKCS_7_ASN_ENCODING, X509_ASN_ENCODING,
 };
 
 use super::wide::{WideSecret, last_code, last_error, wide};
@@ -35,13 +36,25 @@ impl Drop for StoreHandle {
     }
 }
 
+/// Opens the store to read: the logical system store (every physical store under it, as
+/// `certlm.msc` shows them).
 fn open(store: Store) -> Result<StoreHandle> {
+    open_with(store, CERT_STORE_PROV_SYSTEM_W)
+}
+
+/// Opens the store to change: its registry store, where `certutil -addstore` and the MMC
+/// write LocalMachine certificates (Wine drops deletions made through the logical store).
+fn open_for_change(store: Store) -> Result<StoreHandle> {
+    open_with(store, CERT_STORE_PROV_SYSTEM_REGISTRY_W)
+}
+
+fn open_with(store: Store, provider: windows_sys::core::PCSTR) -> Result<StoreHandle> {
     let name = wide(store.system_name());
-    // SAFETY: `name` is NUL-terminated and outlives the call; the system provider reads
-    // pvPara as a wide string when the provider is CERT_STORE_PROV_SYSTEM_W.
+    // SAFETY: `name` is NUL-terminated and outlives the call; both system providers read
+    // pvPara as a wide string.
     let handle = unsafe {
         windows_sys::Win32::Security::Cryptography::CertOpenStore(
-            CERT_STORE_PROV_SYSTEM_W,
+            provider,
             0,
             0,
             CERT_SYSTEM_STORE_LOCAL_MACHINE,
@@ -116,6 +129,108 @@ unsafe fn private_key_of(ctx: *const CERT_CONTEXT) -> PrivateKey {
     PrivateKey::Associated { usable }
 }
 
+/// The thumbprint of the certificate whose public key matches the PFX's private key.
+fn leaf_of(pfx: &[u8], password: &str, what: &str) -> Result<Thumbprint> {
+    let material = match certfleet_certkit::read(pfx, Some(password)) {
+        Ok(m) => m,
+        Err(certfleet_certkit::Error::WrongPassword { .. }) => {
+            return Err(Error::WrongPassword { what: what.into() });
+        }
+        Err(e) => {
+            return Err(Error::Invalid {
+                what: what.into(),
+                detail: e.to_string(),
+            });
+        }
+    };
+    let key = material.keys.first().ok_or_else(|| Error::Invalid {
+        what: what.into(),
+        detail:
+            "the PFX holds no private key: export it again with \"Yes, export the private key\""
+                .into(),
+    })?;
+    material
+        .certificates
+        .iter()
+        .find(|c| key.matches(c))
+        .map(|c| c.facts().thumbprint)
+        .ok_or_else(|| Error::Invalid {
+            what: what.into(),
+            detail: "the PFX's key belongs to none of its certificates: export it again".into(),
+        })
+}
+
+/// A copy of the certificate's `CRYPT_KEY_PROV_INFO` (8-byte aligned; its pointers point
+/// into the copy), or `None` when it has no key link.
+///
+/// # Safety
+/// `ctx` must be a valid certificate context.
+unsafe fn key_prov_info(ctx: *const CERT_CONTEXT) -> Option<Vec<u64>> {
+    let mut size = 0u32;
+    // SAFETY: a null buffer asks only for the size.
+    if unsafe {
+        CertGetCertificateContextProperty(ctx, CERT_KEY_PROV_INFO_PROP_ID, null_mut(), &mut size)
+    } == 0
+    {
+        return None;
+    }
+    let mut buffer = vec![0u64; (size as usize).div_ceil(8)];
+    // SAFETY: the buffer holds at least `size` bytes.
+    let ok = unsafe {
+        CertGetCertificateContextProperty(
+            ctx,
+            CERT_KEY_PROV_INFO_PROP_ID,
+            buffer.as_mut_ptr().cast(),
+            &mut size,
+        )
+    } != 0;
+    ok.then_some(buffer)
+}
+
+/// Adds the leaf to LocalMachine\My, linking it to the imported key where the import
+/// linked the key to another certificate of the PFX.
+fn add_with_key(leaf: *const CERT_CONTEXT, key_info: Option<&[u64]>, what: &str) -> Result<()> {
+    // SAFETY: `leaf` is a valid context owned by the caller.
+    if unsafe { key_prov_info(leaf) }.is_none() {
+        let Some(info) = key_info else {
+            return Err(Error::Invalid {
+                what: what.into(),
+                detail:
+                    "Windows imported the PFX without its private key: export it again with the key"
+                        .into(),
+            });
+        };
+        // SAFETY: `info` is a CRYPT_KEY_PROV_INFO whose pointers point into itself, alive
+        // for the call, which copies it onto the context.
+        let ok = unsafe {
+            CertSetCertificateContextProperty(
+                leaf,
+                CERT_KEY_PROV_INFO_PROP_ID,
+                0,
+                info.as_ptr().cast(),
+            )
+        } != 0;
+        if !ok {
+            return Err(last_error(what, "CertSetCertificateContextProperty"));
+        }
+    }
+    let my = open_for_change(Store::My)?;
+    // SAFETY: both are valid; no context is asked back.
+    let ok = unsafe {
+        CertAddCertificateContextToStore(
+            my.0,
+            leaf,
+            CERT_STORE_ADD_REPLACE_EXISTING_INHERIT_PROPERTIES,
+            null_mut(),
+        )
+    } != 0;
+    if ok {
+        Ok(())
+    } else {
+        Err(last_error(what, "CertAddCertificateContextToStore"))
+    }
+}
+
 /// Walks a store's certificates, handing each context to `each` (valid only during the call).
 fn for_each(handle: &StoreHandle, mut each: impl FnMut(*const CERT_CONTEXT)) {
     let mut ctx: *const CERT_CONTEXT = null();
@@ -147,6 +262,16 @@ fn find_in(handle: &StoreHandle, thumbprint: &Thumbprint) -> *const CERT_CONTEXT
             (&blob as *const CRYPT_INTEGER_BLOB).cast(),
             null(),
         )
+    }
+}
+
+impl SystemStores {
+    fn thumbprints(&self, store: Store) -> Result<Vec<Thumbprint>> {
+        Ok(self
+            .list(store)?
+            .into_iter()
+            .map(|c| c.thumbprint)
+            .collect())
     }
 }
 
@@ -189,6 +314,10 @@ impl CertStores for SystemStores {
 
     fn import_pfx(&self, pfx: &[u8], password: &str) -> Result<Imported> {
         let what = "importing the PFX into LocalMachine\\My";
+        // Which certificate the key belongs to is decided here, by the key itself: CryptoAPI
+        // links the key to whichever certificate the PFX's attributes name (Wine links it to
+        // the first one), and a mislabelled PFX must not put an issuer into My.
+        let leaf = leaf_of(pfx, password, what)?;
         let blob = CRYPT_INTEGER_BLOB {
             cbData: u32::try_from(pfx.len()).map_err(|_| Error::Invalid {
                 what: what.into(),
@@ -205,6 +334,10 @@ impl CertStores for SystemStores {
             });
         }
         let secret = WideSecret::new(password);
+        // An import leaves exactly the leaf in My and its issuers in CA: anything else that
+        // appears there during it (Wine's import has been seen to write the PFX's
+        // certificates into the wrong stores) is removed afterwards; on Windows nothing is.
+        let before = [self.thumbprints(Store::My)?, self.thumbprints(Store::Ca)?];
         // SAFETY: `blob` and the NUL-terminated password live across the call. Only
         // CRYPT_MACHINE_KEYSET: further flags make Wine fail without an error code.
         let temp = unsafe { PFXImportCertStore(&blob, secret.0.as_ptr(), CRYPT_MACHINE_KEYSET) };
@@ -219,64 +352,61 @@ impl CertStores for SystemStores {
             });
         }
         let temp = StoreHandle(temp);
-        let mut leaf: Option<(*const CERT_CONTEXT, Thumbprint)> = None;
+        let mut leaf_ctx: *const CERT_CONTEXT = null();
+        let mut key_info: Option<Vec<u64>> = None;
         let mut others: Vec<Vec<u8>> = Vec::new();
-        let mut failure = None;
-        let my = open(Store::My)?;
         for_each(&temp, |ctx| {
             // SAFETY: contexts from `for_each` are valid during the closure.
-            let (der, key) = unsafe { (der_of(ctx), private_key_of(ctx)) };
-            if key.associated() && leaf.is_none() {
-                let mut stored = null_mut();
-                // SAFETY: both handles are open; the added copy carries the key link and is
-                // returned in `stored`, which we keep until the end of the import.
-                let ok = unsafe {
-                    CertAddCertificateContextToStore(
-                        my.0,
-                        ctx,
-                        CERT_STORE_ADD_REPLACE_EXISTING_INHERIT_PROPERTIES,
-                        &mut stored,
-                    )
-                } != 0;
-                if ok {
-                    leaf = Some((stored.cast_const(), Thumbprint::of(&der)));
-                } else {
-                    failure = Some(last_error(what, "CertAddCertificateContextToStore"));
-                }
+            let der = unsafe { der_of(ctx) };
+            if key_info.is_none() {
+                // SAFETY: as above.
+                key_info = unsafe { key_prov_info(ctx) };
+            }
+            if Thumbprint::of(&der) == leaf && leaf_ctx.is_null() {
+                // SAFETY: keeps our own reference past the enumeration; freed below.
+                leaf_ctx = unsafe { CertDuplicateCertificateContext(ctx) };
             } else {
                 others.push(der);
             }
         });
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        let Some((stored, leaf)) = leaf else {
+        if leaf_ctx.is_null() {
             return Err(Error::Invalid {
                 what: what.into(),
-                detail: "the PFX holds no private key: export it again with \"Yes, export the private key\"".into(),
+                detail: "Windows did not find the key's certificate in the PFX: export it again"
+                    .into(),
             });
-        };
-        // SAFETY: the context CertAddCertificateContextToStore returned, freed once.
-        unsafe { CertFreeCertificateContext(stored) };
+        }
+        let added = add_with_key(leaf_ctx, key_info.as_deref(), what);
+        // SAFETY: the duplicate made above, freed once.
+        unsafe { CertFreeCertificateContext(leaf_ctx) };
+        added?;
         let mut imported = Imported {
             leaf,
             intermediates: Vec::new(),
             roots_skipped: Vec::new(),
         };
-        for der in others {
-            let thumbprint = Thumbprint::of(&der);
-            if Certificate::from_der(&der).is_ok_and(|c| c.facts().self_signed) {
+        for der in &others {
+            let thumbprint = Thumbprint::of(der);
+            if Certificate::from_der(der).is_ok_and(|c| c.facts().self_signed) {
                 imported.roots_skipped.push(thumbprint);
             } else {
-                self.add(Store::Ca, &der)?;
+                self.add(Store::Ca, der)?;
                 imported.intermediates.push(thumbprint);
+            }
+        }
+        let wanted = [vec![leaf], imported.intermediates.clone()];
+        for ((store, was), keep) in [Store::My, Store::Ca].into_iter().zip(before).zip(wanted) {
+            for stray in self.thumbprints(store)? {
+                if !was.contains(&stray) && !keep.contains(&stray) {
+                    self.remove(store, &stray)?;
+                }
             }
         }
         Ok(imported)
     }
 
     fn add(&self, store: Store, der: &[u8]) -> Result<Thumbprint> {
-        let handle = open(store)?;
+        let handle = open_for_change(store)?;
         let len = u32::try_from(der.len()).map_err(|_| Error::Invalid {
             what: format!("adding a certificate to {store}"),
             detail: "the certificate is larger than 4 GiB".into(),
@@ -303,7 +433,7 @@ impl CertStores for SystemStores {
     }
 
     fn remove(&self, store: Store, thumbprint: &Thumbprint) -> Result<bool> {
-        let handle = open(store)?;
+        let handle = open_for_change(store)?;
         let ctx = find_in(&handle, thumbprint);
         if ctx.is_null() {
             return Ok(false);

@@ -1,0 +1,294 @@
+//! The Windows agent for real, under Wine (Debian's wine64): certificate files, Wine's
+//! LocalMachine stores (crypt32, backed by its registry), an eSync Apache tree at its real
+//! path, and the agent as a service under Wine's service control manager, connected over
+//! mTLS to a Linux console. HTTP.sys has no real implementation in Wine and is not here.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use certfleet_e2e::api::Api;
+use certfleet_e2e::wine::{Wine, windows_path};
+use certfleet_e2e::{Console, wait_for};
+use serde_json::Value;
+
+const PASSWORD: &str = "Legacy-Pa55";
+/// The fixtures' leaf, `sage.example.test` (the same in every PFX fixture).
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/certkit/tests/fixtures")
+        .join(name)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn leaf_thumbprint() -> Result<String> {
+    use sha1::Digest;
+    let der = pem::parse(std::fs::read_to_string(fixture("leaf.pem"))?)?.into_contents();
+    Ok(hex::encode_upper(sha1::Sha1::digest(&der)))
+}
+
+fn store_list(wine: &Wine) -> Result<Vec<Value>> {
+    let out = wine.agent(&["store", "list", "--store", "my", "--json"], &[])?;
+    if !out.status.success() {
+        bail!("store list failed: {}", text(&out.stderr));
+    }
+    Ok(serde_json::from_slice::<Vec<Value>>(&out.stdout)?)
+}
+
+fn import(wine: &Wine, pfx: &Path, password: &str) -> Result<std::process::Output> {
+    wine.agent(
+        &[
+            "store",
+            "import",
+            &windows_path(pfx),
+            "--password-env",
+            "PFX_PASSWORD",
+        ],
+        &[("PFX_PASSWORD", password)],
+    )
+}
+
+/// An eSync installation as its installer lays it out: `C:\eSync\Apache24`, CRLF line ends,
+/// SRVROOT defined, mod_ssl commented out in httpd.conf, the TLS site in an included file.
+fn esync_tree(wine: &Wine) -> Result<()> {
+    let root = wine.drive_c("C:\\eSync\\Apache24");
+    std::fs::create_dir_all(root.join("conf/extra"))?;
+    std::fs::create_dir_all(root.join("conf/ssl"))?;
+    let crlf = |s: &str| s.replace('\n', "\r\n");
+    std::fs::write(
+        root.join("conf/httpd.conf"),
+        crlf(
+            "Define SRVROOT \"C:/eSync/Apache24\"\nServerRoot \"${SRVROOT}\"\nListen 80\n#LoadModule ssl_module modules/mod_ssl.so\nInclude conf/extra/httpd-ssl.conf\n",
+        ),
+    )?;
+    std::fs::write(
+        root.join("conf/extra/httpd-ssl.conf"),
+        crlf(
+            "Listen 127.0.0.1:44300\n<VirtualHost _default_:44300>\n  ServerName sage.example.test\n  SSLEngine on\n  SSLCertificateFile \"${SRVROOT}/conf/ssl/server.crt\"\n  SSLCertificateKeyFile \"${SRVROOT}/conf/ssl/server.key\"\n  SSLCertificateChainFile \"${SRVROOT}/conf/ssl/chain.crt\"\n</VirtualHost>\n",
+        ),
+    )?;
+    std::fs::copy(fixture("leaf.pem"), root.join("conf/ssl/server.crt"))?;
+    std::fs::copy(fixture("key-pkcs8.pem"), root.join("conf/ssl/server.key"))?;
+    std::fs::copy(fixture("chain.pem"), root.join("conf/ssl/chain.crt"))?;
+    Ok(())
+}
+
+#[test]
+fn the_windows_agent_reads_pfx_files_works_the_machine_stores_and_scans_an_esync_tree() -> Result<()>
+{
+    let dir = tempfile::tempdir()?;
+    let Some(wine) = Wine::prepare(dir.path())? else {
+        return Ok(());
+    };
+    let thumbprint = leaf_thumbprint()?;
+
+    // inspect: the legacy (RC2-40 / 3DES) PFX as Windows exports it.
+    let out = wine.agent(
+        &[
+            "inspect",
+            &windows_path(&fixture("windows-legacy.pfx")),
+            "--password-env",
+            "PFX_PASSWORD",
+        ],
+        &[("PFX_PASSWORD", PASSWORD)],
+    )?;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains(&thumbprint),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // A wrong password: refused, and nothing lands in the store.
+    let out = import(&wine, &fixture("modern.pfx"), "not-it")?;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("wrong password"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(store_list(&wine)?.is_empty());
+
+    for pfx in ["windows-legacy.pfx", "modern.pfx"] {
+        let out = import(&wine, &fixture(pfx), PASSWORD)?;
+        assert!(out.status.success(), "{pfx}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains(&thumbprint),
+            "{}",
+            text(&out.stdout)
+        );
+        let listed = store_list(&wine)?;
+        let ours: Vec<&Value> = listed
+            .iter()
+            .filter(|c| c["thumbprint"] == thumbprint.as_str())
+            .collect();
+        assert_eq!(ours.len(), 1, "{pfx}: {listed:?}");
+        // Wine links the key (CERT_KEY_PROV_INFO_PROP_ID) but cannot open it: association
+        // is asserted, usability is what Wine reports.
+        assert_eq!(ours[0]["private_key"], "associated", "{pfx}: {listed:?}");
+        assert_eq!(
+            ours[0]["subject"]
+                .as_str()
+                .map(|s| s.contains("sage.example.test")),
+            Some(true)
+        );
+        if pfx == "windows-legacy.pfx" {
+            let out = wine.agent(&["store", "remove", &thumbprint, "--store", "my"], &[])?;
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            assert!(store_list(&wine)?.is_empty(), "removed");
+            let out = wine.agent(&["store", "remove", &thumbprint, "--store", "my"], &[])?;
+            assert_eq!(out.status.code(), Some(2), "removing it twice is an error");
+        }
+    }
+    // The issuer went to CA; the self-signed root was not trusted on the side.
+    let ca = wine.agent(&["store", "list", "--store", "ca", "--json"], &[])?;
+    assert!(
+        text(&ca.stdout).contains("Fixture Intermediate CA"),
+        "{}",
+        text(&ca.stdout)
+    );
+
+    // scan: the store's certificate and the eSync site, with Windows paths.
+    esync_tree(&wine)?;
+    let config = dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        "[[apache]]\nconfig = 'C:\\eSync\\Apache24\\conf\\httpd.conf'\n",
+    )?;
+    let out = wine.agent(&["scan", "--config", &windows_path(&config), "--json"], &[])?;
+    assert_ne!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let snapshot: Value = serde_json::from_slice(&out.stdout)?;
+    let endpoints = snapshot["endpoints"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let store = endpoints
+        .iter()
+        .find(|e| e["kind"] == "store")
+        .unwrap_or_else(|| panic!("no store endpoint: {snapshot:#}"));
+    assert_eq!(store["key"], format!("store:MY:{thumbprint}"));
+    let site = endpoints
+        .iter()
+        .find(|e| e["kind"] == "apache")
+        .unwrap_or_else(|| panic!("no eSync site: {snapshot:#}"));
+    assert_eq!(site["name"], "sage.example.test", "{site:#}");
+    let from = site["config_path"].as_str().unwrap_or_default();
+    assert!(
+        from.starts_with("C:") && from.ends_with("httpd-ssl.conf"),
+        "{from}"
+    );
+    assert_eq!(
+        site["configured_sha256"], store["configured_sha256"],
+        "{site:#}"
+    );
+    // Nothing listens on 44300: the probe fails, which is reported, not fatal.
+    assert_eq!(out.status.code(), Some(1));
+    Ok(())
+}
+
+#[test]
+fn the_windows_agent_runs_as_a_service_and_its_inventory_reaches_a_linux_console() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let Some(wine) = Wine::prepare(dir.path())? else {
+        return Ok(());
+    };
+    let console = Console::start(&dir.path().join("console"))?;
+    let data = dir.path().join("agent-data");
+    let data_win = windows_path(&data);
+    let token = console.create_token()?;
+    let out = wine.agent(
+        &[
+            "enroll",
+            "--server",
+            &console.gateway_url(),
+            "--token",
+            &token,
+            "--data-dir",
+            &data_win,
+        ],
+        &[],
+    )?;
+    assert!(
+        out.status.success(),
+        "enroll: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    std::fs::write(
+        data.join("agent.toml"),
+        "rescan_secs = 2\ngroups = [\"sage\"]\n",
+    )?;
+    let out = import(&wine, &fixture("modern.pfx"), PASSWORD)?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = wine.agent(&["service", "install", "--data-dir", &data_win], &[])?;
+    assert!(
+        out.status.success(),
+        "install: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let out = wine.agent(&["service", "status"], &[])?;
+    assert!(
+        text(&out.stdout).contains("running"),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    // Wine's SCM keeps the recovery actions but cannot report them (124, invalid level);
+    // Windows lists "10 s, 60 s, 300 s".
+    let status = text(&out.stdout);
+    assert!(
+        status.contains("10 s") || status.contains("with error 124"),
+        "recovery actions: {status}"
+    );
+
+    let api = Api::admin(&console)?;
+    let thumbprint = leaf_thumbprint()?;
+    let found = wait_for(
+        "the service's inventory in the console",
+        Duration::from_secs(60),
+        || {
+            let items = api.get("/api/v1/certificates").ok()?.body["items"]
+                .as_array()?
+                .clone();
+            items
+                .into_iter()
+                .find(|c| c["thumbprint"] == thumbprint.as_str())
+        },
+    );
+    let log = std::fs::read_to_string(data.join("agent.log")).unwrap_or_default();
+    let found = found
+        .map_err(|e| anyhow::anyhow!("{e}\nagent.log:\n{log}\nconsole:\n{}", console.log_text()))?;
+    assert!(
+        found["subject"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("sage.example.test"),
+        "{found:#}"
+    );
+
+    let out = wine.agent(&["service", "stop"], &[])?;
+    assert!(out.status.success(), "stop: {}", text(&out.stderr));
+    let out = wine.agent(&["service", "status"], &[])?;
+    assert!(
+        text(&out.stdout).contains("stopped"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = wine.agent(&["service", "uninstall"], &[])?;
+    assert!(out.status.success(), "uninstall: {}", text(&out.stderr));
+    let out = wine.agent(&["service", "status"], &[])?;
+    assert_eq!(out.status.code(), Some(2), "gone: {}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("1060"), "{}", text(&out.stderr));
+    Ok(())
+}
