@@ -126,3 +126,42 @@ pub trait CertStores: Send + Sync {
     /// Removes the certificate; `false` when it was not there.
     fn remove(&self, store: Store, thumbprint: &Thumbprint) -> Result<bool>;
 }
+
+/// Reads a PFX and finds the certificate its key belongs to (by the key itself, not by the
+/// PFX's labels): the material and the leaf's index. A wrong password is
+/// [`crate::Error::WrongPassword`]; undecodable input gets the code Windows gives it.
+pub(crate) fn read_pfx(
+    pfx: &[u8],
+    password: &str,
+    what: &str,
+) -> Result<(certfleet_certkit::Material, usize)> {
+    use crate::{Code, Error};
+    let material = match certfleet_certkit::read(pfx, Some(password)) {
+        Ok(m) => m,
+        Err(certfleet_certkit::Error::WrongPassword { .. }) => {
+            return Err(Error::WrongPassword { what: what.into() });
+        }
+        Err(_) => {
+            return Err(Error::os(
+                what,
+                "PFXImportCertStore",
+                Code::CRYPT_E_BAD_ENCODE,
+            ));
+        }
+    };
+    let key = material.keys.first().ok_or_else(|| Error::Invalid {
+        what: what.into(),
+        detail:
+            "the PFX holds no private key: export it again with \"Yes, export the private key\""
+                .into(),
+    })?;
+    let leaf = material
+        .certificates
+        .iter()
+        .position(|c| key.matches(c))
+        .ok_or_else(|| Error::Invalid {
+            what: what.into(),
+            detail: "the PFX's key belongs to none of its certificates: export it again".into(),
+        })?;
+    Ok((material, leaf))
+}

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use certfleet_certkit::{self as certkit, Certificate, Thumbprint};
+use certfleet_certkit::{Certificate, Thumbprint};
 
 use crate::stores::{CertStores, Imported, PrivateKey, Store, StoredCertificate, Usable};
 use crate::{Code, Error, Result};
@@ -57,34 +57,8 @@ impl CertStores for FakeStores {
 
     fn import_pfx(&self, pfx: &[u8], password: &str) -> Result<Imported> {
         let what = "importing the PFX";
-        let material = match certkit::read(pfx, Some(password)) {
-            Ok(m) => m,
-            Err(certkit::Error::WrongPassword { .. }) => {
-                return Err(Error::WrongPassword { what: what.into() });
-            }
-            // PFXImportCertStore reports undecodable input as a bad-encoding HRESULT.
-            Err(_) => {
-                return Err(Error::os(
-                    what,
-                    "PFXImportCertStore",
-                    Code::CRYPT_E_BAD_ENCODE,
-                ));
-            }
-        };
-        let key = material.keys.first().ok_or_else(|| Error::Invalid {
-            what: what.into(),
-            detail:
-                "the PFX holds no private key: export it again with \"Yes, export the private key\""
-                    .into(),
-        })?;
-        let leaf = material
-            .certificates
-            .iter()
-            .find(|c| key.matches(c))
-            .ok_or_else(|| Error::Invalid {
-                what: what.into(),
-                detail: "the PFX's key belongs to none of its certificates: export it again".into(),
-            })?;
+        let (material, index) = crate::stores::read_pfx(pfx, password, what)?;
+        let leaf = &material.certificates[index];
         let mut imported = Imported {
             leaf: leaf.facts().thumbprint,
             intermediates: Vec::new(),

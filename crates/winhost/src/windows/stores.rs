@@ -131,33 +131,8 @@ unsafe fn private_key_of(ctx: *const CERT_CONTEXT) -> PrivateKey {
 
 /// The thumbprint of the certificate whose public key matches the PFX's private key.
 fn leaf_of(pfx: &[u8], password: &str, what: &str) -> Result<Thumbprint> {
-    let material = match certfleet_certkit::read(pfx, Some(password)) {
-        Ok(m) => m,
-        Err(certfleet_certkit::Error::WrongPassword { .. }) => {
-            return Err(Error::WrongPassword { what: what.into() });
-        }
-        Err(e) => {
-            return Err(Error::Invalid {
-                what: what.into(),
-                detail: e.to_string(),
-            });
-        }
-    };
-    let key = material.keys.first().ok_or_else(|| Error::Invalid {
-        what: what.into(),
-        detail:
-            "the PFX holds no private key: export it again with \"Yes, export the private key\""
-                .into(),
-    })?;
-    material
-        .certificates
-        .iter()
-        .find(|c| key.matches(c))
-        .map(|c| c.facts().thumbprint)
-        .ok_or_else(|| Error::Invalid {
-            what: what.into(),
-            detail: "the PFX's key belongs to none of its certificates: export it again".into(),
-        })
+    let (material, index) = crate::stores::read_pfx(pfx, password, what)?;
+    Ok(material.certificates[index].facts().thumbprint)
 }
 
 /// A copy of the certificate's `CRYPT_KEY_PROV_INFO` (8-byte aligned; its pointers point
