@@ -285,6 +285,17 @@ fn the_windows_agent_runs_as_a_service_and_its_inventory_reaches_a_linux_console
         "{}",
         text(&out.stdout)
     );
+    // Started again after a stop: the waits on the SCM's state transitions that a restart
+    // (the eSync Apache's, after a deployment) is made of.
+    let out = wine.agent(&["service", "start"], &[])?;
+    assert!(out.status.success(), "start again: {}", text(&out.stderr));
+    let out = wine.agent(&["service", "status"], &[])?;
+    assert!(
+        text(&out.stdout).contains("running"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Uninstall stops a running service first.
     let out = wine.agent(&["service", "uninstall"], &[])?;
     assert!(out.status.success(), "uninstall: {}", text(&out.stderr));
     let out = wine.agent(&["service", "status"], &[])?;

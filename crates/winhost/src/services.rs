@@ -88,11 +88,11 @@ impl Default for Wait {
 
 const MAX_POLL: Duration = Duration::from_secs(10);
 
-/// Waits while the service is in `pending`, until it reaches `wanted`.
+/// Waits while the service is in one of the `waiting` states, until it leaves them.
 fn wait_for(
     services: &dyn Services,
     name: &str,
-    pending: ServiceState,
+    waiting: &[ServiceState],
     wanted: ServiceState,
     wait: Wait,
 ) -> Result<ServiceStatus> {
@@ -100,9 +100,12 @@ fn wait_for(
     let mut status = services.status(name)?;
     let mut checkpoint = status.checkpoint;
     let mut progress_at = Instant::now();
-    while status.state == pending {
+    while waiting.contains(&status.state) {
         let poll = (status.wait_hint / 10).clamp(wait.min_poll, MAX_POLL.max(wait.min_poll));
-        let stalled = progress_at.elapsed() > status.wait_hint.max(wait.min_poll * 4);
+        // Only a pending state carries a wait hint and a checkpoint to judge progress by; a
+        // service that has not yet acted on a control is judged by the overall limit alone.
+        let stalled = !status.wait_hint.is_zero()
+            && progress_at.elapsed() > status.wait_hint.max(wait.min_poll * 4);
         if started.elapsed() + poll > wait.overall || stalled {
             return Err(Error::ServiceTimeout {
                 service: name.to_owned(),
@@ -131,7 +134,7 @@ pub fn start(services: &dyn Services, name: &str, wait: Wait) -> Result<()> {
     let status = wait_for(
         services,
         name,
-        ServiceState::StartPending,
+        &[ServiceState::StartPending],
         ServiceState::Running,
         wait,
     )?;
@@ -156,7 +159,7 @@ pub fn stop(services: &dyn Services, name: &str, wait: Wait) -> Result<()> {
     wait_for(
         services,
         name,
-        ServiceState::StartPending,
+        &[ServiceState::StartPending],
         ServiceState::Running,
         wait,
     )?;
@@ -165,10 +168,12 @@ pub fn stop(services: &dyn Services, name: &str, wait: Wait) -> Result<()> {
         Err(e) if e.code() == Some(Code::SERVICE_NOT_ACTIVE) => return Ok(()),
         Err(e) => return Err(e),
     }
+    // A service that has not yet acted on the stop still reports RUNNING (Windows does not
+    // move it to STOP_PENDING by itself): that is waited out too.
     let status = wait_for(
         services,
         name,
-        ServiceState::StopPending,
+        &[ServiceState::StopPending, ServiceState::Running],
         ServiceState::Stopped,
         wait,
     )?;

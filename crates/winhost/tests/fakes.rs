@@ -124,6 +124,21 @@ fn a_restart_waits_through_the_pending_states_to_running() {
 }
 
 #[test]
+fn a_stop_waits_for_a_service_that_reports_no_stop_pending() {
+    let scm = FakeServices::new();
+    scm.install(
+        "quiet",
+        "LocalSystem",
+        "x.exe",
+        Behaviour::StopsWithoutPending { polls: 3 },
+    );
+    services::start(&scm, "quiet", quick()).unwrap();
+    services::restart(&scm, "quiet", quick()).unwrap();
+    assert_eq!(scm.status("quiet").unwrap().state, ServiceState::Running);
+    assert_eq!(scm.requests("quiet"), (2, 1));
+}
+
+#[test]
 fn a_service_that_stops_or_hangs_while_starting_is_an_error_naming_it_and_its_state() {
     let scm = FakeServices::new();
     scm.install(

@@ -16,6 +16,9 @@ pub enum Behaviour {
     HangsStarting,
     /// Stays in STOP_PENDING without moving its checkpoint.
     HangsStopping,
+    /// Takes a stop control but keeps reporting RUNNING for this many status queries before
+    /// it reports STOPPED (what a service does that never reports STOP_PENDING).
+    StopsWithoutPending { polls: u32 },
 }
 
 #[derive(Debug)]
@@ -29,6 +32,7 @@ struct FakeService {
     exit_code: u32,
     starts: u32,
     stops: u32,
+    stop_requested: bool,
 }
 
 /// A service control manager in memory.
@@ -63,6 +67,7 @@ impl FakeServices {
                 exit_code: 0,
                 starts: 0,
                 stops: 0,
+                stop_requested: false,
             },
         );
     }
@@ -122,6 +127,14 @@ fn pending_polls(behaviour: Behaviour) -> u32 {
 impl Services for FakeServices {
     fn status(&self, name: &str) -> Result<ServiceStatus> {
         self.with(name, "QueryServiceStatusEx", |s| {
+            if s.stop_requested && s.state == ServiceState::Running {
+                if s.polls_left == 0 {
+                    s.state = ServiceState::Stopped;
+                    s.stop_requested = false;
+                } else {
+                    s.polls_left -= 1;
+                }
+            }
             let pending = matches!(
                 s.state,
                 ServiceState::StartPending | ServiceState::StopPending
@@ -214,6 +227,11 @@ impl Services for FakeServices {
                 _ => {}
             }
             s.stops += 1;
+            if let Behaviour::StopsWithoutPending { polls } = s.behaviour {
+                s.stop_requested = true;
+                s.polls_left = polls;
+                return Ok(());
+            }
             s.state = ServiceState::StopPending;
             s.checkpoint = 1;
             s.polls_left = pending_polls(s.behaviour);
