@@ -60,10 +60,7 @@ enum Command {
 
 fn init_logging() {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CERTFLEET_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(certfleet_agent::logfile::env_filter())
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();

@@ -12,7 +12,7 @@ use windows_service::service::{
 use windows_service::service_control_handler::{self, ServiceControlHandlerResult};
 use windows_service::{define_windows_service, service_dispatcher};
 
-use crate::{Code, Error, Result};
+use crate::{Error, Result};
 
 /// The body of the service: runs until the receiver gets a stop request (or fails).
 pub type Body = Box<dyn Fn(Receiver<()>) -> std::result::Result<(), String> + Send + Sync>;
@@ -71,12 +71,7 @@ pub fn run(name: &str, body: Body) -> Result<()> {
         });
     }
     service_dispatcher::start(name, ffi_service_main).map_err(|e| {
-        let code = match &e {
-            windows_service::Error::Winapi(io) => {
-                io.raw_os_error().map(|c| Code(c as u32)).unwrap_or(Code::INVALID_PARAMETER)
-            }
-            _ => Code::INVALID_PARAMETER,
-        };
+        let code = super::services::code_of(&e);
         Error::os(
             format!("running as the service \"{name}\" (only the service control manager starts it: `certfleet-agent service start`)"),
             "StartServiceCtrlDispatcher",

@@ -17,7 +17,8 @@ use crate::{Code, Error, Result};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ScmServices;
 
-fn code_of(e: &windows_service::Error) -> Code {
+/// The Win32 code inside a `windows-service` error (87 when it carries none).
+pub(super) fn code_of(e: &windows_service::Error) -> Code {
     match e {
         windows_service::Error::Winapi(io) => io
             .raw_os_error()
