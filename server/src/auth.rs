@@ -3,15 +3,11 @@
 
 use anyhow::{Context, anyhow};
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
-use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, header};
 use certfleet_store::Role;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-
-use crate::error::ApiError;
-use crate::state::AppState;
 
 pub const SESSION_COOKIE: &str = "certfleet_session";
 /// A session token is good for the API and nothing else.
@@ -137,33 +133,6 @@ impl Sessions {
     }
 }
 
-/// The logged-in user behind a request.
-#[derive(Debug, Clone)]
-pub struct AuthUser {
-    pub id: i64,
-    pub name: String,
-    pub role: Role,
-    pub must_change_password: bool,
-}
-
-impl AuthUser {
-    pub fn require(&self, role: Role) -> Result<(), ApiError> {
-        if self.must_change_password {
-            return Err(ApiError::Forbidden(
-                "change the one-time password first (POST /api/v1/password)".into(),
-            ));
-        }
-        if self.role < role {
-            return Err(ApiError::Forbidden(format!(
-                "this needs the {} role; you are {}",
-                role.as_str(),
-                self.role.as_str()
-            )));
-        }
-        Ok(())
-    }
-}
-
 pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
@@ -173,15 +142,6 @@ pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == SESSION_COOKIE)
         .map(|(_, value)| value.to_owned())
-}
-
-fn bearer_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(|t| t.trim().to_owned())
 }
 
 /// A cookie-authenticated change must come from a page of this console: SameSite=Strict
@@ -209,45 +169,6 @@ pub fn same_origin(parts: &Parts) -> bool {
             origin_host.eq_ignore_ascii_case(&own)
         }
         None => false,
-    }
-}
-
-impl FromRequestParts<AppState> for AuthUser {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let (token, via_cookie) = match bearer_token(&parts.headers) {
-            Some(token) => (token, false),
-            None => (
-                cookie_token(&parts.headers).ok_or(ApiError::Unauthorized)?,
-                true,
-            ),
-        };
-        let user_id = state
-            .sessions
-            .verify(&token)
-            .ok_or(ApiError::Unauthorized)?;
-        if via_cookie && !matches!(parts.method, Method::GET | Method::HEAD) && !same_origin(parts)
-        {
-            return Err(ApiError::Forbidden(
-                "cross-origin request refused: changes must come from the console's own pages"
-                    .into(),
-            ));
-        }
-        let user = state
-            .store
-            .user_by_id(user_id)
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
-        if user.disabled {
-            return Err(ApiError::Unauthorized);
-        }
-        Ok(AuthUser {
-            id: user.id,
-            name: user.username,
-            role: user.role,
-            must_change_password: user.must_change_password,
-        })
     }
 }
 

@@ -45,6 +45,23 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<crate::console::Error> for ApiError {
+    fn from(e: crate::console::Error) -> Self {
+        use crate::console::{Error, Refusal};
+        match e {
+            Error::Unauthenticated => ApiError::Unauthorized,
+            Error::Forbidden(Refusal::OneTimePassword) => ApiError::Forbidden(
+                "change the one-time password first (POST /api/v1/password)".into(),
+            ),
+            Error::Forbidden(refusal) => ApiError::Forbidden(refusal.to_string()),
+            Error::NotFound { what } => ApiError::NotFound(what),
+            Error::Invalid(message) => ApiError::BadRequest(message),
+            Error::Conflict(message) => ApiError::Conflict(message),
+            Error::Internal(e) => ApiError::Internal(anyhow::anyhow!(e)),
+        }
+    }
+}
+
 impl From<certfleet_store::Error> for ApiError {
     fn from(e: certfleet_store::Error) -> Self {
         match e {

@@ -5,10 +5,10 @@ pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod datadir;
 pub mod downloads;
 pub mod error;
-pub mod export;
 pub mod gateway;
 pub mod keys;
 pub mod metrics;
@@ -20,8 +20,6 @@ pub mod state;
 pub mod tls;
 pub mod tokens;
 pub mod ui;
-pub mod upload;
-pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -166,7 +164,7 @@ pub async fn serve(
     let api = tls::serve(
         api_listener,
         tls::api_config(&state.pki)?,
-        api::router(state.clone()).merge(web::router(state.clone())),
+        api::router(state.clone()).merge(ui::router(state.clone())),
         shutdown.clone(),
     );
     let gateway = tls::serve(

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::error::ApiError;
+use crate::console::Error;
 use crate::state::AppState;
 
 /// What an admin hands over: a PFX with its password, or PEM texts.
@@ -185,7 +185,7 @@ pub async fn upload(
     state: &AppState,
     actor: &str,
     request: &UploadRequest,
-) -> Result<RenewalRow, ApiError> {
+) -> Result<RenewalRow, Error> {
     let now = state.now();
     let accepted = match check(request, now) {
         Ok(accepted) => accepted,
@@ -200,7 +200,7 @@ pub async fn upload(
                     Some(&message),
                 )
                 .await?;
-            return Err(ApiError::BadRequest(message));
+            return Err(Error::Invalid(message));
         }
     };
     let leaf = accepted.chain[0].facts();

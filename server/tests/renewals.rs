@@ -328,7 +328,7 @@ async fn post_form(
         .header("content-type", content_type)
         .body(axum::body::Body::from(body))
         .expect("request");
-    let response = certfleet_server::web::router(h.state.clone())
+    let response = certfleet_server::ui::router(h.state.clone())
         .oneshot(request)
         .await
         .expect("response");

@@ -141,7 +141,7 @@ async fn a_scheduled_rollout_starts_at_its_time_and_an_absent_agent_is_skipped()
     assert_eq!(state_of(id).await, "running", "starts at its time");
 
     // Paused, nothing moves even when the agent's grace runs out; resumed, it goes on.
-    rollout::control(&h.state, "admin", id, "pause")
+    rollout::control(&h.state, "admin", id, rollout::Control::Pause)
         .await
         .expect("pause");
     clock.store(start + 25 * 3600, Ordering::SeqCst);
@@ -149,12 +149,12 @@ async fn a_scheduled_rollout_starts_at_its_time_and_an_absent_agent_is_skipped()
     let targets = store.rollout_targets(id).await.expect("targets");
     assert_eq!(targets[0].state, "pending");
     assert!(
-        rollout::control(&h.state, "admin", id, "pause")
+        rollout::control(&h.state, "admin", id, rollout::Control::Pause)
             .await
             .is_err(),
         "already paused"
     );
-    rollout::control(&h.state, "admin", id, "resume")
+    rollout::control(&h.state, "admin", id, rollout::Control::Resume)
         .await
         .expect("resume");
     scheduler::tick(&h.state).await.expect("tick");
@@ -179,15 +179,15 @@ async fn a_scheduled_rollout_starts_at_its_time_and_an_absent_agent_is_skipped()
     )
     .await;
     let later = created["id"].as_i64().expect("id");
-    rollout::control(&h.state, "admin", later, "pause")
+    rollout::control(&h.state, "admin", later, rollout::Control::Pause)
         .await
         .expect("pause");
-    rollout::control(&h.state, "admin", later, "resume")
+    rollout::control(&h.state, "admin", later, rollout::Control::Resume)
         .await
         .expect("resume");
     scheduler::tick(&h.state).await.expect("tick");
     assert_eq!(state_of(later).await, "scheduled");
-    rollout::control(&h.state, "admin", later, "cancel")
+    rollout::control(&h.state, "admin", later, rollout::Control::Cancel)
         .await
         .expect("cancel");
 

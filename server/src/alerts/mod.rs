@@ -3,7 +3,6 @@
 //! findings, agents gone silent. Every email goes through the outbox, written in the same
 //! transaction as the alert that causes it, and is sent with retries by `send_due`.
 
-pub mod form;
 pub mod mailer;
 pub mod render;
 pub mod settings;
@@ -21,7 +20,7 @@ use render::{Line, RENEW};
 use settings::AlertSettings;
 
 const DAY: i64 = 86_400;
-const SETTINGS: &str = "alerts";
+pub const SETTINGS: &str = "alerts";
 pub const PASSWORD: &str = "alerts.smtp_password";
 
 /// Findings that the expiry alerts already cover.

@@ -1,6 +1,7 @@
 //! The JSON API for the UI and for automation, under `/api/v1`, behind login. Roles are
 //! checked here, on the server, for every call.
 
+mod caller;
 mod handlers;
 mod openapi;
 mod renewals;

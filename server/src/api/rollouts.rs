@@ -1,156 +1,119 @@
-//! Rollouts through the API: the plan for a renewal (viewer), creating and steering a
-//! rollout (operator), reading them (viewer), maintenance windows (admin to change).
+//! Rollouts through the API: the plan for a renewal (viewer), the preflight, creating and
+//! steering a rollout (operator), reading them (viewer), maintenance windows (admin to
+//! change).
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use certfleet_store::{Role, RolloutRow, WindowRow};
 
-use crate::auth::AuthUser;
+use crate::console::{
+    Admin, Caller, Console, Control, HostVerdict, Operator, Proposal, RolloutRequest, RolloutRow,
+    RolloutView, Viewer, WindowRow,
+};
 use crate::error::ApiError;
-use crate::rollout::{self, Proposal, RolloutRequest, RolloutView};
-use crate::state::AppState;
 
 pub async fn plan(
-    State(state): State<AppState>,
-    user: AuthUser,
+    State(console): State<Console>,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Vec<Proposal>>, ApiError> {
-    user.require(Role::Viewer)?;
-    Ok(Json(rollout::plan(&state, id).await?))
+    Ok(Json(console.plan(caller.can::<Viewer>()?, id).await?))
 }
 
 pub async fn preflight(
-    State(state): State<AppState>,
-    user: AuthUser,
+    State(console): State<Console>,
+    caller: Caller,
     Path(id): Path<i64>,
-) -> Result<Json<Vec<crate::rollout::check::HostVerdict>>, ApiError> {
-    user.require(Role::Operator)?;
+) -> Result<Json<Vec<HostVerdict>>, ApiError> {
     Ok(Json(
-        crate::rollout::check::check(&state, &user.name, id).await?,
+        console.preflight(caller.can::<Operator>()?, id).await?,
     ))
 }
 
 pub async fn create(
-    State(state): State<AppState>,
-    user: AuthUser,
+    State(console): State<Console>,
+    caller: Caller,
     Json(request): Json<RolloutRequest>,
 ) -> Result<(StatusCode, Json<RolloutRow>), ApiError> {
-    user.require(Role::Operator)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(rollout::create(&state, &user.name, &request).await?),
-    ))
+    let row = console
+        .create_rollout(caller.can::<Operator>()?, &request)
+        .await?;
+    Ok((StatusCode::CREATED, Json(row)))
 }
 
 pub async fn list(
-    State(state): State<AppState>,
-    user: AuthUser,
+    State(console): State<Console>,
+    caller: Caller,
 ) -> Result<Json<Vec<RolloutRow>>, ApiError> {
-    user.require(Role::Viewer)?;
-    Ok(Json(state.store.rollouts(200).await?))
+    Ok(Json(console.rollouts(caller.can::<Viewer>()?, 200).await?))
 }
 
 pub async fn one(
-    State(state): State<AppState>,
-    user: AuthUser,
+    State(console): State<Console>,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<RolloutView>, ApiError> {
-    user.require(Role::Viewer)?;
-    Ok(Json(rollout::view(&state, id).await?))
+    Ok(Json(console.rollout(caller.can::<Viewer>()?, id).await?))
 }
 
 async fn control(
-    state: AppState,
-    user: AuthUser,
+    console: Console,
+    caller: Caller,
     id: i64,
-    action: &str,
+    action: Control,
 ) -> Result<Json<RolloutRow>, ApiError> {
-    user.require(Role::Operator)?;
     Ok(Json(
-        rollout::control(&state, &user.name, id, action).await?,
+        console
+            .control_rollout(caller.can::<Operator>()?, id, action)
+            .await?,
     ))
 }
 
 pub async fn pause(
-    State(state): State<AppState>,
-    user: AuthUser,
+    State(console): State<Console>,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<RolloutRow>, ApiError> {
-    control(state, user, id, "pause").await
+    control(console, caller, id, Control::Pause).await
 }
 
 pub async fn resume(
-    State(state): State<AppState>,
-    user: AuthUser,
+    State(console): State<Console>,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<RolloutRow>, ApiError> {
-    control(state, user, id, "resume").await
+    control(console, caller, id, Control::Resume).await
 }
 
 pub async fn cancel(
-    State(state): State<AppState>,
-    user: AuthUser,
+    State(console): State<Console>,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<RolloutRow>, ApiError> {
-    control(state, user, id, "cancel").await
+    control(console, caller, id, Control::Cancel).await
 }
 
 pub async fn windows(
-    State(state): State<AppState>,
-    user: AuthUser,
+    State(console): State<Console>,
+    caller: Caller,
 ) -> Result<Json<Vec<WindowRow>>, ApiError> {
-    user.require(Role::Viewer)?;
-    Ok(Json(state.store.maintenance_windows().await?))
+    Ok(Json(console.windows(caller.can::<Viewer>()?).await?))
 }
 
 pub async fn add_window(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Json(mut window): Json<WindowRow>,
+    State(console): State<Console>,
+    caller: Caller,
+    Json(window): Json<WindowRow>,
 ) -> Result<(StatusCode, Json<WindowRow>), ApiError> {
-    user.require(Role::Admin)?;
-    rollout::windows::check(&window).map_err(ApiError::BadRequest)?;
-    window.id = state.store.add_maintenance_window(&window).await?;
-    state
-        .store
-        .audit(
-            state.now_secs(),
-            &user.name,
-            "window.added",
-            Some(&window.group_name),
-            Some(&format!(
-                "{} {:02}:{:02}-{:02}:{:02} UTC{:+}min",
-                window.weekdays,
-                window.start_minute / 60,
-                window.start_minute % 60,
-                window.end_minute / 60,
-                window.end_minute % 60,
-                window.utc_offset_minutes
-            )),
-        )
-        .await?;
+    let window = console.add_window(caller.can::<Admin>()?, window).await?;
     Ok((StatusCode::CREATED, Json(window)))
 }
 
 pub async fn delete_window(
-    State(state): State<AppState>,
-    user: AuthUser,
+    State(console): State<Console>,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    user.require(Role::Admin)?;
-    if !state.store.delete_maintenance_window(id).await? {
-        return Err(ApiError::NotFound("maintenance window"));
-    }
-    state
-        .store
-        .audit(
-            state.now_secs(),
-            &user.name,
-            "window.deleted",
-            Some(&format!("window #{id}")),
-            None,
-        )
-        .await?;
+    console.delete_window(caller.can::<Admin>()?, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,7 +10,7 @@ use certfleet_proto::{ConsoleMessage, Job, JobAction, JobResult};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use crate::error::ApiError;
+use crate::console::Error;
 use crate::state::AppState;
 
 /// How long a host has to answer.
@@ -73,7 +73,7 @@ pub async fn check(
     state: &AppState,
     actor: &str,
     renewal_id: i64,
-) -> Result<Vec<HostVerdict>, ApiError> {
+) -> Result<Vec<HostVerdict>, Error> {
     let renewal = state.store.renewal(renewal_id).await?;
     let proposals = super::plan(state, renewal_id).await?;
     let uses = state.store.endpoint_uses().await?;

@@ -4,7 +4,6 @@
 
 pub mod check;
 pub mod scheduler;
-pub mod ui;
 pub mod windows;
 
 use std::collections::BTreeMap;
@@ -14,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::error::ApiError;
+use crate::console::Error;
 use crate::state::AppState;
 
 /// Endpoint kinds an agent has a driver for.
@@ -73,7 +72,7 @@ fn covers(names: &[String], host: &str) -> bool {
 
 /// Every endpoint the renewal could renew: the proposed ones (same subject and names, or
 /// names the renewal covers) first, then the rest an admin may add.
-pub async fn plan(state: &AppState, renewal_id: i64) -> Result<Vec<Proposal>, ApiError> {
+pub async fn plan(state: &AppState, renewal_id: i64) -> Result<Vec<Proposal>, Error> {
     let renewal = state.store.renewal(renewal_id).await?;
     // Apache and PEM endpoints serve TLS: the renewal must allow Server Authentication.
     let serves_tls = certfleet_certkit::read(renewal.chain_pem.as_bytes(), None)
@@ -202,18 +201,18 @@ fn waves(hosts: &[i64], canary: i64, per_wave: usize) -> BTreeMap<i64, i64> {
     out
 }
 
-fn parse_start(text: Option<&str>, now: OffsetDateTime) -> Result<(i64, String), ApiError> {
+fn parse_start(text: Option<&str>, now: OffsetDateTime) -> Result<(i64, String), Error> {
     let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok((now.unix_timestamp(), "UTC".into()));
     };
     let at = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
-        ApiError::BadRequest(format!(
+        Error::Invalid(format!(
             "start_at {text:?} is not a date and time with its offset, like \
              2026-12-05T02:00:00+01:00"
         ))
     })?;
     if at < now - time::Duration::minutes(5) {
-        return Err(ApiError::BadRequest(format!(
+        return Err(Error::Invalid(format!(
             "start_at {text} is in the past: pick a later time, or leave it out to start now"
         )));
     }
@@ -232,7 +231,7 @@ pub async fn create(
     state: &AppState,
     actor: &str,
     request: &RolloutRequest,
-) -> Result<RolloutRow, ApiError> {
+) -> Result<RolloutRow, Error> {
     let now = state.now();
     let proposals = plan(state, request.renewal_id).await?;
     let chosen: Vec<&Proposal> = match &request.targets {
@@ -253,13 +252,13 @@ pub async fn create(
                     .iter()
                     .find(|p| p.host_id == choice.host_id && p.endpoint_key == choice.endpoint_key)
                     .ok_or_else(|| {
-                        ApiError::BadRequest(format!(
+                        Error::Invalid(format!(
                             "host {} has no endpoint {:?} that could take this renewal",
                             choice.host_id, choice.endpoint_key
                         ))
                     })?;
                 if let Some(problem) = p.problems.first() {
-                    return Err(ApiError::BadRequest(format!(
+                    return Err(Error::Invalid(format!(
                         "{} on {}: {problem}",
                         p.endpoint_name, p.hostname
                     )));
@@ -270,7 +269,7 @@ pub async fn create(
         }
     };
     if chosen.is_empty() {
-        return Err(ApiError::BadRequest(
+        return Err(Error::Invalid(
             "no endpoint to renew: none uses a certificate with this renewal's names; pick \
              the endpoints yourself (targets)"
                 .into(),
@@ -279,7 +278,7 @@ pub async fn create(
     let (start_at, time_zone) = parse_start(request.start_at.as_deref(), now)?;
     let max_failures = request.max_failures.unwrap_or(1);
     if max_failures < 1 {
-        return Err(ApiError::BadRequest(
+        return Err(Error::Invalid(
             "max_failures must be at least 1 (1 stops at the first failure)".into(),
         ));
     }
@@ -293,7 +292,7 @@ pub async fn create(
     let canary = match request.canary_host_id {
         Some(id) if host_ids.contains(&id) => id,
         Some(id) => {
-            return Err(ApiError::BadRequest(format!(
+            return Err(Error::Invalid(format!(
                 "the canary host {id} is not among the rollout's hosts"
             )));
         }
@@ -301,7 +300,7 @@ pub async fn create(
     };
     let per_wave = match (request.wave_hosts, request.wave_percent) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::BadRequest(
+            return Err(Error::Invalid(
                 "give wave_hosts or wave_percent, not both".into(),
             ));
         }
@@ -311,7 +310,7 @@ pub async fn create(
         }
         (None, None) => 1,
         _ => {
-            return Err(ApiError::BadRequest(
+            return Err(Error::Invalid(
                 "wave_hosts must be at least 1, wave_percent between 1 and 100".into(),
             ));
         }
@@ -372,11 +371,48 @@ pub struct RolloutView {
     pub targets: Vec<TargetRow>,
 }
 
-pub async fn view(state: &AppState, id: i64) -> Result<RolloutView, ApiError> {
+pub async fn view(state: &AppState, id: i64) -> Result<RolloutView, Error> {
     Ok(RolloutView {
         rollout: state.store.rollout(id).await?,
         targets: state.store.rollout_targets(id).await?,
     })
+}
+
+/// What an operator can do to a running or scheduled rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+impl Control {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Control::Pause => "pause",
+            Control::Resume => "resume",
+            Control::Cancel => "cancel",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        [Control::Pause, Control::Resume, Control::Cancel]
+            .into_iter()
+            .find(|c| c.as_str() == text)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "unknown action {text:?}: use pause, resume or cancel"
+                ))
+            })
+    }
+
+    fn done(self) -> &'static str {
+        match self {
+            Control::Pause => "paused",
+            Control::Resume => "resumed",
+            Control::Cancel => "cancelled",
+        }
+    }
 }
 
 /// Pause, resume or cancel. Targets already sent finish (an agent never stops half-way);
@@ -385,26 +421,19 @@ pub async fn control(
     state: &AppState,
     actor: &str,
     id: i64,
-    action: &str,
-) -> Result<RolloutRow, ApiError> {
+    action: Control,
+) -> Result<RolloutRow, Error> {
     let now = state.now_secs();
     let (from, to): (&[&str], &str) = match action {
-        "pause" => (&["scheduled", "running"], "paused"),
+        Control::Pause => (&["scheduled", "running"], "paused"),
         // One paused before its start time waits for it again.
-        "resume" if state.store.rollout(id).await?.start_at > now => (&["paused"], "scheduled"),
-        "resume" => (&["paused"], "running"),
-        "cancel" => (&["scheduled", "running", "paused"], "cancelled"),
-        other => {
-            return Err(ApiError::BadRequest(format!(
-                "unknown action {other:?}: use pause, resume or cancel"
-            )));
+        Control::Resume if state.store.rollout(id).await?.start_at > now => {
+            (&["paused"], "scheduled")
         }
+        Control::Resume => (&["paused"], "running"),
+        Control::Cancel => (&["scheduled", "running", "paused"], "cancelled"),
     };
-    let done = match action {
-        "pause" => "paused",
-        "resume" => "resumed",
-        _ => "cancelled",
-    };
+    let done = action.done();
     let detail = format!("{done} by {actor}");
     if !state
         .store
@@ -412,7 +441,7 @@ pub async fn control(
         .await?
     {
         let current = state.store.rollout(id).await?;
-        return Err(ApiError::Conflict(format!(
+        return Err(Error::Conflict(format!(
             "rollout #{id} is {}: it cannot be {done}",
             current.state
         )));
@@ -430,7 +459,7 @@ pub async fn control(
         .audit(
             now,
             actor,
-            &format!("rollout.{action}"),
+            &format!("rollout.{}", action.as_str()),
             Some(&format!("rollout #{id}")),
             None,
         )

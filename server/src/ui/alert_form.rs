@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use certfleet_web::model::{AlertForm, AlertPage, OutboxItem};
+use certfleet_web::model::{AlertForm, AlertPage};
 
-use super::settings::{AlertSettings, Security};
-use crate::state::AppState;
+use crate::alerts::settings::{AlertSettings, Security};
+use crate::console::AlertsView;
 
 fn addresses(text: &str) -> Vec<String> {
     text.split(|c: char| c == ',' || c == ';' || c.is_whitespace())
@@ -127,31 +127,18 @@ pub fn from_form(form: &AlertForm, base: &AlertSettings) -> Result<AlertSettings
     Ok(s)
 }
 
-pub async fn page(state: &AppState) -> Result<AlertPage, certfleet_store::Error> {
-    let settings = super::effective(state).await;
-    let saved_on_page = state.store.setting(super::SETTINGS).await?.is_some();
-    let password_set = super::password(state, &settings).await.is_some();
-    let outbox = state
-        .store
-        .outbox(50)
-        .await?
-        .into_iter()
-        .map(|m| OutboxItem {
-            subject: m.subject,
-            recipients: m.recipients,
-            created_at: m.created_at,
-            sent_at: m.sent_at,
-            attempts: m.attempts,
-            last_error: m.last_error,
-        })
-        .collect();
-    Ok(AlertPage {
-        form: to_form(&settings),
-        password_set,
-        saved_on_page,
-        enabled: settings.enabled(),
-        outbox,
-    })
+pub fn page(view: AlertsView) -> AlertPage {
+    AlertPage {
+        form: to_form(&view.settings),
+        password_set: view.password_set,
+        saved_on_page: view.saved_on_page,
+        enabled: view.settings.enabled(),
+        outbox: view
+            .outbox
+            .into_iter()
+            .map(super::convert::outbox_item)
+            .collect(),
+    }
 }
 
 #[cfg(test)]

@@ -33,14 +33,14 @@ pub fn router(state: AppState) -> Router {
         );
     }
     let extras = Router::new()
-        .route("/ui/events", axum::routing::get(crate::export::events))
+        .route("/ui/events", axum::routing::get(super::export::events))
         .route(
             "/ui/export/certificates.csv",
-            axum::routing::get(crate::export::certificates_csv),
+            axum::routing::get(super::export::certificates_csv),
         )
         .route(
             "/ui/renewals/upload",
-            axum::routing::post(crate::upload::upload),
+            axum::routing::post(super::upload::upload),
         )
         .route(
             "/download/{file}",
@@ -53,7 +53,11 @@ pub fn router(state: AppState) -> Router {
         .leptos_routes_with_context(
             &options,
             routes,
-            move || provide_context(crate::ui::ConsoleBackend::shared(context_state.clone())),
+            move || {
+                provide_context(super::ConsoleBackend::shared(crate::console::Console::new(
+                    context_state.clone(),
+                )))
+            },
             {
                 let options = options.clone();
                 move || shell(options.clone())

@@ -7,10 +7,9 @@ use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
-use certfleet_store::Role;
 use zeroize::Zeroizing;
 
-use crate::renewals::{self, UploadRequest};
+use crate::console::{Console, Operator, UploadRequest};
 use crate::state::AppState;
 
 /// Reads every field of the form; a file field becomes base64.
@@ -86,12 +85,13 @@ pub async fn upload(State(state): State<AppState>, request: Request) -> Response
         )
             .into_response();
     }
-    let Some(user) = crate::export::session_user(&state, &parts.headers).await else {
+    let console = Console::new(state.clone());
+    let Some(caller) = super::export::session_caller(&console, &parts.headers).await else {
         return Redirect::to("/login").into_response();
     };
-    if user.role < Role::Operator {
+    let Ok(who) = caller.can::<Operator>() else {
         return back_with("uploading a renewal needs the operator or admin role");
-    }
+    };
     let multipart = match Multipart::from_request(Request::from_parts(parts, body), &state).await {
         Ok(m) => m,
         Err(e) => return back_with(&format!("the upload is not a form: {e}")),
@@ -100,7 +100,7 @@ pub async fn upload(State(state): State<AppState>, request: Request) -> Response
         Ok(form) => form,
         Err(message) => return back_with(&message),
     };
-    match renewals::upload(&state, &user.username, &form).await {
+    match console.upload_renewal(who, &form).await {
         Ok(row) => Redirect::to(&format!("/renewals/{}", row.id)).into_response(),
         Err(e) => back_with(&e.to_string()),
     }

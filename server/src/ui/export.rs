@@ -8,26 +8,28 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use certfleet_store::Role;
 use certfleet_web::model::CertQuery;
 use futures_util::Stream;
 
+use super::convert;
 use crate::auth;
+use crate::console::{self, Caller, Console, Viewer};
 use crate::state::AppState;
 
-pub(crate) async fn session_user(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Option<certfleet_store::UserRow> {
+/// The caller behind the session cookie, proven a viewer (not mid one-time password).
+pub(super) async fn session_caller(console: &Console, headers: &HeaderMap) -> Option<Caller> {
     let token = auth::cookie_token(headers)?;
-    let id = state.sessions.verify(&token)?;
-    let user = state.store.user_by_id(id).await.ok()??;
-    (!user.disabled && !user.must_change_password).then_some(user)
+    let caller = console.authenticate(&token).await.ok()?;
+    caller.may::<Viewer>().then_some(caller)
 }
 
 /// `GET /ui/events`: one `data:` line per live event.
-pub async fn events(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if session_user(&state, &headers).await.is_none() {
+pub async fn events(
+    State(state): State<AppState>,
+    State(console): State<Console>,
+    headers: HeaderMap,
+) -> Response {
+    if session_caller(&console, &headers).await.is_none() {
         return StatusCode::UNAUTHORIZED.into_response();
     }
     let receiver = state.events.subscribe();
@@ -63,64 +65,58 @@ fn field(text: &str) -> String {
 
 /// `GET /ui/export/certificates.csv?<the table's filters>`: every matching certificate.
 pub async fn certificates_csv(
-    State(state): State<AppState>,
+    State(console): State<Console>,
     headers: HeaderMap,
     Query(query): Query<CertQuery>,
 ) -> Response {
-    let Some(user) = session_user(&state, &headers).await else {
+    let Some(caller) = session_caller(&console, &headers).await else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
-    if user.role < Role::Viewer {
+    let Ok(who) = caller.can::<Viewer>() else {
         return StatusCode::FORBIDDEN.into_response();
-    }
-    let now = state.now_secs();
-    let mut filter = match crate::ui::certificate_filter(&query, now, 500) {
-        Ok(f) => f,
-        Err(message) => return (StatusCode::BAD_REQUEST, message).into_response(),
     };
-    filter.after = None;
+    // Bounded: a spreadsheet is not the place for more than this.
+    let page = match console
+        .all_certificates(who, &convert::cert_query(&query), 100_000)
+        .await
+    {
+        Ok(page) => page,
+        Err(console::Error::Invalid(message)) => {
+            return (StatusCode::BAD_REQUEST, message).into_response();
+        }
+        Err(e) => {
+            tracing::error!("CSV export failed: {e}");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
     let mut csv = String::from(
         "status,subject,names,not_after,days_left,issuer,thumbprint,sha256,endpoints,errors,warnings\r\n",
     );
-    // Bounded: a spreadsheet is not the place for more than this.
-    for _ in 0..200 {
-        let page = match state.store.certificates(&filter).await {
-            Ok(page) => page,
-            Err(e) => {
-                tracing::error!("CSV export failed: {e}");
-                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-            }
-        };
-        for row in &page.items {
-            let item = crate::ui::cert_item(row, now);
-            let not_after = time::OffsetDateTime::from_unix_timestamp(item.not_after)
-                .ok()
-                .and_then(|t| {
-                    t.format(&time::format_description::well_known::Rfc3339)
-                        .ok()
-                })
-                .unwrap_or_default();
-            let cells = [
-                item.status.label().to_owned(),
-                item.subject,
-                item.names.join(" "),
-                not_after,
-                item.days_left.to_string(),
-                item.issuer,
-                item.thumbprint,
-                item.sha256,
-                item.endpoints.to_string(),
-                item.errors.to_string(),
-                item.warnings.to_string(),
-            ];
-            let line: Vec<String> = cells.iter().map(|c| field(c)).collect();
-            csv.push_str(&line.join(","));
-            csv.push_str("\r\n");
-        }
-        match page.next {
-            Some(next) => filter.after = Some(next),
-            None => break,
-        }
+    for row in &page.items {
+        let item = convert::cert_item(row, page.now);
+        let not_after = time::OffsetDateTime::from_unix_timestamp(item.not_after)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_default();
+        let cells = [
+            item.status.label().to_owned(),
+            item.subject,
+            item.names.join(" "),
+            not_after,
+            item.days_left.to_string(),
+            item.issuer,
+            item.thumbprint,
+            item.sha256,
+            item.endpoints.to_string(),
+            item.errors.to_string(),
+            item.warnings.to_string(),
+        ];
+        let line: Vec<String> = cells.iter().map(|c| field(c)).collect();
+        csv.push_str(&line.join(","));
+        csv.push_str("\r\n");
     }
     (
         [

@@ -1,0 +1,136 @@
+//! Hosts: the list, one host with its endpoints and certificates, its groups (labels), and
+//! the one rule for whether a host's agent is online.
+
+use serde::Serialize;
+
+use super::{Admin, Can, CertificateRow, Console, Error, Result, Viewer};
+use certfleet_store::{CertificateFilter, HostRow};
+
+pub use certfleet_store::EndpointRow;
+
+/// A host with what the console judges about it now.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostView {
+    #[serde(flatten)]
+    pub host: HostRow,
+    pub online: bool,
+}
+
+/// One host and everything it reported.
+#[derive(Debug, Clone)]
+pub struct HostDetail {
+    pub host: HostView,
+    pub endpoints: Vec<EndpointRow>,
+    pub certificates: Vec<CertificateRow>,
+    /// The groups set in the console (the agent's own are in `host.groups` too).
+    pub labels: Vec<String>,
+    /// The time the certificates' days-left were counted from.
+    pub now: i64,
+}
+
+impl Console {
+    /// Online: heard from within the offline threshold, and not revoked. The one place
+    /// this is decided.
+    pub fn is_online(&self, last_seen_at: Option<i64>, revoked: bool) -> bool {
+        !revoked && last_seen_at.is_some_and(|t| t >= self.online_cutoff())
+    }
+
+    /// The oldest last-seen time that still counts as online.
+    pub(super) fn online_cutoff(&self) -> i64 {
+        self.now_secs() - self.state.config.offline_after_secs()
+    }
+
+    fn host_view(&self, host: HostRow) -> HostView {
+        HostView {
+            online: self.is_online(host.last_seen_at, host.revoked),
+            host,
+        }
+    }
+
+    pub async fn hosts(&self, _who: Can<'_, Viewer>) -> Result<Vec<HostView>> {
+        let hosts = self.state.store.hosts().await?;
+        Ok(hosts.into_iter().map(|h| self.host_view(h)).collect())
+    }
+
+    pub async fn host(&self, _who: Can<'_, Viewer>, id: i64) -> Result<HostDetail> {
+        let store = &self.state.store;
+        let host = store
+            .host(id)
+            .await?
+            .ok_or(Error::NotFound { what: "host" })?;
+        let filter = CertificateFilter {
+            host_id: Some(id),
+            limit: 500,
+            now: self.now_secs(),
+            ..CertificateFilter::default()
+        };
+        let (endpoints, certificates, labels) = tokio::try_join!(
+            store.endpoints(Some(id), None),
+            store.certificates(&filter),
+            store.host_labels(id),
+        )?;
+        Ok(HostDetail {
+            host: self.host_view(host),
+            endpoints,
+            certificates: certificates.items,
+            labels,
+            now: filter.now,
+        })
+    }
+
+    /// Replaces the console's groups of a host; `labels` is a list separated by commas,
+    /// spaces or lines. Returns all its groups (the agent's own included).
+    pub async fn set_host_labels(
+        &self,
+        who: Can<'_, Admin>,
+        host_id: i64,
+        labels: &str,
+    ) -> Result<Vec<String>> {
+        let list = parse_labels(labels)?;
+        let groups = self.state.store.set_host_labels(host_id, &list).await?;
+        self.record(
+            who.name(),
+            "host.labels_set",
+            Some(&format!("host #{host_id}")),
+            Some(&list.join(", ")),
+        )
+        .await?;
+        Ok(groups)
+    }
+}
+
+fn parse_labels(text: &str) -> Result<Vec<String>> {
+    let mut list: Vec<String> = Vec::new();
+    for label in text
+        .split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
+        if label.len() > 64
+            || !label
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            return Err(Error::Invalid(format!(
+                "{label:?} is not a group name: use letters, digits, - _ . (up to 64)"
+            )));
+        }
+        list.push(label.to_ascii_lowercase());
+    }
+    list.sort();
+    list.dedup();
+    Ok(list)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn labels_are_cleaned_and_bad_ones_named() {
+        assert_eq!(
+            super::parse_labels("Web, db\nweb  ").expect("labels"),
+            vec!["db", "web"]
+        );
+        let e = super::parse_labels("ok, no/slash").expect_err("slash");
+        assert!(e.to_string().contains("\"no/slash\""), "{e}");
+    }
+}

@@ -1,0 +1,29 @@
+//! Renewed certificates: upload (checked by certkit, key sealed), list and read. No answer
+//! carries a private key, sealed or not.
+
+use super::{Can, Console, Operator, Result, Viewer};
+use crate::renewals;
+
+pub use crate::renewals::UploadRequest;
+pub use certfleet_store::RenewalRow;
+
+impl Console {
+    /// Checks and stores an upload; a refused one is audited with the reason and stores
+    /// nothing.
+    pub async fn upload_renewal(
+        &self,
+        who: Can<'_, Operator>,
+        request: &UploadRequest,
+    ) -> Result<RenewalRow> {
+        renewals::upload(&self.state, who.name(), request).await
+    }
+
+    /// The latest renewals, newest first.
+    pub async fn renewals(&self, _who: Can<'_, Viewer>, limit: i64) -> Result<Vec<RenewalRow>> {
+        Ok(self.state.store.renewals(limit).await?)
+    }
+
+    pub async fn renewal(&self, _who: Can<'_, Viewer>, id: i64) -> Result<RenewalRow> {
+        Ok(self.state.store.renewal(id).await?)
+    }
+}

@@ -1,0 +1,103 @@
+//! Logging in, checking a session, changing one's password. Both edges use these, so a
+//! login from the dashboard and one from the API are the same rule and the same audit.
+
+use super::{Caller, Console, Error, Refusal, Result};
+use crate::auth;
+
+/// Which door a request came through; recorded with logins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edge {
+    Api,
+    Web,
+}
+
+impl Edge {
+    fn as_str(self) -> &'static str {
+        match self {
+            Edge::Api => "api",
+            Edge::Web => "web",
+        }
+    }
+}
+
+/// A successful login: who, and the signed session token for the cookie or Bearer header.
+#[derive(Debug)]
+pub struct LoggedIn {
+    pub caller: Caller,
+    pub token: String,
+}
+
+impl Console {
+    /// The user behind a session token, as the store holds them now (a disabled user's
+    /// token no longer works; a changed role applies at once).
+    pub async fn authenticate(&self, token: &str) -> Result<Caller> {
+        let user_id = self
+            .state
+            .sessions
+            .verify(token)
+            .ok_or(Error::Unauthenticated)?;
+        let user = self
+            .state
+            .store
+            .user_by_id(user_id)
+            .await?
+            .filter(|u| !u.disabled)
+            .ok_or(Error::Unauthenticated)?;
+        Ok(Caller::new(
+            user.id,
+            user.username,
+            user.role,
+            user.must_change_password,
+        ))
+    }
+
+    /// Checks the password (in the same time whether or not the user exists) and issues a
+    /// session. Both outcomes are audited.
+    pub async fn login(&self, edge: Edge, username: &str, password: &str) -> Result<LoggedIn> {
+        let user = self.state.store.user_by_name(username).await?;
+        let valid = match &user {
+            Some(u) if !u.disabled => auth::verify_password(password, &u.password_hash),
+            _ => {
+                auth::equalise_timing(password);
+                false
+            }
+        };
+        let Some(user) = user.filter(|_| valid) else {
+            self.record(username, "login.failed", None, Some(edge.as_str()))
+                .await?;
+            return Err(Error::Forbidden(Refusal::WrongPassword));
+        };
+        let token =
+            self.state
+                .sessions
+                .issue(user.id, &user.username, user.role, self.now_secs())?;
+        self.record(&user.username, "login", None, Some(edge.as_str()))
+            .await?;
+        Ok(LoggedIn {
+            caller: Caller::new(user.id, user.username, user.role, user.must_change_password),
+            token,
+        })
+    }
+
+    /// Replaces the caller's password after checking the current one; this is also how a
+    /// one-time password is left behind, so it needs no role.
+    pub async fn change_password(&self, caller: &Caller, current: &str, new: &str) -> Result<()> {
+        auth::check_new_password(current, new).map_err(Error::Invalid)?;
+        let row = self
+            .state
+            .store
+            .user_by_id(caller.id())
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        if !auth::verify_password(current, &row.password_hash) {
+            return Err(Error::Forbidden(Refusal::WrongCurrentPassword));
+        }
+        let hash = auth::hash_password(new)?;
+        self.state
+            .store
+            .set_password(caller.id(), &hash, false)
+            .await?;
+        self.record(caller.name(), "password.changed", None, None)
+            .await
+    }
+}
