@@ -132,13 +132,17 @@ async fn a_scheduled_rollout_starts_at_its_time_and_an_absent_agent_is_skipped()
     };
 
     scheduler::tick(&h.state).await.expect("tick");
-    assert_eq!(state_of(id).await, "scheduled", "not before its time");
+    assert_eq!(
+        state_of(id).await.as_str(),
+        "scheduled",
+        "not before its time"
+    );
     clock.store(start - 1, Ordering::SeqCst);
     scheduler::tick(&h.state).await.expect("tick");
-    assert_eq!(state_of(id).await, "scheduled");
+    assert_eq!(state_of(id).await.as_str(), "scheduled");
     clock.store(start, Ordering::SeqCst);
     scheduler::tick(&h.state).await.expect("tick");
-    assert_eq!(state_of(id).await, "running", "starts at its time");
+    assert_eq!(state_of(id).await.as_str(), "running", "starts at its time");
 
     // Paused, nothing moves even when the agent's grace runs out; resumed, it goes on.
     rollout::control(&h.state, "admin", id, rollout::Control::Pause)
@@ -147,7 +151,7 @@ async fn a_scheduled_rollout_starts_at_its_time_and_an_absent_agent_is_skipped()
     clock.store(start + 25 * 3600, Ordering::SeqCst);
     scheduler::tick(&h.state).await.expect("tick");
     let targets = store.rollout_targets(id).await.expect("targets");
-    assert_eq!(targets[0].state, "pending");
+    assert_eq!(targets[0].state.as_str(), "pending");
     assert!(
         rollout::control(&h.state, "admin", id, rollout::Control::Pause)
             .await
@@ -159,12 +163,13 @@ async fn a_scheduled_rollout_starts_at_its_time_and_an_absent_agent_is_skipped()
         .expect("resume");
     scheduler::tick(&h.state).await.expect("tick");
     let targets = store.rollout_targets(id).await.expect("targets");
-    assert_eq!(targets[0].state, "skipped", "{targets:?}");
+    assert_eq!(targets[0].state.as_str(), "skipped", "{targets:?}");
     assert!(targets[0].detail.contains("offline"), "{targets:?}");
     scheduler::tick(&h.state).await.expect("tick");
     let done = store.rollout(id).await.expect("rollout");
     assert_eq!(
-        done.state, "failed",
+        done.state.as_str(),
+        "failed",
         "nothing renewed is not a success: {done:?}"
     );
     assert!(done.detail.contains("1 skipped"), "{done:?}");
@@ -186,7 +191,7 @@ async fn a_scheduled_rollout_starts_at_its_time_and_an_absent_agent_is_skipped()
         .await
         .expect("resume");
     scheduler::tick(&h.state).await.expect("tick");
-    assert_eq!(state_of(later).await, "scheduled");
+    assert_eq!(state_of(later).await.as_str(), "scheduled");
     rollout::control(&h.state, "admin", later, rollout::Control::Cancel)
         .await
         .expect("cancel");
@@ -212,9 +217,9 @@ async fn a_scheduled_rollout_starts_at_its_time_and_an_absent_agent_is_skipped()
     assert_eq!(status, StatusCode::OK);
     clock.store(start + 31 * 3600, Ordering::SeqCst);
     scheduler::tick(&h.state).await.expect("tick");
-    assert_eq!(state_of(second).await, "cancelled");
+    assert_eq!(state_of(second).await.as_str(), "cancelled");
     let targets = store.rollout_targets(second).await.expect("targets");
-    assert_eq!(targets[0].state, "cancelled");
+    assert_eq!(targets[0].state.as_str(), "cancelled");
 }
 
 #[tokio::test]

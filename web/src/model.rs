@@ -2,6 +2,7 @@
 //! backend fills them) and in the browser (where pages render them). No private keys here,
 //! ever: certificates are public material.
 
+pub use certfleet_proto::{RolloutState, TargetState};
 use serde::{Deserialize, Serialize};
 
 /// What a user may do: viewers read, operators also act on certificates and rollouts,
@@ -361,7 +362,7 @@ pub struct RolloutItem {
     pub id: i64,
     pub renewal_id: i64,
     pub subject: String,
-    pub state: String,
+    pub state: RolloutState,
     pub start_at: i64,
     pub time_zone: String,
     pub max_failures: i64,
@@ -381,7 +382,7 @@ pub struct TargetItem {
     pub endpoint_name: String,
     pub endpoint_key: String,
     pub wave: i64,
-    pub state: String,
+    pub state: TargetState,
     pub step: String,
     pub detail: String,
     pub updated_at: i64,

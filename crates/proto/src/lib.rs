@@ -6,6 +6,7 @@
 mod enroll;
 mod frame;
 mod messages;
+mod states;
 
 pub use enroll::{
     EnrollRequest, EnrollResponse, EnrollmentToken, HttpError, HttpErrorBody, ca_pin,
@@ -16,3 +17,4 @@ pub use frame::{
     decode_from_console, encode,
 };
 pub use messages::*;
+pub use states::{RolloutState, TargetState};

@@ -26,14 +26,13 @@ pub use alerts::{
     AlertAction, DigestItemRow, ErrorFindingRow, ExpiringUse, NewEmail, OfflineAgent, OutboxRow,
 };
 pub use audit::AuditRow;
+pub use certfleet_proto::{RolloutState, TargetState};
 pub use certs::{CertSort, CertificateFilter, CertificatePage};
 pub use error::{Error, Result};
 pub use inventory::IngestOutcome;
 pub use read::{CertificateRow, EXPIRING_SECS, EndpointRow, FindingRow, HostRow, Summary};
 pub use renewals::{NewRenewal, RenewalRow, SealedPlace};
-pub use rollouts::{
-    EndpointUse, NewRollout, NewTarget, RolloutRow, TARGET_FINAL, TargetRow, WindowRow,
-};
+pub use rollouts::{EndpointUse, NewRollout, NewTarget, RolloutRow, TargetRow, WindowRow};
 pub use tokens::{NewAgent, NewToken, TokenRow};
 pub use users::{Role, UserRow};
 

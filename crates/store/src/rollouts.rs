@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+use certfleet_proto::{RolloutState, TargetState};
+
 use crate::{Error, Result, Store};
 
 /// An endpoint that uses some certificate, with what the planner needs to judge it.
@@ -49,7 +51,7 @@ pub struct NewTarget {
 pub struct RolloutRow {
     pub id: i64,
     pub renewal_id: i64,
-    pub state: String,
+    pub state: RolloutState,
     pub start_at: i64,
     pub time_zone: String,
     pub wave_hosts: Option<i64>,
@@ -76,15 +78,12 @@ pub struct TargetRow {
     pub endpoint_key: String,
     pub endpoint_name: String,
     pub wave: i64,
-    pub state: String,
+    pub state: TargetState,
     pub job_id: Option<String>,
     pub step: String,
     pub detail: String,
     pub updated_at: i64,
 }
-
-/// Target states after which nothing more happens to it.
-pub const TARGET_FINAL: &[&str] = &["verified", "failed", "rolled_back", "skipped", "cancelled"];
 
 impl Store {
     /// Every endpoint with the certificate it is configured with or serves (a row each; an
@@ -164,7 +163,7 @@ impl Store {
     pub async fn rollout(&self, id: i64) -> Result<RolloutRow> {
         sqlx::query_as!(
             RolloutRow,
-            r#"SELECT r.id AS "id!", r.renewal_id, r.state, r.start_at, r.time_zone, r.wave_hosts,
+            r#"SELECT r.id AS "id!", r.renewal_id, r.state AS "state: RolloutState", r.start_at, r.time_zone, r.wave_hosts,
                       r.wave_percent, r.max_failures, r.created_by, r.created_at, r.started_at,
                       r.finished_at, r.detail,
                       (SELECT n.subject FROM renewals n WHERE n.id = r.renewal_id)
@@ -185,7 +184,7 @@ impl Store {
     pub async fn rollouts(&self, limit: i64) -> Result<Vec<RolloutRow>> {
         Ok(sqlx::query_as!(
             RolloutRow,
-            r#"SELECT r.id AS "id!", r.renewal_id, r.state, r.start_at, r.time_zone, r.wave_hosts,
+            r#"SELECT r.id AS "id!", r.renewal_id, r.state AS "state: RolloutState", r.start_at, r.time_zone, r.wave_hosts,
                       r.wave_percent, r.max_failures, r.created_by, r.created_at, r.started_at,
                       r.finished_at, r.detail,
                       (SELECT n.subject FROM renewals n WHERE n.id = r.renewal_id)
@@ -205,7 +204,7 @@ impl Store {
     pub async fn active_rollouts(&self) -> Result<Vec<RolloutRow>> {
         Ok(sqlx::query_as!(
             RolloutRow,
-            r#"SELECT r.id AS "id!", r.renewal_id, r.state, r.start_at, r.time_zone, r.wave_hosts,
+            r#"SELECT r.id AS "id!", r.renewal_id, r.state AS "state: RolloutState", r.start_at, r.time_zone, r.wave_hosts,
                       r.wave_percent, r.max_failures, r.created_by, r.created_at, r.started_at,
                       r.finished_at, r.detail,
                       (SELECT n.subject FROM renewals n WHERE n.id = r.renewal_id)
@@ -224,7 +223,7 @@ impl Store {
         Ok(sqlx::query_as!(
             TargetRow,
             r#"SELECT t.id AS "id!", t.rollout_id, t.host_id, h.hostname, h.agent_id,
-                      t.endpoint_key, t.endpoint_name, t.wave, t.state, t.job_id, t.step,
+                      t.endpoint_key, t.endpoint_name, t.wave, t.state AS "state: TargetState", t.job_id, t.step,
                       t.detail, t.updated_at
                FROM rollout_targets t JOIN hosts h ON h.id = t.host_id
                WHERE t.rollout_id = ? ORDER BY t.wave, h.hostname, t.endpoint_key"#,
@@ -238,14 +237,15 @@ impl Store {
     pub async fn set_rollout_state(
         &self,
         id: i64,
-        from: &[&str],
-        to: &str,
+        from: &[RolloutState],
+        to: RolloutState,
         detail: Option<&str>,
         now: i64,
     ) -> Result<bool> {
         let from = serde_json::to_string(from).unwrap_or_default();
-        let finished = matches!(to, "succeeded" | "failed" | "cancelled").then_some(now);
-        let started = (to == "running").then_some(now);
+        let finished = to.is_final().then_some(now);
+        let started = (to == RolloutState::Running).then_some(now);
+        let to = to.as_str();
         let changed = sqlx::query!(
             "UPDATE rollouts SET state = ?,
                  detail = COALESCE(?, detail),
@@ -269,13 +269,14 @@ impl Store {
     pub async fn set_target_state(
         &self,
         target_id: i64,
-        from: &[&str],
-        to: &str,
+        from: &[TargetState],
+        to: TargetState,
         job_id: Option<&str>,
         detail: &str,
         now: i64,
     ) -> Result<bool> {
         let from = serde_json::to_string(from).unwrap_or_default();
+        let to = to.as_str();
         let changed = sqlx::query!(
             "UPDATE rollout_targets SET state = ?, job_id = COALESCE(?, job_id), detail = ?,
                  updated_at = ?
@@ -341,7 +342,7 @@ impl Store {
         Ok(sqlx::query_as!(
             TargetRow,
             r#"SELECT t.id AS "id!", t.rollout_id, t.host_id, h.hostname, h.agent_id,
-                      t.endpoint_key, t.endpoint_name, t.wave, t.state, t.job_id, t.step,
+                      t.endpoint_key, t.endpoint_name, t.wave, t.state AS "state: TargetState", t.job_id, t.step,
                       t.detail, t.updated_at
                FROM rollout_targets t JOIN hosts h ON h.id = t.host_id
                WHERE t.job_id = ?"#,
@@ -355,10 +356,11 @@ impl Store {
     pub async fn set_target_step(
         &self,
         job_id: &str,
-        state: &str,
+        state: TargetState,
         step: &str,
         now: i64,
     ) -> Result<bool> {
+        let state = state.as_str();
         let changed = sqlx::query!(
             "UPDATE rollout_targets SET state = ?, step = ?, updated_at = ?
              WHERE job_id = ? AND state IN ('sent', 'preflighted', 'applied')",

@@ -557,7 +557,7 @@ pub struct RolloutProblem<'a> {
     pub groups: &'a [String],
     pub endpoint: &'a str,
     /// "rolled back" or "failed".
-    pub outcome: &'a str,
+    pub outcome: certfleet_store::TargetState,
     pub detail: &'a str,
 }
 
@@ -588,7 +588,10 @@ pub async fn rollout_problem(state: &AppState, problem: &RolloutProblem<'_>) -> 
             &base,
             format!(
                 "[certfleet] rollout {}: {} {} on {}",
-                problem.rollout_id, problem.endpoint, problem.outcome, problem.hostname
+                problem.rollout_id,
+                problem.endpoint,
+                problem.outcome.label(),
+                problem.hostname
             ),
             "A deployment of a renewed certificate did not go through.",
             &[(String::new(), vec![line])],

@@ -8,7 +8,10 @@ pub mod windows;
 
 use std::collections::BTreeMap;
 
-use certfleet_store::{EndpointUse, NewRollout, NewTarget, RenewalRow, RolloutRow, TargetRow};
+use certfleet_store::{
+    EndpointUse, NewRollout, NewTarget, RenewalRow, RolloutRow, RolloutState, TargetRow,
+    TargetState,
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -410,7 +413,7 @@ impl Control {
         match self {
             Control::Pause => "paused",
             Control::Resume => "resumed",
-            Control::Cancel => "cancelled",
+            Control::Cancel => RolloutState::Cancelled.as_str(),
         }
     }
 }
@@ -424,14 +427,13 @@ pub async fn control(
     action: Control,
 ) -> Result<RolloutRow, Error> {
     let now = state.now_secs();
-    let (from, to): (&[&str], &str) = match action {
-        Control::Pause => (&["scheduled", "running"], "paused"),
+    use RolloutState::{Cancelled, Paused, Running, Scheduled};
+    let (from, to): (&[RolloutState], RolloutState) = match action {
+        Control::Pause => (&[Scheduled, Running], Paused),
         // One paused before its start time waits for it again.
-        Control::Resume if state.store.rollout(id).await?.start_at > now => {
-            (&["paused"], "scheduled")
-        }
-        Control::Resume => (&["paused"], "running"),
-        Control::Cancel => (&["scheduled", "running", "paused"], "cancelled"),
+        Control::Resume if state.store.rollout(id).await?.start_at > now => (&[Paused], Scheduled),
+        Control::Resume => (&[Paused], Running),
+        Control::Cancel => (&[Scheduled, Running, Paused], Cancelled),
     };
     let done = action.done();
     let detail = format!("{done} by {actor}");
@@ -446,11 +448,18 @@ pub async fn control(
             current.state
         )));
     }
-    if to == "cancelled" {
+    if to == Cancelled {
         for target in state.store.rollout_targets(id).await? {
             state
                 .store
-                .set_target_state(target.id, &["pending"], "cancelled", None, &detail, now)
+                .set_target_state(
+                    target.id,
+                    &[TargetState::Pending],
+                    TargetState::Cancelled,
+                    None,
+                    &detail,
+                    now,
+                )
                 .await?;
         }
     }

@@ -11,7 +11,7 @@ use anyhow::Result;
 use certfleet_proto::{
     ConsoleMessage, DeployOutcome, Job, JobAction, JobProgress, JobResult, Secret,
 };
-use certfleet_store::{RolloutRow, TARGET_FINAL, TargetRow};
+use certfleet_store::{RolloutRow, RolloutState, TargetRow, TargetState};
 use certfleet_web::model::LiveEvent;
 use tokio::sync::watch;
 
@@ -23,7 +23,7 @@ const RESEND_AFTER_SECS: i64 = 30;
 /// no window that would say so sooner).
 const OFFLINE_GRACE_SECS: i64 = 24 * 3600;
 
-const IN_FLIGHT: &[&str] = &["sent", "preflighted", "applied"];
+const IN_FLIGHT: &[TargetState] = TargetState::IN_FLIGHT;
 
 /// The deterministic job id of a target: the same on every send, so the agent's journal
 /// recognises a repeat.
@@ -36,7 +36,7 @@ pub async fn tick(state: &AppState) -> Result<()> {
     let now = state.now();
     let windows = state.store.maintenance_windows().await?;
     for rollout in state.store.active_rollouts().await? {
-        if rollout.state == "scheduled" {
+        if rollout.state == RolloutState::Scheduled {
             if now.unix_timestamp() < rollout.start_at {
                 continue;
             }
@@ -44,8 +44,8 @@ pub async fn tick(state: &AppState) -> Result<()> {
                 .store
                 .set_rollout_state(
                     rollout.id,
-                    &["scheduled"],
-                    "running",
+                    &[RolloutState::Scheduled],
+                    RolloutState::Running,
                     Some("running"),
                     now.unix_timestamp(),
                 )
@@ -81,29 +81,37 @@ async fn drive(
     let now = state.now();
     let secs = now.unix_timestamp();
     let targets = state.store.rollout_targets(rollout.id).await?;
-    let failures = targets
-        .iter()
-        .filter(|t| t.state == "failed" || t.state == "rolled_back")
-        .count() as i64;
-    let in_flight = targets
-        .iter()
-        .any(|t| IN_FLIGHT.contains(&t.state.as_str()));
+    let failures = targets.iter().filter(|t| t.state.is_failure()).count() as i64;
+    let in_flight = targets.iter().any(|t| IN_FLIGHT.contains(&t.state));
 
     if failures >= rollout.max_failures {
         let reason = format!(
             "stopped: {failures} endpoint(s) failed or were rolled back (the limit is {})",
             rollout.max_failures
         );
-        for t in targets.iter().filter(|t| t.state == "pending") {
+        for t in targets.iter().filter(|t| t.state == TargetState::Pending) {
             state
                 .store
-                .set_target_state(t.id, &["pending"], "cancelled", None, &reason, secs)
+                .set_target_state(
+                    t.id,
+                    &[TargetState::Pending],
+                    TargetState::Cancelled,
+                    None,
+                    &reason,
+                    secs,
+                )
                 .await?;
         }
         if !in_flight
             && state
                 .store
-                .set_rollout_state(rollout.id, &["running"], "failed", Some(&reason), secs)
+                .set_rollout_state(
+                    rollout.id,
+                    &[RolloutState::Running],
+                    RolloutState::Failed,
+                    Some(&reason),
+                    secs,
+                )
                 .await?
         {
             state
@@ -123,22 +131,38 @@ async fn drive(
 
     let Some(wave) = targets
         .iter()
-        .filter(|t| !TARGET_FINAL.contains(&t.state.as_str()))
+        .filter(|t| !t.state.is_final())
         .map(|t| t.wave)
         .min()
     else {
-        let verified = targets.iter().filter(|t| t.state == "verified").count();
-        let skipped = targets.iter().filter(|t| t.state == "skipped").count();
+        let verified = targets
+            .iter()
+            .filter(|t| t.state == TargetState::Verified)
+            .count();
+        let skipped = targets
+            .iter()
+            .filter(|t| t.state == TargetState::Skipped)
+            .count();
         let detail = if skipped == 0 {
             format!("{verified} endpoint(s) verified")
         } else {
             format!("{verified} endpoint(s) verified, {skipped} skipped")
         };
         // Nothing renewed at all is not a success, whatever the reason.
-        let end = if verified == 0 { "failed" } else { "succeeded" };
+        let end = if verified == 0 {
+            RolloutState::Failed
+        } else {
+            RolloutState::Succeeded
+        };
         if state
             .store
-            .set_rollout_state(rollout.id, &["running"], end, Some(&detail), secs)
+            .set_rollout_state(
+                rollout.id,
+                &[RolloutState::Running],
+                end,
+                Some(&detail),
+                secs,
+            )
             .await?
         {
             state
@@ -166,13 +190,12 @@ async fn drive(
     let mut to_send: Vec<&TargetRow> = Vec::new();
     let mut changed = false;
     for t in targets.iter().filter(|t| t.wave == wave) {
-        let resend =
-            IN_FLIGHT.contains(&t.state.as_str()) && secs - t.updated_at >= RESEND_AFTER_SECS;
-        if t.state != "pending" && !resend {
+        let resend = IN_FLIGHT.contains(&t.state) && secs - t.updated_at >= RESEND_AFTER_SECS;
+        if t.state != TargetState::Pending && !resend {
             continue;
         }
         let online = state.registry.is_connected(&t.agent_id);
-        if t.state == "pending" {
+        if t.state == TargetState::Pending {
             // Groups matter only when some group has a window.
             if !windows.is_empty()
                 && let std::collections::hash_map::Entry::Vacant(slot) = groups_of.entry(t.host_id)
@@ -201,7 +224,14 @@ async fn drive(
                 if let Some(reason) = reason.filter(|_| secs > wave_began)
                     && state
                         .store
-                        .set_target_state(t.id, &["pending"], "skipped", None, &reason, secs)
+                        .set_target_state(
+                            t.id,
+                            &[TargetState::Pending],
+                            TargetState::Skipped,
+                            None,
+                            &reason,
+                            secs,
+                        )
                         .await?
                 {
                     changed = true;
@@ -226,7 +256,7 @@ async fn drive(
         // the same job ids.
         let sends: Vec<(i64, String, bool)> = to_send
             .iter()
-            .map(|t| (t.id, job_id(t), t.state == "pending"))
+            .map(|t| (t.id, job_id(t), t.state == TargetState::Pending))
             .collect();
         let recorded = state.store.mark_targets_sent(&sends, secs).await?;
         for t in to_send {
@@ -268,9 +298,9 @@ pub async fn on_progress(state: &AppState, agent_id: &str, progress: &JobProgres
         return Ok(());
     }
     let coarse = match progress.step.as_str() {
-        "stage" | "apply" => "preflighted",
-        "check" | "restart" | "verify" | "rollback" => "applied",
-        _ => target.state.as_str(),
+        "stage" | "apply" => TargetState::Preflighted,
+        "check" | "restart" | "verify" | "rollback" => TargetState::Applied,
+        _ => target.state,
     };
     let step = format!("{}: {}", progress.step, progress.detail);
     let step: String = step.chars().take(2000).collect();
@@ -297,10 +327,10 @@ pub async fn on_result(state: &AppState, agent_id: &str, result: &JobResult) -> 
         tracing::warn!(agent = %agent_id, job = %result.job_id, "a result for another agent's job ignored");
         return Ok(());
     }
-    let (to, word) = match result.outcome {
-        Some(DeployOutcome::Committed) if result.ok => ("verified", "verified"),
-        Some(DeployOutcome::RolledBack) => ("rolled_back", "rolled back"),
-        _ => ("failed", "failed"),
+    let to = match result.outcome {
+        Some(DeployOutcome::Committed) if result.ok => TargetState::Verified,
+        Some(DeployOutcome::RolledBack) => TargetState::RolledBack,
+        _ => TargetState::Failed,
     };
     let detail: String = result.detail.chars().take(8000).collect();
     let now = state.now_secs();
@@ -324,7 +354,7 @@ pub async fn on_result(state: &AppState, agent_id: &str, result: &JobResult) -> 
             Some(&detail),
         )
         .await?;
-    if to != "verified" {
+    if to != TargetState::Verified {
         let groups = state
             .store
             .host_groups(target.host_id)
@@ -339,7 +369,7 @@ pub async fn on_result(state: &AppState, agent_id: &str, result: &JobResult) -> 
                 hostname: &target.hostname,
                 groups: &groups,
                 endpoint: &target.endpoint_name,
-                outcome: word,
+                outcome: to,
                 detail: &detail,
             },
         )

@@ -9,20 +9,51 @@ use leptos_router::hooks::use_query_map;
 use crate::api::{AddWindow, DeleteWindow, get_renewals, get_windows};
 use crate::components::{Empty, ErrorNotice, date, date_time};
 use crate::live::tick;
-use crate::model::{RenewalItem, RolloutItem};
+use crate::model::{RenewalItem, RolloutItem, RolloutState, TargetState};
 
-/// A rollout's state as text with an icon, never colour alone.
-pub fn rollout_state(state: &str) -> AnyView {
-    let (icon, class) = match state {
-        "succeeded" | "verified" => ("✔", "ok"),
-        "failed" | "rolled_back" => ("✖", "bad"),
-        "running" | "sent" | "preflighted" | "applied" => ("⟳", "busy"),
-        "paused" | "scheduled" | "pending" | "queued" => ("⏸", "wait"),
-        _ => ("–", "muted"),
+/// How a state reads at a glance; always with its icon and words, never colour alone.
+#[derive(Debug, Clone, Copy)]
+pub enum Tone {
+    Ok,
+    Bad,
+    Busy,
+    Wait,
+    /// Ended without doing anything (cancelled, skipped).
+    Muted,
+}
+
+pub fn badge(tone: Tone, text: String) -> AnyView {
+    let (icon, class) = match tone {
+        Tone::Ok => ("✔", "ok"),
+        Tone::Bad => ("✖", "bad"),
+        Tone::Busy => ("⟳", "busy"),
+        Tone::Wait => ("⏸", "wait"),
+        Tone::Muted => ("–", "muted"),
     };
-    let text = state.replace('_', " ");
     view! { <span class=format!("rstate {class}")><span aria-hidden="true">{icon}" "</span>{text}</span> }
         .into_any()
+}
+
+pub fn rollout_state(state: RolloutState) -> AnyView {
+    let tone = match state {
+        RolloutState::Succeeded => Tone::Ok,
+        RolloutState::Failed => Tone::Bad,
+        RolloutState::Cancelled => Tone::Muted,
+        RolloutState::Running => Tone::Busy,
+        RolloutState::Paused | RolloutState::Scheduled => Tone::Wait,
+    };
+    badge(tone, state.label())
+}
+
+pub fn target_state(state: TargetState) -> AnyView {
+    let tone = match state {
+        TargetState::Verified => Tone::Ok,
+        TargetState::Failed | TargetState::RolledBack => Tone::Bad,
+        TargetState::Sent | TargetState::Preflighted | TargetState::Applied => Tone::Busy,
+        TargetState::Pending => Tone::Wait,
+        TargetState::Skipped | TargetState::Cancelled => Tone::Muted,
+    };
+    badge(tone, state.label())
 }
 
 #[component]
@@ -108,7 +139,7 @@ pub fn RolloutList(rollouts: Vec<RolloutItem>) -> impl IntoView {
                         <tr>
                             <td><A href=format!("/rollouts/{}", r.id)>{format!("#{}", r.id)}</A></td>
                             <td class="wide">{r.subject.clone()}</td>
-                            <td>{rollout_state(&r.state)}</td>
+                            <td>{rollout_state(r.state)}</td>
                             <td class="num">{format!("{}/{}", r.verified, r.targets)}</td>
                             <td>{format!("{}, {}", r.created_by, date_time(r.created_at))}</td>
                         </tr>

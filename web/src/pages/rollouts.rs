@@ -8,8 +8,8 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use crate::api::{CheckRenewal, ControlRollout, StartRollout, get_renewal, get_rollout};
 use crate::components::{Empty, ErrorNotice, date, date_time, spaced};
 use crate::live::tick;
-use crate::model::{PlanItem, RenewalPage, RolloutDetail};
-use crate::pages::renewals::{RolloutList, rollout_state};
+use crate::model::{PlanItem, RenewalPage, RolloutDetail, RolloutState};
+use crate::pages::renewals::{RolloutList, Tone, badge, rollout_state, target_state};
 
 fn id_param() -> impl Fn() -> i64 + Copy {
     let params = use_params_map();
@@ -134,16 +134,16 @@ fn HostChecks(renewal_id: i64) -> impl IntoView {
                         <thead><tr><th>"Host"</th><th>"Endpoint"</th><th>"Verdict"</th><th class="wide">"Detail"</th></tr></thead>
                         <tbody>
                             {list.into_iter().map(|c| {
-                                let state = match c.verdict.as_str() {
-                                    "passed" => "verified",
-                                    "refused" => "failed",
-                                    _ => "pending",
+                                let tone = match c.verdict.as_str() {
+                                    "passed" => Tone::Ok,
+                                    "refused" => Tone::Bad,
+                                    _ => Tone::Wait,
                                 };
                                 view! {
                                     <tr>
                                         <td>{c.hostname.clone()}</td>
                                         <td>{c.endpoint_name.clone()}</td>
-                                        <td>{rollout_state(state)}" "{c.verdict.clone()}</td>
+                                        <td>{badge(tone, c.verdict.clone())}</td>
                                         <td class="wide"><pre class="reason">{c.detail.clone()}</pre></td>
                                     </tr>
                                 }
@@ -181,10 +181,12 @@ pub fn Rollout() -> impl IntoView {
 fn RolloutBody(detail: RolloutDetail, control: ServerAction<ControlRollout>) -> impl IntoView {
     let r = detail.rollout;
     let id = r.id;
-    let actions: &[(&str, &str)] = match r.state.as_str() {
-        "scheduled" | "running" => &[("pause", "Pause"), ("cancel", "Cancel")],
-        "paused" => &[("resume", "Resume"), ("cancel", "Cancel")],
-        _ => &[],
+    let actions: &[(&str, &str)] = match r.state {
+        RolloutState::Scheduled | RolloutState::Running => {
+            &[("pause", "Pause"), ("cancel", "Cancel")]
+        }
+        RolloutState::Paused => &[("resume", "Resume"), ("cancel", "Cancel")],
+        RolloutState::Succeeded | RolloutState::Failed | RolloutState::Cancelled => &[],
     };
     let when = if r.start_at > r.created_at + 60 {
         format!("starts {} ({})", date_time(r.start_at), r.time_zone)
@@ -193,7 +195,7 @@ fn RolloutBody(detail: RolloutDetail, control: ServerAction<ControlRollout>) -> 
     };
     view! {
         <h1>{format!("Rollout #{id}")}</h1>
-        <p id="rollout-state" class="big">{rollout_state(&r.state)}" "<span>{r.detail.clone()}</span></p>
+        <p id="rollout-state" class="big">{rollout_state(r.state)}" "<span>{r.detail.clone()}</span></p>
         <p class="muted">
             <A href=format!("/renewals/{}", r.renewal_id)>{detail.renewal.subject.clone()}</A>
             {format!(" · {} · by {} · stops after {} failure(s) · {}/{} verified", when, r.created_by, r.max_failures, r.verified, r.targets)}
@@ -213,11 +215,11 @@ fn RolloutBody(detail: RolloutDetail, control: ServerAction<ControlRollout>) -> 
                         let wave = if t.wave == 0 { "canary".to_owned() } else { t.wave.to_string() };
                         let text = if t.detail.is_empty() || t.detail == "sent to the agent" { t.step.clone() } else { t.detail.clone() };
                         view! {
-                            <tr data-state=t.state.clone()>
+                            <tr data-state=t.state.as_str()>
                                 <td>{wave}</td>
                                 <td><A href=format!("/hosts/{}", t.host_id)>{t.hostname.clone()}</A></td>
                                 <td class="wide">{t.endpoint_name.clone()}</td>
-                                <td>{rollout_state(&t.state)}</td>
+                                <td>{target_state(t.state)}</td>
                                 <td class="wide"><pre class="reason">{text}</pre><div class="muted">{date_time(t.updated_at)}</div></td>
                             </tr>
                         }

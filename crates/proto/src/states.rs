@@ -1,0 +1,131 @@
+//! Where a rollout and each of its targets stand: stored by the console, shown by the
+//! dashboard, written as today's snake_case words in JSON and in the database.
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! words {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $word:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        #[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
+        #[cfg_attr(feature = "sqlx", sqlx(rename_all = "snake_case"))]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The word stored and sent.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $word),+
+                }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|s| s.as_str() == text)
+            }
+
+            /// The word for people: `rolled back`.
+            pub fn label(self) -> String {
+                self.as_str().replace('_', " ")
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+words! {
+    /// A rollout's state machine: scheduled → running → succeeded | failed, with paused
+    /// and cancelled on an operator's word.
+    RolloutState {
+        Scheduled = "scheduled",
+        Running = "running",
+        Paused = "paused",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
+}
+
+words! {
+    /// One endpoint of a rollout: pending → sent → preflighted → applied → verified, or
+    /// failed / rolled back on the host, skipped (agent absent) or cancelled.
+    TargetState {
+        Pending = "pending",
+        Sent = "sent",
+        Preflighted = "preflighted",
+        Applied = "applied",
+        Verified = "verified",
+        Failed = "failed",
+        RolledBack = "rolled_back",
+        Skipped = "skipped",
+        Cancelled = "cancelled",
+    }
+}
+
+impl RolloutState {
+    /// Nothing more happens to it.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            RolloutState::Succeeded | RolloutState::Failed | RolloutState::Cancelled
+        )
+    }
+}
+
+impl TargetState {
+    /// A job is out with the agent.
+    pub const IN_FLIGHT: &'static [TargetState] = &[
+        TargetState::Sent,
+        TargetState::Preflighted,
+        TargetState::Applied,
+    ];
+
+    /// Nothing more happens to it.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            TargetState::Verified
+                | TargetState::Failed
+                | TargetState::RolledBack
+                | TargetState::Skipped
+                | TargetState::Cancelled
+        )
+    }
+
+    /// Failed on the host, whether or not the old certificate was put back.
+    pub fn is_failure(self) -> bool {
+        matches!(self, TargetState::Failed | TargetState::RolledBack)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_keep_the_words_already_stored_and_sent() {
+        let words: Vec<String> = TargetState::ALL
+            .iter()
+            .map(|s| serde_json::to_string(s).expect("json"))
+            .collect();
+        assert_eq!(
+            words.join(","),
+            r#""pending","sent","preflighted","applied","verified","failed","rolled_back","skipped","cancelled""#
+        );
+        for s in RolloutState::ALL {
+            assert_eq!(RolloutState::parse(s.as_str()), Some(*s));
+            assert_eq!(serde_json::to_string(s).expect("json"), format!("\"{s}\""));
+        }
+        assert_eq!(TargetState::RolledBack.label(), "rolled back");
+        assert_eq!(RolloutState::parse("done"), None);
+    }
+}
