@@ -243,7 +243,7 @@ async fn session(
                     break;
                 }
                 Ok(Ok(_)) => continue,
-                Ok(Err(e)) => return Err(e),
+                Ok(Err(e)) => return Err(e.into()),
                 Err(_) => {
                     tracing::warn!("no answer to the renewal request within 30 s");
                     break;
@@ -378,11 +378,9 @@ async fn session(
                             return Ok(Ended::Closed);
                         }
                     }
-                    Err(e) => {
-                        if e.to_string().contains("closed") {
-                            return Ok(Ended::Closed);
-                        }
-                        return Err(e);
+                    Err(Closed(reason)) => {
+                        tracing::debug!("{reason}");
+                        return Ok(Ended::Closed);
                     }
                 }
             }
@@ -410,19 +408,25 @@ where
     Ok(())
 }
 
-async fn next_message<S>(stream: &mut S) -> Result<ConsoleMessage>
+/// The console's side of the connection ended (closed, or a transport error), and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Closed(String);
+
+async fn next_message<S>(stream: &mut S) -> std::result::Result<ConsoleMessage, Closed>
 where
     S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
     loop {
         match stream.next().await {
-            None => bail!("the connection closed"),
-            Some(Err(e)) => return Err(anyhow!("the connection closed: {e}")),
+            None | Some(Ok(Message::Close(_))) => {
+                return Err(Closed("the connection closed".into()));
+            }
+            Some(Err(e)) => return Err(Closed(format!("the connection closed: {e}"))),
             Some(Ok(Message::Text(text))) => match decode_from_console(&text) {
                 Ok((_, message)) => return Ok(message),
                 Err((_, e)) => tracing::warn!("ignoring a frame from the console: {e}"),
             },
-            Some(Ok(Message::Close(_))) => bail!("the connection closed"),
             Some(Ok(_)) => {}
         }
     }

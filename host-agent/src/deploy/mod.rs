@@ -489,12 +489,10 @@ pub async fn check_port(
 ) -> Result<Option<String>, String> {
     let der = match crate::inventory::served_leaf(&at.address, at.server_name.as_deref()).await {
         Ok(der) => der,
+        // Not running: nothing to collide with; the restart will start it.
+        Err(crate::inventory::ProbeError::Refused { .. }) => return Ok(None),
         Err(e) => {
-            let text = format!("{e:#}");
-            if text.contains("nothing accepts connections") {
-                // Not running: nothing to collide with; the restart will start it.
-                return Ok(None);
-            }
+            let text = e.to_string();
             return Err(format!(
                 "the port {} is taken by another program ({text}); free it or change the \
                  endpoint's port",

@@ -15,7 +15,7 @@ use certfleet_winhost::Host;
 
 use crate::config::AgentConfig;
 
-pub use probe::served_leaf;
+pub use probe::{ProbeError, served_leaf};
 
 /// The facts of one certificate in wire form.
 pub fn certificate_info(cert: &Certificate) -> CertificateInfo {

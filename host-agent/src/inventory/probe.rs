@@ -2,16 +2,41 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use crate::tls;
 
+/// Why a port's certificate could not be read; `Refused` means nothing listens there.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("{address:?} has no usable server name")]
+    NoServerName { address: String },
+    #[error("connecting to {address} timed out")]
+    ConnectTimeout { address: String },
+    #[error("nothing accepts connections on {address}: {source}")]
+    Refused {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("the TLS handshake with {address} timed out")]
+    HandshakeTimeout { address: String },
+    #[error("{address} does not speak TLS: {source}")]
+    NotTls {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("{address} presented no certificate")]
+    NoCertificate { address: String },
+    #[error("the agent's TLS set-up failed: {0:#}")]
+    Setup(anyhow::Error),
+}
+
 /// Connects to `address` (`host:port`), sending `server_name` as SNI when it is a valid
 /// name (Apache picks the virtual host by it), and returns the served leaf's DER.
-pub async fn served_leaf(address: &str, server_name: Option<&str>) -> Result<Vec<u8>> {
+pub async fn served_leaf(address: &str, server_name: Option<&str>) -> Result<Vec<u8>, ProbeError> {
+    let at = || address.to_owned();
     let host = address
         .rsplit_once(':')
         .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']'))
@@ -19,23 +44,30 @@ pub async fn served_leaf(address: &str, server_name: Option<&str>) -> Result<Vec
     let sni = server_name
         .and_then(|n| ServerName::try_from(n.to_owned()).ok())
         .or_else(|| ServerName::try_from(host.to_owned()).ok())
-        .ok_or_else(|| anyhow!("{address:?} has no usable server name"))?;
+        .ok_or_else(|| ProbeError::NoServerName { address: at() })?;
     let tcp = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(address))
         .await
-        .map_err(|_| anyhow!("connecting to {address} timed out"))?
-        .with_context(|| format!("nothing accepts connections on {address}"))?;
+        .map_err(|_| ProbeError::ConnectTimeout { address: at() })?
+        .map_err(|source| ProbeError::Refused {
+            address: at(),
+            source,
+        })?;
+    let config = tls::inspecting_config().map_err(ProbeError::Setup)?;
     let tls = tokio::time::timeout(
         Duration::from_secs(5),
-        TlsConnector::from(tls::inspecting_config()?).connect(sni, tcp),
+        TlsConnector::from(config).connect(sni, tcp),
     )
     .await
-    .map_err(|_| anyhow!("the TLS handshake with {address} timed out"))?
-    .with_context(|| format!("{address} does not speak TLS"))?;
+    .map_err(|_| ProbeError::HandshakeTimeout { address: at() })?
+    .map_err(|source| ProbeError::NotTls {
+        address: at(),
+        source,
+    })?;
     let leaf = tls
         .get_ref()
         .1
         .peer_certificates()
         .and_then(|chain| chain.first())
-        .ok_or_else(|| anyhow!("{address} presented no certificate"))?;
+        .ok_or_else(|| ProbeError::NoCertificate { address: at() })?;
     Ok(leaf.to_vec())
 }

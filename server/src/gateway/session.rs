@@ -87,12 +87,7 @@ async fn connected(state: AppState, agent_id: String, socket: WebSocket) {
                 Ok(Message::Text(text)) => Some(Incoming::Text(text.to_string())),
                 Ok(Message::Binary(_)) => Some(Incoming::Binary),
                 Ok(Message::Ping(_) | Message::Pong(_) | Message::Close(_)) => None,
-                Err(e)
-                    if e.to_string().contains("too long")
-                        || e.to_string().contains("Space limit") =>
-                {
-                    Some(Incoming::TooLarge)
-                }
+                Err(e) if is_too_large(&e) => Some(Incoming::TooLarge),
                 Err(_) => None,
             })
         });
@@ -100,6 +95,18 @@ async fn connected(state: AppState, agent_id: String, socket: WebSocket) {
     // yields nothing after an error.
     run_session(state, agent_id, Box::pin(incoming), outbound).await;
     let _ = writer.await;
+}
+
+/// A frame over the WebSocket's size limit, told by the transport's own error kind.
+fn is_too_large(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(ws) = err.downcast_ref::<tungstenite::Error>() {
+            return matches!(ws, tungstenite::Error::Capacity(_));
+        }
+        source = err.source();
+    }
+    false
 }
 
 fn error_frame(of: Option<String>, code: &str, message: impl Into<String>) -> String {
