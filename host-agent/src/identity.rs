@@ -147,23 +147,7 @@ fn write_public(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Owner-only on Unix; on Windows the file inherits the data folder's explicit DACL (SYSTEM
-/// and Administrators only, set by `private::protect_dir`).
+/// and Administrators only, set by `private::protect_dir`). Atomic and durable.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options
-            .open(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    Ok(certfleet_files::replace_owner_only(path, bytes)?)
 }

@@ -2,7 +2,6 @@
 //! secrets, created on first start with owner-only permissions and reused afterwards.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -74,25 +73,9 @@ impl DataDir {
     }
 }
 
-/// Writes a file readable by its owner only, atomically (temp file + rename).
+/// Writes a file readable by its owner only, atomically and durably.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    {
-        let mut options = OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options
-            .open(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    Ok(certfleet_files::replace_owner_only(path, bytes)?)
 }
 
 fn restrict_dir(path: &Path) -> Result<()> {

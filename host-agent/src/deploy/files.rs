@@ -1,7 +1,6 @@
 //! File moves a deployment makes, each atomic: new contents are written beside the target
 //! (same folder, so the final rename cannot cross file systems) and renamed over it.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// `server.crt` → `server.crt.certfleet-new`.
@@ -9,60 +8,27 @@ pub fn staged_path(path: &Path) -> PathBuf {
     suffixed(path, ".certfleet-new")
 }
 
-fn suffixed(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(suffix);
-    path.with_file_name(name)
-}
+use certfleet_files::suffixed;
 
 /// Writes `bytes` to `path` readable by the owner only, flushed to disk.
 pub fn write_owner_only(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    #[cfg(unix)]
-    {
-        // An existing file keeps its mode on open; make sure it is owner-only.
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    }
-    file.write_all(bytes)?;
-    file.sync_all()
+    certfleet_files::write_owner_only(path, bytes).map_err(into_io)
 }
 
 /// Writes `bytes` to `path` atomically (a temporary file beside it, then a rename).
 pub fn replace_with(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = suffixed(path, ".certfleet-tmp");
-    write_owner_only(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)?;
-    sync_parent(path);
-    Ok(())
+    certfleet_files::replace_owner_only(path, bytes).map_err(into_io)
+}
+
+/// The shared writer's error as the I/O error this module's callers report.
+fn into_io(e: certfleet_files::Error) -> std::io::Error {
+    std::io::Error::new(e.io().kind(), e.to_string())
 }
 
 /// Renames the staged file over its target.
 pub fn promote(path: &Path) -> std::io::Result<()> {
-    std::fs::rename(staged_path(path), path)?;
-    sync_parent(path);
-    Ok(())
+    certfleet_files::rename(&staged_path(path), path).map_err(into_io)
 }
-
-/// Makes the rename itself durable; not possible (nor needed) on Windows.
-#[cfg(unix)]
-fn sync_parent(path: &Path) {
-    if let Some(parent) = path.parent()
-        && let Ok(dir) = std::fs::File::open(parent)
-    {
-        let _ = dir.sync_all();
-    }
-}
-
-#[cfg(not(unix))]
-fn sync_parent(_path: &Path) {}
 
 /// The last lines a log gained since it was `from` bytes long (at most `max` bytes).
 pub fn log_since(path: &Path, from: u64, max: usize) -> String {
