@@ -9,6 +9,7 @@ pub mod console;
 pub mod datadir;
 pub mod downloads;
 pub mod error;
+pub mod events;
 pub mod gateway;
 pub mod keys;
 pub mod metrics;
@@ -86,7 +87,7 @@ pub async fn prepare(config: Config) -> Result<Prepared> {
         registry: gateway::Registry::default(),
         metrics: Arc::new(Metrics::default()),
         clock: Arc::new(OffsetDateTime::now_utc),
-        events: tokio::sync::broadcast::channel(256).0,
+        events: Default::default(),
         rollout_wake: Arc::new(tokio::sync::Notify::new()),
         pending_checks: Default::default(),
         gateway_bound: Arc::new(std::sync::OnceLock::new()),

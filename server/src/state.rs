@@ -32,7 +32,7 @@ pub struct AppState {
     /// The API's (and web UI's) address once bound.
     pub api_bound: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
     /// What open web pages hear about (agents coming and going, inventory changes).
-    pub events: tokio::sync::broadcast::Sender<certfleet_web::model::LiveEvent>,
+    pub events: crate::events::Events,
     /// Wakes the rollout scheduler early (a job result came in, a rollout was created).
     pub rollout_wake: Arc<tokio::sync::Notify>,
     /// Dry-run preflights waiting for their agents' answers.
@@ -87,7 +87,7 @@ impl AppState {
     }
 
     /// Tells open web pages; nobody listening is fine.
-    pub fn publish(&self, event: certfleet_web::model::LiveEvent) {
-        let _ = self.events.send(event);
+    pub fn publish(&self, event: crate::events::LiveEvent) {
+        self.events.publish(event);
     }
 }

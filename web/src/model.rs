@@ -443,13 +443,3 @@ pub struct WindowItem {
     #[serde(default)]
     pub utc_offset: String,
 }
-
-/// What the console pushes to open pages so they refresh without a reload.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum LiveEvent {
-    AgentOnline { agent_id: String },
-    AgentOffline { agent_id: String },
-    InventoryChanged { host_id: i64 },
-    RolloutChanged { rollout_id: i64 },
-}

@@ -16,9 +16,9 @@ use certfleet_proto::{
 use futures_util::{SinkExt, Stream, StreamExt};
 use tokio::sync::mpsc;
 
+use crate::events::LiveEvent;
 use crate::state::AppState;
 use crate::tls::PeerAgent;
-use certfleet_web::model::LiveEvent;
 
 /// An agent must say hello this soon after connecting.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(15);

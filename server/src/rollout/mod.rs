@@ -473,7 +473,7 @@ pub async fn control(
             None,
         )
         .await?;
-    state.publish(certfleet_web::model::LiveEvent::RolloutChanged { rollout_id: id });
+    state.publish(crate::events::LiveEvent::RolloutChanged { rollout_id: id });
     state.rollout_wake.notify_one();
     Ok(state.store.rollout(id).await?)
 }

@@ -7,12 +7,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::events::LiveEvent;
 use anyhow::Result;
 use certfleet_proto::{
     ConsoleMessage, DeployOutcome, Job, JobAction, JobProgress, JobResult, Secret,
 };
 use certfleet_store::{RolloutRow, RolloutState, TargetRow, TargetState};
-use certfleet_web::model::LiveEvent;
 use tokio::sync::watch;
 
 use crate::state::AppState;
