@@ -390,6 +390,12 @@ async fn a_test_email_reports_the_servers_answer() {
     assert!(answer.starts_with("250"), "{answer}");
     assert_eq!(smtp.messages().len(), 1);
     assert!(subject(&smtp.messages()[0]).contains("test email"));
+    // Rendered like every alert: the renderer's footer is there.
+    assert!(
+        smtp.messages()[0].contains("-- certfleet"),
+        "{}",
+        smtp.messages()[0]
+    );
 }
 
 #[tokio::test]

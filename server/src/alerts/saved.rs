@@ -1,0 +1,68 @@
+//! The alert settings in force and their saving: what an admin saved on the settings page
+//! (the SMTP password sealed), else the configuration file's.
+
+use zeroize::Zeroizing;
+
+use super::settings::AlertSettings;
+use super::{PASSWORD, SETTINGS};
+use crate::state::AppState;
+
+/// The settings in force: what an admin saved, else the configuration file's.
+pub async fn effective(state: &AppState) -> AlertSettings {
+    match state.store.setting(SETTINGS).await {
+        Ok(Some(json)) => serde_json::from_str(&json).unwrap_or_else(|e| {
+            tracing::error!(
+                "the saved alert settings are unreadable ({e}); using the config file's"
+            );
+            state.config.alerts.clone()
+        }),
+        _ => state.config.alerts.clone(),
+    }
+}
+
+/// The SMTP password: saved (sealed) on the settings page, else from the configuration.
+pub async fn password(state: &AppState, settings: &AlertSettings) -> Option<Zeroizing<String>> {
+    if let Ok(Some(sealed)) = state.store.setting(PASSWORD).await
+        && let Ok(sealed) = serde_json::from_str::<String>(&sealed)
+    {
+        match state.kek.open(&sealed) {
+            Ok(bytes) => return Some(Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned())),
+            Err(e) => tracing::error!("{e}"),
+        }
+    }
+    if let Some(p) = &settings.smtp.password {
+        return Some(Zeroizing::new(p.clone()));
+    }
+    let path = settings.smtp.password_file.as_ref()?;
+    let text = Zeroizing::new(std::fs::read_to_string(path).ok()?);
+    Some(Zeroizing::new(text.lines().next().unwrap_or("").to_owned()))
+}
+
+/// Saves settings from the settings page; a new password (if given) is sealed.
+pub async fn save(
+    state: &AppState,
+    settings: &AlertSettings,
+    new_password: Option<&str>,
+) -> Result<(), String> {
+    settings.check()?;
+    let json = serde_json::to_string(settings).map_err(|e| e.to_string())?;
+    let now = state.now_secs();
+    state
+        .store
+        .set_setting(SETTINGS, &json, now)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(password) = new_password.filter(|p| !p.is_empty()) {
+        let sealed = state
+            .kek
+            .seal(password.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let json = serde_json::to_string(&sealed).map_err(|e| e.to_string())?;
+        state
+            .store
+            .set_setting(PASSWORD, &json, now)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
