@@ -13,7 +13,7 @@ use crate::read::{Format, Material, ReadNote};
 use crate::signature;
 
 /// What the certificate is for; decides which extended key usages are required.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Purpose {
     /// Sage 300 Connector Agent (HTTP.sys): its KB asks for Client Authentication.
@@ -101,6 +101,25 @@ impl Report {
             .find(|c| c.role == Role::Leaf)
             .map(|c| &c.facts)
     }
+}
+
+/// Why `material` cannot serve `host` for `purpose` at `now`: the error findings of judging
+/// it there (names, intended purpose, the key when it is present, dates). Empty: it fits.
+/// The console's plan and the agent's preflight both decide with this, so they agree.
+pub fn misfits(
+    material: &Material,
+    host: Option<Reference>,
+    purpose: Purpose,
+    now: OffsetDateTime,
+) -> Vec<Finding> {
+    let mut policy = Policy::new(now);
+    policy.purpose = Some(purpose);
+    policy.host = host;
+    judge(material, &policy)
+        .findings
+        .into_iter()
+        .filter(|f| f.severity == Severity::Error)
+        .collect()
 }
 
 /// Judges `material` against `policy`.

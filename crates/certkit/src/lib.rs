@@ -20,7 +20,7 @@ pub use cert::{BasicConstraints, CertFacts, Certificate, PublicKeyFacts};
 pub use error::{Error, Result};
 pub use finding::{Code, Finding, Severity};
 pub use hostname::{Reference as HostName, covers, dns_name_matches};
-pub use judge::{ChainEntry, KeyReport, Policy, Purpose, Report, Role, judge};
+pub use judge::{ChainEntry, KeyReport, Policy, Purpose, Report, Role, judge, misfits};
 pub use key::{KeyKind, PrivateKey};
 pub use read::{Format, Material, ReadNote, read};
 pub use thumbprint::{Fingerprint, Thumbprint};

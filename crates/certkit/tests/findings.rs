@@ -523,3 +523,43 @@ fn findings_come_most_severe_first_and_serialise_with_stable_codes() {
         Some(40)
     );
 }
+
+// --- fit for an endpoint (the console's plan and the agent's preflight) ------------------
+
+#[test]
+fn a_bundle_fits_an_endpoint_only_for_its_names_and_purpose() {
+    let pki = pki(&["esync.example.test"]);
+    let chain = read_pem(&[&pki.leaf.pem(), &pki.intermediate.pem()]);
+    let fit = |material: &certfleet_certkit::Material, name: &str, purpose| {
+        certfleet_certkit::misfits(material, host(name), purpose, now())
+            .iter()
+            .map(|f| f.code.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        fit(&chain, "esync.example.test", Purpose::Apache),
+        Vec::<&str>::new()
+    );
+    assert_eq!(
+        fit(&chain, "www.example.test", Purpose::Apache),
+        vec!["name_not_covered"]
+    );
+    // A key that belongs to another certificate is a misfit too (when the key travels).
+    let mut with_wrong_key = chain.clone();
+    with_wrong_key.merge(read_pem(&[&common::other_rsa_key().serialize_pem()]));
+    assert!(fit(&with_wrong_key, "esync.example.test", Purpose::Pem).contains(&"key_mismatch"));
+
+    let mut client_only = leaf_params(&["esync.example.test"]);
+    client_only.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let client = pki_with(client_only, ec_key());
+    let m = read_pem(&[&client.leaf.pem(), &client.intermediate.pem()]);
+    assert_eq!(
+        fit(&m, "esync.example.test", Purpose::Apache),
+        vec!["eku_missing"]
+    );
+    // Warnings (here: Sage 300 without Server Authentication) do not stop a fit.
+    assert_eq!(
+        fit(&m, "esync.example.test", Purpose::Sage300),
+        Vec::<&str>::new()
+    );
+}

@@ -16,7 +16,7 @@ mod plan;
 
 use std::time::Duration;
 
-use certfleet_certkit::{self as certkit, Fingerprint, HostName, Policy, Purpose, Severity};
+use certfleet_certkit::{self as certkit, Fingerprint, HostName, Purpose};
 use certfleet_winhost::Host;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -80,14 +80,9 @@ impl Bundle {
         if leaf.facts().sha256.to_string() != self.sha256 {
             return Err("the console's bundle does not hold the certificate it names".into());
         }
-        let mut policy = Policy::new(now);
-        policy.purpose = Some(purpose);
-        policy.host = host.and_then(|h| HostName::parse(h).ok());
-        let report = certkit::judge(&material, &policy);
-        let errors: Vec<String> = report
-            .findings
+        let host = host.and_then(|h| HostName::parse(h).ok());
+        let errors: Vec<String> = certkit::misfits(&material, host, purpose, now)
             .iter()
-            .filter(|f| f.severity == Severity::Error)
             .map(|f| format!("{}: {}", f.code, f.message))
             .collect();
         if errors.is_empty() {

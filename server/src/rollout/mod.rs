@@ -6,7 +6,9 @@ pub mod check;
 pub mod scheduler;
 pub mod windows;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use certfleet_certkit::Purpose;
 
 use certfleet_store::{
     EndpointUse, NewRollout, NewTarget, RenewalRow, RolloutRow, RolloutState, TargetRow,
@@ -19,8 +21,14 @@ use time::format_description::well_known::Rfc3339;
 use crate::console::Error;
 use crate::state::AppState;
 
-/// Endpoint kinds an agent has a driver for.
-const DEPLOYABLE: &[&str] = &["apache", "pem"];
+/// What certkit judges an endpoint kind's renewal for; `None`: no agent driver deploys it.
+fn purpose_of(kind: &str) -> Option<Purpose> {
+    match kind {
+        "apache" => Some(Purpose::Apache),
+        "pem" => Some(Purpose::Pem),
+        _ => None,
+    }
+}
 
 /// One endpoint the renewal could go to, with the console's verdict before anything runs.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -77,11 +85,26 @@ fn covers(names: &[String], host: &str) -> bool {
 /// names the renewal covers) first, then the rest an admin may add.
 pub async fn plan(state: &AppState, renewal_id: i64) -> Result<Vec<Proposal>, Error> {
     let renewal = state.store.renewal(renewal_id).await?;
-    // Apache and PEM endpoints serve TLS: the renewal must allow Server Authentication.
-    let serves_tls = certfleet_certkit::read(renewal.chain_pem.as_bytes(), None)
-        .ok()
-        .and_then(|m| m.certificates.first().map(|c| c.allows_eku("serverAuth")))
-        .unwrap_or(true);
+    let material = certfleet_certkit::read(renewal.chain_pem.as_bytes(), None).ok();
+    let now = state.now();
+    // certkit's verdict for a host name and kind, the same the agent's preflight reaches;
+    // many endpoints share one, so each is judged once.
+    let mut verdicts: HashMap<(Option<String>, Purpose), Vec<String>> = HashMap::new();
+    let mut misfits = |host: Option<&str>, purpose: Purpose| -> Vec<String> {
+        verdicts
+            .entry((host.map(str::to_owned), purpose))
+            .or_insert_with(|| {
+                let Some(material) = &material else {
+                    return vec!["the renewal's chain is unreadable: upload it again".into()];
+                };
+                let host = host.and_then(|h| certfleet_certkit::HostName::parse(h).ok());
+                certfleet_certkit::misfits(material, host, purpose, now)
+                    .iter()
+                    .map(|f| format!("{}: {}", f.code, f.message))
+                    .collect()
+            })
+            .clone()
+    };
     let mut proposals: BTreeMap<(bool, String, String), Proposal> = BTreeMap::new();
     let uses = state.store.endpoint_uses().await?;
     // An endpoint already on the renewal (configured or served) is done.
@@ -99,26 +122,12 @@ pub async fn plan(state: &AppState, renewal_id: i64) -> Result<Vec<Proposal>, Er
         }
         let mut problems = Vec::new();
         let mut notes = Vec::new();
-        if !DEPLOYABLE.contains(&use_.kind.as_str()) {
-            problems.push(format!(
+        match purpose_of(&use_.kind) {
+            Some(purpose) => problems.extend(misfits(endpoint_host(&use_), purpose)),
+            None => problems.push(format!(
                 "certfleet cannot deploy to {} endpoints yet",
                 use_.kind
-            ));
-        }
-        if !serves_tls && matches!(use_.kind.as_str(), "apache" | "pem") {
-            problems.push(
-                "eku_missing: the renewal does not allow Server Authentication, which a TLS \
-                 server needs; have it issued with the serverAuth purpose"
-                    .into(),
-            );
-        }
-        if let Some(host) = endpoint_host(&use_)
-            && !covers(&renewal.dns_names, host)
-        {
-            problems.push(format!(
-                "name_not_covered: the renewal does not cover {host} (it names {})",
-                renewal.dns_names.join(", ")
-            ));
+            )),
         }
         if use_.sha256.is_empty() {
             notes.push("no certificate yet: the rollout creates the site".into());
