@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use certfleet_proto::{
-    AgentMessage, ConsoleMessage, Heartbeat, Hello, Inventory, JobAction, JobProgress, JobResult,
-    PROTOCOL_VERSION, ProbeResult, RenewRequest, Snapshot, decode_from_console, encode,
+    AgentMessage, ConsoleMessage, DeployStep, ErrorCode, Heartbeat, Hello, Inventory, JobAction,
+    JobProgress, JobResult, PROTOCOL_VERSION, ProbeResult, RenewRequest, Snapshot,
+    decode_from_console, encode,
 };
 use certfleet_winhost::Host;
 use futures_util::{SinkExt, StreamExt};
@@ -311,7 +312,7 @@ async fn session(
                                 // another deployment on this host.
                                 sink.send(send(AgentMessage::JobProgress(JobProgress {
                                     job_id: job.job_id,
-                                    step: "queued".into(),
+                                    step: DeployStep::Queued,
                                     detail: "waiting for another deployment on this host".into(),
                                 }))).await?;
                                 continue;
@@ -374,7 +375,7 @@ async fn session(
                     Ok(ConsoleMessage::Ack(_)) | Ok(ConsoleMessage::Welcome(_)) | Ok(ConsoleMessage::Renewed(_)) => {}
                     Ok(ConsoleMessage::Error(e)) => {
                         tracing::warn!(code = %e.code, "the console reports: {}", e.message);
-                        if e.code == "disconnected" {
+                        if e.code == ErrorCode::Disconnected {
                             return Ok(Ended::Closed);
                         }
                     }

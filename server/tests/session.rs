@@ -181,7 +181,7 @@ async fn the_agent_certificate_is_renewed_over_the_channel() {
         .await
         .expect("send");
     match next(&mut out_rx).await {
-        ConsoleMessage::Error(e) => assert_eq!(e.code, "csr_invalid"),
+        ConsoleMessage::Error(e) => assert_eq!(e.code.as_str(), "csr_invalid"),
         other => panic!("expected an error, got {other:?}"),
     }
 }
@@ -202,7 +202,7 @@ async fn a_revoked_agent_is_dropped_at_once() {
     next(&mut out_rx).await;
     assert!(h.state.registry.disconnect(AGENT));
     match next(&mut out_rx).await {
-        ConsoleMessage::Error(e) => assert_eq!(e.code, "disconnected"),
+        ConsoleMessage::Error(e) => assert_eq!(e.code.as_str(), "disconnected"),
         other => panic!("expected the disconnect notice, got {other:?}"),
     }
     tokio::time::timeout(Duration::from_secs(1), session)

@@ -39,13 +39,14 @@ pub enum DecodeError {
 
 impl DecodeError {
     /// A stable code for the `error` frame sent back.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> crate::ErrorCode {
+        use crate::ErrorCode;
         match self {
-            DecodeError::TooLarge { .. } => "frame_too_large",
-            DecodeError::Malformed(_) => "frame_malformed",
-            DecodeError::UnsupportedVersion(_) => "version_unsupported",
-            DecodeError::UnknownType(_) => "type_unknown",
-            DecodeError::BadBody { .. } => "body_invalid",
+            DecodeError::TooLarge { .. } => ErrorCode::FrameTooLarge,
+            DecodeError::Malformed(_) => ErrorCode::FrameMalformed,
+            DecodeError::UnsupportedVersion(_) => ErrorCode::VersionUnsupported,
+            DecodeError::UnknownType(_) => ErrorCode::TypeUnknown,
+            DecodeError::BadBody { .. } => ErrorCode::BodyInvalid,
         }
     }
 }

@@ -3,6 +3,9 @@
 //! list of types and refuses everything else (unknown types are answered, never
 //! half-parsed). No I/O, pure Rust: the web UI may compile it to wasm.
 
+#[macro_use]
+mod words;
+
 mod enroll;
 mod frame;
 mod messages;

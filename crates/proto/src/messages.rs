@@ -162,7 +162,7 @@ pub struct Finding {
 #[serde(deny_unknown_fields)]
 pub struct JobProgress {
     pub job_id: String,
-    pub step: String,
+    pub step: DeployStep,
     pub detail: String,
 }
 
@@ -285,8 +285,54 @@ pub struct Ack {
 pub struct ErrorBody {
     /// The frame this answers, when its id could be read.
     pub of: Option<String>,
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
+}
+
+words! {
+    /// Where a deployment on the host is, as its progress reports it.
+    DeployStep {
+        /// Accepted, waiting behind another deployment on the host.
+        Queued = "queued",
+        /// Begun before a restart of the agent; still going.
+        Running = "running",
+        Preflight = "preflight",
+        Stage = "stage",
+        Apply = "apply",
+        Check = "check",
+        Restart = "restart",
+        Verify = "verify",
+        Rollback = "rollback",
+        /// Verified and kept; the result follows.
+        Committed = "committed",
+        /// A step a newer agent knows and this console does not.
+        #[serde(other)]
+        Other = "other",
+    }
+}
+
+words! {
+    /// Why the console refused a frame or a request in it.
+    ErrorCode {
+        FrameTooLarge = "frame_too_large",
+        FrameMalformed = "frame_malformed",
+        FrameBinary = "frame_binary",
+        VersionUnsupported = "version_unsupported",
+        TypeUnknown = "type_unknown",
+        BodyInvalid = "body_invalid",
+        HelloFirst = "hello_first",
+        HelloTimeout = "hello_timeout",
+        InventoryInvalid = "inventory_invalid",
+        /// An inventory whose hash is not its content's.
+        HashMismatch = "hash_mismatch",
+        CsrInvalid = "csr_invalid",
+        /// The console ends this connection (revoked, shutting down, replaced).
+        Disconnected = "disconnected",
+        Internal = "internal",
+        /// A code a newer console sends and this agent does not know.
+        #[serde(other)]
+        Other = "other",
+    }
 }
 
 /// The renewed client certificate, PEM.

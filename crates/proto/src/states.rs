@@ -1,47 +1,6 @@
 //! Where a rollout and each of its targets stand: stored by the console, shown by the
 //! dashboard, written as today's snake_case words in JSON and in the database.
 
-use serde::{Deserialize, Serialize};
-
-macro_rules! words {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $word:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        #[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
-        #[cfg_attr(feature = "sqlx", sqlx(rename_all = "snake_case"))]
-        pub enum $name {
-            $($(#[$vmeta])* $variant),+
-        }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The word stored and sent.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $word),+
-                }
-            }
-
-            pub fn parse(text: &str) -> Option<Self> {
-                Self::ALL.iter().copied().find(|s| s.as_str() == text)
-            }
-
-            /// The word for people: `rolled back`.
-            pub fn label(self) -> String {
-                self.as_str().replace('_', " ")
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
 words! {
     /// A rollout's state machine: scheduled → running → succeeded | failed, with paused
     /// and cancelled on an operator's word.

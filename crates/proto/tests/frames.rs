@@ -52,7 +52,7 @@ fn a_console_message_is_not_accepted_from_an_agent() {
     let (id, err) = decode_from_agent(&text).unwrap_err();
     assert_eq!(id.as_deref(), Some("x"));
     assert_eq!(err, DecodeError::UnknownType("ack".into()));
-    assert_eq!(err.code(), "type_unknown");
+    assert_eq!(err.code().as_str(), "type_unknown");
     let text = encode("y", &hello());
     assert!(matches!(
         decode_from_console(&text),
@@ -104,7 +104,7 @@ fn malformed_frames_are_refused_with_a_code() {
     ];
     for (text, code) in cases {
         let (_, err) = decode_from_agent(text).unwrap_err();
-        assert_eq!(err.code(), code, "{text}: {err}");
+        assert_eq!(err.code().as_str(), code, "{text}: {err}");
     }
 }
 
@@ -116,7 +116,7 @@ fn oversized_frames_are_refused_before_parsing() {
     );
     let (id, err) = decode_from_agent(&text).unwrap_err();
     assert_eq!(id, None);
-    assert_eq!(err.code(), "frame_too_large");
+    assert_eq!(err.code().as_str(), "frame_too_large");
 }
 
 #[test]
@@ -144,4 +144,18 @@ fn a_deploy_job_round_trips_and_its_key_never_prints() {
         message,
         AgentMessage::JobResult(JobResult { outcome: None, .. })
     ));
+}
+
+#[test]
+fn a_step_or_code_from_a_newer_peer_is_read_as_other_not_refused() {
+    let text = r#"{"v":1,"id":"f9","type":"job_progress","body":{"job_id":"j","step":"warm_up","detail":"d"}}"#;
+    match decode_from_agent(text) {
+        Ok((_, AgentMessage::JobProgress(p))) => assert_eq!(p.step, DeployStep::Other),
+        other => panic!("{other:?}"),
+    }
+    let text = r#"{"v":1,"id":"f9","type":"error","body":{"of":null,"code":"quota_exceeded","message":"m"}}"#;
+    match decode_from_console(text) {
+        Ok((_, ConsoleMessage::Error(e))) => assert_eq!(e.code, ErrorCode::Other),
+        other => panic!("{other:?}"),
+    }
 }

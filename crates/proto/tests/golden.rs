@@ -72,7 +72,7 @@ fn agent_messages() -> Vec<(&'static str, AgentMessage)> {
             "job_progress",
             AgentMessage::JobProgress(JobProgress {
                 job_id: "rollout-1-target-2".into(),
-                step: "restart".into(),
+                step: DeployStep::Restart,
                 detail: "restarting eSync Apache Web Server".into(),
             }),
         ),
@@ -187,7 +187,7 @@ fn console_messages() -> Vec<(&'static str, ConsoleMessage)> {
             "error",
             ConsoleMessage::Error(ErrorBody {
                 of: Some("f0".into()),
-                code: "frame_too_large".into(),
+                code: ErrorCode::FrameTooLarge,
                 message: "the frame is over 1 MiB".into(),
             }),
         ),

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use certfleet_proto::{AgentMessage, DeployOutcome, JobProgress, JobResult};
+use certfleet_proto::{AgentMessage, DeployOutcome, DeployStep, JobProgress, JobResult};
 use certfleet_winhost::Host;
 use tokio::sync::{Mutex, mpsc};
 
@@ -103,11 +103,11 @@ impl Deployments {
             let _turn = this.one_at_a_time.lock().await;
             let out = this.out.clone();
             let id = job_id.clone();
-            let mut progress = move |step: &str, detail: &str| {
+            let mut progress = move |step: DeployStep, detail: &str| {
                 // Progress is best effort: dropped when no session drains it.
                 let _ = out.try_send(AgentMessage::JobProgress(JobProgress {
                     job_id: id.clone(),
-                    step: step.to_owned(),
+                    step,
                     detail: detail.to_owned(),
                 }));
             };
@@ -218,7 +218,7 @@ impl Deployments {
         } else {
             Err(JobProgress {
                 job_id: job_id.to_owned(),
-                step: "running".into(),
+                step: DeployStep::Running,
                 detail: "this deployment is still running".into(),
             })
         })

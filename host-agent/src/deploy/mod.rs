@@ -17,6 +17,7 @@ mod plan;
 use std::time::Duration;
 
 use certfleet_certkit::{self as certkit, Fingerprint, HostName, Purpose};
+use certfleet_proto::DeployStep;
 use certfleet_winhost::Host;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -144,7 +145,7 @@ impl Outcome {
 }
 
 /// Steps as they happen, for the console's live progress.
-pub type Progress<'a> = &'a mut (dyn FnMut(&str, &str) + Send);
+pub type Progress<'a> = &'a mut (dyn FnMut(DeployStep, &str) + Send);
 
 /// Deploys `bundle` to `endpoint` with `driver`. A job id seen before answers with its
 /// journaled outcome and changes nothing.
@@ -195,7 +196,7 @@ pub async fn execute(
             detail: e,
         };
     }
-    progress("preflight", endpoint);
+    progress(DeployStep::Preflight, endpoint);
     let plan = match driver
         .preflight(bundle, OffsetDateTime::now_utc())
         .await
@@ -211,7 +212,7 @@ pub async fn execute(
     record.verify = plan.verify.clone();
 
     // Stage: new contents beside each target; the live files are untouched.
-    progress("stage", &format!("{} files", plan.files.len()));
+    progress(DeployStep::Stage, &format!("{} files", plan.files.len()));
     for write in &plan.files {
         let staged = files::staged_path(&write.path);
         if let Err(e) = files::write_owner_only(&staged, &write.contents) {
@@ -250,7 +251,7 @@ pub async fn execute(
 
     // Apply: keep a copy of each live file, then rename the staged one over it. The journal
     // names the copy before the rename, so a crash in between can always be undone.
-    progress("apply", endpoint);
+    progress(DeployStep::Apply, endpoint);
     record.phase = Phase::Applying;
     let backups = journal.backup_dir(job_id);
     if let Err(e) = std::fs::create_dir_all(&backups) {
@@ -293,14 +294,14 @@ pub async fn execute(
     // Configuration test before any restart: a failure leaves the running server alone.
     let log_size = record.error_log.as_deref().map(files::size_of);
     if let Some(check) = &record.check {
-        progress("check", &check.to_string());
+        progress(DeployStep::Check, &check.to_string());
         if let Err(e) = check.run().await {
             let detail = format!("the configuration test failed, nothing was restarted: {e}");
             return roll_back(host, journal, &mut record, detail, timing, progress).await;
         }
     }
     if let Some(restart) = record.restart.clone() {
-        progress("restart", &restart.to_string());
+        progress(DeployStep::Restart, &restart.to_string());
         record.restarted = true;
         if let Err(e) = journal.save(&record) {
             return roll_back(host, journal, &mut record, e, timing, progress).await;
@@ -312,7 +313,7 @@ pub async fn execute(
     }
 
     if let Some(at) = record.verify.clone() {
-        progress("verify", &at.address);
+        progress(DeployStep::Verify, &at.address);
         if let Err(e) = wait_for_leaf(&at, &record.new_sha256, timing).await {
             let detail = format!(
                 "after the restart the live port did not serve the new certificate: {e}{}",
@@ -329,7 +330,7 @@ pub async fn execute(
         record.detail = "files replaced; no live port to verify".into();
     }
     commit(journal, &mut record);
-    progress("committed", &record.detail);
+    progress(DeployStep::Committed, &record.detail);
     Outcome::of(&record)
 }
 
@@ -377,7 +378,7 @@ async fn roll_back(
     timing: Timing,
     progress: Progress<'_>,
 ) -> Outcome {
-    progress("rollback", &reason);
+    progress(DeployStep::Rollback, &reason);
     record.phase = Phase::RollingBack;
     record.detail = reason;
     let _ = journal.save(record);
@@ -518,7 +519,7 @@ pub async fn recover(host: &Host, journal: &Journal, timing: Timing) -> Vec<Reco
         if record.phase.is_final() {
             continue;
         }
-        let mut quiet = |_: &str, _: &str| {};
+        let mut quiet = |_: DeployStep, _: &str| {};
         match record.phase {
             Phase::Verified => commit(journal, &mut record),
             Phase::Preflight | Phase::Staged => {

@@ -83,7 +83,7 @@ async fn deploy(
         driver,
         bundle,
         timing,
-        &mut |_: &str, _: &str| {},
+        &mut |_: certfleet_proto::DeployStep, _: &str| {},
     )
     .await
 }
@@ -162,7 +162,7 @@ async fn a_pem_deployment_verifies_on_the_live_port_and_commits() {
         &driver,
         &bundle(&s.ca, &new),
         quick(),
-        &mut |step: &str, _: &str| steps.push(step.to_owned()),
+        &mut |step: certfleet_proto::DeployStep, _: &str| steps.push(step.as_str().to_owned()),
     )
     .await;
     assert!(outcome.committed(), "{outcome:?}");

@@ -10,8 +10,8 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use certfleet_proto::{
-    Ack, AgentMessage, ConsoleMessage, DecodeError, ErrorBody, Inventory, MAX_FRAME_BYTES, Renewed,
-    Welcome, decode_from_agent, encode,
+    Ack, AgentMessage, ConsoleMessage, DecodeError, ErrorBody, ErrorCode, Inventory,
+    MAX_FRAME_BYTES, Renewed, Welcome, decode_from_agent, encode,
 };
 use futures_util::{SinkExt, Stream, StreamExt};
 use tokio::sync::mpsc;
@@ -109,12 +109,12 @@ fn is_too_large(e: &axum::Error) -> bool {
     false
 }
 
-fn error_frame(of: Option<String>, code: &str, message: impl Into<String>) -> String {
+fn error_frame(of: Option<String>, code: ErrorCode, message: impl Into<String>) -> String {
     encode(
         &uuid::Uuid::new_v4().to_string(),
         &ConsoleMessage::Error(ErrorBody {
             of,
-            code: code.into(),
+            code,
             message: message.into(),
         }),
     )
@@ -149,11 +149,11 @@ pub async fn run_session<S>(
             item = incoming.next() => item,
             _ = closed.changed() => {
                 tracing::info!(agent = %agent_id, "dropping the connection (revoked or replaced)");
-                let _ = outbound.try_send(error_frame(None, "disconnected", "the console closed this connection"));
+                let _ = outbound.try_send(error_frame(None, ErrorCode::Disconnected, "the console closed this connection"));
                 break;
             }
             _ = &mut hello_deadline, if host_id.is_none() => {
-                let _ = outbound.try_send(error_frame(None, "hello_timeout", "say hello first"));
+                let _ = outbound.try_send(error_frame(None, ErrorCode::HelloTimeout, "say hello first"));
                 break;
             }
         };
@@ -166,7 +166,7 @@ pub async fn run_session<S>(
                 let _ = outbound
                     .send(error_frame(
                         None,
-                        "frame_binary",
+                        ErrorCode::FrameBinary,
                         "only JSON text frames are accepted",
                     ))
                     .await;
@@ -181,10 +181,7 @@ pub async fn run_session<S>(
                 let _ = outbound
                     .send(error_frame(
                         None,
-                        DecodeError::TooLarge {
-                            size: MAX_FRAME_BYTES + 1,
-                        }
-                        .code(),
+                        ErrorCode::FrameTooLarge,
                         format!("frames are limited to {MAX_FRAME_BYTES} bytes"),
                     ))
                     .await;
@@ -225,10 +222,16 @@ pub async fn run_session<S>(
                             server_time: state.now_secs(),
                         }))
                     }
-                    Err(e) => Err(("internal", format!("could not record the host: {e}"))),
+                    Err(e) => Err((
+                        ErrorCode::Internal,
+                        format!("could not record the host: {e}"),
+                    )),
                 }
             }
-            (None, _) => Err(("hello_first", "say hello before anything else".to_owned())),
+            (None, _) => Err((
+                ErrorCode::HelloFirst,
+                "say hello before anything else".to_owned(),
+            )),
             (Some(host), AgentMessage::Inventory(inventory)) => {
                 ingest(&state, &agent_id, host, &id, inventory).await
             }
@@ -258,7 +261,7 @@ pub async fn run_session<S>(
                     Err(e) => {
                         tracing::error!(agent = %agent_id, "cannot record a job result: {e:#}");
                         Err((
-                            "internal",
+                            ErrorCode::Internal,
                             "the console could not record the result; send it again".to_owned(),
                         ))
                     }
@@ -311,10 +314,10 @@ async fn ingest(
     host_id: i64,
     frame_id: &str,
     inventory: Inventory,
-) -> Result<ConsoleMessage, (&'static str, String)> {
+) -> Result<ConsoleMessage, (ErrorCode, String)> {
     if inventory.snapshot.content_hash() != inventory.hash {
         return Err((
-            "hash_mismatch",
+            ErrorCode::HashMismatch,
             "the inventory's hash does not match its content".to_owned(),
         ));
     }
@@ -342,8 +345,11 @@ async fn ingest(
             }
             Ok(ack(frame_id, Some(inventory.hash)))
         }
-        Err(certfleet_store::Error::Corrupt(detail)) => Err(("inventory_invalid", detail)),
-        Err(e) => Err(("internal", format!("could not store the inventory: {e}"))),
+        Err(certfleet_store::Error::Corrupt(detail)) => Err((ErrorCode::InventoryInvalid, detail)),
+        Err(e) => Err((
+            ErrorCode::Internal,
+            format!("could not store the inventory: {e}"),
+        )),
     }
 }
 
@@ -351,16 +357,16 @@ async fn renew(
     state: &AppState,
     agent_id: &str,
     csr_pem: &str,
-) -> Result<ConsoleMessage, (&'static str, String)> {
+) -> Result<ConsoleMessage, (ErrorCode, String)> {
     let issued = state
         .pki
         .sign_agent_csr(csr_pem, agent_id, state.config.agent_cert_days, state.now())
-        .map_err(|e| ("csr_invalid", e.to_string()))?;
+        .map_err(|e| (ErrorCode::CsrInvalid, e.to_string()))?;
     state
         .store
         .record_agent_certificate(agent_id, &issued.serial, issued.not_after)
         .await
-        .map_err(|e| ("internal", e.to_string()))?;
+        .map_err(|e| (ErrorCode::Internal, e.to_string()))?;
     let _ = state
         .store
         .audit(

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::events::LiveEvent;
 use anyhow::Result;
 use certfleet_proto::{
-    ConsoleMessage, DeployOutcome, Job, JobAction, JobProgress, JobResult, Secret,
+    ConsoleMessage, DeployOutcome, DeployStep, Job, JobAction, JobProgress, JobResult, Secret,
 };
 use certfleet_store::{RolloutRow, RolloutState, TargetRow, TargetState};
 use tokio::sync::watch;
@@ -297,10 +297,16 @@ pub async fn on_progress(state: &AppState, agent_id: &str, progress: &JobProgres
         tracing::warn!(agent = %agent_id, job = %progress.job_id, "progress for another agent's job ignored");
         return Ok(());
     }
-    let coarse = match progress.step.as_str() {
-        "stage" | "apply" => TargetState::Preflighted,
-        "check" | "restart" | "verify" | "rollback" => TargetState::Applied,
-        _ => target.state,
+    let coarse = match progress.step {
+        DeployStep::Stage | DeployStep::Apply => TargetState::Preflighted,
+        DeployStep::Check | DeployStep::Restart | DeployStep::Verify | DeployStep::Rollback => {
+            TargetState::Applied
+        }
+        DeployStep::Queued
+        | DeployStep::Running
+        | DeployStep::Preflight
+        | DeployStep::Committed
+        | DeployStep::Other => target.state,
     };
     let step = format!("{}: {}", progress.step, progress.detail);
     let step: String = step.chars().take(2000).collect();
