@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod connections;
 pub mod console;
 pub mod datadir;
 pub mod downloads;
@@ -14,7 +15,6 @@ pub mod gateway;
 pub mod keys;
 pub mod metrics;
 pub mod pki;
-pub mod renewals;
 pub mod rollout;
 pub mod secrets;
 pub mod state;
@@ -84,7 +84,7 @@ pub async fn prepare(config: Config) -> Result<Prepared> {
         sessions,
         kek,
         revoked,
-        registry: gateway::Registry::default(),
+        registry: connections::Registry::default(),
         metrics: Arc::new(Metrics::default()),
         clock: Arc::new(OffsetDateTime::now_utc),
         events: Default::default(),

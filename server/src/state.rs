@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use crate::auth::Sessions;
 use crate::config::Config;
-use crate::gateway::Registry;
+use crate::connections::{PendingChecks, Registry};
 use crate::metrics::Metrics;
 use crate::pki::Pki;
 use crate::tls::RevocationList;
@@ -36,7 +36,7 @@ pub struct AppState {
     /// Wakes the rollout scheduler early (a job result came in, a rollout was created).
     pub rollout_wake: Arc<tokio::sync::Notify>,
     /// Dry-run preflights waiting for their agents' answers.
-    pub pending_checks: crate::rollout::check::PendingChecks,
+    pub pending_checks: PendingChecks,
 }
 
 impl std::fmt::Debug for AppState {

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use axum::http::StatusCode;
 use certfleet_e2e::pki::TestCa;
-use certfleet_server::rollout::{self, scheduler};
+use certfleet_server::console::{Console, Control, Operator, Viewer};
+use certfleet_server::rollout::scheduler;
 use certfleet_store::Role;
 use serde_json::json;
 use support::{admin, call, harness, user_with_role};
@@ -36,6 +37,8 @@ async fn a_scheduled_rollout_starts_at_its_time_and_an_absent_agent_is_skipped()
         OffsetDateTime::from_unix_timestamp(c.load(Ordering::SeqCst)).expect("time")
     });
     let token = admin(&h).await;
+    let console = Console::new(h.state.clone());
+    let caller = console.authenticate(&token).await.expect("admin");
     let store = h.state.store.clone();
     let (agent, host) = support::host(&store, "esync01", &["esync"], t0()).await;
     support::inventory(
@@ -63,7 +66,10 @@ async fn a_scheduled_rollout_starts_at_its_time_and_an_absent_agent_is_skipped()
     let renewal_id = renewal["id"].as_i64().expect("id");
 
     // The plan proposes the endpoint with the same names; the other is listed, flagged.
-    let proposals = rollout::plan(&h.state, renewal_id).await.expect("plan");
+    let proposals = console
+        .plan(caller.can::<Viewer>().expect("viewer"), renewal_id)
+        .await
+        .expect("plan");
     let esync = proposals
         .iter()
         .find(|p| p.hostname == "esync01")
@@ -145,7 +151,12 @@ async fn a_scheduled_rollout_starts_at_its_time_and_an_absent_agent_is_skipped()
     assert_eq!(state_of(id).await.as_str(), "running", "starts at its time");
 
     // Paused, nothing moves even when the agent's grace runs out; resumed, it goes on.
-    rollout::control(&h.state, "admin", id, rollout::Control::Pause)
+    console
+        .control_rollout(
+            caller.can::<Operator>().expect("operator"),
+            id,
+            Control::Pause,
+        )
         .await
         .expect("pause");
     clock.store(start + 25 * 3600, Ordering::SeqCst);
@@ -153,12 +164,22 @@ async fn a_scheduled_rollout_starts_at_its_time_and_an_absent_agent_is_skipped()
     let targets = store.rollout_targets(id).await.expect("targets");
     assert_eq!(targets[0].state.as_str(), "pending");
     assert!(
-        rollout::control(&h.state, "admin", id, rollout::Control::Pause)
+        console
+            .control_rollout(
+                caller.can::<Operator>().expect("operator"),
+                id,
+                Control::Pause
+            )
             .await
             .is_err(),
         "already paused"
     );
-    rollout::control(&h.state, "admin", id, rollout::Control::Resume)
+    console
+        .control_rollout(
+            caller.can::<Operator>().expect("operator"),
+            id,
+            Control::Resume,
+        )
         .await
         .expect("resume");
     scheduler::tick(&h.state).await.expect("tick");
@@ -184,15 +205,30 @@ async fn a_scheduled_rollout_starts_at_its_time_and_an_absent_agent_is_skipped()
     )
     .await;
     let later = created["id"].as_i64().expect("id");
-    rollout::control(&h.state, "admin", later, rollout::Control::Pause)
+    console
+        .control_rollout(
+            caller.can::<Operator>().expect("operator"),
+            later,
+            Control::Pause,
+        )
         .await
         .expect("pause");
-    rollout::control(&h.state, "admin", later, rollout::Control::Resume)
+    console
+        .control_rollout(
+            caller.can::<Operator>().expect("operator"),
+            later,
+            Control::Resume,
+        )
         .await
         .expect("resume");
     scheduler::tick(&h.state).await.expect("tick");
     assert_eq!(state_of(later).await.as_str(), "scheduled");
-    rollout::control(&h.state, "admin", later, rollout::Control::Cancel)
+    console
+        .control_rollout(
+            caller.can::<Operator>().expect("operator"),
+            later,
+            Control::Cancel,
+        )
         .await
         .expect("cancel");
 

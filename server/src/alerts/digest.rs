@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::Result;
 use certfleet_store::{ExpiringUse, NewEmail};
 
-use super::render::{self, Line};
-use super::rules::expiry_line;
+use super::render::{self, Line, RENEW};
 use super::settings::AlertSettings;
 use super::{DAY, email_row};
 use crate::state::AppState;
@@ -116,4 +115,30 @@ fn render_date(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .map(|t| format!("{}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()))
         .unwrap_or_default()
+}
+
+fn endpoint_label(use_: &ExpiringUse) -> String {
+    match &use_.address {
+        Some(address) => format!("{} ({address})", use_.endpoint_name),
+        None => use_.endpoint_name.clone(),
+    }
+}
+
+pub(super) fn certificate_name(use_: &ExpiringUse) -> String {
+    use_.names
+        .first()
+        .cloned()
+        .unwrap_or_else(|| use_.subject.clone())
+}
+
+pub(super) fn expiry_line(use_: &ExpiringUse, now: i64) -> Line {
+    Line {
+        host_id: use_.host_id,
+        hostname: use_.hostname.clone(),
+        endpoint: endpoint_label(use_),
+        certificate: Some((certificate_name(use_), use_.sha256.clone())),
+        not_after: Some(use_.not_after),
+        days_left: Some((use_.not_after - now).div_euclid(DAY)),
+        fix: RENEW.into(),
+    }
 }

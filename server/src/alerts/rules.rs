@@ -5,42 +5,16 @@
 use std::collections::{BTreeMap, HashSet};
 
 use anyhow::Result;
-use certfleet_store::{AlertAction, ErrorFindingRow, ExpiringUse, NewEmail};
+use certfleet_store::{AlertAction, ErrorFindingRow, NewEmail};
 
-use super::digest::send_digest;
-use super::render::{self, Line, RENEW};
+use super::digest::{certificate_name, expiry_line, send_digest};
+use super::render::{self, Line};
 use super::settings::AlertSettings;
 use super::{DAY, base_url, effective, email_row};
 use crate::state::AppState;
 
 /// Findings that the expiry alerts already cover.
 const EXPIRY_CODES: &[&str] = &["expired", "expires_soon", "not_yet_valid"];
-
-fn endpoint_label(use_: &ExpiringUse) -> String {
-    match &use_.address {
-        Some(address) => format!("{} ({address})", use_.endpoint_name),
-        None => use_.endpoint_name.clone(),
-    }
-}
-
-fn certificate_name(use_: &ExpiringUse) -> String {
-    use_.names
-        .first()
-        .cloned()
-        .unwrap_or_else(|| use_.subject.clone())
-}
-
-pub(super) fn expiry_line(use_: &ExpiringUse, now: i64) -> Line {
-    Line {
-        host_id: use_.host_id,
-        hostname: use_.hostname.clone(),
-        endpoint: endpoint_label(use_),
-        certificate: Some((certificate_name(use_), use_.sha256.clone())),
-        not_after: Some(use_.not_after),
-        days_left: Some((use_.not_after - now).div_euclid(DAY)),
-        fix: RENEW.into(),
-    }
-}
 
 /// Checks every alert condition once at `now`, raising what is new.
 pub async fn check(state: &AppState, settings: &AlertSettings, now: i64) -> Result<()> {

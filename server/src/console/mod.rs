@@ -11,9 +11,12 @@ mod caller;
 mod certificates;
 mod error;
 mod hosts;
+mod preflight;
 mod renewals;
+mod rollout_plan;
 mod rollouts;
 mod session;
+mod upload;
 mod users;
 mod windows;
 

@@ -1,10 +1,10 @@
 //! Renewed certificates: upload (checked by certkit, key sealed), list and read. No answer
 //! carries a private key, sealed or not.
 
+use super::upload as renewals;
 use super::{Can, Console, Operator, Result, Viewer};
-use crate::renewals;
 
-pub use crate::renewals::UploadRequest;
+pub use super::upload::UploadRequest;
 pub use certfleet_store::RenewalRow;
 
 impl Console {

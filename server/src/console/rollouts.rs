@@ -3,10 +3,10 @@
 //! them from there.
 
 use super::{Can, Console, Operator, Result, Viewer};
-use crate::rollout;
+use super::{preflight, rollout_plan as rollout};
 
-pub use crate::rollout::check::HostVerdict;
-pub use crate::rollout::{Control, Proposal, RolloutRequest, RolloutView, TargetChoice};
+pub use super::preflight::HostVerdict;
+pub use super::rollout_plan::{Control, Proposal, RolloutRequest, RolloutView, TargetChoice};
 pub use certfleet_store::{RolloutRow, TargetRow};
 
 impl Console {
@@ -22,7 +22,7 @@ impl Console {
         who: Can<'_, Operator>,
         renewal_id: i64,
     ) -> Result<Vec<HostVerdict>> {
-        rollout::check::check(&self.state, who.name(), renewal_id).await
+        preflight::check(&self.state, who.name(), renewal_id).await
     }
 
     pub async fn create_rollout(

@@ -2,7 +2,6 @@
 //! authenticated WebSocket per agent at `/agent/v1`.
 
 mod enroll;
-mod registry;
 mod session;
 
 use axum::Router;
@@ -10,7 +9,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 pub use enroll::secret_hash;
-pub use registry::Registry;
 pub use session::{Incoming, run_session};
 
 use crate::state::AppState;

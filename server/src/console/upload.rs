@@ -10,7 +10,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::console::Error;
+use super::Error;
 use crate::state::AppState;
 
 /// What an admin hands over: a PFX with its password, or PEM texts.

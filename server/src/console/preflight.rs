@@ -2,60 +2,16 @@
 //! endpoint's agent runs the preflight a deployment would start with (names and purpose
 //! against that host, the port not taken by another program) and changes nothing.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use certfleet_proto::{ConsoleMessage, Job, JobAction, JobResult};
+use certfleet_proto::{ConsoleMessage, Job, JobAction};
 use serde::Serialize;
-use tokio::sync::oneshot;
 
-use crate::console::Error;
+use super::Error;
 use crate::state::AppState;
 
 /// How long a host has to answer.
 const ANSWER_WITHIN: Duration = Duration::from_secs(20);
-
-/// The agent that must answer, and where its answer goes.
-type Waiting = (String, oneshot::Sender<JobResult>);
-
-/// Checks waiting for their agent's answer, by job id.
-#[derive(Debug, Clone, Default)]
-pub struct PendingChecks {
-    inner: Arc<Mutex<HashMap<String, Waiting>>>,
-}
-
-impl PendingChecks {
-    fn expect(&self, job_id: &str, agent_id: &str) -> oneshot::Receiver<JobResult> {
-        let (tx, rx) = oneshot::channel();
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(job_id.to_owned(), (agent_id.to_owned(), tx));
-        rx
-    }
-
-    fn forget(&self, job_id: &str) {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(job_id);
-    }
-
-    /// Hands a result to its waiting check; `false` when it is not a check of this agent.
-    pub fn answer(&self, agent_id: &str, result: &JobResult) -> bool {
-        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        match map.get(&result.job_id) {
-            Some((expected, _)) if expected == agent_id => {
-                if let Some((_, tx)) = map.remove(&result.job_id) {
-                    let _ = tx.send(result.clone());
-                }
-                true
-            }
-            _ => false,
-        }
-    }
-}
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct HostVerdict {
@@ -75,7 +31,7 @@ pub async fn check(
     renewal_id: i64,
 ) -> Result<Vec<HostVerdict>, Error> {
     let renewal = state.store.renewal(renewal_id).await?;
-    let proposals = super::plan(state, renewal_id).await?;
+    let proposals = super::rollout_plan::plan(state, renewal_id).await?;
     let uses = state.store.endpoint_uses().await?;
     let mut waiting = Vec::new();
     let mut verdicts = Vec::new();

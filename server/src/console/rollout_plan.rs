@@ -1,0 +1,507 @@
+//! The rollout use cases' logic: the plan (which endpoints a renewal renews, and what the
+//! console can already tell about each), creating a rollout with its waves, and pausing,
+//! resuming or cancelling one. The scheduler in `rollout` drives them from there.
+
+use std::collections::{BTreeMap, HashMap};
+
+use certfleet_certkit::Purpose;
+
+use certfleet_store::{
+    EndpointUse, NewRollout, NewTarget, RenewalRow, RolloutRow, RolloutState, TargetRow,
+    TargetState,
+};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::Error;
+use crate::state::AppState;
+
+/// What certkit judges an endpoint kind's renewal for; `None`: no agent driver deploys it.
+fn purpose_of(kind: &str) -> Option<Purpose> {
+    match kind {
+        "apache" => Some(Purpose::Apache),
+        "pem" => Some(Purpose::Pem),
+        _ => None,
+    }
+}
+
+/// One endpoint the renewal could go to, with the console's verdict before anything runs.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Proposal {
+    pub host_id: i64,
+    pub hostname: String,
+    pub groups: Vec<String>,
+    pub online: bool,
+    pub endpoint_key: String,
+    pub endpoint_name: String,
+    pub kind: String,
+    pub current_sha256: String,
+    pub current_not_after: i64,
+    /// Proposed because it uses a certificate of the same subject and names.
+    pub proposed: bool,
+    /// Why it cannot take the renewal; empty when it can.
+    pub problems: Vec<String>,
+    /// Worth knowing, not blocking (e.g. the agent is offline now).
+    pub notes: Vec<String>,
+}
+
+fn same_names(use_: &EndpointUse, renewal: &RenewalRow) -> bool {
+    let lower = |v: &[String]| -> Vec<String> {
+        let mut v: Vec<String> = v.iter().map(|n| n.to_ascii_lowercase()).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let old = lower(&use_.dns_names);
+    let new = lower(&renewal.dns_names);
+    if use_.subject == renewal.subject && old == new {
+        return true;
+    }
+    !old.is_empty() && old.iter().all(|n| new.contains(n))
+}
+
+/// The name an endpoint is reached by, when it is a DNS name to check.
+fn endpoint_host(use_: &EndpointUse) -> Option<&str> {
+    let name = use_.endpoint_name.as_str();
+    let looks_like_dns = name.contains('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '*');
+    looks_like_dns.then_some(name)
+}
+
+fn covers(names: &[String], host: &str) -> bool {
+    names
+        .iter()
+        .any(|pattern| certfleet_certkit::dns_name_matches(pattern, host))
+}
+
+/// Every endpoint the renewal could renew: the proposed ones (same subject and names, or
+/// names the renewal covers) first, then the rest an admin may add.
+pub async fn plan(state: &AppState, renewal_id: i64) -> Result<Vec<Proposal>, Error> {
+    let renewal = state.store.renewal(renewal_id).await?;
+    let material = certfleet_certkit::read(renewal.chain_pem.as_bytes(), None).ok();
+    let now = state.now();
+    // certkit's verdict for a host name and kind, the same the agent's preflight reaches;
+    // many endpoints share one, so each is judged once.
+    let mut verdicts: HashMap<(Option<String>, Purpose), Vec<String>> = HashMap::new();
+    let mut misfits = |host: Option<&str>, purpose: Purpose| -> Vec<String> {
+        verdicts
+            .entry((host.map(str::to_owned), purpose))
+            .or_insert_with(|| {
+                let Some(material) = &material else {
+                    return vec!["the renewal's chain is unreadable: upload it again".into()];
+                };
+                let host = host.and_then(|h| certfleet_certkit::HostName::parse(h).ok());
+                certfleet_certkit::misfits(material, host, purpose, now)
+                    .iter()
+                    .map(|f| format!("{}: {}", f.code, f.message))
+                    .collect()
+            })
+            .clone()
+    };
+    let mut proposals: BTreeMap<(bool, String, String), Proposal> = BTreeMap::new();
+    let uses = state.store.endpoint_uses().await?;
+    // An endpoint already on the renewal (configured or served) is done.
+    let done: std::collections::HashSet<(i64, &str)> = uses
+        .iter()
+        .filter(|u| u.sha256 == renewal.sha256)
+        .map(|u| (u.host_id, u.endpoint_key.as_str()))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    for use_ in uses.iter().cloned() {
+        if done.contains(&(use_.host_id, use_.endpoint_key.as_str()))
+            || !seen.insert((use_.host_id, use_.endpoint_key.clone()))
+        {
+            continue;
+        }
+        let mut problems = Vec::new();
+        let mut notes = Vec::new();
+        match purpose_of(&use_.kind) {
+            Some(purpose) => problems.extend(misfits(endpoint_host(&use_), purpose)),
+            None => problems.push(format!(
+                "certfleet cannot deploy to {} endpoints yet",
+                use_.kind
+            )),
+        }
+        if use_.sha256.is_empty() {
+            notes.push("no certificate yet: the rollout creates the site".into());
+        } else if renewal.not_after <= use_.not_after {
+            notes.push("the renewal does not expire later than the current certificate".into());
+        }
+        let online = state.registry.is_connected(&use_.agent_id);
+        if !online {
+            notes.push("the agent is offline: it gets its step when it returns".into());
+        }
+        // A site without a certificate yet (a new managed site) is proposed by its name.
+        let proposed = if use_.sha256.is_empty() {
+            endpoint_host(&use_).is_some_and(|h| covers(&renewal.dns_names, h))
+        } else {
+            same_names(&use_, &renewal)
+        };
+        proposals.insert(
+            (!proposed, use_.hostname.clone(), use_.endpoint_key.clone()),
+            Proposal {
+                host_id: use_.host_id,
+                hostname: use_.hostname,
+                groups: use_.groups,
+                online,
+                endpoint_key: use_.endpoint_key,
+                endpoint_name: use_.endpoint_name,
+                kind: use_.kind,
+                current_sha256: use_.sha256,
+                current_not_after: use_.not_after,
+                proposed,
+                problems,
+                notes,
+            },
+        );
+    }
+    Ok(proposals.into_values().collect())
+}
+
+/// What an operator asks for.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutRequest {
+    pub renewal_id: i64,
+    /// `host_id` + `endpoint_key` of each target; default: every proposed endpoint
+    /// without problems.
+    #[serde(default)]
+    pub targets: Option<Vec<TargetChoice>>,
+    /// RFC 3339 with its offset (`2026-12-05T02:00:00+01:00`); absent: now.
+    #[serde(default)]
+    pub start_at: Option<String>,
+    /// With `targets` absent: only hosts in one of these groups.
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
+    /// The canary host; default the first host by name.
+    #[serde(default)]
+    pub canary_host_id: Option<i64>,
+    /// Hosts per wave after the canary (default 1), or a share of the rest.
+    #[serde(default)]
+    pub wave_hosts: Option<i64>,
+    #[serde(default)]
+    pub wave_percent: Option<i64>,
+    /// Stop after this many failed or rolled-back endpoints (default 1: the first).
+    #[serde(default)]
+    pub max_failures: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TargetChoice {
+    pub host_id: i64,
+    pub endpoint_key: String,
+}
+
+/// Wave numbers per host: the canary alone in wave 0, then `per_wave` hosts per wave.
+fn waves(hosts: &[i64], canary: i64, per_wave: usize) -> BTreeMap<i64, i64> {
+    let mut out = BTreeMap::new();
+    out.insert(canary, 0);
+    let rest: Vec<i64> = hosts.iter().copied().filter(|h| *h != canary).collect();
+    for (i, chunk) in rest.chunks(per_wave.max(1)).enumerate() {
+        for host in chunk {
+            out.insert(*host, i as i64 + 1);
+        }
+    }
+    out
+}
+
+fn parse_start(text: Option<&str>, now: OffsetDateTime) -> Result<(i64, String), Error> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok((now.unix_timestamp(), "UTC".into()));
+    };
+    let at = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
+        Error::Invalid(format!(
+            "start_at {text:?} is not a date and time with its offset, like \
+             2026-12-05T02:00:00+01:00"
+        ))
+    })?;
+    if at < now - time::Duration::minutes(5) {
+        return Err(Error::Invalid(format!(
+            "start_at {text} is in the past: pick a later time, or leave it out to start now"
+        )));
+    }
+    let offset = at.offset();
+    let zone = if offset.is_utc() {
+        "UTC".to_owned()
+    } else {
+        let (h, m, _) = offset.as_hms();
+        format!("UTC{:+03}:{:02}", h, m.abs())
+    };
+    Ok((at.unix_timestamp(), zone))
+}
+
+/// Creates a rollout (scheduled; the scheduler starts it at its time), audited.
+pub async fn create(
+    state: &AppState,
+    actor: &str,
+    request: &RolloutRequest,
+) -> Result<RolloutRow, Error> {
+    let now = state.now();
+    let proposals = plan(state, request.renewal_id).await?;
+    let chosen: Vec<&Proposal> = match &request.targets {
+        None => proposals
+            .iter()
+            .filter(|p| p.proposed && p.problems.is_empty())
+            .filter(|p| {
+                request
+                    .groups
+                    .as_ref()
+                    .is_none_or(|gs| gs.iter().any(|g| p.groups.contains(g)))
+            })
+            .collect(),
+        Some(choices) => {
+            let mut chosen = Vec::new();
+            for choice in choices {
+                let p = proposals
+                    .iter()
+                    .find(|p| p.host_id == choice.host_id && p.endpoint_key == choice.endpoint_key)
+                    .ok_or_else(|| {
+                        Error::Invalid(format!(
+                            "host {} has no endpoint {:?} that could take this renewal",
+                            choice.host_id, choice.endpoint_key
+                        ))
+                    })?;
+                if let Some(problem) = p.problems.first() {
+                    return Err(Error::Invalid(format!(
+                        "{} on {}: {problem}",
+                        p.endpoint_name, p.hostname
+                    )));
+                }
+                chosen.push(p);
+            }
+            chosen
+        }
+    };
+    if chosen.is_empty() {
+        return Err(Error::Invalid(
+            "no endpoint to renew: none uses a certificate with this renewal's names; pick \
+             the endpoints yourself (targets)"
+                .into(),
+        ));
+    }
+    let (start_at, time_zone) = parse_start(request.start_at.as_deref(), now)?;
+    let max_failures = request.max_failures.unwrap_or(1);
+    if max_failures < 1 {
+        return Err(Error::Invalid(
+            "max_failures must be at least 1 (1 stops at the first failure)".into(),
+        ));
+    }
+    let mut hosts: Vec<(String, i64)> = chosen
+        .iter()
+        .map(|p| (p.hostname.clone(), p.host_id))
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    let host_ids: Vec<i64> = hosts.iter().map(|(_, id)| *id).collect();
+    let canary = match request.canary_host_id {
+        Some(id) if host_ids.contains(&id) => id,
+        Some(id) => {
+            return Err(Error::Invalid(format!(
+                "the canary host {id} is not among the rollout's hosts"
+            )));
+        }
+        None => host_ids[0],
+    };
+    let per_wave = match (request.wave_hosts, request.wave_percent) {
+        (Some(_), Some(_)) => {
+            return Err(Error::Invalid(
+                "give wave_hosts or wave_percent, not both".into(),
+            ));
+        }
+        (Some(n), None) if n >= 1 => n as usize,
+        (None, Some(p)) if (1..=100).contains(&p) => {
+            ((host_ids.len() - 1) * p as usize).div_ceil(100).max(1)
+        }
+        (None, None) => 1,
+        _ => {
+            return Err(Error::Invalid(
+                "wave_hosts must be at least 1, wave_percent between 1 and 100".into(),
+            ));
+        }
+    };
+    let wave_of = waves(&host_ids, canary, per_wave);
+    let targets = chosen
+        .iter()
+        .map(|p| NewTarget {
+            host_id: p.host_id,
+            endpoint_key: p.endpoint_key.clone(),
+            endpoint_name: p.endpoint_name.clone(),
+            wave: wave_of.get(&p.host_id).copied().unwrap_or(0),
+        })
+        .collect();
+    let id = state
+        .store
+        .create_rollout(&NewRollout {
+            renewal_id: request.renewal_id,
+            start_at,
+            time_zone: &time_zone,
+            wave_hosts: request.wave_hosts,
+            wave_percent: request.wave_percent,
+            max_failures,
+            created_by: actor,
+            created_at: now.unix_timestamp(),
+            targets,
+        })
+        .await?;
+    state
+        .store
+        .audit(
+            now.unix_timestamp(),
+            actor,
+            "rollout.created",
+            Some(&format!("rollout #{id}")),
+            Some(&format!(
+                "renewal #{}, {} endpoints on {} hosts, starts {}",
+                request.renewal_id,
+                chosen.len(),
+                host_ids.len(),
+                if start_at <= now.unix_timestamp() {
+                    "now".to_owned()
+                } else {
+                    request.start_at.clone().unwrap_or_default()
+                }
+            )),
+        )
+        .await?;
+    state.rollout_wake.notify_one();
+    Ok(state.store.rollout(id).await?)
+}
+
+/// A rollout with its targets, for the API and the UI.
+#[derive(Debug, Clone, Serialize)]
+pub struct RolloutView {
+    #[serde(flatten)]
+    pub rollout: RolloutRow,
+    pub targets: Vec<TargetRow>,
+}
+
+pub async fn view(state: &AppState, id: i64) -> Result<RolloutView, Error> {
+    Ok(RolloutView {
+        rollout: state.store.rollout(id).await?,
+        targets: state.store.rollout_targets(id).await?,
+    })
+}
+
+/// What an operator can do to a running or scheduled rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+impl Control {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Control::Pause => "pause",
+            Control::Resume => "resume",
+            Control::Cancel => "cancel",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        [Control::Pause, Control::Resume, Control::Cancel]
+            .into_iter()
+            .find(|c| c.as_str() == text)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "unknown action {text:?}: use pause, resume or cancel"
+                ))
+            })
+    }
+
+    fn done(self) -> &'static str {
+        match self {
+            Control::Pause => "paused",
+            Control::Resume => "resumed",
+            Control::Cancel => RolloutState::Cancelled.as_str(),
+        }
+    }
+}
+
+/// Pause, resume or cancel. Targets already sent finish (an agent never stops half-way);
+/// cancelling marks the pending ones cancelled.
+pub async fn control(
+    state: &AppState,
+    actor: &str,
+    id: i64,
+    action: Control,
+) -> Result<RolloutRow, Error> {
+    let now = state.now_secs();
+    use RolloutState::{Cancelled, Paused, Running, Scheduled};
+    let (from, to): (&[RolloutState], RolloutState) = match action {
+        Control::Pause => (&[Scheduled, Running], Paused),
+        // One paused before its start time waits for it again.
+        Control::Resume if state.store.rollout(id).await?.start_at > now => (&[Paused], Scheduled),
+        Control::Resume => (&[Paused], Running),
+        Control::Cancel => (&[Scheduled, Running, Paused], Cancelled),
+    };
+    let done = action.done();
+    let detail = format!("{done} by {actor}");
+    if !state
+        .store
+        .set_rollout_state(id, from, to, Some(&detail), now)
+        .await?
+    {
+        let current = state.store.rollout(id).await?;
+        return Err(Error::Conflict(format!(
+            "rollout #{id} is {}: it cannot be {done}",
+            current.state
+        )));
+    }
+    if to == Cancelled {
+        for target in state.store.rollout_targets(id).await? {
+            state
+                .store
+                .set_target_state(
+                    target.id,
+                    &[TargetState::Pending],
+                    TargetState::Cancelled,
+                    None,
+                    &detail,
+                    now,
+                )
+                .await?;
+        }
+    }
+    state
+        .store
+        .audit(
+            now,
+            actor,
+            &format!("rollout.{}", action.as_str()),
+            Some(&format!("rollout #{id}")),
+            None,
+        )
+        .await?;
+    state.publish(crate::events::LiveEvent::RolloutChanged { rollout_id: id });
+    state.rollout_wake.notify_one();
+    Ok(state.store.rollout(id).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_canary_goes_alone_then_waves_of_the_rest() {
+        let w = waves(&[1, 2, 3, 4, 5], 3, 2);
+        assert_eq!(w[&3], 0);
+        assert_eq!((w[&1], w[&2], w[&4], w[&5]), (1, 1, 2, 2));
+    }
+
+    #[test]
+    fn a_start_time_needs_its_offset_and_the_future() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("t");
+        assert_eq!(parse_start(None, now).expect("now").0, now.unix_timestamp());
+        let (at, zone) = parse_start(Some("2027-02-01T02:00:00+01:00"), now).expect("future");
+        assert_eq!(zone, "UTC+01:00");
+        assert_eq!(at, 1_801_443_600);
+        assert!(parse_start(Some("2027-02-01 02:00"), now).is_err());
+        assert!(parse_start(Some("2020-01-01T00:00:00Z"), now).is_err());
+    }
+}
