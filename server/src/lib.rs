@@ -22,6 +22,7 @@ pub mod tls;
 pub mod tokens;
 pub mod ui;
 
+use certfleet_store::AuditAction;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -115,7 +116,7 @@ async fn bootstrap_admin(store: &Store, username: &str, now: i64) -> Result<Opti
         .audit(
             now,
             "console",
-            "user.created",
+            AuditAction::UserCreated,
             Some(username),
             Some("first admin"),
         )

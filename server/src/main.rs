@@ -219,7 +219,7 @@ async fn rotate_keys(config: Config, new_kek_env: Option<String>) -> Result<()> 
         .audit(
             OffsetDateTime::now_utc().unix_timestamp(),
             "cli",
-            "keys.rotated",
+            certfleet_store::AuditAction::KeysRotated,
             None,
             Some(&format!("{} secrets re-sealed", rotated.resealed)),
         )

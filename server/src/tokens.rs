@@ -3,6 +3,7 @@
 use anyhow::{Context, Result};
 use base64::Engine;
 use certfleet_proto::EnrollmentToken;
+use certfleet_store::AuditAction;
 use certfleet_store::{NewToken, Store};
 
 use crate::gateway::secret_hash;
@@ -43,7 +44,13 @@ pub async fn create(
         .await
         .context("cannot record the token")?;
     store
-        .audit(now, created_by, "token.created", Some(&token.id), host_hint)
+        .audit(
+            now,
+            created_by,
+            AuditAction::TokenCreated,
+            Some(&token.id),
+            host_hint,
+        )
         .await
         .context("cannot audit the token")?;
     Ok((token, expires_at))

@@ -14,15 +14,98 @@ pub struct AuditRow {
     pub detail: Option<String>,
 }
 
+/// What an audit entry records: the fixed words of the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    Login,
+    LoginFailed,
+    PasswordChanged,
+    UserCreated,
+    UserRoleSet,
+    UserDisabled,
+    UserEnabled,
+    TokenCreated,
+    AgentEnrolled,
+    AgentEnrollmentRefused,
+    AgentRevoked,
+    AgentCertificateRenewed,
+    HostLabelsSet,
+    KeysRotated,
+    AlertSettingsSaved,
+    AlertTestEmail,
+    RenewalUploaded,
+    RenewalRefused,
+    RenewalPreflight,
+    WindowAdded,
+    WindowDeleted,
+    RolloutCreated,
+    RolloutStarted,
+    RolloutPaused,
+    RolloutResumed,
+    RolloutCancelled,
+    RolloutSucceeded,
+    RolloutFailed,
+    TargetVerified,
+    TargetRolledBack,
+    TargetFailed,
+}
+
+impl AuditAction {
+    /// The word stored (and shown on the Audit page).
+    pub fn as_str(self) -> &'static str {
+        use AuditAction::*;
+        match self {
+            Login => "login",
+            LoginFailed => "login.failed",
+            PasswordChanged => "password.changed",
+            UserCreated => "user.created",
+            UserRoleSet => "user.role_set",
+            UserDisabled => "user.disabled",
+            UserEnabled => "user.enabled",
+            TokenCreated => "token.created",
+            AgentEnrolled => "agent.enrolled",
+            AgentEnrollmentRefused => "agent.enrollment_refused",
+            AgentRevoked => "agent.revoked",
+            AgentCertificateRenewed => "agent.certificate_renewed",
+            HostLabelsSet => "host.labels_set",
+            KeysRotated => "keys.rotated",
+            AlertSettingsSaved => "alerts.settings_saved",
+            AlertTestEmail => "alerts.test_email",
+            RenewalUploaded => "renewal.uploaded",
+            RenewalRefused => "renewal.refused",
+            RenewalPreflight => "renewal.preflight",
+            WindowAdded => "window.added",
+            WindowDeleted => "window.deleted",
+            RolloutCreated => "rollout.created",
+            RolloutStarted => "rollout.started",
+            RolloutPaused => "rollout.pause",
+            RolloutResumed => "rollout.resume",
+            RolloutCancelled => "rollout.cancel",
+            RolloutSucceeded => "rollout.succeeded",
+            RolloutFailed => "rollout.failed",
+            TargetVerified => "rollout.target_verified",
+            TargetRolledBack => "rollout.target_rolled_back",
+            TargetFailed => "rollout.target_failed",
+        }
+    }
+}
+
+impl std::fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Store {
     pub async fn audit(
         &self,
         at: i64,
         actor: &str,
-        action: &str,
+        action: AuditAction,
         target: Option<&str>,
         detail: Option<&str>,
     ) -> Result<()> {
+        let action = action.as_str();
         sqlx::query!(
             "INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
             at,

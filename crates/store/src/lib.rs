@@ -25,7 +25,7 @@ pub use agents::AgentRow;
 pub use alerts::{
     AlertAction, DigestItemRow, ErrorFindingRow, ExpiringUse, NewEmail, OfflineAgent, OutboxRow,
 };
-pub use audit::AuditRow;
+pub use audit::{AuditAction, AuditRow};
 pub use certfleet_proto::{RolloutState, TargetState};
 pub use certs::{CertSort, CertificateFilter, CertificatePage};
 pub use error::{Error, Result};

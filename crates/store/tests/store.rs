@@ -499,11 +499,17 @@ async fn users_and_audit() {
             .must_change_password
     );
     store
-        .audit(NOW, "admin", "agent.revoke", Some("a1"), None)
+        .audit(
+            NOW,
+            "admin",
+            certfleet_store::AuditAction::AgentRevoked,
+            Some("a1"),
+            None,
+        )
         .await
         .expect("audit");
     let log = store.audit_log(None, 10).await.expect("log");
-    assert_eq!(log[0].action, "agent.revoke");
+    assert_eq!(log[0].action, "agent.revoked");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Agents and enrolment tokens: the list with each agent's state, revoking one (refused at
 //! the next handshake and dropped now), and creating a token with the commands that use it.
 
+use certfleet_store::AuditAction;
 use serde::Serialize;
 
 use super::{Admin, Can, Console, Error, Result, Viewer};
@@ -75,7 +76,7 @@ impl Console {
         state.revoked.revoke(agent_id);
         let dropped = state.registry.disconnect(agent_id);
         if newly {
-            self.record(who.name(), "agent.revoked", Some(agent_id), None)
+            self.record(who.name(), AuditAction::AgentRevoked, Some(agent_id), None)
                 .await?;
         }
         Ok(dropped)

@@ -1,5 +1,6 @@
 //! Alert settings, the test email and the outbox as an admin sees them.
 
+use certfleet_store::AuditAction;
 use zeroize::Zeroizing;
 
 use super::{Admin, Can, Console, Error, Result};
@@ -70,8 +71,13 @@ impl Console {
                 ""
             }
         );
-        self.record(who.name(), "alerts.settings_saved", None, Some(&detail))
-            .await
+        self.record(
+            who.name(),
+            AuditAction::AlertSettingsSaved,
+            None,
+            Some(&detail),
+        )
+        .await
     }
 
     /// Sends a test email now with the saved settings; the SMTP server's answer, or its
@@ -82,8 +88,13 @@ impl Console {
             Ok(answer) => answer.clone(),
             Err(e) => format!("failed: {e}"),
         };
-        self.record(who.name(), "alerts.test_email", Some(to), Some(&detail))
-            .await?;
+        self.record(
+            who.name(),
+            AuditAction::AlertTestEmail,
+            Some(to),
+            Some(&detail),
+        )
+        .await?;
         result.map_err(Error::Invalid)
     }
 }

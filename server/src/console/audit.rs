@@ -2,6 +2,7 @@
 //! fails instead of going unrecorded.
 
 use super::{Admin, Can, Console, Result};
+use certfleet_store::AuditAction;
 
 /// One line of the audit log, as read back.
 pub use certfleet_store::AuditRow as AuditEntry;
@@ -10,7 +11,7 @@ impl Console {
     pub(super) async fn record(
         &self,
         actor: &str,
-        action: &str,
+        action: AuditAction,
         target: Option<&str>,
         detail: Option<&str>,
     ) -> Result<()> {

@@ -1,6 +1,7 @@
 //! Hosts: the list, one host with its endpoints and certificates, its groups (labels), and
 //! the one rule for whether a host's agent is online.
 
+use certfleet_store::AuditAction;
 use serde::Serialize;
 
 use super::{Admin, Can, CertificateRow, Console, Error, Result, Viewer};
@@ -90,7 +91,7 @@ impl Console {
         let groups = self.state.store.set_host_labels(host_id, &list).await?;
         self.record(
             who.name(),
-            "host.labels_set",
+            AuditAction::HostLabelsSet,
             Some(&format!("host #{host_id}")),
             Some(&list.join(", ")),
         )

@@ -2,6 +2,7 @@
 //! endpoint's agent runs the preflight a deployment would start with (names and purpose
 //! against that host, the port not taken by another program) and changes nothing.
 
+use certfleet_store::AuditAction;
 use std::time::Duration;
 
 use certfleet_proto::{ConsoleMessage, Job, JobAction};
@@ -104,7 +105,7 @@ pub async fn check(
         .audit(
             state.now_secs(),
             actor,
-            "renewal.preflight",
+            AuditAction::RenewalPreflight,
             Some(&format!("renewal #{renewal_id}")),
             Some(&format!(
                 "{} passed, {} refused, {} without answer",

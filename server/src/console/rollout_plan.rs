@@ -2,6 +2,7 @@
 //! console can already tell about each), creating a rollout with its waves, and pausing,
 //! resuming or cancelling one. The scheduler in `rollout` drives them from there.
 
+use certfleet_store::AuditAction;
 use std::collections::{BTreeMap, HashMap};
 
 use certfleet_certkit::Purpose;
@@ -352,7 +353,7 @@ pub async fn create(
         .audit(
             now.unix_timestamp(),
             actor,
-            "rollout.created",
+            AuditAction::RolloutCreated,
             Some(&format!("rollout #{id}")),
             Some(&format!(
                 "renewal #{}, {} endpoints on {} hosts, starts {}",
@@ -414,6 +415,14 @@ impl Control {
             })
     }
 
+    fn audit_action(self) -> AuditAction {
+        match self {
+            Control::Pause => AuditAction::RolloutPaused,
+            Control::Resume => AuditAction::RolloutResumed,
+            Control::Cancel => AuditAction::RolloutCancelled,
+        }
+    }
+
     fn done(self) -> &'static str {
         match self {
             Control::Pause => "paused",
@@ -473,7 +482,7 @@ pub async fn control(
         .audit(
             now,
             actor,
-            &format!("rollout.{}", action.as_str()),
+            action.audit_action(),
             Some(&format!("rollout #{id}")),
             None,
         )

@@ -3,6 +3,7 @@
 
 use super::{Caller, Console, Error, Refusal, Result};
 use crate::auth;
+use certfleet_store::AuditAction;
 
 /// Which door a request came through; recorded with logins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,16 +64,26 @@ impl Console {
             }
         };
         let Some(user) = user.filter(|_| valid) else {
-            self.record(username, "login.failed", None, Some(edge.as_str()))
-                .await?;
+            self.record(
+                username,
+                AuditAction::LoginFailed,
+                None,
+                Some(edge.as_str()),
+            )
+            .await?;
             return Err(Error::Forbidden(Refusal::WrongPassword));
         };
         let token =
             self.state
                 .sessions
                 .issue(user.id, &user.username, user.role, self.now_secs())?;
-        self.record(&user.username, "login", None, Some(edge.as_str()))
-            .await?;
+        self.record(
+            &user.username,
+            AuditAction::Login,
+            None,
+            Some(edge.as_str()),
+        )
+        .await?;
         Ok(LoggedIn {
             caller: Caller::new(user.id, user.username, user.role, user.must_change_password),
             token,
@@ -97,7 +108,7 @@ impl Console {
             .store
             .set_password(caller.id(), &hash, false)
             .await?;
-        self.record(caller.name(), "password.changed", None, None)
+        self.record(caller.name(), AuditAction::PasswordChanged, None, None)
             .await
     }
 }

@@ -5,6 +5,7 @@
 
 use base64::Engine;
 use certfleet_certkit::{Certificate, Code, Material, Policy, PrivateKey, Role, Severity};
+use certfleet_store::AuditAction;
 use certfleet_store::{NewRenewal, RenewalRow};
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -195,7 +196,7 @@ pub async fn upload(
                 .audit(
                     now.unix_timestamp(),
                     actor,
-                    "renewal.refused",
+                    AuditAction::RenewalRefused,
                     None,
                     Some(&message),
                 )
@@ -232,7 +233,7 @@ pub async fn upload(
         .audit(
             now.unix_timestamp(),
             actor,
-            "renewal.uploaded",
+            AuditAction::RenewalUploaded,
             Some(&format!("renewal #{id}")),
             Some(&format!("{} (SHA-256 {sha256})", leaf.subject)),
         )

@@ -3,6 +3,7 @@
 
 use super::{Admin, Can, Console, Error, Result, Role};
 use crate::auth;
+use certfleet_store::AuditAction;
 
 /// A user as an admin sees them (never the password hash).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +55,7 @@ impl Console {
             .await?;
         self.record(
             who.name(),
-            "user.created",
+            AuditAction::UserCreated,
             Some(username),
             Some(role.as_str()),
         )
@@ -74,7 +75,7 @@ impl Console {
         store.set_role(user_id, role).await?;
         self.record(
             who.name(),
-            "user.role_set",
+            AuditAction::UserRoleSet,
             Some(&user.username),
             Some(role.as_str()),
         )
@@ -97,9 +98,9 @@ impl Console {
         }
         store.set_disabled(user_id, disabled).await?;
         let action = if disabled {
-            "user.disabled"
+            AuditAction::UserDisabled
         } else {
-            "user.enabled"
+            AuditAction::UserEnabled
         };
         self.record(who.name(), action, Some(&user.username), None)
             .await

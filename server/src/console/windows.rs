@@ -1,6 +1,7 @@
 //! Maintenance windows per host group: read (viewer), add and delete (admin).
 
 use super::{Admin, Can, Console, Error, Result, Viewer};
+use certfleet_store::AuditAction;
 
 pub use certfleet_store::WindowRow;
 
@@ -37,7 +38,7 @@ impl Console {
         window.id = self.state.store.add_maintenance_window(&window).await?;
         self.record(
             who.name(),
-            "window.added",
+            AuditAction::WindowAdded,
             Some(&window.group_name),
             Some(&format!(
                 "window #{}: {} {}-{} UTC{}",
@@ -60,7 +61,7 @@ impl Console {
         }
         self.record(
             who.name(),
-            "window.deleted",
+            AuditAction::WindowDeleted,
             Some(&format!("window #{id}")),
             None,
         )

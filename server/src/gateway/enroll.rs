@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use certfleet_proto::{EnrollRequest, EnrollResponse, HttpError, HttpErrorBody};
+use certfleet_store::AuditAction;
 use certfleet_store::NewAgent;
 use sha2::{Digest, Sha256};
 
@@ -81,7 +82,7 @@ pub async fn enroll(State(state): State<AppState>, body: axum::body::Bytes) -> R
         .audit(
             now.unix_timestamp(),
             &format!("token:{}", request.token_id),
-            "agent.enrolled",
+            AuditAction::AgentEnrolled,
             Some(&agent_id),
             Some(&format!("host {}", request.hostname)),
         )
@@ -118,7 +119,7 @@ async fn token_refusal(
         .audit(
             state.now_secs(),
             &format!("token:{}", request.token_id),
-            "agent.enrollment_refused",
+            AuditAction::AgentEnrollmentRefused,
             None,
             Some(code),
         )

@@ -2,6 +2,7 @@
 //! frames and a bounded outbound queue, so tests drive it with channels; the axum adapter
 //! below only translates WebSocket messages.
 
+use certfleet_store::AuditAction;
 use std::time::{Duration, Instant};
 
 use axum::Extension;
@@ -372,7 +373,7 @@ async fn renew(
         .audit(
             state.now_secs(),
             &format!("agent:{agent_id}"),
-            "agent.certificate_renewed",
+            AuditAction::AgentCertificateRenewed,
             Some(agent_id),
             Some(&issued.serial),
         )

@@ -4,6 +4,7 @@
 //! agent answers a job id it knows from its journal, so nothing runs twice), moves to the
 //! next wave when a wave is done, and stops when failures reach the threshold.
 
+use certfleet_store::AuditAction;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -56,7 +57,7 @@ pub async fn tick(state: &AppState) -> Result<()> {
                     .audit(
                         now.unix_timestamp(),
                         "scheduler",
-                        "rollout.started",
+                        AuditAction::RolloutStarted,
                         Some(&format!("rollout #{}", rollout.id)),
                         None,
                     )
@@ -119,7 +120,7 @@ async fn drive(
                 .audit(
                     secs,
                     "scheduler",
-                    "rollout.failed",
+                    AuditAction::RolloutFailed,
                     Some(&format!("rollout #{}", rollout.id)),
                     Some(&reason),
                 )
@@ -170,7 +171,11 @@ async fn drive(
                 .audit(
                     secs,
                     "scheduler",
-                    &format!("rollout.{end}"),
+                    if end == RolloutState::Succeeded {
+                        AuditAction::RolloutSucceeded
+                    } else {
+                        AuditAction::RolloutFailed
+                    },
                     Some(&format!("rollout #{}", rollout.id)),
                     Some(&detail),
                 )
@@ -352,7 +357,11 @@ pub async fn on_result(state: &AppState, agent_id: &str, result: &JobResult) -> 
         .audit(
             now,
             &format!("agent:{agent_id}"),
-            &format!("rollout.target_{to}"),
+            match to {
+                TargetState::Verified => AuditAction::TargetVerified,
+                TargetState::RolledBack => AuditAction::TargetRolledBack,
+                _ => AuditAction::TargetFailed,
+            },
             Some(&format!(
                 "rollout #{} {} {}",
                 target.rollout_id, target.hostname, target.endpoint_key
