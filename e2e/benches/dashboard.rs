@@ -118,9 +118,9 @@ async fn seed(store: &Store, hosts: usize, per_host: usize, now: i64, der: &[u8]
             endpoints.push(Endpoint {
                 key: format!("pem:site{c}"),
                 kind: if c % 2 == 0 {
-                    "apache".into()
+                    certfleet_proto::EndpointKind::Apache
                 } else {
-                    "pem".into()
+                    certfleet_proto::EndpointKind::Pem
                 },
                 name,
                 address: Some(format!("127.0.0.1:{}", 8000 + c)),

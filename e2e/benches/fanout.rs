@@ -32,7 +32,7 @@ fn snapshot(index: usize, der: &[u8]) -> Snapshot {
     Snapshot {
         endpoints: vec![Endpoint {
             key: "pem:fan".into(),
-            kind: "pem".into(),
+            kind: certfleet_proto::EndpointKind::Pem,
             name: NAME.into(),
             address: Some("127.0.0.1:9".into()),
             config_path: None,

@@ -61,7 +61,7 @@ fn snapshot(agent: usize, round: usize, der: &[u8]) -> Snapshot {
         .enumerate()
         .map(|(i, c)| Endpoint {
             key: format!("pem:site{i}"),
-            kind: "pem".into(),
+            kind: certfleet_proto::EndpointKind::Pem,
             name: c.dns_names[0].clone(),
             address: Some(format!("127.0.0.1:{}", 8000 + i)),
             config_path: None,

@@ -69,17 +69,12 @@ impl Write for RotatingFile {
     }
 }
 
-/// The log level from `CERTFLEET_LOG` (default `info`), for every way the agent logs.
-pub fn env_filter() -> tracing_subscriber::EnvFilter {
-    tracing_subscriber::EnvFilter::try_from_env("CERTFLEET_LOG").unwrap_or_else(|_| "info".into())
-}
-
 /// Logs to `<data>/agent.log` (`CERTFLEET_LOG` sets the level, as on a console).
 pub fn init(data_dir: &Path) -> io::Result<()> {
     std::fs::create_dir_all(data_dir)?;
     let file = RotatingFile::open(&data_dir.join("agent.log"), LIMIT)?;
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(env_filter())
+        .with_env_filter(certfleet_logging::filter())
         .with_writer(Mutex::new(file))
         .with_ansi(false)
         .try_init();

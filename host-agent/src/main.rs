@@ -59,11 +59,7 @@ enum Command {
 }
 
 fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_env_filter(certfleet_agent::logfile::env_filter())
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    certfleet_logging::to_stderr();
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -94,14 +94,7 @@ fn parse_hours(text: &str) -> Result<u64, String> {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CERTFLEET_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    certfleet_logging::to_stderr();
     certfleet_server::install_crypto_provider();
     let overrides = Overrides {
         data_dir: cli.data_dir.clone(),

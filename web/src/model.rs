@@ -2,7 +2,7 @@
 //! backend fills them) and in the browser (where pages render them). No private keys here,
 //! ever: certificates are public material.
 
-pub use certfleet_proto::{RolloutState, TargetState};
+pub use certfleet_proto::{EndpointKind, RolloutState, TargetState};
 use serde::{Deserialize, Serialize};
 
 /// What a user may do: viewers read, operators also act on certificates and rollouts,
@@ -184,7 +184,7 @@ pub struct FindingItem {
 pub struct EndpointItem {
     pub host_id: i64,
     pub hostname: String,
-    pub kind: String,
+    pub kind: EndpointKind,
     pub name: String,
     pub address: Option<String>,
     pub config_path: Option<String>,
@@ -348,7 +348,7 @@ pub struct PlanItem {
     pub hostname: String,
     pub endpoint_key: String,
     pub endpoint_name: String,
-    pub kind: String,
+    pub kind: EndpointKind,
     pub online: bool,
     pub current_sha256: String,
     pub current_not_after: i64,

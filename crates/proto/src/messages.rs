@@ -110,8 +110,7 @@ pub struct Snapshot {
 pub struct Endpoint {
     /// Stable within the host, e.g. `apache:/etc/apache2/sites-enabled/sage.conf:443`.
     pub key: String,
-    /// `apache`, `pem`, …
-    pub kind: String,
+    pub kind: EndpointKind,
     /// ServerName, or the name given in the agent's config.
     pub name: String,
     /// Where the live port is probed, `host:port`; `None` for files without a server.
@@ -287,6 +286,23 @@ pub struct ErrorBody {
     pub of: Option<String>,
     pub code: ErrorCode,
     pub message: String,
+}
+
+words! {
+    /// What an endpoint is: the place a certificate is used, and the driver that renews it.
+    EndpointKind {
+        /// An Apache httpd virtual host (eSync).
+        Apache = "apache",
+        /// A pair of PEM files for any other TLS server.
+        Pem = "pem",
+        /// A certificate in the LocalMachine\\My store (Windows).
+        Store = "store",
+        /// A Sage 300 Connector Agent's HTTP.sys binding.
+        Sage300 = "sage300",
+        /// A kind a newer agent reports and this console does not know.
+        #[serde(other)]
+        Other = "other",
+    }
 }
 
 words! {

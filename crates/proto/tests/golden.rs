@@ -18,7 +18,7 @@ fn snapshot() -> Snapshot {
     Snapshot {
         endpoints: vec![Endpoint {
             key: "apache:C:/eSync/Apache24/conf/extra/httpd-ssl.conf:443".into(),
-            kind: "apache".into(),
+            kind: EndpointKind::Apache,
             name: "esync.example.test".into(),
             address: Some("127.0.0.1:443".into()),
             config_path: Some("C:/eSync/Apache24/conf/extra/httpd-ssl.conf".into()),

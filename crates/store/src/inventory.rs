@@ -127,6 +127,7 @@ impl Store {
         for endpoint in &snapshot.endpoints {
             let content = endpoint_hash(endpoint);
             let errors = serde_json::to_string(&endpoint.errors).unwrap_or_else(|_| "[]".into());
+            let kind = endpoint.kind.as_str();
             let id = match existing.get(&endpoint.key) {
                 Some((_, hash)) if *hash == content => continue,
                 _ => {
@@ -145,7 +146,7 @@ impl Store {
                              configured_sha256 = ?, served_sha256 = ?, errors_json = ?,
                              content_sha256 = ?, updated_at = ?
                          WHERE id = ?",
-                        endpoint.kind,
+                        kind,
                         endpoint.name,
                         endpoint.address,
                         endpoint.config_path,
@@ -169,7 +170,7 @@ impl Store {
                      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     host_id,
                     endpoint.key,
-                    endpoint.kind,
+                    kind,
                     endpoint.name,
                     endpoint.address,
                     endpoint.config_path,

@@ -26,7 +26,7 @@ pub use alerts::{
     AlertAction, DigestItemRow, ErrorFindingRow, ExpiringUse, NewEmail, OfflineAgent, OutboxRow,
 };
 pub use audit::{AuditAction, AuditRow};
-pub use certfleet_proto::{RolloutState, TargetState};
+pub use certfleet_proto::{EndpointKind, RolloutState, TargetState};
 pub use certs::{CertSort, CertificateFilter, CertificatePage};
 pub use error::{Error, Result};
 pub use inventory::IngestOutcome;

@@ -1,6 +1,7 @@
 //! The read side for the API and the dashboard: summary counts, hosts, endpoints,
 //! certificates with filters and keyset pagination.
 
+use certfleet_proto::EndpointKind;
 use serde::Serialize;
 
 use crate::{Result, Store};
@@ -56,7 +57,7 @@ pub struct EndpointRow {
     pub host_id: i64,
     pub hostname: String,
     pub key: String,
-    pub kind: String,
+    pub kind: EndpointKind,
     pub name: String,
     pub address: Option<String>,
     pub config_path: Option<String>,
@@ -268,7 +269,7 @@ impl Store {
                 host_id: r.host_id,
                 hostname: r.hostname,
                 key: r.key,
-                kind: r.kind,
+                kind: EndpointKind::parse(&r.kind).unwrap_or(EndpointKind::Other),
                 name: r.name,
                 address: r.address,
                 config_path: r.config_path,

@@ -2,6 +2,7 @@
 //! State changes are conditional updates (`WHERE state IN …`), so a restart or a late
 //! message can never move a target or a rollout backwards.
 
+use certfleet_proto::EndpointKind;
 use serde::Serialize;
 
 use certfleet_proto::{RolloutState, TargetState};
@@ -17,7 +18,7 @@ pub struct EndpointUse {
     pub groups: Vec<String>,
     pub endpoint_key: String,
     pub endpoint_name: String,
-    pub kind: String,
+    pub kind: EndpointKind,
     pub address: Option<String>,
     pub sha256: String,
     pub subject: String,
@@ -114,7 +115,7 @@ impl Store {
                 groups: serde_json::from_str(&r.groups_json).unwrap_or_default(),
                 endpoint_key: r.endpoint_key,
                 endpoint_name: r.endpoint_name,
-                kind: r.kind,
+                kind: EndpointKind::parse(&r.kind).unwrap_or(EndpointKind::Other),
                 address: r.address,
                 sha256: r.sha256,
                 subject: r.subject,

@@ -77,7 +77,7 @@ fn cert(sha: &str, not_after: i64) -> CertificateInfo {
 fn endpoint(key: &str, sha: &str, findings: Vec<Finding>) -> Endpoint {
     Endpoint {
         key: key.into(),
-        kind: "apache".into(),
+        kind: certfleet_proto::EndpointKind::Apache,
         name: format!("{key}.example.test"),
         address: Some("127.0.0.1:443".into()),
         config_path: Some("/etc/apache2/sites-enabled/x.conf".into()),

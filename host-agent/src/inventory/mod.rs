@@ -8,7 +8,7 @@ pub mod stores;
 use std::path::{Path, PathBuf};
 
 use certfleet_certkit::{self as certkit, Certificate, HostName, Policy, Purpose};
-use certfleet_proto::{CertificateInfo, Endpoint, Finding, Snapshot};
+use certfleet_proto::{CertificateInfo, Endpoint, EndpointKind, Finding, Snapshot};
 use time::OffsetDateTime;
 
 use certfleet_winhost::Host;
@@ -49,9 +49,9 @@ pub(crate) fn finding(code: &str, severity: &str, message: String) -> Finding {
 }
 
 /// One place certificates are used, as the configuration describes it.
-struct Source<'a> {
+struct Source {
     key: String,
-    kind: &'a str,
+    kind: EndpointKind,
     name: String,
     host: Option<String>,
     purpose: Purpose,
@@ -96,7 +96,7 @@ fn read_file(
 }
 
 async fn endpoint(
-    source: Source<'_>,
+    source: Source,
     now: OffsetDateTime,
     certificates: &mut Vec<CertificateInfo>,
 ) -> Endpoint {
@@ -179,7 +179,7 @@ async fn endpoint(
     }
     Endpoint {
         key: source.key,
-        kind: source.kind.into(),
+        kind: source.kind,
         name: source.name,
         address: source.address,
         config_path: source.config_path.map(|p| p.display().to_string()),
@@ -209,7 +209,7 @@ pub async fn collect(config: &AgentConfig, host: &Host, now: OffsetDateTime) -> 
                     let name = host.display_name();
                     let source = Source {
                         key: host.endpoint_key(),
-                        kind: "apache",
+                        kind: EndpointKind::Apache,
                         host: host.server_name.clone(),
                         name,
                         purpose: Purpose::Apache,
@@ -238,7 +238,7 @@ pub async fn collect(config: &AgentConfig, host: &Host, now: OffsetDateTime) -> 
                     }
                     endpoints.push(Endpoint {
                         key,
-                        kind: "apache".into(),
+                        kind: EndpointKind::Apache,
                         name: site.server_name.clone(),
                         address: Some(format!("127.0.0.1:{}", site.port)),
                         config_path: Some(target.config.display().to_string()),
@@ -262,7 +262,7 @@ pub async fn collect(config: &AgentConfig, host: &Host, now: OffsetDateTime) -> 
             }
             Err(e) => endpoints.push(Endpoint {
                 key: format!("apache:{}", target.config.display()),
-                kind: "apache".into(),
+                kind: EndpointKind::Apache,
                 name: target.config.display().to_string(),
                 address: None,
                 config_path: Some(target.config.display().to_string()),
@@ -276,7 +276,7 @@ pub async fn collect(config: &AgentConfig, host: &Host, now: OffsetDateTime) -> 
     for target in &config.pem {
         let source = Source {
             key: format!("pem:{}", target.name),
-            kind: "pem",
+            kind: EndpointKind::Pem,
             name: target.name.clone(),
             host: Some(target.host.clone().unwrap_or_else(|| target.name.clone())),
             purpose: Purpose::Pem,

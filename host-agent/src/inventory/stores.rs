@@ -28,7 +28,7 @@ pub fn collect(
             Err(e) => {
                 endpoints.push(Endpoint {
                     key: format!("store:{}", store.system_name()),
-                    kind: "store".into(),
+                    kind: certfleet_proto::EndpointKind::Store,
                     name: store.to_string(),
                     address: None,
                     config_path: None,
@@ -99,7 +99,7 @@ fn endpoint(store: Store, cert: &Certificate, key: PrivateKey, now: OffsetDateTi
     }
     Endpoint {
         key: endpoint_key(store, &facts.thumbprint),
-        kind: "store".into(),
+        kind: certfleet_proto::EndpointKind::Store,
         name: facts
             .dns_names
             .first()
@@ -140,7 +140,7 @@ mod tests {
         assert_eq!(endpoints.len(), 1, "{endpoints:?}");
         assert_eq!(certificates.len(), 1);
         let e = &endpoints[0];
-        assert_eq!(e.kind, "store");
+        assert_eq!(e.kind.as_str(), "store");
         assert_eq!(e.name, "sage.example.test");
         assert!(e.key.starts_with("store:MY:"), "{}", e.key);
         assert!(

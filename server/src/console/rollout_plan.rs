@@ -6,6 +6,7 @@ use certfleet_store::AuditAction;
 use std::collections::{BTreeMap, HashMap};
 
 use certfleet_certkit::Purpose;
+use certfleet_store::EndpointKind;
 
 use certfleet_store::{
     EndpointUse, NewRollout, NewTarget, RenewalRow, RolloutRow, RolloutState, TargetRow,
@@ -19,11 +20,11 @@ use super::Error;
 use crate::state::AppState;
 
 /// What certkit judges an endpoint kind's renewal for; `None`: no agent driver deploys it.
-fn purpose_of(kind: &str) -> Option<Purpose> {
+fn purpose_of(kind: EndpointKind) -> Option<Purpose> {
     match kind {
-        "apache" => Some(Purpose::Apache),
-        "pem" => Some(Purpose::Pem),
-        _ => None,
+        EndpointKind::Apache => Some(Purpose::Apache),
+        EndpointKind::Pem => Some(Purpose::Pem),
+        EndpointKind::Store | EndpointKind::Sage300 | EndpointKind::Other => None,
     }
 }
 
@@ -36,7 +37,7 @@ pub struct Proposal {
     pub online: bool,
     pub endpoint_key: String,
     pub endpoint_name: String,
-    pub kind: String,
+    pub kind: EndpointKind,
     pub current_sha256: String,
     pub current_not_after: i64,
     /// Proposed because it uses a certificate of the same subject and names.
@@ -119,7 +120,7 @@ pub async fn plan(state: &AppState, renewal_id: i64) -> Result<Vec<Proposal>, Er
         }
         let mut problems = Vec::new();
         let mut notes = Vec::new();
-        match purpose_of(&use_.kind) {
+        match purpose_of(use_.kind) {
             Some(purpose) => problems.extend(misfits(endpoint_host(&use_), purpose)),
             None => problems.push(format!(
                 "certfleet cannot deploy to {} endpoints yet",

@@ -171,7 +171,7 @@ pub async fn inventory(
             .enumerate()
             .map(|(i, (name, _))| Endpoint {
                 key: format!("pem:{name}"),
-                kind: "apache".into(),
+                kind: certfleet_proto::EndpointKind::Apache,
                 name: (*name).into(),
                 address: Some(format!("127.0.0.1:{}", 8443 + i)),
                 config_path: None,
