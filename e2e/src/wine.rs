@@ -152,6 +152,49 @@ impl Wine {
         Ok(())
     }
 
+    /// Builds the idle service (`e2e/wine/idle-service.c`: runs until told to stop) into
+    /// `C:\certfleet-test\idle-service.exe` and returns its Windows path.
+    pub fn idle_service(&self) -> Result<String> {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("wine/idle-service.c");
+        let exe = self.drive_c("C:\\certfleet-test\\idle-service.exe");
+        std::fs::create_dir_all(exe.parent().unwrap_or(&self.prefix))?;
+        let out = Command::new("x86_64-w64-mingw32-gcc")
+            .args(["-O2", "-o"])
+            .arg(&exe)
+            .arg(&source)
+            .arg("-ladvapi32")
+            .output()
+            .context("cannot run x86_64-w64-mingw32-gcc (apt-get install gcc-mingw-w64-x86-64)")?;
+        if !out.status.success() {
+            bail!(
+                "building the idle service failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok("C:\\certfleet-test\\idle-service.exe".into())
+    }
+
+    /// Runs a Windows program of the prefix (`sc`, `cmd`) and waits for it; output through
+    /// files, as for the agent.
+    pub fn run(&self, program: &str, args: &[&str]) -> Result<Output> {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let out_path = self.prefix.with_extension(format!("run{n}.out"));
+        let err_path = self.prefix.with_extension(format!("run{n}.err"));
+        let status = self
+            .command(&self.wine64)
+            .arg(program)
+            .args(args)
+            .stdout(std::fs::File::create(&out_path)?)
+            .stderr(std::fs::File::create(&err_path)?)
+            .status()
+            .with_context(|| format!("cannot run {program} under Wine"))?;
+        Ok(Output {
+            status,
+            stdout: std::fs::read(&out_path)?,
+            stderr: std::fs::read(&err_path)?,
+        })
+    }
+
     /// Runs `certfleet-agent.exe ARGS` and waits for it. Its output goes through files: a
     /// Wine process it starts (services.exe on first use) inherits the handles and outlives
     /// it, so reading a pipe to its end would wait for that.

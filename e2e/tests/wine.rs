@@ -303,3 +303,196 @@ fn the_windows_agent_runs_as_a_service_and_its_inventory_reaches_a_linux_console
     assert!(text(&out.stderr).contains("1060"), "{}", text(&out.stderr));
     Ok(())
 }
+
+/// Serves, on every connection, whatever certificate and key the eSync tree's files hold
+/// now: the Linux stand-in for Apache (Wine runs no Apache), so the agent's verification on
+/// the live port sees what its deployment wrote.
+fn serve_files(listener: std::net::TcpListener, ssl_dir: PathBuf) {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    std::thread::spawn(move || {
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        for tcp in listener.incoming() {
+            let Ok(mut tcp) = tcp else { continue };
+            let read = || -> Result<rustls::ServerConnection> {
+                let mut chain: Vec<CertificateDer<'static>> =
+                    CertificateDer::pem_file_iter(ssl_dir.join("server.crt"))?
+                        .collect::<Result<_, _>>()?;
+                chain.extend(
+                    CertificateDer::pem_file_iter(ssl_dir.join("chain.crt"))?
+                        .collect::<Result<Vec<_>, _>>()?,
+                );
+                let key = PrivateKeyDer::from_pem_file(ssl_dir.join("server.key"))?;
+                let config = rustls::ServerConfig::builder_with_provider(provider.clone())
+                    .with_safe_default_protocol_versions()?
+                    .with_no_client_auth()
+                    .with_single_cert(chain, key)?;
+                Ok(rustls::ServerConnection::new(std::sync::Arc::new(config))?)
+            };
+            if let Ok(mut conn) = read() {
+                let _ = tcp.set_read_timeout(Some(Duration::from_secs(5)));
+                while conn.is_handshaking() {
+                    if conn.complete_io(&mut tcp).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn a_rollout_to_the_windows_agent_restarts_the_esync_apache_service_through_the_scm() -> Result<()>
+{
+    const NAME: &str = "esync.example.test";
+    const SERVICE: &str = "eSync Apache Web Server";
+    let dir = tempfile::tempdir()?;
+    let Some(wine) = Wine::prepare(dir.path())? else {
+        return Ok(());
+    };
+    let console = Console::start(&dir.path().join("console"))?;
+    let api = Api::admin(&console)?;
+    let ca = certfleet_e2e::pki::TestCa::new("Wine CA");
+    let old = ca.server(&[NAME], 20);
+
+    // The eSync tree with a TLS site on a port the Linux stand-in serves.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    let root = wine.drive_c("C:\\eSync\\Apache24");
+    std::fs::create_dir_all(root.join("conf/extra"))?;
+    std::fs::create_dir_all(root.join("conf/ssl"))?;
+    let crlf = |s: &str| s.replace('\n', "\r\n");
+    std::fs::write(
+        root.join("conf/httpd.conf"),
+        crlf(
+            "Define SRVROOT \"C:/eSync/Apache24\"\nServerRoot \"${SRVROOT}\"\nListen 80\nInclude conf/extra/httpd-ssl.conf\n",
+        ),
+    )?;
+    std::fs::write(
+        root.join("conf/extra/httpd-ssl.conf"),
+        crlf(&format!(
+            "Listen 127.0.0.1:{port}\n<VirtualHost _default_:{port}>\n  ServerName {NAME}\n  SSLEngine on\n  SSLCertificateFile \"${{SRVROOT}}/conf/ssl/server.crt\"\n  SSLCertificateKeyFile \"${{SRVROOT}}/conf/ssl/server.key\"\n  SSLCertificateChainFile \"${{SRVROOT}}/conf/ssl/chain.crt\"\n</VirtualHost>\n"
+        )),
+    )?;
+    std::fs::write(root.join("conf/ssl/server.crt"), &old.cert_pem)?;
+    std::fs::write(root.join("conf/ssl/server.key"), &old.key_pem)?;
+    std::fs::write(root.join("conf/ssl/chain.crt"), &ca.pem)?;
+    serve_files(listener, root.join("conf/ssl"));
+    let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    assert_eq!(
+        certfleet_e2e::api::served_sha256(address, NAME, &ca.pem)?,
+        old.sha256
+    );
+
+    // The service the deployment restarts, installed as an installer would.
+    let exe = wine.idle_service()?;
+    let out = wine.run("sc", &["create", SERVICE, "binPath=", &exe])?;
+    assert!(
+        out.status.success(),
+        "sc create: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let out = wine.run("sc", &["start", SERVICE])?;
+    let starts_file = wine.drive_c("C:\\certfleet-test\\idle-service.starts");
+    let starts = || {
+        std::fs::read_to_string(&starts_file)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    assert!(
+        out.status.success(),
+        "sc start: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+
+    // The agent, enrolled, as a service, watching the tree.
+    let data = dir.path().join("agent-data");
+    let data_win = windows_path(&data);
+    let token = console.create_token()?;
+    let out = wine.agent(
+        &[
+            "enroll",
+            "--server",
+            &console.gateway_url(),
+            "--token",
+            &token,
+            "--data-dir",
+            &data_win,
+        ],
+        &[],
+    )?;
+    assert!(
+        out.status.success(),
+        "enroll: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    std::fs::write(
+        data.join("agent.toml"),
+        format!(
+            "rescan_secs = 2\n\n[[apache]]\nconfig = 'C:\\eSync\\Apache24\\conf\\httpd.conf'\nconfig_test = [\"cmd.exe\", \"/c\", \"exit 0\"]\nservice = \"{SERVICE}\"\n"
+        ),
+    )?;
+    let out = wine.agent(&["service", "install", "--data-dir", &data_win], &[])?;
+    assert!(
+        out.status.success(),
+        "install: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let log = || {
+        format!(
+            "agent.log:\n{}\nconsole:\n{}",
+            std::fs::read_to_string(data.join("agent.log")).unwrap_or_default(),
+            console.log_text()
+        )
+    };
+    wait_for(
+        "the eSync site in the console",
+        Duration::from_secs(60),
+        || {
+            let items = api.get("/api/v1/certificates").ok()?.body["items"]
+                .as_array()?
+                .clone();
+            items
+                .into_iter()
+                .find(|c| c["sha256"] == old.sha256.as_str())
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("{e}\n{}", log()))?;
+
+    // One click: the renewal goes to the Windows host, the files are replaced, the service
+    // is restarted through the SCM, the new certificate is verified on the port.
+    let new = ca.server(&[NAME], 365);
+    let reply = api.post(
+        "/api/v1/renewals",
+        serde_json::json!({"certificate_pem": new.cert_pem, "key_pem": new.key_pem, "chain_pem": ca.pem}),
+    )?;
+    assert_eq!(reply.status, 201, "upload: {}", reply.body);
+    let renewal = reply.body["id"].as_i64().unwrap_or_default();
+    let reply = api.post(
+        "/api/v1/rollouts",
+        serde_json::json!({"renewal_id": renewal}),
+    )?;
+    assert_eq!(reply.status, 201, "rollout: {}", reply.body);
+    let id = reply.body["id"].as_i64().unwrap_or_default();
+    let done = wait_for("the rollout to end", Duration::from_secs(120), || {
+        let body = api.get(&format!("/api/v1/rollouts/{id}")).ok()?.body;
+        ["succeeded", "failed"]
+            .contains(&body["state"].as_str().unwrap_or(""))
+            .then_some(body)
+    })
+    .map_err(|e| anyhow::anyhow!("{e}\n{}", log()))?;
+    assert_eq!(done["state"], "succeeded", "{done:#}\n{}", log());
+    assert_eq!(
+        certfleet_e2e::api::served_sha256(address, NAME, &ca.pem)?,
+        new.sha256
+    );
+    // Stopped and started again by the agent through the SCM: a second start of the service.
+    assert_eq!(starts(), 2, "the service's starts\n{}", log());
+    let _ = wine.agent(&["service", "uninstall"], &[])?;
+    Ok(())
+}
