@@ -51,6 +51,30 @@ fn import(wine: &Wine, pfx: &Path, password: &str) -> Result<std::process::Outpu
     )
 }
 
+/// Enrols the Windows agent with `console` into a data folder under `dir`; returns the
+/// folder and its Windows path.
+fn enroll(wine: &Wine, console: &Console, dir: &Path) -> Result<(PathBuf, String)> {
+    let data = dir.join("agent-data");
+    let data_win = windows_path(&data);
+    let token = console.create_token()?;
+    let out = wine.agent(
+        &[
+            "enroll",
+            "--server",
+            &console.gateway_url(),
+            "--token",
+            &token,
+            "--data-dir",
+            &data_win,
+        ],
+        &[],
+    )?;
+    if !out.status.success() {
+        bail!("enroll: {}{}", text(&out.stdout), text(&out.stderr));
+    }
+    Ok((data, data_win))
+}
+
 /// An eSync installation as its installer lays it out: `C:\eSync\Apache24`, CRLF line ends,
 /// SRVROOT defined, mod_ssl commented out in httpd.conf, the TLS site in an included file.
 fn esync_tree(wine: &Wine) -> Result<()> {
@@ -202,27 +226,7 @@ fn the_windows_agent_runs_as_a_service_and_its_inventory_reaches_a_linux_console
         return Ok(());
     };
     let console = Console::start(&dir.path().join("console"))?;
-    let data = dir.path().join("agent-data");
-    let data_win = windows_path(&data);
-    let token = console.create_token()?;
-    let out = wine.agent(
-        &[
-            "enroll",
-            "--server",
-            &console.gateway_url(),
-            "--token",
-            &token,
-            "--data-dir",
-            &data_win,
-        ],
-        &[],
-    )?;
-    assert!(
-        out.status.success(),
-        "enroll: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    let (data, data_win) = enroll(&wine, &console, dir.path())?;
     std::fs::write(
         data.join("agent.toml"),
         "rescan_secs = 2\ngroups = [\"sage\"]\n",
@@ -409,27 +413,7 @@ fn a_rollout_to_the_windows_agent_restarts_the_esync_apache_service_through_the_
     );
 
     // The agent, enrolled, as a service, watching the tree.
-    let data = dir.path().join("agent-data");
-    let data_win = windows_path(&data);
-    let token = console.create_token()?;
-    let out = wine.agent(
-        &[
-            "enroll",
-            "--server",
-            &console.gateway_url(),
-            "--token",
-            &token,
-            "--data-dir",
-            &data_win,
-        ],
-        &[],
-    )?;
-    assert!(
-        out.status.success(),
-        "enroll: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    let (data, data_win) = enroll(&wine, &console, dir.path())?;
     std::fs::write(
         data.join("agent.toml"),
         format!(
