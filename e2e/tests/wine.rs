@@ -77,7 +77,7 @@ fn enroll(wine: &Wine, console: &Console, dir: &Path) -> Result<(PathBuf, String
 
 /// An eSync installation as its installer lays it out: `C:\eSync\Apache24`, CRLF line ends,
 /// SRVROOT defined, mod_ssl commented out in httpd.conf, the TLS site in an included file.
-fn esync_tree(wine: &Wine) -> Result<()> {
+fn esync_tree(wine: &Wine, name: &str, port: u16, files: &EsyncFiles) -> Result<PathBuf> {
     let root = wine.drive_c("C:\\eSync\\Apache24");
     std::fs::create_dir_all(root.join("conf/extra"))?;
     std::fs::create_dir_all(root.join("conf/ssl"))?;
@@ -90,14 +90,21 @@ fn esync_tree(wine: &Wine) -> Result<()> {
     )?;
     std::fs::write(
         root.join("conf/extra/httpd-ssl.conf"),
-        crlf(
-            "Listen 127.0.0.1:44300\n<VirtualHost _default_:44300>\n  ServerName sage.example.test\n  SSLEngine on\n  SSLCertificateFile \"${SRVROOT}/conf/ssl/server.crt\"\n  SSLCertificateKeyFile \"${SRVROOT}/conf/ssl/server.key\"\n  SSLCertificateChainFile \"${SRVROOT}/conf/ssl/chain.crt\"\n</VirtualHost>\n",
-        ),
+        crlf(&format!(
+            "Listen 127.0.0.1:{port}\n<VirtualHost _default_:{port}>\n  ServerName {name}\n  SSLEngine on\n  SSLCertificateFile \"${{SRVROOT}}/conf/ssl/server.crt\"\n  SSLCertificateKeyFile \"${{SRVROOT}}/conf/ssl/server.key\"\n  SSLCertificateChainFile \"${{SRVROOT}}/conf/ssl/chain.crt\"\n</VirtualHost>\n"
+        )),
     )?;
-    std::fs::copy(fixture("leaf.pem"), root.join("conf/ssl/server.crt"))?;
-    std::fs::copy(fixture("key-pkcs8.pem"), root.join("conf/ssl/server.key"))?;
-    std::fs::copy(fixture("chain.pem"), root.join("conf/ssl/chain.crt"))?;
-    Ok(())
+    std::fs::write(root.join("conf/ssl/server.crt"), &files.certificate)?;
+    std::fs::write(root.join("conf/ssl/server.key"), &files.key)?;
+    std::fs::write(root.join("conf/ssl/chain.crt"), &files.chain)?;
+    Ok(root)
+}
+
+/// The PEM texts the eSync site's files start with.
+struct EsyncFiles {
+    certificate: String,
+    key: String,
+    chain: String,
 }
 
 #[test]
@@ -182,7 +189,16 @@ fn the_windows_agent_reads_pfx_files_works_the_machine_stores_and_scans_an_esync
     );
 
     // scan: the store's certificate and the eSync site, with Windows paths.
-    esync_tree(&wine)?;
+    esync_tree(
+        &wine,
+        "sage.example.test",
+        44300,
+        &EsyncFiles {
+            certificate: std::fs::read_to_string(fixture("leaf.pem"))?,
+            key: std::fs::read_to_string(fixture("key-pkcs8.pem"))?,
+            chain: std::fs::read_to_string(fixture("chain.pem"))?,
+        },
+    )?;
     let config = dir.path().join("agent.toml");
     std::fs::write(
         &config,
@@ -362,25 +378,16 @@ fn a_rollout_to_the_windows_agent_restarts_the_esync_apache_service_through_the_
     // The eSync tree with a TLS site on a port the Linux stand-in serves.
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
-    let root = wine.drive_c("C:\\eSync\\Apache24");
-    std::fs::create_dir_all(root.join("conf/extra"))?;
-    std::fs::create_dir_all(root.join("conf/ssl"))?;
-    let crlf = |s: &str| s.replace('\n', "\r\n");
-    std::fs::write(
-        root.join("conf/httpd.conf"),
-        crlf(
-            "Define SRVROOT \"C:/eSync/Apache24\"\nServerRoot \"${SRVROOT}\"\nListen 80\nInclude conf/extra/httpd-ssl.conf\n",
-        ),
+    let root = esync_tree(
+        &wine,
+        NAME,
+        port,
+        &EsyncFiles {
+            certificate: old.cert_pem.clone(),
+            key: old.key_pem.clone(),
+            chain: ca.pem.clone(),
+        },
     )?;
-    std::fs::write(
-        root.join("conf/extra/httpd-ssl.conf"),
-        crlf(&format!(
-            "Listen 127.0.0.1:{port}\n<VirtualHost _default_:{port}>\n  ServerName {NAME}\n  SSLEngine on\n  SSLCertificateFile \"${{SRVROOT}}/conf/ssl/server.crt\"\n  SSLCertificateKeyFile \"${{SRVROOT}}/conf/ssl/server.key\"\n  SSLCertificateChainFile \"${{SRVROOT}}/conf/ssl/chain.crt\"\n</VirtualHost>\n"
-        )),
-    )?;
-    std::fs::write(root.join("conf/ssl/server.crt"), &old.cert_pem)?;
-    std::fs::write(root.join("conf/ssl/server.key"), &old.key_pem)?;
-    std::fs::write(root.join("conf/ssl/chain.crt"), &ca.pem)?;
     serve_files(listener, root.join("conf/ssl"));
     let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
     assert_eq!(

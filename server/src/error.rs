@@ -61,22 +61,3 @@ impl From<crate::console::Error> for ApiError {
         }
     }
 }
-
-impl From<certfleet_store::Error> for ApiError {
-    fn from(e: certfleet_store::Error) -> Self {
-        match e {
-            certfleet_store::Error::NotFound { what } => ApiError::NotFound(what),
-            certfleet_store::Error::TokenInvalid
-            | certfleet_store::Error::TokenSpent
-            | certfleet_store::Error::TokenExpired => ApiError::Forbidden(e.to_string()),
-            certfleet_store::Error::Duplicate(message) => ApiError::Conflict(message),
-            other => ApiError::Internal(other.into()),
-        }
-    }
-}
-
-impl From<anyhow::Error> for ApiError {
-    fn from(e: anyhow::Error) -> Self {
-        ApiError::Internal(e)
-    }
-}
