@@ -12,7 +12,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
-use crate::state::AppState;
+use crate::config::Config;
 
 pub const LINUX: &str = "certfleet-agent";
 pub const WINDOWS: &str = "certfleet-agent.exe";
@@ -24,8 +24,8 @@ pub struct Download {
     pub sha256: String,
 }
 
-fn folder(state: &AppState) -> PathBuf {
-    state.config.downloads_dir.clone().unwrap_or_else(|| {
+fn folder(config: &Config) -> PathBuf {
+    config.downloads_dir.clone().unwrap_or_else(|| {
         std::env::current_exe()
             .ok()
             .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
@@ -34,10 +34,10 @@ fn folder(state: &AppState) -> PathBuf {
 }
 
 /// The file, if it is there, hashed once per console run.
-pub fn find(state: &AppState, name: &str) -> Option<Download> {
+pub fn find(config: &Config, name: &str) -> Option<Download> {
     static CACHE: OnceLock<std::sync::Mutex<std::collections::HashMap<PathBuf, Option<String>>>> =
         OnceLock::new();
-    let path = folder(state).join(name);
+    let path = folder(config).join(name);
     let cache = CACHE.get_or_init(Default::default);
     let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
     let sha = cache
@@ -52,11 +52,14 @@ pub fn find(state: &AppState, name: &str) -> Option<Download> {
 }
 
 /// `GET /download/{file}`: the agent binaries (public software; the commands check hashes).
-pub async fn serve(State(state): State<AppState>, Path(file): Path<String>) -> Response {
+pub async fn serve(
+    State(config): State<std::sync::Arc<Config>>,
+    Path(file): Path<String>,
+) -> Response {
     if file != LINUX && file != WINDOWS {
         return StatusCode::NOT_FOUND.into_response();
     }
-    let Some(download) = find(&state, &file) else {
+    let Some(download) = find(&config, &file) else {
         return (
             StatusCode::NOT_FOUND,
             "this console has no agent binary to hand out; copy certfleet-agent to the host yourself",
@@ -80,14 +83,14 @@ pub async fn serve(State(state): State<AppState>, Path(file): Path<String>) -> R
 }
 
 /// Install commands for the binaries this console has, for a console reachable at `ui_url`.
-pub fn install_commands(state: &AppState, ui_url: &str) -> (Option<String>, Option<String>) {
-    let linux = find(state, LINUX).map(|d| {
+pub fn install_commands(config: &Config, ui_url: &str) -> (Option<String>, Option<String>) {
+    let linux = find(config, LINUX).map(|d| {
         format!(
             "curl -fsSLk {ui_url}/download/{LINUX} -o /tmp/{LINUX} && echo '{}  /tmp/{LINUX}' | sha256sum -c - && sudo install -m 0755 /tmp/{LINUX} /usr/local/bin/{LINUX}",
             d.sha256
         )
     });
-    let windows = find(state, WINDOWS).map(|d| {
+    let windows = find(config, WINDOWS).map(|d| {
         format!(
             r#"New-Item -ItemType Directory -Force "$env:ProgramFiles\certfleet" | Out-Null; Invoke-WebRequest -SkipCertificateCheck {ui_url}/download/{WINDOWS} -OutFile "$env:ProgramFiles\certfleet\{WINDOWS}"; if ((Get-FileHash "$env:ProgramFiles\certfleet\{WINDOWS}").Hash -ne '{}') {{ throw 'certfleet-agent.exe does not match its hash' }}"#,
             d.sha256.to_uppercase()

@@ -1,9 +1,11 @@
 //! The certfleet console: configuration, data folder, internal PKI, the agent gateway
 //! (enrolment and mTLS WebSockets), the JSON API and metrics. `main.rs` is only the CLI.
 
+pub mod addresses;
 pub mod alerts;
 pub mod api;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod connections;
 pub mod console;
@@ -78,21 +80,21 @@ pub async fn prepare(config: Config) -> Result<Prepared> {
     let first_admin_password =
         bootstrap_admin(&store, &config.admin_username, now.unix_timestamp()).await?;
     let revoked = RevocationList::new(store.revoked_agent_ids().await?);
+    let config = Arc::new(config);
     let state = AppState {
         store,
-        config: Arc::new(config),
+        addresses: addresses::Addresses::new(config.clone()),
+        config,
         pki: Arc::new(pki),
         sessions,
         kek,
         revoked,
         registry: connections::Registry::default(),
         metrics: Arc::new(Metrics::default()),
-        clock: Arc::new(OffsetDateTime::now_utc),
+        clock: clock::Clock::system(),
         events: Default::default(),
         rollout_wake: Arc::new(tokio::sync::Notify::new()),
         pending_checks: Default::default(),
-        gateway_bound: Arc::new(std::sync::OnceLock::new()),
-        api_bound: Arc::new(std::sync::OnceLock::new()),
     };
     Ok(Prepared {
         state,
@@ -159,8 +161,7 @@ pub async fn serve(
         api: api_listener.local_addr()?,
         gateway: gateway_listener.local_addr()?,
     };
-    let _ = state.gateway_bound.set(bound.gateway);
-    let _ = state.api_bound.set(bound.api);
+    state.addresses.bound(bound.api, bound.gateway);
     on_bound(bound);
     let shutdown_alerts = shutdown.clone();
     let api = tls::serve(
@@ -172,11 +173,11 @@ pub async fn serve(
     let gateway = tls::serve(
         gateway_listener,
         tls::gateway_config(&state.pki, state.revoked.clone())?,
-        gateway::router(state.clone()),
+        gateway::router(state.gateway()),
         shutdown,
     );
-    let rollouts = rollout::scheduler::run(state.clone(), shutdown_alerts.clone());
-    let alerts = alerts::run(state.clone(), shutdown_alerts);
+    let rollouts = rollout::scheduler::run(state.rollouts(), shutdown_alerts.clone());
+    let alerts = alerts::run(state.alerts(), shutdown_alerts);
     let (a, g, (), ()) = tokio::join!(api, gateway, alerts, rollouts);
     state.store.close().await;
     drop(prepared);

@@ -1,19 +1,26 @@
-//! What every handler can reach: the store, the PKI, the session keys, the gateway's
-//! connection registry and revocation list, the metrics, and an injectable clock.
+//! The wiring: every handle `prepare` opens, once. Nothing but the start-up code, the
+//! routers and tests reaches for it; each part (the console core, the gateway, the rollout
+//! scheduler, alerting) is built from here with only the handles it uses.
 
 use std::sync::Arc;
 
+use axum::extract::FromRef;
 use certfleet_store::Store;
-use time::OffsetDateTime;
 
+use crate::addresses::Addresses;
+use crate::alerts::Alerts;
 use crate::auth::Sessions;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::connections::{PendingChecks, Registry};
+use crate::console::{Console, ConsoleParts};
+use crate::events::Events;
+use crate::gateway::{Gateway, GatewayParts};
 use crate::metrics::Metrics;
 use crate::pki::Pki;
+use crate::rollout::{RolloutParts, Rollouts};
+use crate::secrets::Kek;
 use crate::tls::RevocationList;
-
-pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -21,18 +28,16 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub pki: Arc<Pki>,
     pub sessions: Sessions,
-    /// Seals the secrets the console stores (SMTP password, later uploaded keys).
-    pub kek: crate::secrets::Kek,
+    /// Seals the secrets the console stores (SMTP password, uploaded keys).
+    pub kek: Kek,
     pub revoked: RevocationList,
     pub registry: Registry,
     pub metrics: Arc<Metrics>,
     pub clock: Clock,
-    /// The gateway's address once bound (its port may have been 0).
-    pub gateway_bound: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
-    /// The API's (and web UI's) address once bound.
-    pub api_bound: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
+    /// The addresses the console tells others, with the ports once bound.
+    pub addresses: Addresses,
     /// What open web pages hear about (agents coming and going, inventory changes).
-    pub events: crate::events::Events,
+    pub events: Events,
     /// Wakes the rollout scheduler early (a job result came in, a rollout was created).
     pub rollout_wake: Arc<tokio::sync::Notify>,
     /// Dry-run preflights waiting for their agents' answers.
@@ -46,48 +51,82 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    pub fn now(&self) -> OffsetDateTime {
-        (self.clock)()
+    pub fn alerts(&self) -> Alerts {
+        Alerts::new(
+            self.store.clone(),
+            self.config.clone(),
+            self.kek.clone(),
+            self.clock.clone(),
+            self.addresses.clone(),
+        )
     }
 
-    pub fn now_secs(&self) -> i64 {
-        self.now().unix_timestamp()
+    pub fn rollouts(&self) -> Rollouts {
+        Rollouts::new(RolloutParts {
+            store: self.store.clone(),
+            kek: self.kek.clone(),
+            registry: self.registry.clone(),
+            pending_checks: self.pending_checks.clone(),
+            wake: self.rollout_wake.clone(),
+            clock: self.clock.clone(),
+            events: self.events.clone(),
+            alerts: self.alerts(),
+        })
     }
 
-    /// The URL agents dial: configured, or built from the names and the bound port.
-    pub fn gateway_url(&self) -> String {
-        match (self.gateway_bound.get(), &self.config.gateway_url) {
-            (Some(bound), None) => {
-                let host = self
-                    .config
-                    .names
-                    .first()
-                    .map(String::as_str)
-                    .unwrap_or("localhost");
-                format!("https://{host}:{}", bound.port())
-            }
-            _ => self.config.gateway_url(),
-        }
+    pub fn gateway(&self) -> Gateway {
+        Gateway::new(GatewayParts {
+            store: self.store.clone(),
+            config: self.config.clone(),
+            pki: self.pki.clone(),
+            metrics: self.metrics.clone(),
+            registry: self.registry.clone(),
+            events: self.events.clone(),
+            clock: self.clock.clone(),
+            reports: Arc::new(self.rollouts()),
+        })
     }
 
-    /// The web UI's URL, for commands that fetch from it.
-    pub fn ui_url(&self) -> String {
-        let host = self
-            .config
-            .names
-            .first()
-            .map(String::as_str)
-            .unwrap_or("localhost");
-        let port = self
-            .api_bound
-            .get()
-            .map(|a| a.port())
-            .unwrap_or(self.config.api_listen.port());
-        format!("https://{host}:{port}")
+    pub fn console(&self) -> Console {
+        Console::new(ConsoleParts {
+            store: self.store.clone(),
+            config: self.config.clone(),
+            pki: self.pki.clone(),
+            sessions: self.sessions.clone(),
+            kek: self.kek.clone(),
+            revoked: self.revoked.clone(),
+            registry: self.registry.clone(),
+            pending_checks: self.pending_checks.clone(),
+            events: self.events.clone(),
+            clock: self.clock.clone(),
+            addresses: self.addresses.clone(),
+            rollout_wake: self.rollout_wake.clone(),
+            alerts: self.alerts(),
+        })
     }
+}
 
-    /// Tells open web pages; nobody listening is fine.
-    pub fn publish(&self, event: crate::events::LiveEvent) {
-        self.events.publish(event);
+// What the web routers' handlers extract: a part, never the whole wiring.
+impl FromRef<AppState> for Console {
+    fn from_ref(state: &AppState) -> Self {
+        state.console()
+    }
+}
+
+impl FromRef<AppState> for Arc<Metrics> {
+    fn from_ref(state: &AppState) -> Self {
+        state.metrics.clone()
+    }
+}
+
+impl FromRef<AppState> for Events {
+    fn from_ref(state: &AppState) -> Self {
+        state.events.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Config> {
+    fn from_ref(state: &AppState) -> Self {
+        state.config.clone()
     }
 }

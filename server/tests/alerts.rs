@@ -48,7 +48,7 @@ impl Harness {
         let clock = Arc::new(AtomicI64::new(T0));
         let mut state = prepared.state.clone();
         let c = clock.clone();
-        state.clock = Arc::new(move || {
+        state.clock = certfleet_server::clock::Clock::new(move || {
             OffsetDateTime::from_unix_timestamp(c.load(Ordering::SeqCst)).expect("time")
         });
         let mut settings = AlertSettings::default();
@@ -80,10 +80,10 @@ impl Harness {
 
     async fn tick(&self) -> usize {
         let now = self.clock.load(Ordering::SeqCst);
-        alerts::check(&self.state, &self.settings, now)
+        alerts::check(&self.state.alerts(), &self.settings, now)
             .await
             .expect("check");
-        alerts::send_due(&self.state, &self.settings, now)
+        alerts::send_due(&self.state.alerts(), &self.settings, now)
             .await
             .expect("send")
     }
@@ -335,27 +335,27 @@ async fn error_findings_and_silent_agents_alert_at_once_and_again_after_a_fix() 
 async fn bad_smtp_settings_say_what_is_wrong() {
     let h = Harness::new(free_port(), "off").await;
     let mut settings = h.settings.clone();
-    certfleet_server::alerts::save(&h.state, &settings, None)
+    certfleet_server::alerts::save(&h.state.alerts(), &settings, None)
         .await
         .expect("valid settings");
-    let err = alerts::test_email(&h.state, "ops@example.test")
+    let err = alerts::test_email(&h.state.alerts(), "ops@example.test")
         .await
         .unwrap_err();
     assert!(err.contains("refused or could not be reached"), "{err}");
     settings.smtp.from = "not an address".into();
-    let err = certfleet_server::alerts::save(&h.state, &settings, None)
+    let err = certfleet_server::alerts::save(&h.state.alerts(), &settings, None)
         .await
         .unwrap_err();
     assert!(err.contains("not an email address"), "{err}");
     settings.smtp.from = "certfleet@example.test".into();
     settings.digest_at = "8 o'clock".into();
-    let err = certfleet_server::alerts::save(&h.state, &settings, None)
+    let err = certfleet_server::alerts::save(&h.state.alerts(), &settings, None)
         .await
         .unwrap_err();
     assert!(err.contains("HH:MM"), "{err}");
     // A saved password is sealed, and used.
     settings.digest_at = "off".into();
-    certfleet_server::alerts::save(&h.state, &settings, Some("s3cret-smtp"))
+    certfleet_server::alerts::save(&h.state.alerts(), &settings, Some("s3cret-smtp"))
         .await
         .expect("save");
     let stored = h
@@ -366,9 +366,9 @@ async fn bad_smtp_settings_say_what_is_wrong() {
         .expect("q")
         .expect("stored");
     assert!(!stored.contains("s3cret"), "sealed at rest");
-    let effective = alerts::effective(&h.state).await;
+    let effective = alerts::effective(&h.state.alerts()).await;
     assert_eq!(
-        alerts::password(&h.state, &effective)
+        alerts::password(&h.state.alerts(), &effective)
             .await
             .as_deref()
             .map(String::as_str),
@@ -381,10 +381,10 @@ async fn a_test_email_reports_the_servers_answer() {
     let dir = tempfile::tempdir().expect("dir");
     let smtp = listener(dir.path(), free_port());
     let h = Harness::new(smtp.port, "off").await;
-    certfleet_server::alerts::save(&h.state, &h.settings, None)
+    certfleet_server::alerts::save(&h.state.alerts(), &h.settings, None)
         .await
         .expect("save");
-    let answer = alerts::test_email(&h.state, "someone@example.test")
+    let answer = alerts::test_email(&h.state.alerts(), "someone@example.test")
         .await
         .expect("sent");
     assert!(answer.starts_with("250"), "{answer}");

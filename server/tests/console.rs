@@ -58,7 +58,7 @@ macro_rules! one_entry {
 #[tokio::test]
 async fn every_change_writes_exactly_one_audit_entry() {
     let h = harness().await;
-    let console = Console::new(h.state.clone());
+    let console = h.state.console();
     let admin = caller(&console, &h, "ada", Role::Admin).await;
     let operator = caller(&console, &h, "olga", Role::Operator).await;
     let a = admin.can::<Admin>().expect("admin");
@@ -271,7 +271,7 @@ async fn every_change_writes_exactly_one_audit_entry() {
 #[tokio::test]
 async fn a_role_is_proven_from_the_session_as_the_store_holds_it_now() {
     let h = harness().await;
-    let console = Console::new(h.state.clone());
+    let console = h.state.console();
     let admin = caller(&console, &h, "ada", Role::Admin).await;
     let viewer = caller(&console, &h, "val", Role::Viewer).await;
     assert!(viewer.can::<Viewer>().is_ok());

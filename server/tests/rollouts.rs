@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use axum::http::StatusCode;
 use certfleet_e2e::pki::TestCa;
-use certfleet_server::console::{Console, Control, Operator, Viewer};
+use certfleet_server::console::{Control, Operator, Viewer};
 use certfleet_server::rollout::scheduler;
 use certfleet_store::Role;
 use serde_json::json;
@@ -33,11 +33,11 @@ async fn a_scheduled_rollout_starts_at_its_time_and_an_absent_agent_is_skipped()
     let mut h = harness().await;
     let clock = Arc::new(AtomicI64::new(t0()));
     let c = clock.clone();
-    h.state.clock = Arc::new(move || {
+    h.state.clock = certfleet_server::clock::Clock::new(move || {
         OffsetDateTime::from_unix_timestamp(c.load(Ordering::SeqCst)).expect("time")
     });
     let token = admin(&h).await;
-    let console = Console::new(h.state.clone());
+    let console = h.state.console();
     let caller = console.authenticate(&token).await.expect("admin");
     let store = h.state.store.clone();
     let (agent, host) = support::host(&store, "esync01", &["esync"], t0()).await;
@@ -137,17 +137,17 @@ async fn a_scheduled_rollout_starts_at_its_time_and_an_absent_agent_is_skipped()
         async move { store.rollout(id).await.expect("rollout").state }
     };
 
-    scheduler::tick(&h.state).await.expect("tick");
+    scheduler::tick(&h.state.rollouts()).await.expect("tick");
     assert_eq!(
         state_of(id).await.as_str(),
         "scheduled",
         "not before its time"
     );
     clock.store(start - 1, Ordering::SeqCst);
-    scheduler::tick(&h.state).await.expect("tick");
+    scheduler::tick(&h.state.rollouts()).await.expect("tick");
     assert_eq!(state_of(id).await.as_str(), "scheduled");
     clock.store(start, Ordering::SeqCst);
-    scheduler::tick(&h.state).await.expect("tick");
+    scheduler::tick(&h.state.rollouts()).await.expect("tick");
     assert_eq!(state_of(id).await.as_str(), "running", "starts at its time");
 
     // Paused, nothing moves even when the agent's grace runs out; resumed, it goes on.
@@ -160,7 +160,7 @@ async fn a_scheduled_rollout_starts_at_its_time_and_an_absent_agent_is_skipped()
         .await
         .expect("pause");
     clock.store(start + 25 * 3600, Ordering::SeqCst);
-    scheduler::tick(&h.state).await.expect("tick");
+    scheduler::tick(&h.state.rollouts()).await.expect("tick");
     let targets = store.rollout_targets(id).await.expect("targets");
     assert_eq!(targets[0].state.as_str(), "pending");
     assert!(
@@ -182,11 +182,11 @@ async fn a_scheduled_rollout_starts_at_its_time_and_an_absent_agent_is_skipped()
         )
         .await
         .expect("resume");
-    scheduler::tick(&h.state).await.expect("tick");
+    scheduler::tick(&h.state.rollouts()).await.expect("tick");
     let targets = store.rollout_targets(id).await.expect("targets");
     assert_eq!(targets[0].state.as_str(), "skipped", "{targets:?}");
     assert!(targets[0].detail.contains("offline"), "{targets:?}");
-    scheduler::tick(&h.state).await.expect("tick");
+    scheduler::tick(&h.state.rollouts()).await.expect("tick");
     let done = store.rollout(id).await.expect("rollout");
     assert_eq!(
         done.state.as_str(),
@@ -221,7 +221,7 @@ async fn a_scheduled_rollout_starts_at_its_time_and_an_absent_agent_is_skipped()
         )
         .await
         .expect("resume");
-    scheduler::tick(&h.state).await.expect("tick");
+    scheduler::tick(&h.state.rollouts()).await.expect("tick");
     assert_eq!(state_of(later).await.as_str(), "scheduled");
     console
         .control_rollout(
@@ -252,7 +252,7 @@ async fn a_scheduled_rollout_starts_at_its_time_and_an_absent_agent_is_skipped()
     .await;
     assert_eq!(status, StatusCode::OK);
     clock.store(start + 31 * 3600, Ordering::SeqCst);
-    scheduler::tick(&h.state).await.expect("tick");
+    scheduler::tick(&h.state.rollouts()).await.expect("tick");
     assert_eq!(state_of(second).await.as_str(), "cancelled");
     let targets = store.rollout_targets(second).await.expect("targets");
     assert_eq!(targets[0].state.as_str(), "cancelled");

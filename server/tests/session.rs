@@ -98,7 +98,7 @@ async fn inventory_is_acknowledged_with_the_stored_hash() {
     let (in_tx, in_rx) = mpsc::channel(8);
     let (out_tx, mut out_rx) = mpsc::channel(8);
     let session = tokio::spawn(run_session(
-        h.state.clone(),
+        h.state.gateway(),
         AGENT.into(),
         tokio_stream(in_rx),
         out_tx,
@@ -131,7 +131,7 @@ async fn the_agent_certificate_is_renewed_over_the_channel() {
     let (in_tx, in_rx) = mpsc::channel(8);
     let (out_tx, mut out_rx) = mpsc::channel(8);
     tokio::spawn(run_session(
-        h.state.clone(),
+        h.state.gateway(),
         AGENT.into(),
         tokio_stream(in_rx),
         out_tx,
@@ -193,7 +193,7 @@ async fn a_revoked_agent_is_dropped_at_once() {
     let (in_tx, in_rx) = mpsc::channel(8);
     let (out_tx, mut out_rx) = mpsc::channel(8);
     let session = tokio::spawn(run_session(
-        h.state.clone(),
+        h.state.gateway(),
         AGENT.into(),
         tokio_stream(in_rx),
         out_tx,

@@ -6,21 +6,21 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::Result;
 use certfleet_store::{ExpiringUse, NewEmail};
 
+use super::Alerts;
 use super::render::{self, Line, RENEW};
 use super::settings::AlertSettings;
 use super::{DAY, email_row};
-use crate::state::AppState;
 
 /// Today's digest: every threshold crossing waiting, grouped by urgency, one email per set
 /// of recipients. Items whose certificate is no longer used there are dropped.
 pub(super) async fn send_digest(
-    state: &AppState,
+    alerts: &Alerts,
     settings: &AlertSettings,
     now: i64,
     base: &str,
     horizon: i64,
 ) -> Result<()> {
-    let store = &state.store;
+    let store = &alerts.store;
     let items = store.pending_digest_items().await?;
     if items.is_empty() {
         return Ok(());

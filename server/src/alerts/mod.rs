@@ -15,9 +15,13 @@ pub mod settings;
 
 use std::time::Duration;
 
+use certfleet_store::Store;
 use tokio::sync::watch;
 
-use crate::state::AppState;
+use crate::addresses::Addresses;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::secrets::Kek;
 use settings::AlertSettings;
 
 use outbox::email_row;
@@ -29,31 +33,64 @@ const DAY: i64 = 86_400;
 pub const SETTINGS: &str = "alerts";
 pub const PASSWORD: &str = "alerts.smtp_password";
 
-fn base_url(state: &AppState, settings: &AlertSettings) -> String {
+/// What alerting uses: the store (alerts, outbox, saved settings), the configured defaults,
+/// the key that seals the SMTP password, the clock, and the web UI's address for links.
+#[derive(Clone, Debug)]
+pub struct Alerts {
+    store: Store,
+    config: std::sync::Arc<Config>,
+    kek: Kek,
+    clock: Clock,
+    addresses: Addresses,
+}
+
+impl Alerts {
+    pub fn new(
+        store: Store,
+        config: std::sync::Arc<Config>,
+        kek: Kek,
+        clock: Clock,
+        addresses: Addresses,
+    ) -> Self {
+        Alerts {
+            store,
+            config,
+            kek,
+            clock,
+            addresses,
+        }
+    }
+
+    fn now_secs(&self) -> i64 {
+        self.clock.now_secs()
+    }
+}
+
+fn base_url(alerts: &Alerts, settings: &AlertSettings) -> String {
     settings
         .base_url
         .clone()
-        .unwrap_or_else(|| state.ui_url())
+        .unwrap_or_else(|| alerts.addresses.ui_url())
         .trim_end_matches('/')
         .to_owned()
 }
 
 /// The background loop: checks conditions and sends the outbox on their intervals.
-pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(alerts: Alerts, mut shutdown: watch::Receiver<bool>) {
     let mut last_check = i64::MIN;
     let mut last_send = i64::MIN;
     loop {
-        let settings = effective(&state).await;
-        let now = state.now_secs();
+        let settings = effective(&alerts).await;
+        let now = alerts.now_secs();
         if now.saturating_sub(last_check) >= settings.check_secs as i64 {
             last_check = now;
-            if let Err(e) = check(&state, &settings, now).await {
+            if let Err(e) = check(&alerts, &settings, now).await {
                 tracing::error!("checking alerts failed: {e:#}");
             }
         }
         if now.saturating_sub(last_send) >= settings.send_secs as i64 {
             last_send = now;
-            if let Err(e) = send_due(&state, &settings, now).await {
+            if let Err(e) = send_due(&alerts, &settings, now).await {
                 tracing::error!("sending the outbox failed: {e:#}");
             }
         }

@@ -4,16 +4,16 @@
 use anyhow::Result;
 use certfleet_store::NewEmail;
 
+use super::Alerts;
 use super::settings::AlertSettings;
 use super::{base_url, effective, mailer, password, render};
-use crate::state::AppState;
 
 /// Sends a test email right away (not through the outbox) and returns the server's answer.
-pub async fn test_email(state: &AppState, to: &str) -> Result<String, String> {
-    let settings = effective(state).await;
-    let password = password(state, &settings).await;
-    let key = format!("test:{}:{to}", state.now_secs());
-    let base = base_url(state, &settings);
+pub async fn test_email(alerts: &Alerts, to: &str) -> Result<String, String> {
+    let settings = effective(alerts).await;
+    let password = password(alerts, &settings).await;
+    let key = format!("test:{}:{to}", alerts.now_secs());
+    let base = base_url(alerts, &settings);
     // The renderer every alert goes through, so a test shows what alerts will look like.
     let rendered = render::email(
         &base,
@@ -48,12 +48,12 @@ pub(super) fn email_row(rendered: render::Rendered) -> NewEmail {
 
 /// Tries every email that is due; failures wait longer each time (30 s doubling, at most an
 /// hour) and are retried until they go through.
-pub async fn send_due(state: &AppState, settings: &AlertSettings, now: i64) -> Result<usize> {
-    let due = state.store.due_emails(now, 20).await?;
+pub async fn send_due(alerts: &Alerts, settings: &AlertSettings, now: i64) -> Result<usize> {
+    let due = alerts.store.due_emails(now, 20).await?;
     if due.is_empty() {
         return Ok(0);
     }
-    let password = password(state, settings).await;
+    let password = password(alerts, settings).await;
     let mut sent = 0;
     for email in due {
         let outgoing = mailer::Outgoing {
@@ -66,13 +66,13 @@ pub async fn send_due(state: &AppState, settings: &AlertSettings, now: i64) -> R
         match mailer::send(&settings.smtp, password.clone(), &outgoing).await {
             Ok(answer) => {
                 tracing::info!(email = %email.idempotency_key, "sent: {answer}");
-                state.store.mark_email_sent(email.id, now).await?;
+                alerts.store.mark_email_sent(email.id, now).await?;
                 sent += 1;
             }
             Err(e) => {
                 let wait = (30i64 << email.attempts.clamp(0, 7)).min(3600);
                 tracing::warn!(email = %email.idempotency_key, attempt = email.attempts + 1, "not sent ({e}); next try in {wait} s");
-                state
+                alerts
                     .store
                     .mark_email_failed(email.id, &e, now + wait)
                     .await?;

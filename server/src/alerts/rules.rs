@@ -7,22 +7,22 @@ use std::collections::{BTreeMap, HashSet};
 use anyhow::Result;
 use certfleet_store::{AlertAction, ErrorFindingRow, NewEmail};
 
+use super::Alerts;
 use super::digest::{certificate_name, expiry_line, send_digest};
 use super::render::{self, Line};
 use super::settings::AlertSettings;
 use super::{DAY, base_url, effective, email_row};
-use crate::state::AppState;
 
 /// Findings that the expiry alerts already cover.
 const EXPIRY_CODES: &[&str] = &["expired", "expires_soon", "not_yet_valid"];
 
 /// Checks every alert condition once at `now`, raising what is new.
-pub async fn check(state: &AppState, settings: &AlertSettings, now: i64) -> Result<()> {
+pub async fn check(alerts: &Alerts, settings: &AlertSettings, now: i64) -> Result<()> {
     if !settings.enabled() {
         return Ok(());
     }
-    let store = &state.store;
-    let base = base_url(state, settings);
+    let store = &alerts.store;
+    let base = base_url(alerts, settings);
     let mut thresholds = settings.thresholds.clone();
     thresholds.sort_unstable();
     thresholds.dedup();
@@ -176,7 +176,7 @@ pub async fn check(state: &AppState, settings: &AlertSettings, now: i64) -> Resu
     if let Some(minute) = settings.digest_minute() {
         let today = now.div_euclid(DAY) * DAY;
         if now >= today + minute * 60 {
-            send_digest(state, settings, now, &base, horizon).await?;
+            send_digest(alerts, settings, now, &base, horizon).await?;
         }
     }
     Ok(())
@@ -251,13 +251,13 @@ pub struct RolloutProblem<'a> {
     pub detail: &'a str,
 }
 
-pub async fn rollout_problem(state: &AppState, problem: &RolloutProblem<'_>) -> Result<()> {
-    let settings = effective(state).await;
+pub async fn rollout_problem(alerts: &Alerts, problem: &RolloutProblem<'_>) -> Result<()> {
+    let settings = effective(alerts).await;
     let recipients = settings.recipients_for(problem.groups);
     if recipients.is_empty() {
         return Ok(());
     }
-    let base = base_url(state, &settings);
+    let base = base_url(alerts, &settings);
     let key = format!("rollout:{}:{}", problem.rollout_id, problem.target_id);
     let line = Line {
         host_id: problem.host_id,
@@ -287,9 +287,9 @@ pub async fn rollout_problem(state: &AppState, problem: &RolloutProblem<'_>) -> 
             &[(String::new(), vec![line])],
         ))
     };
-    state
+    alerts
         .store
-        .raise_alert(&key, state.now_secs(), AlertAction::Email(&email))
+        .raise_alert(&key, alerts.now_secs(), AlertAction::Email(&email))
         .await?;
     Ok(())
 }

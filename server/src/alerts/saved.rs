@@ -3,29 +3,29 @@
 
 use zeroize::Zeroizing;
 
+use super::Alerts;
 use super::settings::AlertSettings;
 use super::{PASSWORD, SETTINGS};
-use crate::state::AppState;
 
 /// The settings in force: what an admin saved, else the configuration file's.
-pub async fn effective(state: &AppState) -> AlertSettings {
-    match state.store.setting(SETTINGS).await {
+pub async fn effective(alerts: &Alerts) -> AlertSettings {
+    match alerts.store.setting(SETTINGS).await {
         Ok(Some(json)) => serde_json::from_str(&json).unwrap_or_else(|e| {
             tracing::error!(
                 "the saved alert settings are unreadable ({e}); using the config file's"
             );
-            state.config.alerts.clone()
+            alerts.config.alerts.clone()
         }),
-        _ => state.config.alerts.clone(),
+        _ => alerts.config.alerts.clone(),
     }
 }
 
 /// The SMTP password: saved (sealed) on the settings page, else from the configuration.
-pub async fn password(state: &AppState, settings: &AlertSettings) -> Option<Zeroizing<String>> {
-    if let Ok(Some(sealed)) = state.store.setting(PASSWORD).await
+pub async fn password(alerts: &Alerts, settings: &AlertSettings) -> Option<Zeroizing<String>> {
+    if let Ok(Some(sealed)) = alerts.store.setting(PASSWORD).await
         && let Ok(sealed) = serde_json::from_str::<String>(&sealed)
     {
-        match state.kek.open(&sealed) {
+        match alerts.kek.open(&sealed) {
             Ok(bytes) => return Some(Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned())),
             Err(e) => tracing::error!("{e}"),
         }
@@ -40,25 +40,25 @@ pub async fn password(state: &AppState, settings: &AlertSettings) -> Option<Zero
 
 /// Saves settings from the settings page; a new password (if given) is sealed.
 pub async fn save(
-    state: &AppState,
+    alerts: &Alerts,
     settings: &AlertSettings,
     new_password: Option<&str>,
 ) -> Result<(), String> {
     settings.check()?;
     let json = serde_json::to_string(settings).map_err(|e| e.to_string())?;
-    let now = state.now_secs();
-    state
+    let now = alerts.now_secs();
+    alerts
         .store
         .set_setting(SETTINGS, &json, now)
         .await
         .map_err(|e| e.to_string())?;
     if let Some(password) = new_password.filter(|p| !p.is_empty()) {
-        let sealed = state
+        let sealed = alerts
             .kek
             .seal(password.as_bytes())
             .map_err(|e| e.to_string())?;
         let json = serde_json::to_string(&sealed).map_err(|e| e.to_string())?;
-        state
+        alerts
             .store
             .set_setting(PASSWORD, &json, now)
             .await

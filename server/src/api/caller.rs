@@ -1,14 +1,13 @@
 //! Who is calling the API: a Bearer token, or the session cookie (then, for a change, only
 //! from the console's own pages). The session itself is checked by the console core.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 
 use crate::auth;
 use crate::console::{Caller, Console};
 use crate::error::ApiError;
-use crate::state::AppState;
 
 fn bearer_token(headers: &HeaderMap) -> Option<String> {
     headers
@@ -19,10 +18,13 @@ fn bearer_token(headers: &HeaderMap) -> Option<String> {
         .map(|t| t.trim().to_owned())
 }
 
-impl FromRequestParts<AppState> for Caller {
+impl<S: Send + Sync> FromRequestParts<S> for Caller
+where
+    Console: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let (token, via_cookie) = match bearer_token(&parts.headers) {
             Some(token) => (token, false),
             None => (
@@ -30,7 +32,7 @@ impl FromRequestParts<AppState> for Caller {
                 true,
             ),
         };
-        let console = Console::new(state.clone());
+        let console = Console::from_ref(state);
         // A forged or stale token is refused before the Origin is looked at.
         let caller = console.authenticate(&token).await?;
         if via_cookie

@@ -15,7 +15,6 @@ use crate::console::{
     HostView, OutboxEntry, Role, Summary, TokenRow, Viewer,
 };
 use crate::error::ApiError;
-use crate::state::AppState;
 
 fn rfc3339(secs: i64) -> String {
     OffsetDateTime::from_unix_timestamp(secs)
@@ -278,13 +277,13 @@ pub async fn outbox(
     ))
 }
 
-pub async fn metrics(State(state): State<AppState>) -> Response {
+pub async fn metrics(State(metrics): State<std::sync::Arc<crate::metrics::Metrics>>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.render(),
+        metrics.render(),
     )
         .into_response()
 }

@@ -11,9 +11,20 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 
-use crate::state::AppState;
+use std::sync::Arc;
 
-pub fn router(state: AppState) -> Router {
+use axum::extract::FromRef;
+
+use crate::console::Console;
+use crate::metrics::Metrics;
+
+/// The JSON API over any state that yields the console core (and the metrics).
+pub fn router<S>(state: S) -> Router
+where
+    S: Clone + Send + Sync + 'static,
+    Console: FromRef<S>,
+    Arc<Metrics>: FromRef<S>,
+{
     Router::new()
         .route("/api/v1/login", post(handlers::login))
         .route("/api/v1/logout", post(handlers::logout))

@@ -54,12 +54,12 @@ pub struct NewToken {
 
 impl Console {
     pub async fn agents(&self, _who: Can<'_, Viewer>) -> Result<Vec<AgentView>> {
-        let agents = self.state.store.list_agents().await?;
+        let agents = self.store.list_agents().await?;
         Ok(agents
             .into_iter()
             .map(|agent| AgentView {
                 online: self.is_online(agent.last_seen_at, agent.revoked_at.is_some()),
-                connected: self.state.registry.is_connected(&agent.id),
+                connected: self.registry.is_connected(&agent.id),
                 agent,
             })
             .collect())
@@ -68,13 +68,12 @@ impl Console {
     /// Revokes an agent's certificate: new handshakes are refused first, then the live
     /// connection is dropped. Returns whether one was dropped. Audited the first time.
     pub async fn revoke_agent(&self, who: Can<'_, Admin>, agent_id: &str) -> Result<bool> {
-        let state = &self.state;
-        if state.store.agent(agent_id).await?.is_none() {
+        if self.store.agent(agent_id).await?.is_none() {
             return Err(Error::NotFound { what: "agent" });
         }
-        let newly = state.store.revoke_agent(agent_id, self.now_secs()).await?;
-        state.revoked.revoke(agent_id);
-        let dropped = state.registry.disconnect(agent_id);
+        let newly = self.store.revoke_agent(agent_id, self.now_secs()).await?;
+        self.revoked.revoke(agent_id);
+        let dropped = self.registry.disconnect(agent_id);
         if newly {
             self.record(who.name(), AuditAction::AgentRevoked, Some(agent_id), None)
                 .await?;
@@ -83,7 +82,7 @@ impl Console {
     }
 
     pub async fn tokens(&self, _who: Can<'_, Admin>) -> Result<Vec<TokenRow>> {
-        Ok(self.state.store.list_tokens().await?)
+        Ok(self.store.list_tokens().await?)
     }
 
     /// A single-use token valid for `hours` (default: the configured lifetime), optionally
@@ -94,11 +93,10 @@ impl Console {
         hours: Option<u64>,
         host: Option<&str>,
     ) -> Result<NewToken> {
-        let state = &self.state;
-        let hours = hours.unwrap_or(state.config.token_hours);
+        let hours = hours.unwrap_or(self.config.token_hours);
         let (token, expires_at) = crate::tokens::create(
-            &state.store,
-            state.pki.pin(),
+            &self.store,
+            self.pki.pin(),
             who.name(),
             hours,
             host,
@@ -106,9 +104,9 @@ impl Console {
         )
         .await?;
         let (enrol_linux, enrol_windows) =
-            crate::tokens::enrol_commands(&state.gateway_url(), &token);
+            crate::tokens::enrol_commands(&self.addresses.gateway_url(), &token);
         let (install_linux, install_windows) =
-            crate::downloads::install_commands(state, &state.ui_url());
+            crate::downloads::install_commands(&self.config, &self.addresses.ui_url());
         Ok(NewToken {
             token,
             expires_at,

@@ -23,19 +23,18 @@ pub struct AlertsView {
 impl Console {
     /// The latest alert emails, newest first (admins only: it shows who is told what).
     pub async fn outbox(&self, _who: Can<'_, Admin>, limit: i64) -> Result<Vec<OutboxEntry>> {
-        Ok(self.state.store.outbox(limit.clamp(1, 500)).await?)
+        Ok(self.store.outbox(limit.clamp(1, 500)).await?)
     }
 
     /// The settings in force (saved on the page, else the configuration file's).
     pub async fn current_alert_settings(&self, _who: Can<'_, Admin>) -> AlertSettings {
-        alerts::effective(&self.state).await
+        alerts::effective(&self.alerts).await
     }
 
     pub async fn alerts(&self, who: Can<'_, Admin>) -> Result<AlertsView> {
-        let state = &self.state;
-        let settings = alerts::effective(state).await;
-        let saved_on_page = state.store.setting(alerts::SETTINGS).await?.is_some();
-        let password_set = alerts::password(state, &settings).await.is_some();
+        let settings = alerts::effective(&self.alerts).await;
+        let saved_on_page = self.store.setting(alerts::SETTINGS).await?.is_some();
+        let password_set = alerts::password(&self.alerts, &settings).await.is_some();
         let outbox = self.outbox(who, 50).await?;
         Ok(AlertsView {
             settings,
@@ -54,7 +53,7 @@ impl Console {
     ) -> Result<()> {
         let password = password.filter(|p| !p.is_empty());
         alerts::save(
-            &self.state,
+            &self.alerts,
             settings,
             password.as_deref().map(String::as_str),
         )
@@ -83,7 +82,7 @@ impl Console {
     /// Sends a test email now with the saved settings; the SMTP server's answer, or its
     /// refusal as the error. Audited either way.
     pub async fn send_test_email(&self, who: Can<'_, Admin>, to: &str) -> Result<String> {
-        let result = alerts::test_email(&self.state, to).await;
+        let result = alerts::test_email(&self.alerts, to).await;
         let detail = match &result {
             Ok(answer) => answer.clone(),
             Err(e) => format!("failed: {e}"),

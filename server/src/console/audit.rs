@@ -15,8 +15,7 @@ impl Console {
         target: Option<&str>,
         detail: Option<&str>,
     ) -> Result<()> {
-        self.state
-            .store
+        self.store
             .audit(self.now_secs(), actor, action, target, detail)
             .await?;
         Ok(())
@@ -29,10 +28,6 @@ impl Console {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditEntry>> {
-        Ok(self
-            .state
-            .store
-            .audit_log(before, limit.clamp(1, 1000))
-            .await?)
+        Ok(self.store.audit_log(before, limit.clamp(1, 1000)).await?)
     }
 }

@@ -166,15 +166,14 @@ fn cursor(next: Option<(String, String)>) -> Option<String> {
 impl Console {
     pub async fn summary(&self, _who: Can<'_, Viewer>) -> Result<Summary> {
         Ok(self
-            .state
             .store
-            .summary(self.now_secs(), self.state.config.offline_after_secs())
+            .summary(self.now_secs(), self.config.offline_after_secs())
             .await?)
     }
 
     pub async fn overview(&self, who: Can<'_, Viewer>) -> Result<Overview> {
         let now = self.now_secs();
-        let store = &self.state.store;
+        let store = &self.store;
         let urgent = CertificateFilter {
             limit: 10,
             now,
@@ -203,7 +202,7 @@ impl Console {
     ) -> Result<CertificatePage> {
         let now = self.now_secs();
         let filter = query.filter(now, limit)?;
-        let page = self.state.store.certificates(&filter).await?;
+        let page = self.store.certificates(&filter).await?;
         Ok(CertificatePage {
             items: page.items,
             next: cursor(page.next),
@@ -242,7 +241,7 @@ impl Console {
     ) -> Result<CertificateDetail> {
         let now = self.now_secs();
         let sha256 = sha256.to_ascii_uppercase();
-        let store = &self.state.store;
+        let store = &self.store;
         let row = store
             .certificate(&sha256, now)
             .await?

@@ -38,7 +38,7 @@ impl Console {
 
     /// The oldest last-seen time that still counts as online.
     pub(super) fn online_cutoff(&self) -> i64 {
-        self.now_secs() - self.state.config.offline_after_secs()
+        self.now_secs() - self.config.offline_after_secs()
     }
 
     fn host_view(&self, host: HostRow) -> HostView {
@@ -49,12 +49,12 @@ impl Console {
     }
 
     pub async fn hosts(&self, _who: Can<'_, Viewer>) -> Result<Vec<HostView>> {
-        let hosts = self.state.store.hosts().await?;
+        let hosts = self.store.hosts().await?;
         Ok(hosts.into_iter().map(|h| self.host_view(h)).collect())
     }
 
     pub async fn host(&self, _who: Can<'_, Viewer>, id: i64) -> Result<HostDetail> {
-        let store = &self.state.store;
+        let store = &self.store;
         let host = store
             .host(id)
             .await?
@@ -88,7 +88,7 @@ impl Console {
         labels: &str,
     ) -> Result<Vec<String>> {
         let list = parse_labels(labels)?;
-        let groups = self.state.store.set_host_labels(host_id, &list).await?;
+        let groups = self.store.set_host_labels(host_id, &list).await?;
         self.record(
             who.name(),
             AuditAction::HostLabelsSet,

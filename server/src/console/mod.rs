@@ -39,28 +39,90 @@ pub use session::{Edge, LoggedIn};
 pub use users::User;
 pub use windows::{WindowRow, hhmm, utc_offset};
 
-use axum::extract::FromRef;
+use std::sync::Arc;
 
-use crate::state::AppState;
+use certfleet_store::Store;
+use tokio::sync::Notify;
+
+use crate::addresses::Addresses;
+use crate::alerts::Alerts;
+use crate::auth::Sessions;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::connections::{PendingChecks, Registry};
+use crate::events::{Events, LiveEvent};
+use crate::pki::Pki;
+use crate::secrets::Kek;
+use crate::tls::RevocationList;
 
 /// The use cases, over the services they need. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Console {
-    state: AppState,
+    store: Store,
+    config: Arc<Config>,
+    /// For the CA pin in enrolment tokens.
+    pki: Arc<Pki>,
+    sessions: Sessions,
+    /// Seals uploaded private keys.
+    kek: Kek,
+    /// Refuses a revoked agent's next handshake.
+    revoked: RevocationList,
+    registry: Registry,
+    pending_checks: PendingChecks,
+    events: Events,
+    clock: Clock,
+    addresses: Addresses,
+    /// Wakes the rollout scheduler when a rollout is created or steered.
+    rollout_wake: Arc<Notify>,
+    alerts: Alerts,
+}
+
+/// The handles [`Console`] is made of.
+#[derive(Debug)]
+pub struct ConsoleParts {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub pki: Arc<Pki>,
+    pub sessions: Sessions,
+    pub kek: Kek,
+    pub revoked: RevocationList,
+    pub registry: Registry,
+    pub pending_checks: PendingChecks,
+    pub events: Events,
+    pub clock: Clock,
+    pub addresses: Addresses,
+    pub rollout_wake: Arc<Notify>,
+    pub alerts: Alerts,
 }
 
 impl Console {
-    pub fn new(state: AppState) -> Self {
-        Console { state }
+    pub fn new(parts: ConsoleParts) -> Self {
+        Console {
+            store: parts.store,
+            config: parts.config,
+            pki: parts.pki,
+            sessions: parts.sessions,
+            kek: parts.kek,
+            revoked: parts.revoked,
+            registry: parts.registry,
+            pending_checks: parts.pending_checks,
+            events: parts.events,
+            clock: parts.clock,
+            addresses: parts.addresses,
+            rollout_wake: parts.rollout_wake,
+            alerts: parts.alerts,
+        }
+    }
+
+    fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
     }
 
     fn now_secs(&self) -> i64 {
-        self.state.now_secs()
+        self.clock.now_secs()
     }
-}
 
-impl FromRef<AppState> for Console {
-    fn from_ref(state: &AppState) -> Self {
-        Console::new(state.clone())
+    fn publish(&self, event: LiveEvent) {
+        self.events.publish(event);
     }
 }

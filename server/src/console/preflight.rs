@@ -8,8 +8,8 @@ use std::time::Duration;
 use certfleet_proto::{ConsoleMessage, Job, JobAction};
 use serde::Serialize;
 
+use super::Console;
 use super::Error;
-use crate::state::AppState;
 
 /// How long a host has to answer.
 const ANSWER_WITHIN: Duration = Duration::from_secs(20);
@@ -27,13 +27,13 @@ pub struct HostVerdict {
 
 /// Asks every agent of the proposed endpoints for its preflight, all at once.
 pub async fn check(
-    state: &AppState,
+    console: &Console,
     actor: &str,
     renewal_id: i64,
 ) -> Result<Vec<HostVerdict>, Error> {
-    let renewal = state.store.renewal(renewal_id).await?;
-    let proposals = super::rollout_plan::plan(state, renewal_id).await?;
-    let uses = state.store.endpoint_uses().await?;
+    let renewal = console.store.renewal(renewal_id).await?;
+    let proposals = super::rollout_plan::plan(console, renewal_id).await?;
+    let uses = console.store.endpoint_uses().await?;
     let mut waiting = Vec::new();
     let mut verdicts = Vec::new();
     for p in proposals
@@ -55,12 +55,12 @@ pub async fn check(
             verdict: "no answer".into(),
             detail: "the agent is offline".into(),
         };
-        if !state.registry.is_connected(&agent_id) {
+        if !console.registry.is_connected(&agent_id) {
             verdicts.push(verdict);
             continue;
         }
         let job_id = format!("preflight-{}", uuid::Uuid::new_v4());
-        let answer = state.pending_checks.expect(&job_id, &agent_id);
+        let answer = console.pending_checks.expect(&job_id, &agent_id);
         let frame = certfleet_proto::encode(
             &uuid::Uuid::new_v4().to_string(),
             &ConsoleMessage::Job(Job {
@@ -72,8 +72,8 @@ pub async fn check(
                 },
             }),
         );
-        if !state.registry.try_send(&agent_id, frame) {
-            state.pending_checks.forget(&job_id);
+        if !console.registry.try_send(&agent_id, frame) {
+            console.pending_checks.forget(&job_id);
             verdict.detail = "the agent's connection is busy or gone; try again".into();
             verdicts.push(verdict);
             continue;
@@ -82,7 +82,7 @@ pub async fn check(
     }
     let answers =
         futures_util::future::join_all(waiting.into_iter().map(|(mut verdict, job_id, answer)| {
-            let pending = state.pending_checks.clone();
+            let pending = console.pending_checks.clone();
             async move {
                 match tokio::time::timeout(ANSWER_WITHIN, answer).await {
                     Ok(Ok(result)) => {
@@ -100,10 +100,10 @@ pub async fn check(
         .await;
     verdicts.extend(answers);
     verdicts.sort_by(|a, b| (&a.hostname, &a.endpoint_key).cmp(&(&b.hostname, &b.endpoint_key)));
-    state
+    console
         .store
         .audit(
-            state.now_secs(),
+            console.now_secs(),
             actor,
             AuditAction::RenewalPreflight,
             Some(&format!("renewal #{renewal_id}")),

@@ -15,15 +15,15 @@ impl Console {
         who: Can<'_, Operator>,
         request: &UploadRequest,
     ) -> Result<RenewalRow> {
-        renewals::upload(&self.state, who.name(), request).await
+        renewals::upload(self, who.name(), request).await
     }
 
     /// The latest renewals, newest first.
     pub async fn renewals(&self, _who: Can<'_, Viewer>, limit: i64) -> Result<Vec<RenewalRow>> {
-        Ok(self.state.store.renewals(limit).await?)
+        Ok(self.store.renewals(limit).await?)
     }
 
     pub async fn renewal(&self, _who: Can<'_, Viewer>, id: i64) -> Result<RenewalRow> {
-        Ok(self.state.store.renewal(id).await?)
+        Ok(self.store.renewal(id).await?)
     }
 }

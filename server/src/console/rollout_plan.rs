@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::Console;
 use super::Error;
-use crate::state::AppState;
 
 /// What certkit judges an endpoint kind's renewal for; `None`: no agent driver deploys it.
 fn purpose_of(kind: EndpointKind) -> Option<Purpose> {
@@ -81,10 +81,10 @@ fn covers(names: &[String], host: &str) -> bool {
 
 /// Every endpoint the renewal could renew: the proposed ones (same subject and names, or
 /// names the renewal covers) first, then the rest an admin may add.
-pub async fn plan(state: &AppState, renewal_id: i64) -> Result<Vec<Proposal>, Error> {
-    let renewal = state.store.renewal(renewal_id).await?;
+pub async fn plan(console: &Console, renewal_id: i64) -> Result<Vec<Proposal>, Error> {
+    let renewal = console.store.renewal(renewal_id).await?;
     let material = certfleet_certkit::read(renewal.chain_pem.as_bytes(), None).ok();
-    let now = state.now();
+    let now = console.now();
     // certkit's verdict for a host name and kind, the same the agent's preflight reaches;
     // many endpoints share one, so each is judged once.
     let mut verdicts: HashMap<(Option<String>, Purpose), Vec<String>> = HashMap::new();
@@ -104,7 +104,7 @@ pub async fn plan(state: &AppState, renewal_id: i64) -> Result<Vec<Proposal>, Er
             .clone()
     };
     let mut proposals: BTreeMap<(bool, String, String), Proposal> = BTreeMap::new();
-    let uses = state.store.endpoint_uses().await?;
+    let uses = console.store.endpoint_uses().await?;
     // An endpoint already on the renewal (configured or served) is done.
     let done: std::collections::HashSet<(i64, &str)> = uses
         .iter()
@@ -132,7 +132,7 @@ pub async fn plan(state: &AppState, renewal_id: i64) -> Result<Vec<Proposal>, Er
         } else if renewal.not_after <= use_.not_after {
             notes.push("the renewal does not expire later than the current certificate".into());
         }
-        let online = state.registry.is_connected(&use_.agent_id);
+        let online = console.registry.is_connected(&use_.agent_id);
         if !online {
             notes.push("the agent is offline: it gets its step when it returns".into());
         }
@@ -238,12 +238,12 @@ fn parse_start(text: Option<&str>, now: OffsetDateTime) -> Result<(i64, String),
 
 /// Creates a rollout (scheduled; the scheduler starts it at its time), audited.
 pub async fn create(
-    state: &AppState,
+    console: &Console,
     actor: &str,
     request: &RolloutRequest,
 ) -> Result<RolloutRow, Error> {
-    let now = state.now();
-    let proposals = plan(state, request.renewal_id).await?;
+    let now = console.now();
+    let proposals = plan(console, request.renewal_id).await?;
     let chosen: Vec<&Proposal> = match &request.targets {
         None => proposals
             .iter()
@@ -335,7 +335,7 @@ pub async fn create(
             wave: wave_of.get(&p.host_id).copied().unwrap_or(0),
         })
         .collect();
-    let id = state
+    let id = console
         .store
         .create_rollout(&NewRollout {
             renewal_id: request.renewal_id,
@@ -349,7 +349,7 @@ pub async fn create(
             targets,
         })
         .await?;
-    state
+    console
         .store
         .audit(
             now.unix_timestamp(),
@@ -369,8 +369,8 @@ pub async fn create(
             )),
         )
         .await?;
-    state.rollout_wake.notify_one();
-    Ok(state.store.rollout(id).await?)
+    console.rollout_wake.notify_one();
+    Ok(console.store.rollout(id).await?)
 }
 
 /// A rollout with its targets, for the API and the UI.
@@ -381,10 +381,10 @@ pub struct RolloutView {
     pub targets: Vec<TargetRow>,
 }
 
-pub async fn view(state: &AppState, id: i64) -> Result<RolloutView, Error> {
+pub async fn view(console: &Console, id: i64) -> Result<RolloutView, Error> {
     Ok(RolloutView {
-        rollout: state.store.rollout(id).await?,
-        targets: state.store.rollout_targets(id).await?,
+        rollout: console.store.rollout(id).await?,
+        targets: console.store.rollout_targets(id).await?,
     })
 }
 
@@ -436,36 +436,38 @@ impl Control {
 /// Pause, resume or cancel. Targets already sent finish (an agent never stops half-way);
 /// cancelling marks the pending ones cancelled.
 pub async fn control(
-    state: &AppState,
+    console: &Console,
     actor: &str,
     id: i64,
     action: Control,
 ) -> Result<RolloutRow, Error> {
-    let now = state.now_secs();
+    let now = console.now_secs();
     use RolloutState::{Cancelled, Paused, Running, Scheduled};
     let (from, to): (&[RolloutState], RolloutState) = match action {
         Control::Pause => (&[Scheduled, Running], Paused),
         // One paused before its start time waits for it again.
-        Control::Resume if state.store.rollout(id).await?.start_at > now => (&[Paused], Scheduled),
+        Control::Resume if console.store.rollout(id).await?.start_at > now => {
+            (&[Paused], Scheduled)
+        }
         Control::Resume => (&[Paused], Running),
         Control::Cancel => (&[Scheduled, Running, Paused], Cancelled),
     };
     let done = action.done();
     let detail = format!("{done} by {actor}");
-    if !state
+    if !console
         .store
         .set_rollout_state(id, from, to, Some(&detail), now)
         .await?
     {
-        let current = state.store.rollout(id).await?;
+        let current = console.store.rollout(id).await?;
         return Err(Error::Conflict(format!(
             "rollout #{id} is {}: it cannot be {done}",
             current.state
         )));
     }
     if to == Cancelled {
-        for target in state.store.rollout_targets(id).await? {
-            state
+        for target in console.store.rollout_targets(id).await? {
+            console
                 .store
                 .set_target_state(
                     target.id,
@@ -478,7 +480,7 @@ pub async fn control(
                 .await?;
         }
     }
-    state
+    console
         .store
         .audit(
             now,
@@ -488,9 +490,9 @@ pub async fn control(
             None,
         )
         .await?;
-    state.publish(crate::events::LiveEvent::RolloutChanged { rollout_id: id });
-    state.rollout_wake.notify_one();
-    Ok(state.store.rollout(id).await?)
+    console.publish(crate::events::LiveEvent::RolloutChanged { rollout_id: id });
+    console.rollout_wake.notify_one();
+    Ok(console.store.rollout(id).await?)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ pub use certfleet_store::{RolloutRow, TargetRow};
 impl Console {
     /// Every endpoint the renewal could renew, with the console's verdict on each.
     pub async fn plan(&self, _who: Can<'_, Viewer>, renewal_id: i64) -> Result<Vec<Proposal>> {
-        rollout::plan(&self.state, renewal_id).await
+        rollout::plan(self, renewal_id).await
     }
 
     /// Asks each proposed endpoint's agent whether it could take the renewal; nothing
@@ -22,7 +22,7 @@ impl Console {
         who: Can<'_, Operator>,
         renewal_id: i64,
     ) -> Result<Vec<HostVerdict>> {
-        preflight::check(&self.state, who.name(), renewal_id).await
+        preflight::check(self, who.name(), renewal_id).await
     }
 
     pub async fn create_rollout(
@@ -30,7 +30,7 @@ impl Console {
         who: Can<'_, Operator>,
         request: &RolloutRequest,
     ) -> Result<RolloutRow> {
-        rollout::create(&self.state, who.name(), request).await
+        rollout::create(self, who.name(), request).await
     }
 
     pub async fn control_rollout(
@@ -39,15 +39,15 @@ impl Console {
         id: i64,
         action: Control,
     ) -> Result<RolloutRow> {
-        rollout::control(&self.state, who.name(), id, action).await
+        rollout::control(self, who.name(), id, action).await
     }
 
     /// The latest rollouts, newest first.
     pub async fn rollouts(&self, _who: Can<'_, Viewer>, limit: i64) -> Result<Vec<RolloutRow>> {
-        Ok(self.state.store.rollouts(limit).await?)
+        Ok(self.store.rollouts(limit).await?)
     }
 
     pub async fn rollout(&self, _who: Can<'_, Viewer>, id: i64) -> Result<RolloutView> {
-        rollout::view(&self.state, id).await
+        rollout::view(self, id).await
     }
 }

@@ -32,13 +32,8 @@ impl Console {
     /// The user behind a session token, as the store holds them now (a disabled user's
     /// token no longer works; a changed role applies at once).
     pub async fn authenticate(&self, token: &str) -> Result<Caller> {
-        let user_id = self
-            .state
-            .sessions
-            .verify(token)
-            .ok_or(Error::Unauthenticated)?;
+        let user_id = self.sessions.verify(token).ok_or(Error::Unauthenticated)?;
         let user = self
-            .state
             .store
             .user_by_id(user_id)
             .await?
@@ -55,7 +50,7 @@ impl Console {
     /// Checks the password (in the same time whether or not the user exists) and issues a
     /// session. Both outcomes are audited.
     pub async fn login(&self, edge: Edge, username: &str, password: &str) -> Result<LoggedIn> {
-        let user = self.state.store.user_by_name(username).await?;
+        let user = self.store.user_by_name(username).await?;
         let valid = match &user {
             Some(u) if !u.disabled => auth::verify_password(password, &u.password_hash),
             _ => {
@@ -73,10 +68,9 @@ impl Console {
             .await?;
             return Err(Error::Forbidden(Refusal::WrongPassword));
         };
-        let token =
-            self.state
-                .sessions
-                .issue(user.id, &user.username, user.role, self.now_secs())?;
+        let token = self
+            .sessions
+            .issue(user.id, &user.username, user.role, self.now_secs())?;
         self.record(
             &user.username,
             AuditAction::Login,
@@ -95,7 +89,6 @@ impl Console {
     pub async fn change_password(&self, caller: &Caller, current: &str, new: &str) -> Result<()> {
         auth::check_new_password(current, new).map_err(Error::Invalid)?;
         let row = self
-            .state
             .store
             .user_by_id(caller.id())
             .await?
@@ -104,10 +97,7 @@ impl Console {
             return Err(Error::Forbidden(Refusal::WrongCurrentPassword));
         }
         let hash = auth::hash_password(new)?;
-        self.state
-            .store
-            .set_password(caller.id(), &hash, false)
-            .await?;
+        self.store.set_password(caller.id(), &hash, false).await?;
         self.record(caller.name(), AuditAction::PasswordChanged, None, None)
             .await
     }

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+use super::Console;
 use super::Error;
-use crate::state::AppState;
 
 /// What an admin hands over: a PFX with its password, or PEM texts.
 #[derive(Deserialize)]
@@ -183,15 +183,15 @@ fn judge(mut material: Material, now: OffsetDateTime) -> Result<Accepted, String
 
 /// Checks and stores an upload, audited. The key is sealed before it reaches the store.
 pub async fn upload(
-    state: &AppState,
+    console: &Console,
     actor: &str,
     request: &UploadRequest,
 ) -> Result<RenewalRow, Error> {
-    let now = state.now();
+    let now = console.now();
     let accepted = match check(request, now) {
         Ok(accepted) => accepted,
         Err(message) => {
-            state
+            console
                 .store
                 .audit(
                     now.unix_timestamp(),
@@ -205,11 +205,11 @@ pub async fn upload(
         }
     };
     let leaf = accepted.chain[0].facts();
-    let sealed_key = state.kek.seal(accepted.key.pkcs8_der())?;
+    let sealed_key = console.kek.seal(accepted.key.pkcs8_der())?;
     let chain_pem = certfleet_certkit::write::pem_chain(&accepted.chain);
     let sha256 = leaf.sha256.to_string();
     let ips: Vec<String> = leaf.ip_addresses.iter().map(|ip| ip.to_string()).collect();
-    let id = state
+    let id = console
         .store
         .insert_renewal(&NewRenewal {
             sha256: &sha256,
@@ -228,7 +228,7 @@ pub async fn upload(
             uploaded_at: now.unix_timestamp(),
         })
         .await?;
-    state
+    console
         .store
         .audit(
             now.unix_timestamp(),
@@ -238,5 +238,5 @@ pub async fn upload(
             Some(&format!("{} (SHA-256 {sha256})", leaf.subject)),
         )
         .await?;
-    Ok(state.store.renewal(id).await?)
+    Ok(console.store.renewal(id).await?)
 }

@@ -17,7 +17,7 @@ pub struct User {
 
 impl Console {
     pub async fn users(&self, _who: Can<'_, Admin>) -> Result<Vec<User>> {
-        let users = self.state.store.list_users().await?;
+        let users = self.store.list_users().await?;
         Ok(users
             .into_iter()
             .map(|u| User {
@@ -42,7 +42,7 @@ impl Console {
                 "A user name has 1 to 64 characters and no spaces.".into(),
             ));
         }
-        let store = &self.state.store;
+        let store = &self.store;
         if store.user_by_name(username).await?.is_some() {
             return Err(Error::Invalid(format!(
                 "There is already a user {username:?}."
@@ -64,7 +64,7 @@ impl Console {
     }
 
     pub async fn set_role(&self, who: Can<'_, Admin>, user_id: i64, role: Role) -> Result<()> {
-        let store = &self.state.store;
+        let store = &self.store;
         let user = store
             .user_by_id(user_id)
             .await?
@@ -88,7 +88,7 @@ impl Console {
         user_id: i64,
         disabled: bool,
     ) -> Result<()> {
-        let store = &self.state.store;
+        let store = &self.store;
         let user = store
             .user_by_id(user_id)
             .await?
@@ -107,7 +107,7 @@ impl Console {
     }
 
     async fn keep_an_admin(&self) -> Result<()> {
-        if self.state.store.count_active_admins().await? <= 1 {
+        if self.store.count_active_admins().await? <= 1 {
             return Err(Error::Invalid(
                 "At least one active admin must remain.".into(),
             ));

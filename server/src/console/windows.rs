@@ -25,7 +25,7 @@ pub fn utc_offset(minutes: i64) -> String {
 
 impl Console {
     pub async fn windows(&self, _who: Can<'_, Viewer>) -> Result<Vec<WindowRow>> {
-        Ok(self.state.store.maintenance_windows().await?)
+        Ok(self.store.maintenance_windows().await?)
     }
 
     /// Checks and stores a window; returns it with its id.
@@ -35,7 +35,7 @@ impl Console {
         mut window: WindowRow,
     ) -> Result<WindowRow> {
         crate::rollout::windows::check(&window).map_err(Error::Invalid)?;
-        window.id = self.state.store.add_maintenance_window(&window).await?;
+        window.id = self.store.add_maintenance_window(&window).await?;
         self.record(
             who.name(),
             AuditAction::WindowAdded,
@@ -54,7 +54,7 @@ impl Console {
     }
 
     pub async fn delete_window(&self, who: Can<'_, Admin>, id: i64) -> Result<()> {
-        if !self.state.store.delete_maintenance_window(id).await? {
+        if !self.store.delete_maintenance_window(id).await? {
             return Err(Error::NotFound {
                 what: "maintenance window",
             });

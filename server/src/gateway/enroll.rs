@@ -10,12 +10,12 @@ use certfleet_store::AuditAction;
 use certfleet_store::NewAgent;
 use sha2::{Digest, Sha256};
 
-use crate::state::AppState;
+use super::Gateway;
 
-pub async fn ca(State(state): State<AppState>) -> Response {
+pub async fn ca(State(gateway): State<Gateway>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/x-pem-file")],
-        state.pki.ca_pem().to_owned(),
+        gateway.pki.ca_pem().to_owned(),
     )
         .into_response()
 }
@@ -34,7 +34,7 @@ pub fn secret_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-pub async fn enroll(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
+pub async fn enroll(State(gateway): State<Gateway>, body: axum::body::Bytes) -> Response {
     let request: EnrollRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -45,20 +45,20 @@ pub async fn enroll(State(state): State<AppState>, body: axum::body::Bytes) -> R
             );
         }
     };
-    let now = state.now();
+    let now = gateway.now();
     let hash = secret_hash(&request.token_secret);
-    if let Err(e) = state
+    if let Err(e) = gateway
         .store
         .check_token(&request.token_id, &hash, now.unix_timestamp())
         .await
     {
-        return token_refusal(&state, &request, e).await;
+        return token_refusal(&gateway, &request, e).await;
     }
     let agent_id = uuid::Uuid::new_v4().to_string();
-    let issued = match state.pki.sign_agent_csr(
+    let issued = match gateway.pki.sign_agent_csr(
         &request.csr_pem,
         &agent_id,
-        state.config.agent_cert_days,
+        gateway.config.agent_cert_days,
         now,
     ) {
         Ok(issued) => issued,
@@ -69,15 +69,15 @@ pub async fn enroll(State(state): State<AppState>, body: axum::body::Bytes) -> R
         cert_serial: &issued.serial,
         cert_not_after: issued.not_after,
     };
-    if let Err(e) = state
+    if let Err(e) = gateway
         .store
         .enroll_agent(&request.token_id, &hash, now.unix_timestamp(), &agent)
         .await
     {
-        return token_refusal(&state, &request, e).await;
+        return token_refusal(&gateway, &request, e).await;
     }
-    state.metrics.enrollments.inc();
-    let _ = state
+    gateway.metrics.enrollments.inc();
+    let _ = gateway
         .store
         .audit(
             now.unix_timestamp(),
@@ -91,13 +91,13 @@ pub async fn enroll(State(state): State<AppState>, body: axum::body::Bytes) -> R
     Json(EnrollResponse {
         agent_id,
         certificate_pem: issued.pem,
-        ca_pem: state.pki.ca_pem().to_owned(),
+        ca_pem: gateway.pki.ca_pem().to_owned(),
     })
     .into_response()
 }
 
 async fn token_refusal(
-    state: &AppState,
+    gateway: &Gateway,
     request: &EnrollRequest,
     e: certfleet_store::Error,
 ) -> Response {
@@ -114,10 +114,10 @@ async fn token_refusal(
             );
         }
     };
-    let _ = state
+    let _ = gateway
         .store
         .audit(
-            state.now_secs(),
+            gateway.now_secs(),
             &format!("token:{}", request.token_id),
             AuditAction::AgentEnrollmentRefused,
             None,

@@ -17,8 +17,8 @@ use certfleet_proto::{
 use futures_util::{SinkExt, Stream, StreamExt};
 use tokio::sync::mpsc;
 
+use super::Gateway;
 use crate::events::LiveEvent;
-use crate::state::AppState;
 use crate::tls::PeerAgent;
 
 /// An agent must say hello this soon after connecting.
@@ -40,7 +40,7 @@ pub enum Incoming {
 
 /// `GET /agent/v1`: upgrades to a WebSocket for a verified, non-revoked agent.
 pub async fn upgrade(
-    State(state): State<AppState>,
+    State(gateway): State<Gateway>,
     Extension(peer): Extension<PeerAgent>,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -51,7 +51,7 @@ pub async fn upgrade(
         )
             .into_response();
     };
-    match state.store.agent(&agent_id).await {
+    match gateway.store.agent(&agent_id).await {
         Ok(Some(agent)) if agent.revoked_at.is_none() => {}
         Ok(Some(_)) => return (StatusCode::FORBIDDEN, "this agent was revoked").into_response(),
         Ok(None) => return (StatusCode::FORBIDDEN, "unknown agent").into_response(),
@@ -65,13 +65,13 @@ pub async fn upgrade(
         // Small buffers: an idle agent should cost the console little memory.
         .read_buffer_size(4 * 1024)
         .write_buffer_size(4 * 1024)
-        .on_upgrade(move |socket| connected(state, agent_id, socket))
+        .on_upgrade(move |socket| connected(gateway, agent_id, socket))
 }
 
-async fn connected(state: AppState, agent_id: String, socket: WebSocket) {
+async fn connected(gateway: Gateway, agent_id: String, socket: WebSocket) {
     let (mut sink, stream) = socket.split();
     let (outbound, mut queue) = mpsc::channel::<String>(OUTBOUND_QUEUE);
-    let metrics = state.metrics.clone();
+    let metrics = gateway.metrics.clone();
     let writer = tokio::spawn(async move {
         while let Some(frame) = queue.recv().await {
             if sink.send(Message::Text(frame.into())).await.is_err() {
@@ -94,7 +94,7 @@ async fn connected(state: AppState, agent_id: String, socket: WebSocket) {
         });
     // A transport error ends the stream: `filter_map` above drops it, and tungstenite
     // yields nothing after an error.
-    run_session(state, agent_id, Box::pin(incoming), outbound).await;
+    run_session(gateway, agent_id, Box::pin(incoming), outbound).await;
     let _ = writer.await;
 }
 
@@ -128,16 +128,16 @@ fn frame(message: ConsoleMessage) -> String {
 /// Runs the protocol for one connected agent until it disconnects, misbehaves, or is
 /// dropped (revoked, or replaced by a newer connection).
 pub async fn run_session<S>(
-    state: AppState,
+    gateway: Gateway,
     agent_id: String,
     mut incoming: S,
     outbound: mpsc::Sender<String>,
 ) where
     S: Stream<Item = Incoming> + Unpin,
 {
-    let registration = state.registry.register(&agent_id, outbound.clone());
+    let registration = gateway.registry.register(&agent_id, outbound.clone());
     let mut closed = registration.closed.clone();
-    state.metrics.agents_connected.inc();
+    gateway.metrics.agents_connected.inc();
     tracing::info!(agent = %agent_id, "agent connected");
 
     let mut host_id: Option<i64> = None;
@@ -159,11 +159,11 @@ pub async fn run_session<S>(
             }
         };
         let Some(item) = next else { break };
-        state.metrics.frames_in.inc();
+        gateway.metrics.frames_in.inc();
         let text = match item {
             Incoming::Text(text) => text,
             Incoming::Binary => {
-                state.metrics.frame_errors.inc();
+                gateway.metrics.frame_errors.inc();
                 let _ = outbound
                     .send(error_frame(
                         None,
@@ -178,7 +178,7 @@ pub async fn run_session<S>(
                 continue;
             }
             Incoming::TooLarge => {
-                state.metrics.frame_errors.inc();
+                gateway.metrics.frame_errors.inc();
                 let _ = outbound
                     .send(error_frame(
                         None,
@@ -192,7 +192,7 @@ pub async fn run_session<S>(
         let (id, message) = match decode_from_agent(&text) {
             Ok(pair) => pair,
             Err((of, e)) => {
-                state.metrics.frame_errors.inc();
+                gateway.metrics.frame_errors.inc();
                 let _ = outbound
                     .send(error_frame(of, e.code(), e.to_string()))
                     .await;
@@ -207,20 +207,20 @@ pub async fn run_session<S>(
         };
         let reply = match (host_id, message) {
             (_, AgentMessage::Hello(hello)) => {
-                match state
+                match gateway
                     .store
-                    .upsert_host(&agent_id, &hello, state.now_secs())
+                    .upsert_host(&agent_id, &hello, gateway.now_secs())
                     .await
                 {
                     Ok(id) => {
                         host_id = Some(id);
-                        state.publish(LiveEvent::AgentOnline {
+                        gateway.publish(LiveEvent::AgentOnline {
                             agent_id: agent_id.clone(),
                         });
                         Ok(ConsoleMessage::Welcome(Welcome {
                             agent_id: agent_id.clone(),
-                            heartbeat_secs: state.config.heartbeat_secs,
-                            server_time: state.now_secs(),
+                            heartbeat_secs: gateway.config.heartbeat_secs,
+                            server_time: gateway.now_secs(),
                         }))
                     }
                     Err(e) => Err((
@@ -234,30 +234,32 @@ pub async fn run_session<S>(
                 "say hello before anything else".to_owned(),
             )),
             (Some(host), AgentMessage::Inventory(inventory)) => {
-                ingest(&state, &agent_id, host, &id, inventory).await
+                ingest(&gateway, &agent_id, host, &id, inventory).await
             }
             (Some(_), AgentMessage::Heartbeat(_)) => {
-                if let Err(e) = state.store.touch_agent(&agent_id, state.now_secs()).await {
+                if let Err(e) = gateway
+                    .store
+                    .touch_agent(&agent_id, gateway.now_secs())
+                    .await
+                {
                     tracing::warn!(agent = %agent_id, "cannot record the heartbeat: {e}");
                 }
                 errors_in_a_row = 0;
                 continue;
             }
             (Some(_), AgentMessage::RenewRequest(request)) => {
-                renew(&state, &agent_id, &request.csr_pem).await
+                renew(&gateway, &agent_id, &request.csr_pem).await
             }
             (Some(_), AgentMessage::JobProgress(progress)) => {
                 tracing::info!(agent = %agent_id, job = %progress.job_id, step = %progress.step, "{}", progress.detail);
-                if let Err(e) =
-                    crate::rollout::scheduler::on_progress(&state, &agent_id, &progress).await
-                {
+                if let Err(e) = gateway.reports.progress(&agent_id, &progress).await {
                     tracing::warn!(agent = %agent_id, "cannot record job progress: {e:#}");
                 }
                 Ok(ack(&id, None))
             }
             (Some(_), AgentMessage::JobResult(result)) => {
                 tracing::info!(agent = %agent_id, job = %result.job_id, ok = result.ok, "{}", result.detail);
-                match crate::rollout::scheduler::on_result(&state, &agent_id, &result).await {
+                match gateway.reports.result(&agent_id, &result).await {
                     Ok(()) => Ok(ack(&id, None)),
                     Err(e) => {
                         tracing::error!(agent = %agent_id, "cannot record a job result: {e:#}");
@@ -279,7 +281,7 @@ pub async fn run_session<S>(
                 frame(message)
             }
             Err((code, message)) => {
-                state.metrics.frame_errors.inc();
+                gateway.metrics.frame_errors.inc();
                 errors_in_a_row += 1;
                 error_frame(Some(id), code, message)
             }
@@ -292,13 +294,13 @@ pub async fn run_session<S>(
         }
     }
 
-    state
+    gateway
         .registry
         .unregister(&agent_id, registration.generation);
-    state.publish(LiveEvent::AgentOffline {
+    gateway.publish(LiveEvent::AgentOffline {
         agent_id: agent_id.clone(),
     });
-    state.metrics.agents_connected.dec();
+    gateway.metrics.agents_connected.dec();
     tracing::info!(agent = %agent_id, "agent disconnected");
 }
 
@@ -310,7 +312,7 @@ fn ack(of: &str, hash: Option<String>) -> ConsoleMessage {
 }
 
 async fn ingest(
-    state: &AppState,
+    gateway: &Gateway,
     agent_id: &str,
     host_id: i64,
     frame_id: &str,
@@ -323,16 +325,16 @@ async fn ingest(
         ));
     }
     let started = Instant::now();
-    match state
+    match gateway
         .store
-        .ingest_inventory(agent_id, host_id, &inventory, state.now_secs())
+        .ingest_inventory(agent_id, host_id, &inventory, gateway.now_secs())
         .await
     {
         Ok(outcome) => {
             if outcome.changed {
-                state.publish(LiveEvent::InventoryChanged { host_id });
-                state.metrics.inventories_ingested.inc();
-                state
+                gateway.publish(LiveEvent::InventoryChanged { host_id });
+                gateway.metrics.inventories_ingested.inc();
+                gateway
                     .metrics
                     .ingest_seconds
                     .observe(started.elapsed().as_secs_f64());
@@ -355,23 +357,28 @@ async fn ingest(
 }
 
 async fn renew(
-    state: &AppState,
+    gateway: &Gateway,
     agent_id: &str,
     csr_pem: &str,
 ) -> Result<ConsoleMessage, (ErrorCode, String)> {
-    let issued = state
+    let issued = gateway
         .pki
-        .sign_agent_csr(csr_pem, agent_id, state.config.agent_cert_days, state.now())
+        .sign_agent_csr(
+            csr_pem,
+            agent_id,
+            gateway.config.agent_cert_days,
+            gateway.now(),
+        )
         .map_err(|e| (ErrorCode::CsrInvalid, e.to_string()))?;
-    state
+    gateway
         .store
         .record_agent_certificate(agent_id, &issued.serial, issued.not_after)
         .await
         .map_err(|e| (ErrorCode::Internal, e.to_string()))?;
-    let _ = state
+    let _ = gateway
         .store
         .audit(
-            state.now_secs(),
+            gateway.now_secs(),
             &format!("agent:{agent_id}"),
             AuditAction::AgentCertificateRenewed,
             Some(agent_id),

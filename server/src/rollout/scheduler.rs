@@ -16,7 +16,7 @@ use certfleet_proto::{
 use certfleet_store::{RolloutRow, RolloutState, TargetRow, TargetState};
 use tokio::sync::watch;
 
-use crate::state::AppState;
+use super::Rollouts;
 
 /// A job without news for this long is sent again.
 const RESEND_AFTER_SECS: i64 = 30;
@@ -33,15 +33,15 @@ fn job_id(target: &TargetRow) -> String {
 }
 
 /// One pass over every active rollout.
-pub async fn tick(state: &AppState) -> Result<()> {
-    let now = state.now();
-    let windows = state.store.maintenance_windows().await?;
-    for rollout in state.store.active_rollouts().await? {
+pub async fn tick(rollouts: &Rollouts) -> Result<()> {
+    let now = rollouts.now();
+    let windows = rollouts.store.maintenance_windows().await?;
+    for rollout in rollouts.store.active_rollouts().await? {
         if rollout.state == RolloutState::Scheduled {
             if now.unix_timestamp() < rollout.start_at {
                 continue;
             }
-            if state
+            if rollouts
                 .store
                 .set_rollout_state(
                     rollout.id,
@@ -52,7 +52,7 @@ pub async fn tick(state: &AppState) -> Result<()> {
                 )
                 .await?
             {
-                state
+                rollouts
                     .store
                     .audit(
                         now.unix_timestamp(),
@@ -62,26 +62,26 @@ pub async fn tick(state: &AppState) -> Result<()> {
                         None,
                     )
                     .await?;
-                publish(state, rollout.id);
+                publish(rollouts, rollout.id);
             }
         }
-        drive(state, &rollout, &windows).await?;
+        drive(rollouts, &rollout, &windows).await?;
     }
     Ok(())
 }
 
-fn publish(state: &AppState, rollout_id: i64) {
-    state.publish(LiveEvent::RolloutChanged { rollout_id });
+fn publish(rollouts: &Rollouts, rollout_id: i64) {
+    rollouts.publish(LiveEvent::RolloutChanged { rollout_id });
 }
 
 async fn drive(
-    state: &AppState,
+    rollouts: &Rollouts,
     rollout: &RolloutRow,
     windows: &[certfleet_store::WindowRow],
 ) -> Result<()> {
-    let now = state.now();
+    let now = rollouts.now();
     let secs = now.unix_timestamp();
-    let targets = state.store.rollout_targets(rollout.id).await?;
+    let targets = rollouts.store.rollout_targets(rollout.id).await?;
     let failures = targets.iter().filter(|t| t.state.is_failure()).count() as i64;
     let in_flight = targets.iter().any(|t| IN_FLIGHT.contains(&t.state));
 
@@ -91,7 +91,7 @@ async fn drive(
             rollout.max_failures
         );
         for t in targets.iter().filter(|t| t.state == TargetState::Pending) {
-            state
+            rollouts
                 .store
                 .set_target_state(
                     t.id,
@@ -104,7 +104,7 @@ async fn drive(
                 .await?;
         }
         if !in_flight
-            && state
+            && rollouts
                 .store
                 .set_rollout_state(
                     rollout.id,
@@ -115,7 +115,7 @@ async fn drive(
                 )
                 .await?
         {
-            state
+            rollouts
                 .store
                 .audit(
                     secs,
@@ -125,7 +125,7 @@ async fn drive(
                     Some(&reason),
                 )
                 .await?;
-            publish(state, rollout.id);
+            publish(rollouts, rollout.id);
         }
         return Ok(());
     }
@@ -155,7 +155,7 @@ async fn drive(
         } else {
             RolloutState::Succeeded
         };
-        if state
+        if rollouts
             .store
             .set_rollout_state(
                 rollout.id,
@@ -166,7 +166,7 @@ async fn drive(
             )
             .await?
         {
-            state
+            rollouts
                 .store
                 .audit(
                     secs,
@@ -180,7 +180,7 @@ async fn drive(
                     Some(&detail),
                 )
                 .await?;
-            publish(state, rollout.id);
+            publish(rollouts, rollout.id);
         }
         return Ok(());
     };
@@ -199,13 +199,13 @@ async fn drive(
         if t.state != TargetState::Pending && !resend {
             continue;
         }
-        let online = state.registry.is_connected(&t.agent_id);
+        let online = rollouts.registry.is_connected(&t.agent_id);
         if t.state == TargetState::Pending {
             // Groups matter only when some group has a window.
             if !windows.is_empty()
                 && let std::collections::hash_map::Entry::Vacant(slot) = groups_of.entry(t.host_id)
             {
-                slot.insert(state.store.host_groups(t.host_id).await?);
+                slot.insert(rollouts.store.host_groups(t.host_id).await?);
             }
             let groups = groups_of.get(&t.host_id).map(Vec::as_slice).unwrap_or(&[]);
             let closed = super::windows::closed(windows, groups, now);
@@ -227,7 +227,7 @@ async fn drive(
                 // Only skip once the window it was waiting for has passed or the grace is
                 // over; until then it gets its step when it returns.
                 if let Some(reason) = reason.filter(|_| secs > wave_began)
-                    && state
+                    && rollouts
                         .store
                         .set_target_state(
                             t.id,
@@ -252,9 +252,12 @@ async fn drive(
         to_send.push(t);
     }
     if !to_send.is_empty() {
-        let renewal = state.store.renewal(rollout.renewal_id).await?;
-        let sealed = state.store.renewal_sealed_key(rollout.renewal_id).await?;
-        let der = state.kek.open(&sealed)?;
+        let renewal = rollouts.store.renewal(rollout.renewal_id).await?;
+        let sealed = rollouts
+            .store
+            .renewal_sealed_key(rollout.renewal_id)
+            .await?;
+        let der = rollouts.kek.open(&sealed)?;
         let key = certfleet_certkit::PrivateKey::from_pkcs8_der(&der)?;
         let key_pem = Secret::new(certfleet_certkit::write::pkcs8_pem(&key).to_string());
         // Recorded before they are sent, in one transaction: a crash in between re-sends
@@ -263,7 +266,7 @@ async fn drive(
             .iter()
             .map(|t| (t.id, job_id(t), t.state == TargetState::Pending))
             .collect();
-        let recorded = state.store.mark_targets_sent(&sends, secs).await?;
+        let recorded = rollouts.store.mark_targets_sent(&sends, secs).await?;
         for t in to_send {
             if !recorded.contains(&t.id) {
                 continue;
@@ -281,21 +284,25 @@ async fn drive(
                     },
                 }),
             );
-            if state.registry.try_send(&t.agent_id, frame) {
+            if rollouts.registry.try_send(&t.agent_id, frame) {
                 tracing::debug!(rollout = rollout.id, job = %id, host = %t.hostname, endpoint = %t.endpoint_key, "deploy job sent");
             }
             changed = true;
         }
     }
     if changed {
-        publish(state, rollout.id);
+        publish(rollouts, rollout.id);
     }
     Ok(())
 }
 
 /// Progress from an agent: the target's step and coarse state, live in the UI.
-pub async fn on_progress(state: &AppState, agent_id: &str, progress: &JobProgress) -> Result<()> {
-    let Some(target) = state.store.target_by_job(&progress.job_id).await? else {
+pub(super) async fn on_progress(
+    rollouts: &Rollouts,
+    agent_id: &str,
+    progress: &JobProgress,
+) -> Result<()> {
+    let Some(target) = rollouts.store.target_by_job(&progress.job_id).await? else {
         return Ok(());
     };
     if target.agent_id != agent_id {
@@ -315,23 +322,27 @@ pub async fn on_progress(state: &AppState, agent_id: &str, progress: &JobProgres
     };
     let step = format!("{}: {}", progress.step, progress.detail);
     let step: String = step.chars().take(2000).collect();
-    if state
+    if rollouts
         .store
-        .set_target_step(&progress.job_id, coarse, &step, state.now_secs())
+        .set_target_step(&progress.job_id, coarse, &step, rollouts.now_secs())
         .await?
     {
-        publish(state, target.rollout_id);
+        publish(rollouts, target.rollout_id);
     }
     Ok(())
 }
 
 /// A deployment's result: the target ends verified, rolled back or failed; the scheduler
 /// then moves on (or stops). A failure is mailed at once.
-pub async fn on_result(state: &AppState, agent_id: &str, result: &JobResult) -> Result<()> {
-    if state.pending_checks.answer(agent_id, result) {
+pub(super) async fn on_result(
+    rollouts: &Rollouts,
+    agent_id: &str,
+    result: &JobResult,
+) -> Result<()> {
+    if rollouts.pending_checks.answer(agent_id, result) {
         return Ok(());
     }
-    let Some(target) = state.store.target_by_job(&result.job_id).await? else {
+    let Some(target) = rollouts.store.target_by_job(&result.job_id).await? else {
         return Ok(());
     };
     if target.agent_id != agent_id {
@@ -344,15 +355,15 @@ pub async fn on_result(state: &AppState, agent_id: &str, result: &JobResult) -> 
         _ => TargetState::Failed,
     };
     let detail: String = result.detail.chars().take(8000).collect();
-    let now = state.now_secs();
-    if !state
+    let now = rollouts.now_secs();
+    if !rollouts
         .store
         .set_target_state(target.id, IN_FLIGHT, to, None, &detail, now)
         .await?
     {
         return Ok(());
     }
-    state
+    rollouts
         .store
         .audit(
             now,
@@ -370,13 +381,13 @@ pub async fn on_result(state: &AppState, agent_id: &str, result: &JobResult) -> 
         )
         .await?;
     if to != TargetState::Verified {
-        let groups = state
+        let groups = rollouts
             .store
             .host_groups(target.host_id)
             .await
             .unwrap_or_default();
         crate::alerts::rollout_problem(
-            state,
+            &rollouts.alerts,
             &crate::alerts::RolloutProblem {
                 rollout_id: target.rollout_id,
                 target_id: target.id,
@@ -399,21 +410,21 @@ pub async fn on_result(state: &AppState, agent_id: &str, result: &JobResult) -> 
             action: JobAction::Rescan,
         }),
     );
-    let _ = state.registry.try_send(agent_id, rescan);
-    publish(state, target.rollout_id);
-    state.rollout_wake.notify_one();
+    let _ = rollouts.registry.try_send(agent_id, rescan);
+    publish(rollouts, target.rollout_id);
+    rollouts.rollout_wake.notify_one();
     Ok(())
 }
 
 /// The scheduler's loop: a pass every second, or at once when woken.
-pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(rollouts: Rollouts, mut shutdown: watch::Receiver<bool>) {
     loop {
-        if let Err(e) = tick(&state).await {
+        if let Err(e) = tick(&rollouts).await {
             tracing::error!("the rollout scheduler failed a pass: {e:#}");
         }
         tokio::select! {
             _ = shutdown.changed() => return,
-            _ = state.rollout_wake.notified() => {}
+            _ = rollouts.rollout_wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }

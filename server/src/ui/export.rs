@@ -14,7 +14,6 @@ use futures_util::Stream;
 use super::convert;
 use crate::auth;
 use crate::console::{self, Caller, Console, Viewer};
-use crate::state::AppState;
 
 /// The caller behind the session cookie, proven a viewer (not mid one-time password).
 pub(super) async fn session_caller(console: &Console, headers: &HeaderMap) -> Option<Caller> {
@@ -25,14 +24,14 @@ pub(super) async fn session_caller(console: &Console, headers: &HeaderMap) -> Op
 
 /// `GET /ui/events`: one `data:` line per live event.
 pub async fn events(
-    State(state): State<AppState>,
+    State(events): State<crate::events::Events>,
     State(console): State<Console>,
     headers: HeaderMap,
 ) -> Response {
     if session_caller(&console, &headers).await.is_none() {
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    let receiver = state.events.subscribe();
+    let receiver = events.subscribe();
     let stream: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>> = Box::pin(
         futures_util::stream::unfold(receiver, |mut receiver| async move {
             loop {

@@ -10,7 +10,6 @@ use base64::Engine;
 use zeroize::Zeroizing;
 
 use crate::console::{Console, Operator, UploadRequest};
-use crate::state::AppState;
 
 /// Reads every field of the form; a file field becomes base64.
 async fn read_form(mut multipart: Multipart) -> Result<UploadRequest, String> {
@@ -76,7 +75,7 @@ fn url_escape(text: &str) -> String {
 }
 
 /// `POST /ui/renewals/upload`.
-pub async fn upload(State(state): State<AppState>, request: Request) -> Response {
+pub async fn upload(State(console): State<Console>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     if !crate::auth::same_origin(&parts) {
         return (
@@ -85,14 +84,14 @@ pub async fn upload(State(state): State<AppState>, request: Request) -> Response
         )
             .into_response();
     }
-    let console = Console::new(state.clone());
     let Some(caller) = super::export::session_caller(&console, &parts.headers).await else {
         return Redirect::to("/login").into_response();
     };
     let Ok(who) = caller.can::<Operator>() else {
         return back_with("uploading a renewal needs the operator or admin role");
     };
-    let multipart = match Multipart::from_request(Request::from_parts(parts, body), &state).await {
+    let multipart = match Multipart::from_request(Request::from_parts(parts, body), &console).await
+    {
         Ok(m) => m,
         Err(e) => return back_with(&format!("the upload is not a form: {e}")),
     };

@@ -7,29 +7,39 @@ use leptos::config::{Env, LeptosOptions};
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 
-use crate::state::AppState;
+use std::sync::Arc;
 
-pub fn options(state: &AppState) -> LeptosOptions {
+use axum::extract::FromRef;
+
+use crate::config::Config;
+use crate::console::Console;
+use crate::events::Events;
+
+pub fn options(config: &Config) -> LeptosOptions {
     LeptosOptions::builder()
         .output_name("certfleet")
-        .site_root(state.config.site_dir().display().to_string())
+        .site_root(config.site_dir().display().to_string())
         .site_pkg_dir("pkg")
         .env(Env::PROD)
         .build()
 }
 
-pub fn router(state: AppState) -> Router {
-    let options = options(&state);
-    if !state
-        .config
-        .site_dir()
-        .join("pkg/certfleet_bg.wasm")
-        .exists()
-    {
+/// The web UI over any state that yields the console core, the live events and the
+/// configuration.
+pub fn router<S>(state: S) -> Router
+where
+    S: Clone + Send + Sync + 'static,
+    Console: FromRef<S>,
+    Events: FromRef<S>,
+    Arc<Config>: FromRef<S>,
+{
+    let config = Arc::<Config>::from_ref(&state);
+    let options = options(&config);
+    if !config.site_dir().join("pkg/certfleet_bg.wasm").exists() {
         tracing::warn!(
             "the web UI's browser files are not in {}: pages render but will not become \
              interactive; run scripts/build-web.sh or set site_dir",
-            state.config.site_dir().display()
+            config.site_dir().display()
         );
     }
     let extras = Router::new()
@@ -54,8 +64,8 @@ pub fn router(state: AppState) -> Router {
             &options,
             routes,
             move || {
-                provide_context(super::ConsoleBackend::shared(crate::console::Console::new(
-                    context_state.clone(),
+                provide_context(super::ConsoleBackend::shared(Console::from_ref(
+                    &context_state,
                 )))
             },
             {
