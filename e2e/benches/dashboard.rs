@@ -108,7 +108,7 @@ async fn seed(store: &Store, hosts: usize, per_host: usize, now: i64, der: &[u8]
             let findings = if n.is_multiple_of(20) {
                 vec![Finding {
                     code: "name_not_covered".into(),
-                    severity: "error".into(),
+                    severity: certfleet_proto::Severity::Error,
                     message: "seeded".into(),
                     certificate: None,
                 }]

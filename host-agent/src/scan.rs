@@ -32,10 +32,12 @@ const COULD_NOT_RUN: u8 = 2;
 
 /// Whether any endpoint has an error finding or could not be read.
 fn has_errors(snapshot: &Snapshot) -> bool {
-    snapshot
-        .endpoints
-        .iter()
-        .any(|e| !e.errors.is_empty() || e.findings.iter().any(|f| f.severity == "error"))
+    snapshot.endpoints.iter().any(|e| {
+        !e.errors.is_empty()
+            || e.findings
+                .iter()
+                .any(|f| f.severity == certfleet_proto::Severity::Error)
+    })
 }
 
 pub fn run(args: &Args, host: &Host) -> ExitCode {

@@ -285,7 +285,7 @@ async fn error_findings_and_silent_agents_alert_at_once_and_again_after_a_fix() 
     let (agent, host) = h.host("esync01", &[], T0).await;
     let mismatch = Finding {
         code: "served_mismatch".into(),
-        severity: "error".into(),
+        severity: certfleet_proto::Severity::Error,
         message: "the live port serves another certificate: restart Apache".into(),
         certificate: None,
     };
@@ -406,7 +406,7 @@ async fn a_hosts_new_findings_come_in_one_email_each_with_its_fix() {
     let (agent, host) = h.host("esync01", &[], T0).await;
     let finding = |code: &str, fix: &str| Finding {
         code: code.into(),
-        severity: "error".into(),
+        severity: certfleet_proto::Severity::Error,
         message: fix.into(),
         certificate: None,
     };

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::model::{AgentStatus, CertStatus, UiError};
+use crate::model::{AgentStatus, CertStatus, Severity, UiError};
 
 /// `YYYY-MM-DD` of a Unix time, UTC (days-from-civil inverse; no clock or time zone needed).
 pub fn date(unix: i64) -> String {
@@ -63,15 +63,11 @@ pub fn AgentBadge(status: AgentStatus) -> impl IntoView {
 }
 
 #[component]
-pub fn SeverityBadge(severity: String) -> impl IntoView {
-    let label = match severity.as_str() {
-        "error" => "Error",
-        "warning" => "Warning",
-        _ => "Note",
-    };
-    let class = match severity.as_str() {
-        "error" | "warning" => severity.clone(),
-        _ => "info".into(),
+pub fn SeverityBadge(severity: Severity) -> impl IntoView {
+    let (class, label) = match severity {
+        Severity::Error => ("error", "Error"),
+        Severity::Warning => ("warning", "Warning"),
+        Severity::Info | Severity::Other => ("info", "Note"),
     };
     view! { <span class=format!("status {class}")>{label}</span> }
 }

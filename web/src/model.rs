@@ -2,7 +2,7 @@
 //! backend fills them) and in the browser (where pages render them). No private keys here,
 //! ever: certificates are public material.
 
-pub use certfleet_proto::{EndpointKind, RolloutState, TargetState};
+pub use certfleet_proto::{EndpointKind, RolloutState, Severity, TargetState};
 use serde::{Deserialize, Serialize};
 
 /// What a user may do: viewers read, operators also act on certificates and rollouts,
@@ -175,7 +175,7 @@ pub struct CertPage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FindingItem {
     pub code: String,
-    pub severity: String,
+    pub severity: Severity,
     pub message: String,
     pub certificate: Option<String>,
 }

@@ -151,8 +151,7 @@ pub struct CertificateInfo {
 #[serde(deny_unknown_fields)]
 pub struct Finding {
     pub code: String,
-    /// `error`, `warning` or `info`.
-    pub severity: String,
+    pub severity: Severity,
     pub message: String,
     pub certificate: Option<String>,
 }
@@ -300,6 +299,21 @@ words! {
         /// A Sage 300 Connector Agent's HTTP.sys binding.
         Sage300 = "sage300",
         /// A kind a newer agent reports and this console does not know.
+        #[serde(other)]
+        Other = "other",
+    }
+}
+
+words! {
+    /// How bad a finding is, worst first.
+    Severity {
+        /// Deploying would break the endpoint, or it is broken already.
+        Error = "error",
+        /// Works today, but is fragile or will break.
+        Warning = "warning",
+        /// Worth knowing; nothing to fix.
+        Info = "info",
+        /// A severity a newer agent knows and this console does not.
         #[serde(other)]
         Other = "other",
     }

@@ -8,7 +8,7 @@ use certfleet_proto::*;
 fn finding() -> Finding {
     Finding {
         code: "expires_soon".into(),
-        severity: "warning".into(),
+        severity: certfleet_proto::Severity::Warning,
         message: "expires in 12 days".into(),
         certificate: Some("AB".repeat(32)),
     }

@@ -1,7 +1,7 @@
 //! The read side for the API and the dashboard: summary counts, hosts, endpoints,
 //! certificates with filters and keyset pagination.
 
-use certfleet_proto::EndpointKind;
+use certfleet_proto::{EndpointKind, Severity};
 use serde::Serialize;
 
 use crate::{Result, Store};
@@ -46,7 +46,7 @@ pub struct HostRow {
 #[derive(Debug, Clone, Serialize)]
 pub struct FindingRow {
     pub code: String,
-    pub severity: String,
+    pub severity: Severity,
     pub message: String,
     pub certificate: Option<String>,
 }
@@ -257,9 +257,9 @@ impl Store {
         for r in rows {
             let findings = sqlx::query_as!(
                 FindingRow,
-                "SELECT code, severity, message, certificate FROM findings
+                r#"SELECT code, severity AS "severity: Severity", message, certificate FROM findings
                  WHERE endpoint_id = ? ORDER BY CASE severity WHEN 'error' THEN 0
-                 WHEN 'warning' THEN 1 ELSE 2 END, id",
+                 WHEN 'warning' THEN 1 ELSE 2 END, id"#,
                 r.id
             )
             .fetch_all(&self.pool)

@@ -91,7 +91,7 @@ fn endpoint(key: &str, sha: &str, findings: Vec<Finding>) -> Endpoint {
 fn error_finding() -> Finding {
     Finding {
         code: "name_not_covered".into(),
-        severity: "error".into(),
+        severity: certfleet_proto::Severity::Error,
         message: "does not cover".into(),
         certificate: None,
     }

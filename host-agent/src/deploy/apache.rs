@@ -18,8 +18,8 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use super::{
-    Bundle, CommandLine, Driver, FileWrite, Plan, Restart, VerifyAt, check_port, configured_leaf,
-    managed,
+    Bundle, CommandLine, Driver, Error, FileWrite, Plan, Restart, VerifyAt, check_port,
+    configured_leaf, managed,
 };
 
 /// The Windows service of an eSync installation's Apache.
@@ -55,9 +55,9 @@ fn port_of(listen: &str) -> Option<u16> {
 
 impl ApacheDriver {
     /// The driver for the site the console names by `endpoint` (its inventory key).
-    pub fn find(target: &ApacheTarget, endpoint: &str) -> Result<Self, String> {
+    pub fn find(target: &ApacheTarget, endpoint: &str) -> Result<Self, Error> {
         let parsed = apache::parse(&target.config, target.server_root.as_deref())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Error::Endpoint(e.to_string()))?;
         // The block's own Listen lines do not count: it is rewritten whole.
         let text = std::fs::read_to_string(&target.config).unwrap_or_default();
         let mut listening: Vec<u16> = parsed.listens.iter().filter_map(|l| port_of(l)).collect();
@@ -80,11 +80,11 @@ impl ApacheDriver {
                     .into_iter()
                     .find(|h| h.endpoint_key() == endpoint)
                     .ok_or_else(|| {
-                        format!(
+                        Error::NotConfigured(format!(
                             "{} has no TLS virtual host {endpoint:?} any more: rescan the host \
                              and plan the rollout again",
                             target.config.display()
-                        )
+                        ))
                     })?,
             )
         };
@@ -132,7 +132,7 @@ impl ApacheDriver {
     }
 
     /// The files the site's certificate lives in: certificate, key, chain.
-    fn files(&self) -> Result<(PathBuf, PathBuf, Option<PathBuf>), String> {
+    fn files(&self) -> Result<(PathBuf, PathBuf, Option<PathBuf>), Error> {
         match &self.site {
             Site::Existing(host) => {
                 let where_ = format!("{}:{}", host.file.display(), host.line);
@@ -140,10 +140,10 @@ impl ApacheDriver {
                     (Some(cert), Some(key)) => {
                         Ok((cert.clone(), key.clone(), host.chain_file.clone()))
                     }
-                    _ => Err(format!(
+                    _ => Err(Error::Endpoint(format!(
                         "the virtual host at {where_} names no SSLCertificateFile or \
                          SSLCertificateKeyFile to replace: add both (any path) and deploy again"
-                    )),
+                    ))),
                 }
             }
             Site::Managed(site) => {
@@ -214,7 +214,7 @@ impl ApacheDriver {
 
     /// The main configuration with the managed block for every managed site that has its
     /// files (or is `this` one, about to get them).
-    fn managed_config(&self, this: &ManagedSite) -> Result<Vec<u8>, String> {
+    fn managed_config(&self, this: &ManagedSite) -> Result<Vec<u8>, Error> {
         let dir = self.managed_dir();
         let sites: Vec<ManagedSite> = self
             .target
@@ -226,8 +226,11 @@ impl ApacheDriver {
             .cloned()
             .collect();
         let block = managed::render(&sites, &dir, &self.ssl_module(), &self.listening);
-        let text = std::fs::read_to_string(&self.target.config)
-            .map_err(|e| format!("cannot read {}: {e}", self.target.config.display()))?;
+        let text = std::fs::read_to_string(&self.target.config).map_err(|source| Error::File {
+            action: "read",
+            path: self.target.config.clone(),
+            source,
+        })?;
         Ok(managed::replace(&text, &block)?.into_bytes())
     }
 }
@@ -237,7 +240,7 @@ impl Driver for ApacheDriver {
         &'a self,
         bundle: &'a Bundle,
         now: OffsetDateTime,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+    ) -> Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>> {
         Box::pin(async move {
             let (cert, _, _) = self.files()?;
             bundle.judge(self.server_name(), Purpose::Apache, now)?;
@@ -259,7 +262,7 @@ impl Driver for ApacheDriver {
         })
     }
 
-    fn plan(&self, bundle: &Bundle) -> Result<Plan, String> {
+    fn plan(&self, bundle: &Bundle) -> Result<Plan, Error> {
         let (leaf, issuers) = bundle.split_chain()?;
         let (certificate_file, key_file, chain_file) = self.files()?;
         let mut files = Vec::new();
@@ -292,8 +295,11 @@ impl Driver for ApacheDriver {
             private: true,
         });
         if let Site::Managed(site) = &self.site {
-            std::fs::create_dir_all(self.managed_dir())
-                .map_err(|e| format!("cannot create {}: {e}", self.managed_dir().display()))?;
+            std::fs::create_dir_all(self.managed_dir()).map_err(|source| Error::File {
+                action: "create",
+                path: self.managed_dir(),
+                source,
+            })?;
             files.push(FileWrite {
                 path: self.target.config.clone(),
                 contents: Zeroizing::new(self.managed_config(site)?),

@@ -72,11 +72,14 @@ pub fn owner_only(_path: &Path) {}
 /// Gives a private file an explicit ACL on Windows: SYSTEM, Administrators and `readers`
 /// only, nothing inherited. Elsewhere the file is already owner-only.
 #[cfg(windows)]
-pub fn restrict(path: &Path, readers: &[String]) -> Result<(), String> {
-    certfleet_winhost::windows::acl::restrict(path, readers).map_err(|e| e.to_string())
+pub fn restrict(path: &Path, readers: &[String]) -> Result<(), super::Error> {
+    certfleet_winhost::windows::acl::restrict(path, readers).map_err(|e| super::Error::Acl {
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    })
 }
 
 #[cfg(not(windows))]
-pub fn restrict(_path: &Path, _readers: &[String]) -> Result<(), String> {
+pub fn restrict(_path: &Path, _readers: &[String]) -> Result<(), super::Error> {
     Ok(())
 }

@@ -8,7 +8,7 @@ use certfleet_proto::{AgentMessage, DeployOutcome, DeployStep, JobProgress, JobR
 use certfleet_winhost::Host;
 use tokio::sync::{Mutex, mpsc};
 
-use super::{Bundle, Driver, Journal, Phase, Record, Timing, apache, execute, pem};
+use super::{Bundle, Driver, Error, Journal, Phase, Record, Timing, apache, execute, pem};
 use crate::config::AgentConfig;
 
 /// The driver for an endpoint of this host, by its inventory key.
@@ -16,18 +16,21 @@ pub fn driver_for(
     config: &AgentConfig,
     host: &Host,
     endpoint: &str,
-) -> Result<Box<dyn Driver>, String> {
+) -> Result<Box<dyn Driver>, Error> {
     if let Some(name) = endpoint.strip_prefix("pem:") {
         let target = config.pem.iter().find(|t| t.name == name).ok_or_else(|| {
-            format!("no [[pem]] target named {name:?} in the agent's configuration")
+            Error::NotConfigured(format!(
+                "no [[pem]] target named {name:?} in the agent's configuration"
+            ))
         })?;
         return Ok(Box::new(pem::PemDriver {
             target: target.clone(),
         }));
     }
     if endpoint.starts_with("apache:") {
-        let mut last =
-            format!("no [[apache]] target in the agent's configuration has {endpoint:?}");
+        let mut last = Error::NotConfigured(format!(
+            "no [[apache]] target in the agent's configuration has {endpoint:?}"
+        ));
         for target in &config.apache {
             match apache::ApacheDriver::find(target, endpoint) {
                 Ok(driver) => return Ok(Box::new(driver.with_service_account(host))),
@@ -36,9 +39,9 @@ pub fn driver_for(
         }
         return Err(last);
     }
-    Err(format!(
+    Err(Error::NotConfigured(format!(
         "this agent cannot deploy to {endpoint:?}: no driver for that kind of endpoint"
-    ))
+    )))
 }
 
 pub fn result_of(record: &Record) -> JobResult {
@@ -125,7 +128,8 @@ impl Deployments {
                     )
                     .await
                 }
-                Err(detail) => {
+                Err(e) => {
+                    let detail = e.to_string();
                     tracing::warn!(job = %job_id, "{detail}");
                     // Journaled like any other end, so a repeat of the job id gets this
                     // answer even after a restart.
@@ -181,7 +185,7 @@ impl Deployments {
                     true,
                     "preflight passed: nothing stands in the way".to_owned(),
                 ),
-                Err(e) => (false, e),
+                Err(e) => (false, e.to_string()),
             };
             let _ = this
                 .out

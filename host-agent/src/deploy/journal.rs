@@ -106,13 +106,11 @@ impl Journal {
         self.dir.join(job_id)
     }
 
-    pub fn check_id(job_id: &str) -> Result<(), String> {
+    pub fn check_id(job_id: &str) -> Result<(), super::Error> {
         if safe_id(job_id) {
             Ok(())
         } else {
-            Err(format!(
-                "refused: the job id {job_id:?} is not 1-128 letters, digits, - or _"
-            ))
+            Err(super::Error::JobId(job_id.to_owned()))
         }
     }
 
@@ -125,14 +123,13 @@ impl Journal {
     }
 
     /// Writes the record durably before the step it describes takes effect.
-    pub fn save(&self, record: &Record) -> Result<(), String> {
-        let json = serde_json::to_vec_pretty(record).map_err(|e| e.to_string())?;
-        files::replace_with(&self.path(&record.job_id), &json).map_err(|e| {
-            format!(
-                "cannot write the deployment journal in {}: {e}; nothing more was changed",
-                self.dir.display()
-            )
-        })
+    pub fn save(&self, record: &Record) -> Result<(), super::Error> {
+        let journal = |source| super::Error::Journal {
+            dir: self.dir.clone(),
+            source,
+        };
+        let json = serde_json::to_vec_pretty(record).map_err(|e| journal(e.into()))?;
+        files::replace_with(&self.path(&record.job_id), &json).map_err(journal)
     }
 
     /// Every job, oldest first.

@@ -60,7 +60,7 @@ pub fn render(sites: &[ManagedSite], dir: &Path, ssl_module: &Path, listening: &
 /// `text` with its managed block replaced by `block` (or `block` appended when there is
 /// none yet). A BEGIN without an END, or two blocks, is refused: someone edited the file
 /// by hand and certfleet must not guess.
-pub fn replace(text: &str, block: &str) -> Result<String, String> {
+pub fn replace(text: &str, block: &str) -> Result<String, super::Error> {
     let begin = text
         .match_indices(BEGIN)
         .map(|(i, _)| i)
@@ -85,10 +85,10 @@ pub fn replace(text: &str, block: &str) -> Result<String, String> {
             }
             Ok(format!("{}{}{}", &text[..*b], block, &text[after..]))
         }
-        _ => Err(format!(
+        _ => Err(super::Error::Endpoint(format!(
             "the certfleet block markers in the Apache configuration are damaged (a \"{BEGIN}\" \
              line needs exactly one \"{END}\" after it): fix or remove them by hand"
-        )),
+        ))),
     }
 }
 
@@ -145,11 +145,10 @@ mod tests {
     fn damaged_markers_are_refused() {
         let block = render(&[], Path::new("/x"), Path::new("m"), &[]);
         let only_begin = format!("Listen 80\n{BEGIN}\nListen 443\n");
-        assert!(
-            replace(&only_begin, &block)
-                .unwrap_err()
-                .contains("damaged")
-        );
+        assert!(matches!(
+            replace(&only_begin, &block),
+            Err(crate::deploy::Error::Endpoint(m)) if m.contains("damaged")
+        ));
         let reversed = format!("{END}\n{BEGIN}\n");
         assert!(replace(&reversed, &block).is_err());
     }

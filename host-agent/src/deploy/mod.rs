@@ -7,6 +7,7 @@
 //! and the rollback are written once.
 
 pub mod apache;
+mod error;
 mod files;
 pub mod jobs;
 pub mod journal;
@@ -22,6 +23,7 @@ use certfleet_winhost::Host;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+pub use error::{Error, Result};
 pub use journal::{Before, FileRecord, Journal, Phase, Record};
 pub use plan::{CommandLine, FileWrite, Plan, Restart, VerifyAt};
 
@@ -45,13 +47,13 @@ impl std::fmt::Debug for Bundle {
 
 impl Bundle {
     /// The leaf alone, and the issuers alone, as PEM (for separate chain files).
-    pub fn split_chain(&self) -> Result<(String, String), String> {
+    pub fn split_chain(&self) -> Result<(String, String)> {
         let material = certkit::read(self.chain_pem.as_bytes(), None)
-            .map_err(|e| format!("the chain sent by the console: {e}"))?;
+            .map_err(|e| Error::Bundle(format!("the chain sent by the console: {e}")))?;
         let (leaf, rest) = material
             .certificates
             .split_first()
-            .ok_or("the console sent no certificate")?;
+            .ok_or_else(|| Error::Bundle("the console sent no certificate".into()))?;
         Ok((
             certkit::write::pem_chain(std::slice::from_ref(leaf)),
             certkit::write::pem_chain(rest),
@@ -59,37 +61,34 @@ impl Bundle {
     }
 
     /// certkit's verdict on the bundle for this host: errors refuse the deployment.
-    pub fn judge(
-        &self,
-        host: Option<&str>,
-        purpose: Purpose,
-        now: OffsetDateTime,
-    ) -> Result<(), String> {
+    pub fn judge(&self, host: Option<&str>, purpose: Purpose, now: OffsetDateTime) -> Result<()> {
         let mut material = certkit::read(self.chain_pem.as_bytes(), None)
-            .map_err(|e| format!("the chain sent by the console: {e}"))?;
+            .map_err(|e| Error::Bundle(format!("the chain sent by the console: {e}")))?;
         // A dry-run preflight comes without the key (the console checked it at upload).
         if !self.key_pem.is_empty() {
             material.merge(
                 certkit::read(self.key_pem.as_bytes(), None)
-                    .map_err(|e| format!("the key sent by the console: {e}"))?,
+                    .map_err(|e| Error::Bundle(format!("the key sent by the console: {e}")))?,
             );
         }
         let leaf = material
             .certificates
             .first()
-            .ok_or("the console sent no certificate")?;
+            .ok_or_else(|| Error::Bundle("the console sent no certificate".into()))?;
         if leaf.facts().sha256.to_string() != self.sha256 {
-            return Err("the console's bundle does not hold the certificate it names".into());
+            return Err(Error::Bundle(
+                "the console's bundle does not hold the certificate it names".into(),
+            ));
         }
         let host = host.and_then(|h| HostName::parse(h).ok());
-        let errors: Vec<String> = certkit::misfits(&material, host, purpose, now)
-            .iter()
-            .map(|f| format!("{}: {}", f.code, f.message))
+        let misfits: Vec<_> = certkit::misfits(&material, host, purpose, now)
+            .into_iter()
+            .map(|f| (f.code, f.message))
             .collect();
-        if errors.is_empty() {
+        if misfits.is_empty() {
             Ok(())
         } else {
-            Err(format!("preflight refused: {}", errors.join("; ")))
+            Err(Error::Misfit { misfits })
         }
     }
 }
@@ -102,9 +101,9 @@ pub trait Driver: Send + Sync {
         &'a self,
         bundle: &'a Bundle,
         now: OffsetDateTime,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
     /// What the deployment writes and runs.
-    fn plan(&self, bundle: &Bundle) -> Result<Plan, String>;
+    fn plan(&self, bundle: &Bundle) -> Result<Plan>;
 }
 
 /// How long the live port has to show the expected certificate after a restart.
@@ -160,10 +159,10 @@ pub async fn execute(
     timing: Timing,
     progress: Progress<'_>,
 ) -> Outcome {
-    if let Err(detail) = Journal::check_id(job_id) {
+    if let Err(e) = Journal::check_id(job_id) {
         return Outcome {
             phase: Phase::Failed,
-            detail,
+            detail: e.to_string(),
         };
     }
     if let Some(done) = journal.load(job_id) {
@@ -193,7 +192,7 @@ pub async fn execute(
     if let Err(e) = journal.save(&record) {
         return Outcome {
             phase: Phase::Failed,
-            detail: e,
+            detail: e.to_string(),
         };
     }
     progress(DeployStep::Preflight, endpoint);
@@ -203,7 +202,7 @@ pub async fn execute(
         .and_then(|()| driver.plan(bundle))
     {
         Ok(plan) => plan,
-        Err(detail) => return fail(journal, &mut record, detail),
+        Err(e) => return fail(journal, &mut record, e.to_string()),
     };
     record.old_sha256 = plan.old_sha256.clone();
     record.check = plan.check.clone();
@@ -246,7 +245,7 @@ pub async fn execute(
     record.phase = Phase::Staged;
     if let Err(e) = journal.save(&record) {
         cleanup_staged(&plan);
-        return fail(journal, &mut record, e);
+        return fail(journal, &mut record, e.to_string());
     }
 
     // Apply: keep a copy of each live file, then rename the staged one over it. The journal
@@ -279,7 +278,7 @@ pub async fn execute(
             Before::Absent
         };
         if let Err(e) = journal.save(&record) {
-            return roll_back(host, journal, &mut record, e, timing, progress).await;
+            return roll_back(host, journal, &mut record, e.to_string(), timing, progress).await;
         }
         if let Err(e) = files::promote(&path) {
             let detail = format!("cannot replace {}: {e}", path.display());
@@ -288,7 +287,7 @@ pub async fn execute(
     }
     record.phase = Phase::Applied;
     if let Err(e) = journal.save(&record) {
-        return roll_back(host, journal, &mut record, e, timing, progress).await;
+        return roll_back(host, journal, &mut record, e.to_string(), timing, progress).await;
     }
 
     // Configuration test before any restart: a failure leaves the running server alone.
@@ -304,7 +303,7 @@ pub async fn execute(
         progress(DeployStep::Restart, &restart.to_string());
         record.restarted = true;
         if let Err(e) = journal.save(&record) {
-            return roll_back(host, journal, &mut record, e, timing, progress).await;
+            return roll_back(host, journal, &mut record, e.to_string(), timing, progress).await;
         }
         if let Err(e) = restart.run(&host.services).await {
             let detail = format!("{e}{}", log_tail(&record, log_size));
@@ -324,7 +323,7 @@ pub async fn execute(
         record.phase = Phase::Verified;
         record.detail = format!("{} serves the new certificate", at.address);
         if let Err(e) = journal.save(&record) {
-            return roll_back(host, journal, &mut record, e, timing, progress).await;
+            return roll_back(host, journal, &mut record, e.to_string(), timing, progress).await;
         }
     } else {
         record.detail = "files replaced; no live port to verify".into();
@@ -443,7 +442,7 @@ async fn roll_back(
     Outcome::of(record)
 }
 
-async fn wait_for_leaf(at: &VerifyAt, sha256: &str, timing: Timing) -> Result<(), String> {
+async fn wait_for_leaf(at: &VerifyAt, sha256: &str, timing: Timing) -> Result<()> {
     let deadline = tokio::time::Instant::now() + timing.verify_for;
     loop {
         let last = match crate::inventory::served_leaf(&at.address, at.server_name.as_deref()).await
@@ -458,10 +457,10 @@ async fn wait_for_leaf(at: &VerifyAt, sha256: &str, timing: Timing) -> Result<()
             Err(e) => format!("{e:#}"),
         };
         if tokio::time::Instant::now() >= deadline {
-            return Err(format!(
+            return Err(Error::NotServed(format!(
                 "{last} (expected {sha256}, waited {:?})",
                 timing.verify_for
-            ));
+            )));
         }
         tokio::time::sleep(timing.poll_every).await;
     }
@@ -482,18 +481,16 @@ pub async fn check_port(
     configured: Option<&str>,
     new: &str,
     unknown_is_ours: bool,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>> {
     let der = match crate::inventory::served_leaf(&at.address, at.server_name.as_deref()).await {
         Ok(der) => der,
         // Not running: nothing to collide with; the restart will start it.
         Err(crate::inventory::ProbeError::Refused { .. }) => return Ok(None),
         Err(e) => {
-            let text = e.to_string();
-            return Err(format!(
-                "the port {} is taken by another program ({text}); free it or change the \
-                 endpoint's port",
-                at.address
-            ));
+            return Err(Error::PortTaken {
+                address: at.address.clone(),
+                why: format!("{e}; free it or change the endpoint's port"),
+            });
         }
     };
     let served = Fingerprint::of(&der).to_string();
@@ -503,11 +500,13 @@ pub async fn check_port(
     {
         Ok(Some(served))
     } else {
-        Err(format!(
-            "the port {} is taken by another program: it serves a certificate ({served}) that \
-             this endpoint's configuration does not name; stop that program or change the port",
-            at.address
-        ))
+        Err(Error::PortTaken {
+            address: at.address.clone(),
+            why: format!(
+                "it serves a certificate ({served}) that this endpoint's configuration does not \
+                 name; stop that program or change the port"
+            ),
+        })
     }
 }
 

@@ -9,7 +9,8 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use super::{
-    Bundle, CommandLine, Driver, FileWrite, Plan, Restart, VerifyAt, check_port, configured_leaf,
+    Bundle, CommandLine, Driver, Error, FileWrite, Plan, Restart, VerifyAt, check_port,
+    configured_leaf,
 };
 use crate::config::PemTarget;
 
@@ -36,14 +37,14 @@ impl Driver for PemDriver {
         &'a self,
         bundle: &'a Bundle,
         now: OffsetDateTime,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+    ) -> Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>> {
         Box::pin(async move {
             if self.target.key.is_none() {
-                return Err(format!(
+                return Err(Error::NotConfigured(format!(
                     "the [[pem]] target {:?} has no key path in the agent's configuration: add \
                      `key = \"...\"` so the new key has somewhere to go",
                     self.target.name
-                ));
+                )));
             }
             bundle.judge(Some(self.host()), Purpose::Pem, now)?;
             if let Some(at) = self.verify_at() {
@@ -54,7 +55,7 @@ impl Driver for PemDriver {
         })
     }
 
-    fn plan(&self, bundle: &Bundle) -> Result<Plan, String> {
+    fn plan(&self, bundle: &Bundle) -> Result<Plan, Error> {
         let (leaf, issuers) = bundle.split_chain()?;
         let mut files = Vec::new();
         // Without a chain file the certificate file carries the whole chain, as nginx and

@@ -11,6 +11,8 @@ use certfleet_winhost::{Services, Wait};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use super::Error;
+
 /// One file the deployment writes.
 pub struct FileWrite {
     pub path: PathBuf,
@@ -42,9 +44,9 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl CommandLine {
     /// Runs it; `Err` carries its exit status and output, trimmed.
-    pub async fn run(&self) -> Result<String, String> {
+    pub async fn run(&self) -> Result<String, Error> {
         let Some((program, args)) = self.0.split_first() else {
-            return Err("an empty command was configured".into());
+            return Err(Error::Command("an empty command was configured".into()));
         };
         let child = tokio::process::Command::new(program)
             .args(args)
@@ -53,18 +55,25 @@ impl CommandLine {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| format!("cannot run `{self}`: {e}"))?;
+            .map_err(|e| Error::Command(format!("cannot run `{self}`: {e}")))?;
         let output = tokio::time::timeout(COMMAND_TIMEOUT, child.wait_with_output())
             .await
-            .map_err(|_| format!("`{self}` did not finish within {COMMAND_TIMEOUT:?}"))?
-            .map_err(|e| format!("`{self}` failed: {e}"))?;
+            .map_err(|_| {
+                Error::Command(format!(
+                    "`{self}` did not finish within {COMMAND_TIMEOUT:?}"
+                ))
+            })?
+            .map_err(|e| Error::Command(format!("`{self}` failed: {e}")))?;
         let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
         text.push_str(&String::from_utf8_lossy(&output.stderr));
         let text = text.trim().to_owned();
         if output.status.success() {
             Ok(text)
         } else {
-            Err(format!("`{self}` failed ({}): {text}", output.status))
+            Err(Error::Command(format!(
+                "`{self}` failed ({}): {text}",
+                output.status
+            )))
         }
     }
 }
@@ -90,7 +99,7 @@ impl std::fmt::Display for Restart {
 }
 
 impl Restart {
-    pub async fn run(&self, services: &Arc<dyn Services>) -> Result<String, String> {
+    pub async fn run(&self, services: &Arc<dyn Services>) -> Result<String, Error> {
         match self {
             Restart::Command(command) => command.run().await,
             Restart::Service { service } => {
@@ -103,9 +112,11 @@ impl Restart {
                     certfleet_winhost::services::restart(&*services, &name, wait)
                 })
                 .await
-                .map_err(|e| format!("restarting the service \"{service}\" stopped: {e}"))?
+                .map_err(|e| {
+                    Error::Service(format!("restarting the service \"{service}\" stopped: {e}"))
+                })?
                 .map(|()| format!("the service \"{service}\" is running"))
-                .map_err(|e| e.to_string())
+                .map_err(|e| Error::Service(e.to_string()))
             }
         }
     }
@@ -168,6 +179,8 @@ mod tests {
             service: "Apache2.4".into(),
         };
         let err = missing.run(&host.services).await.unwrap_err();
+        assert!(matches!(err, Error::Service(_)), "{err:?}");
+        let err = err.to_string();
         assert!(err.contains("1060") && err.contains("Apache2.4"), "{err}");
     }
 

@@ -8,7 +8,7 @@ pub mod stores;
 use std::path::{Path, PathBuf};
 
 use certfleet_certkit::{self as certkit, Certificate, HostName, Policy, Purpose};
-use certfleet_proto::{CertificateInfo, Endpoint, EndpointKind, Finding, Snapshot};
+use certfleet_proto::{CertificateInfo, Endpoint, EndpointKind, Finding, Severity, Snapshot};
 use time::OffsetDateTime;
 
 use certfleet_winhost::Host;
@@ -39,12 +39,26 @@ pub fn certificate_info(cert: &Certificate) -> CertificateInfo {
     }
 }
 
-pub(crate) fn finding(code: &str, severity: &str, message: String) -> Finding {
+pub(crate) fn finding(code: &str, severity: Severity, message: String) -> Finding {
     Finding {
         code: code.into(),
-        severity: severity.into(),
+        severity,
         message,
         certificate: None,
+    }
+}
+
+/// certkit's finding as the wire carries it.
+pub(crate) fn reported(f: &certkit::Finding) -> Finding {
+    Finding {
+        code: f.code.to_string(),
+        severity: match f.severity {
+            certkit::Severity::Error => Severity::Error,
+            certkit::Severity::Warning => Severity::Warning,
+            certkit::Severity::Info => Severity::Info,
+        },
+        message: f.message.clone(),
+        certificate: f.certificate.clone(),
     }
 }
 
@@ -79,7 +93,7 @@ fn read_file(
         Err(certkit::Error::PasswordRequired { .. }) => {
             findings.push(finding(
                 "key_encrypted",
-                "error",
+                Severity::Error,
                 format!(
                     "{} is protected by a pass phrase; Apache on Windows cannot prompt for it and \
                      will not start: store the key decrypted, readable only by the service",
@@ -120,12 +134,7 @@ async fn endpoint(
         policy.purpose = Some(source.purpose);
         policy.host = source.host.as_deref().and_then(|h| HostName::parse(h).ok());
         let report = certkit::judge(material, &policy);
-        findings.extend(report.findings.iter().map(|f| Finding {
-            code: f.code.to_string(),
-            severity: f.severity.to_string(),
-            message: f.message.clone(),
-            certificate: f.certificate.clone(),
-        }));
+        findings.extend(report.findings.iter().map(reported));
         if let Some(leaf) = report.leaf()
             && let Some(cert) = material
                 .certificates
@@ -147,7 +156,7 @@ async fn endpoint(
                 errors.push(format!("{e:#}"));
                 findings.push(finding(
                     "probe_failed",
-                    "warning",
+                    Severity::Warning,
                     format!("could not read what {address} serves: {e:#}; is the server running?"),
                 ));
             }
@@ -158,7 +167,7 @@ async fn endpoint(
     {
         findings.push(Finding {
             code: "served_mismatch".into(),
-            severity: "error".into(),
+            severity: Severity::Error,
             message: format!(
                 "the live port {} serves \"{}\" (thumbprint {}), not the configured certificate \
                  (thumbprint {}): the files changed but the server was not restarted; restart or \
@@ -247,7 +256,7 @@ pub async fn collect(config: &AgentConfig, host: &Host, now: OffsetDateTime) -> 
                         errors: Vec::new(),
                         findings: vec![finding(
                             "not_deployed",
-                            "info",
+                            Severity::Info,
                             format!(
                                 "certfleet manages this site but has not written it yet: roll a \
                                  certificate for {} out to it",

@@ -4,7 +4,7 @@
 //! (not Windows) nothing is added.
 
 use certfleet_certkit::{self as certkit, Certificate, Policy};
-use certfleet_proto::{CertificateInfo, Endpoint, Finding};
+use certfleet_proto::{CertificateInfo, Endpoint, Finding, Severity};
 use certfleet_winhost::{CertStores, Error, PrivateKey, Store, Usable};
 use time::OffsetDateTime;
 
@@ -67,17 +67,12 @@ fn endpoint(store: Store, cert: &Certificate, key: PrivateKey, now: OffsetDateTi
         .iter()
         // The key is in the store, not beside the certificate: certkit cannot see it.
         .filter(|f| f.code != certkit::Code::KeyMissing)
-        .map(|f| Finding {
-            code: f.code.to_string(),
-            severity: f.severity.to_string(),
-            message: f.message.clone(),
-            certificate: f.certificate.clone(),
-        })
+        .map(super::reported)
         .collect();
     match key {
         PrivateKey::None => findings.push(finding(
             "store_key_missing",
-            "warning",
+            Severity::Warning,
             format!(
                 "\"{}\" is in {store} without its private key: HTTP.sys cannot bind it (netsh \
                  error 1312); import the PFX with its key",
@@ -88,7 +83,7 @@ fn endpoint(store: Store, cert: &Certificate, key: PrivateKey, now: OffsetDateTi
             usable: Usable::No(code),
         } => findings.push(finding(
             "store_key_unusable",
-            "error",
+            Severity::Error,
             format!(
                 "the private key of \"{}\" in {store} does not open (error {code}): import the \
                  PFX again",

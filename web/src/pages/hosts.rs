@@ -171,7 +171,7 @@ pub fn EndpointTable(endpoints: Vec<EndpointItem>, certificates: Vec<CertItem>) 
                                 <td>
                                     <ul class="findings">
                                         {e.findings.into_iter().map(|f| view! {
-                                            <li><SeverityBadge severity=f.severity.clone()/>" "<code>{f.code.clone()}</code><div>{f.message.clone()}</div></li>
+                                            <li><SeverityBadge severity=f.severity/>" "<code>{f.code.clone()}</code><div>{f.message.clone()}</div></li>
                                         }).collect_view()}
                                         {e.errors.into_iter().map(|err| view! { <li><span class="status error">"Unreadable"</span><div>{err}</div></li> }).collect_view()}
                                     </ul>
