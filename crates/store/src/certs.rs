@@ -57,52 +57,6 @@ fn like(text: Option<&str>) -> Option<String> {
     })
 }
 
-/// The certificates-list query: one text for every sort order, differing only in the keyset
-/// condition and the ORDER BY, each still checked against the schema at compile time.
-macro_rules! certificate_page {
-    ($pool:expr, $keyset:literal, $order:literal, $($arg:expr),+ $(,)?) => {
-        sqlx::query_as!(
-            RawCert,
-            r#"SELECT sha256 AS "sha256!", thumbprint, subject, issuer, serial, dns_names_json,
-                      ip_addresses_json, not_before, not_after, key_algorithm, key_bits,
-                      signature_algorithm, self_signed, endpoints AS "endpoints!: i64",
-                      errors AS "errors!: i64", warnings AS "warnings!: i64"
-               FROM (
-                   SELECT c.sha256, c.thumbprint, c.subject, c.issuer, c.serial,
-                          c.dns_names_json, c.ip_addresses_json, c.not_before, c.not_after,
-                          c.key_algorithm, c.key_bits, c.signature_algorithm, c.self_signed,
-                          c.endpoint_count AS endpoints, c.error_count AS errors,
-                          c.warning_count AS warnings
-                   FROM certificates c
-                   WHERE c.endpoint_count > 0
-                     AND (?1 IS NULL OR c.not_after < ?1)
-                     AND (?2 IS NULL OR EXISTS (SELECT 1 FROM endpoints e WHERE e.host_id = ?2
-                          AND (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)))
-                     AND (?3 IS NULL OR c.subject LIKE ?3 ESCAPE '\' OR c.dns_names_json LIKE ?3 ESCAPE '\'
-                          OR c.thumbprint LIKE ?3 ESCAPE '\' OR c.sha256 LIKE ?3 ESCAPE '\')
-                     AND (?13 IS NULL OR c.rowid IN (SELECT rowid FROM certificate_search
-                          WHERE certificate_search MATCH ?13))
-                     AND (?10 IS NULL OR c.issuer LIKE ?10 ESCAPE '\')
-                     AND (?11 IS NULL OR EXISTS (SELECT 1 FROM endpoints e WHERE e.kind = ?11
-                          AND (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)))
-                     AND (?12 IS NULL OR EXISTS (SELECT 1 FROM endpoints e JOIN hosts h ON h.id = e.host_id
-                          WHERE h.hostname LIKE ?12 ESCAPE '\'
-                          AND (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)))
-                     AND "# + $keyset + r#"
-                   ORDER BY "# + $order + r#"
-               )
-               WHERE (?6 IS NULL
-                      OR (?6 = 'expired' AND not_after < ?7)
-                      OR (?6 = 'expiring' AND not_after >= ?7 AND not_after < ?8)
-                      OR (?6 = 'misconfigured' AND errors > 0)
-                      OR (?6 = 'healthy' AND not_after >= ?8 AND errors = 0))
-               LIMIT ?9"#,
-            $($arg),+
-        )
-        .fetch_all($pool)
-    };
-}
-
 impl Store {
     /// Certificates in use by at least one endpoint, one page at a time.
     pub async fn certificates(&self, filter: &CertificateFilter) -> Result<CertificatePage> {
@@ -128,13 +82,46 @@ impl Store {
         let limit = filter.limit.clamp(1, 500);
         let fetch = limit + 1;
         let expiring = filter.now + EXPIRING_SECS;
-        let pool = &self.pool;
-        let rows = match filter.sort {
-            CertSort::ExpiryAsc => {
-                certificate_page!(
-                    pool,
-                    "(?4 IS NULL OR (c.not_after, c.sha256) > (CAST(?4 AS INTEGER), ?5))",
-                    "c.not_after, c.sha256",
+        // One query text for every sort order, differing only in the keyset condition and
+        // the ORDER BY, each still checked against the schema at compile time.
+        macro_rules! certificate_page {
+            ($keyset:literal, $order:literal) => {
+                sqlx::query_as!(
+                    RawCert,
+                    r#"SELECT sha256 AS "sha256!", thumbprint, subject, issuer, serial, dns_names_json,
+                              ip_addresses_json, not_before, not_after, key_algorithm, key_bits,
+                              signature_algorithm, self_signed, endpoints AS "endpoints!: i64",
+                              errors AS "errors!: i64", warnings AS "warnings!: i64"
+                       FROM (
+                           SELECT c.sha256, c.thumbprint, c.subject, c.issuer, c.serial,
+                                  c.dns_names_json, c.ip_addresses_json, c.not_before, c.not_after,
+                                  c.key_algorithm, c.key_bits, c.signature_algorithm, c.self_signed,
+                                  c.endpoint_count AS endpoints, c.error_count AS errors,
+                                  c.warning_count AS warnings
+                           FROM certificates c
+                           WHERE c.endpoint_count > 0
+                             AND (?1 IS NULL OR c.not_after < ?1)
+                             AND (?2 IS NULL OR EXISTS (SELECT 1 FROM endpoints e WHERE e.host_id = ?2
+                                  AND (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)))
+                             AND (?3 IS NULL OR c.subject LIKE ?3 ESCAPE '\' OR c.dns_names_json LIKE ?3 ESCAPE '\'
+                                  OR c.thumbprint LIKE ?3 ESCAPE '\' OR c.sha256 LIKE ?3 ESCAPE '\')
+                             AND (?13 IS NULL OR c.rowid IN (SELECT rowid FROM certificate_search
+                                  WHERE certificate_search MATCH ?13))
+                             AND (?10 IS NULL OR c.issuer LIKE ?10 ESCAPE '\')
+                             AND (?11 IS NULL OR EXISTS (SELECT 1 FROM endpoints e WHERE e.kind = ?11
+                                  AND (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)))
+                             AND (?12 IS NULL OR EXISTS (SELECT 1 FROM endpoints e JOIN hosts h ON h.id = e.host_id
+                                  WHERE h.hostname LIKE ?12 ESCAPE '\'
+                                  AND (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)))
+                             AND "# + $keyset + r#"
+                           ORDER BY "# + $order + r#"
+                       )
+                       WHERE (?6 IS NULL
+                              OR (?6 = 'expired' AND not_after < ?7)
+                              OR (?6 = 'expiring' AND not_after >= ?7 AND not_after < ?8)
+                              OR (?6 = 'misconfigured' AND errors > 0)
+                              OR (?6 = 'healthy' AND not_after >= ?8 AND errors = 0))
+                       LIMIT ?9"#,
                     filter.expires_before,
                     filter.host_id,
                     search,
@@ -148,48 +135,29 @@ impl Store {
                     filter.kind,
                     host_name,
                     phrase
+                )
+                .fetch_all(&self.pool)
+            };
+        }
+        let rows = match filter.sort {
+            CertSort::ExpiryAsc => {
+                certificate_page!(
+                    "(?4 IS NULL OR (c.not_after, c.sha256) > (CAST(?4 AS INTEGER), ?5))",
+                    "c.not_after, c.sha256"
                 )
                 .await?
             }
             CertSort::ExpiryDesc => {
                 certificate_page!(
-                    pool,
                     "(?4 IS NULL OR (c.not_after, c.sha256) < (CAST(?4 AS INTEGER), ?5))",
-                    "c.not_after DESC, c.sha256 DESC",
-                    filter.expires_before,
-                    filter.host_id,
-                    search,
-                    after_value,
-                    after_sha,
-                    filter.status,
-                    filter.now,
-                    expiring,
-                    fetch,
-                    issuer,
-                    filter.kind,
-                    host_name,
-                    phrase
+                    "c.not_after DESC, c.sha256 DESC"
                 )
                 .await?
             }
             CertSort::SubjectAsc => {
                 certificate_page!(
-                    pool,
                     "(?4 IS NULL OR (c.subject, c.sha256) > (?4, ?5))",
-                    "c.subject, c.sha256",
-                    filter.expires_before,
-                    filter.host_id,
-                    search,
-                    after_value,
-                    after_sha,
-                    filter.status,
-                    filter.now,
-                    expiring,
-                    fetch,
-                    issuer,
-                    filter.kind,
-                    host_name,
-                    phrase
+                    "c.subject, c.sha256"
                 )
                 .await?
             }
