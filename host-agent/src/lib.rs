@@ -13,6 +13,7 @@ pub mod inspect;
 pub mod inventory;
 pub mod logfile;
 pub mod private;
+pub mod sage300;
 pub mod scan;
 pub mod service;
 pub mod store;
