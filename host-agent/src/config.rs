@@ -21,6 +21,8 @@ pub struct AgentConfig {
     pub apache: Vec<ApacheTarget>,
     #[serde(default)]
     pub pem: Vec<PemTarget>,
+    #[serde(default)]
+    pub sage300: Vec<Sage300Target>,
 }
 
 fn default_rescan() -> u64 {
@@ -101,6 +103,32 @@ pub struct PemTarget {
     pub reload: Option<Vec<String>>,
 }
 
+/// A Sage 300 Connector Agent installation: its `.exe.config` (whose `ServiceUri` says the
+/// scheme, host and port) and its Windows service.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Sage300Target {
+    /// `C:\Program Files (x86)\Sage 300 Connector Agent\Sage300IntegrationService.exe.config`
+    pub config: PathBuf,
+    /// Restarted after a change; default "Sage 300 Connector Agent".
+    pub service: Option<String>,
+    /// Where to check what the port serves, when the `ServiceUri` host does not lead back
+    /// to this machine from here (default: that host and port).
+    pub address: Option<String>,
+    /// Also put an issuing CA's root into LocalMachine\Root when deploying (a self-signed
+    /// certificate always goes there, as the connector's procedure says).
+    #[serde(default)]
+    pub import_root: bool,
+}
+
+impl Sage300Target {
+    pub fn service(&self) -> &str {
+        self.service
+            .as_deref()
+            .unwrap_or(crate::sage300::DEFAULT_SERVICE)
+    }
+}
+
 impl AgentConfig {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| {
@@ -152,6 +180,11 @@ groups = []
 # port = 443
 # extra = ["ProxyPass / http://127.0.0.1:8080/"]
 
+# A Sage 300 Connector Agent installation (HTTP.sys, port 4207 by default).
+# [[sage300]]
+# config = 'C:\Program Files (x86)\Sage 300 Connector Agent\Sage300IntegrationService.exe.config'
+# service = "Sage 300 Connector Agent"
+
 # Certificate files of another server (nginx, haproxy, ...), and its live port.
 # [[pem]]
 # name = "www.example.com"
@@ -170,7 +203,7 @@ mod tests {
     fn the_starter_configuration_parses() {
         let config = AgentConfig::parse(STARTER).expect("starter");
         assert_eq!(config.rescan_secs, 300);
-        assert!(config.apache.is_empty() && config.pem.is_empty());
+        assert!(config.apache.is_empty() && config.pem.is_empty() && config.sage300.is_empty());
     }
 
     #[test]
@@ -181,6 +214,13 @@ mod tests {
         .expect("parse");
         assert_eq!(config.apache.len(), 1);
         assert_eq!(config.pem[0].address.as_deref(), Some("127.0.0.1:443"));
+        let sage = AgentConfig::parse(
+            "[[sage300]]\nconfig = 'C:\\Sage\\Sage300IntegrationService.exe.config'\n[[sage300]]\nconfig = 'D:\\Other\\a.exe.config'\nservice = \"Sage 300 Connector Agent 2\"\n",
+        )
+        .expect("sage");
+        assert_eq!(sage.sage300.len(), 2);
+        assert_eq!(sage.sage300[0].service(), "Sage 300 Connector Agent");
+        assert_eq!(sage.sage300[1].service(), "Sage 300 Connector Agent 2");
     }
 
     #[test]

@@ -297,6 +297,14 @@ pub async fn collect(config: &AgentConfig, host: &Host, now: OffsetDateTime) -> 
         };
         endpoints.push(endpoint(source, now, &mut certificates).await);
     }
+    crate::sage300::discover::collect(
+        &config.sage300,
+        host,
+        now,
+        &mut endpoints,
+        &mut certificates,
+    )
+    .await;
     stores::collect(&*host.stores, now, &mut endpoints, &mut certificates);
     endpoints.sort_by(|a, b| a.key.cmp(&b.key));
     certificates.sort_by(|a, b| a.sha256.cmp(&b.sha256));

@@ -5,6 +5,7 @@
 //! connector's `.exe.config`.
 
 pub mod connector_config;
+pub mod discover;
 
 use std::fmt;
 
