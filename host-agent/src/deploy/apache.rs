@@ -308,6 +308,7 @@ impl Driver for ApacheDriver {
         }
         Ok(Plan {
             files,
+            windows: Vec::new(),
             check: Some(self.config_test()),
             restart: Some(self.restart()),
             error_log: Some(self.error_log()),

@@ -53,6 +53,9 @@ pub enum Error {
     /// A Windows service did not restart.
     #[error("{0}")]
     Service(String),
+    /// A Windows configuration change (store, URL reservation, SSL binding) failed.
+    #[error("{0}")]
+    Windows(String),
     /// The live port did not serve the expected certificate in time.
     #[error("{0}")]
     NotServed(String),

@@ -140,6 +140,7 @@ impl Deployments {
                         old_sha256: None,
                         phase: Phase::Failed,
                         files: Vec::new(),
+                        windows: Vec::new(),
                         check: None,
                         restart: None,
                         restarted: false,

@@ -62,6 +62,9 @@ pub struct Record {
     pub old_sha256: Option<String>,
     pub phase: Phase,
     pub files: Vec<FileRecord>,
+    /// Journals written before Windows changes existed have none.
+    #[serde(default)]
+    pub windows: Vec<super::windows_changes::WindowsRecord>,
     pub check: Option<CommandLine>,
     pub restart: Option<Restart>,
     /// Whether `restart` ran with the new files (a rollback then restarts again).

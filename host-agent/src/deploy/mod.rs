@@ -14,6 +14,7 @@ pub mod journal;
 mod managed;
 pub mod pem;
 mod plan;
+pub mod windows_changes;
 
 use std::time::Duration;
 
@@ -26,6 +27,7 @@ use zeroize::Zeroizing;
 pub use error::{Error, Result};
 pub use journal::{Before, FileRecord, Journal, Phase, Record};
 pub use plan::{CommandLine, FileWrite, Plan, Restart, VerifyAt};
+pub use windows_changes::{WindowsBefore, WindowsChange, WindowsRecord};
 
 /// The renewed certificate as the console sends it.
 pub struct Bundle {
@@ -181,6 +183,7 @@ pub async fn execute(
         old_sha256: None,
         phase: Phase::Preflight,
         files: Vec::new(),
+        windows: Vec::new(),
         check: None,
         restart: None,
         restarted: false,
@@ -205,6 +208,14 @@ pub async fn execute(
         Err(e) => return fail(journal, &mut record, e.to_string()),
     };
     record.old_sha256 = plan.old_sha256.clone();
+    record.windows = plan
+        .windows
+        .iter()
+        .map(|change| WindowsRecord {
+            change: change.clone(),
+            before: WindowsBefore::NotReached,
+        })
+        .collect();
     record.check = plan.check.clone();
     record.restart = plan.restart.clone();
     record.error_log = plan.error_log.clone();
@@ -288,6 +299,23 @@ pub async fn execute(
     record.phase = Phase::Applied;
     if let Err(e) = journal.save(&record) {
         return roll_back(host, journal, &mut record, e.to_string(), timing, progress).await;
+    }
+
+    // Windows changes: what was there is journaled before each one is made.
+    for i in 0..record.windows.len() {
+        match windows_changes::before(host, &record.windows[i].change) {
+            Ok(before) => record.windows[i].before = before,
+            Err(e) => {
+                return roll_back(host, journal, &mut record, e.to_string(), timing, progress)
+                    .await;
+            }
+        }
+        if let Err(e) = journal.save(&record) {
+            return roll_back(host, journal, &mut record, e.to_string(), timing, progress).await;
+        }
+        if let Err(e) = windows_changes::apply(host, bundle, &record.windows[i]) {
+            return roll_back(host, journal, &mut record, e.to_string(), timing, progress).await;
+        }
     }
 
     // Configuration test before any restart: a failure leaves the running server alone.
@@ -382,6 +410,13 @@ async fn roll_back(
     record.detail = reason;
     let _ = journal.save(record);
     let mut problems = Vec::new();
+    // Windows changes first, newest first: a binding goes back before its certificate
+    // could leave the store.
+    for change in record.windows.iter().rev() {
+        if let Err(e) = windows_changes::undo(host, change) {
+            problems.push(e);
+        }
+    }
     for file in &record.files {
         let _ = std::fs::remove_file(files::staged_path(&file.path));
         let restored = match &file.before {
@@ -534,7 +569,11 @@ pub async fn recover(host: &Host, journal: &Journal, timing: Timing) -> Vec<Reco
             _ => {
                 // Whatever the server loaded since (a reboot reads the files anew), a
                 // restart with the restored files makes the running state match them.
-                record.restarted = record.files.iter().any(|f| f.before != Before::NotReached);
+                record.restarted = record.files.iter().any(|f| f.before != Before::NotReached)
+                    || record
+                        .windows
+                        .iter()
+                        .any(|w| w.before != WindowsBefore::NotReached);
                 let reason = format!(
                     "the agent stopped mid-deployment (during {:?}); the previous files were \
                      put back at its next start",
@@ -551,3 +590,6 @@ pub async fn recover(host: &Host, journal: &Journal, timing: Timing) -> Vec<Reco
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod windows_tests;

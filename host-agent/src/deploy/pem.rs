@@ -90,6 +90,7 @@ impl Driver for PemDriver {
         }
         Ok(Plan {
             files,
+            windows: Vec::new(),
             check: self.target.check.clone().map(CommandLine),
             restart: self
                 .target

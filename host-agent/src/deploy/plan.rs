@@ -131,12 +131,15 @@ pub struct VerifyAt {
     pub server_name: Option<String>,
 }
 
-/// Everything a deployment does, in order: write `files`, run `check` (a configuration
+/// Everything a deployment does, in order: write `files`, make the `windows` changes, run
+/// `check` (a configuration
 /// test: on failure the files are put back and nothing is restarted), run `restart`, then
 /// check that `verify` serves the new certificate.
 #[derive(Debug)]
 pub struct Plan {
     pub files: Vec<FileWrite>,
+    /// Windows configuration changes, made after the files and before the check.
+    pub windows: Vec<super::windows_changes::WindowsChange>,
     pub check: Option<CommandLine>,
     pub restart: Option<Restart>,
     /// Read for new lines when the check or restart fails.
