@@ -39,6 +39,23 @@ impl TestCa {
 
     /// A server certificate for `names`, valid from yesterday for `days` days.
     pub fn server(&self, names: &[&str], days: i64) -> ServerCert {
+        self.issue(names, days, vec![ExtendedKeyUsagePurpose::ServerAuth])
+    }
+
+    /// A certificate as the Sage 300 connector's set-up asks for: Server and Client
+    /// Authentication.
+    pub fn connector(&self, names: &[&str], days: i64) -> ServerCert {
+        self.issue(
+            names,
+            days,
+            vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+        )
+    }
+
+    fn issue(&self, names: &[&str], days: i64, ekus: Vec<ExtendedKeyUsagePurpose>) -> ServerCert {
         let key = KeyPair::generate().expect("key");
         let mut params =
             CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
@@ -47,7 +64,7 @@ impl TestCa {
             DnType::CommonName,
             names.first().copied().unwrap_or("server"),
         );
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.extended_key_usages = ekus;
         params.not_before = days_from_now(-1);
         params.not_after = days_from_now(days);
         params.use_authority_key_identifier_extension = true;

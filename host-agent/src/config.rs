@@ -115,6 +115,9 @@ pub struct Sage300Target {
     /// Where to check what the port serves, when the `ServiceUri` host does not lead back
     /// to this machine from here (default: that host and port).
     pub address: Option<String>,
+    /// The name clients reach the connector by, written into `ServiceUri` (default: the
+    /// host `ServiceUri` names now; the certificate must name it).
+    pub fqdn: Option<String>,
     /// Also put an issuing CA's root into LocalMachine\Root when deploying (a self-signed
     /// certificate always goes there, as the connector's procedure says).
     #[serde(default)]

@@ -158,10 +158,12 @@ impl ApacheDriver {
             Site::Existing(host) => host.probe_address().map(|address| VerifyAt {
                 address,
                 server_name: host.server_name.clone(),
+                without_sni: None,
             }),
             Site::Managed(site) => Some(VerifyAt {
                 address: format!("127.0.0.1:{}", site.port),
                 server_name: Some(site.server_name.clone()),
+                without_sni: None,
             }),
         }
     }

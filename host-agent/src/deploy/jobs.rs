@@ -8,7 +8,7 @@ use certfleet_proto::{AgentMessage, DeployOutcome, DeployStep, JobProgress, JobR
 use certfleet_winhost::Host;
 use tokio::sync::{Mutex, mpsc};
 
-use super::{Bundle, Driver, Error, Journal, Phase, Record, Timing, apache, execute, pem};
+use super::{Bundle, Driver, Error, Journal, Phase, Record, Timing, apache, execute, pem, sage300};
 use crate::config::AgentConfig;
 
 /// The driver for an endpoint of this host, by its inventory key.
@@ -38,6 +38,11 @@ pub fn driver_for(
             }
         }
         return Err(last);
+    }
+    if endpoint.starts_with("sage300:") {
+        return Ok(Box::new(sage300::Sage300Driver::find(
+            config, host, endpoint,
+        )?));
     }
     Err(Error::NotConfigured(format!(
         "this agent cannot deploy to {endpoint:?}: no driver for that kind of endpoint"

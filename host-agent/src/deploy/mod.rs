@@ -14,6 +14,7 @@ pub mod journal;
 mod managed;
 pub mod pem;
 mod plan;
+pub mod sage300;
 pub mod windows_changes;
 
 use std::time::Duration;
@@ -477,17 +478,33 @@ async fn roll_back(
     Outcome::of(record)
 }
 
+/// Waits until the port serves `sha256` to clients that send the server name, and (when
+/// the plan asks) to clients that do not.
 async fn wait_for_leaf(at: &VerifyAt, sha256: &str, timing: Timing) -> Result<()> {
+    wait_for_one(&at.address, at.server_name.as_deref(), sha256, timing).await?;
+    if let Some(without) = &at.without_sni {
+        wait_for_one(without, None, sha256, timing)
+            .await
+            .map_err(|e| Error::NotServed(format!("without SNI: {e}")))?;
+    }
+    Ok(())
+}
+
+async fn wait_for_one(
+    address: &str,
+    server_name: Option<&str>,
+    sha256: &str,
+    timing: Timing,
+) -> Result<()> {
     let deadline = tokio::time::Instant::now() + timing.verify_for;
     loop {
-        let last = match crate::inventory::served_leaf(&at.address, at.server_name.as_deref()).await
-        {
+        let last = match crate::inventory::served_leaf(address, server_name).await {
             Ok(der) => {
                 let served = Fingerprint::of(&der).to_string();
                 if served == sha256 {
                     return Ok(());
                 }
-                format!("{} serves {served}", at.address)
+                format!("{address} serves {served}")
             }
             Err(e) => format!("{e:#}"),
         };
@@ -591,5 +608,7 @@ pub async fn recover(host: &Host, journal: &Journal, timing: Timing) -> Vec<Reco
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod sage300_tests;
 #[cfg(test)]
 mod windows_tests;

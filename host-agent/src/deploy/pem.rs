@@ -24,6 +24,7 @@ impl PemDriver {
         self.target.address.as_ref().map(|address| VerifyAt {
             address: address.clone(),
             server_name: Some(self.host().to_owned()),
+            without_sni: None,
         })
     }
 

@@ -129,6 +129,10 @@ pub struct VerifyAt {
     pub address: String,
     /// Sent as SNI (Apache picks the virtual host by it).
     pub server_name: Option<String>,
+    /// An `IP:port` also checked without SNI (HTTP.sys answers such clients from its IP
+    /// bindings, which may hold another certificate than the host-name one).
+    #[serde(default)]
+    pub without_sni: Option<String>,
 }
 
 /// Everything a deployment does, in order: write `files`, make the `windows` changes, run

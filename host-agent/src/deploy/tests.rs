@@ -390,6 +390,7 @@ async fn a_crash_mid_apply_is_rolled_back_at_the_next_start() {
         verify: Some(VerifyAt {
             address: s.target.address.clone().expect("a"),
             server_name: Some("www.example.test".into()),
+            without_sni: None,
         }),
         detail: String::new(),
         reported: false,

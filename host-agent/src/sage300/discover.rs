@@ -432,6 +432,7 @@ mod tests {
             config: path,
             service: None,
             address: Some("127.0.0.1:9".into()),
+            fqdn: None,
             import_root: false,
         }
     }

@@ -6,6 +6,8 @@
 
 pub mod connector_config;
 pub mod discover;
+#[cfg(test)]
+pub mod fake_listener;
 
 use std::fmt;
 

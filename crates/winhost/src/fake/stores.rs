@@ -2,14 +2,23 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use certfleet_certkit::{Certificate, Thumbprint};
+use zeroize::Zeroizing;
 
 use crate::stores::{CertStores, Imported, PrivateKey, Store, StoredCertificate, Usable};
 use crate::{Code, Error, Result};
 
-/// LocalMachine stores in memory.
-#[derive(Debug, Default)]
+/// LocalMachine stores in memory. Keys imported with a PFX are kept (PKCS#8), so a fake
+/// HTTP.sys can serve TLS with what its bindings name.
+#[derive(Default)]
 pub struct FakeStores {
     stores: Mutex<BTreeMap<Store, Vec<StoredCertificate>>>,
+    keys: Mutex<BTreeMap<Thumbprint, Zeroizing<Vec<u8>>>>,
+}
+
+impl std::fmt::Debug for FakeStores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeStores").finish_non_exhaustive()
+    }
 }
 
 impl FakeStores {
@@ -26,6 +35,35 @@ impl FakeStores {
             private_key,
         };
         self.put(cert);
+    }
+
+    /// Puts a certificate with its key (PKCS#8 DER) into `My`, as an earlier import did.
+    pub fn insert_with_key(&self, der: &[u8], pkcs8: &[u8]) {
+        self.keys_lock()
+            .insert(Thumbprint::of(der), Zeroizing::new(pkcs8.to_vec()));
+        self.insert(
+            Store::My,
+            der,
+            PrivateKey::Associated {
+                usable: Usable::Yes,
+            },
+        );
+    }
+
+    /// The key of a certificate in `My`, when it came with one.
+    pub fn private_key(&self, thumbprint: &Thumbprint) -> Option<Zeroizing<Vec<u8>>> {
+        let in_my = self
+            .list(Store::My)
+            .ok()?
+            .iter()
+            .any(|c| c.thumbprint == *thumbprint && c.private_key.associated());
+        in_my
+            .then(|| self.keys_lock().get(thumbprint).cloned())
+            .flatten()
+    }
+
+    fn keys_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Thumbprint, Zeroizing<Vec<u8>>>> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn put(&self, cert: StoredCertificate) {
@@ -59,6 +97,12 @@ impl CertStores for FakeStores {
         let what = "importing the PFX";
         let (material, index) = crate::stores::read_pfx(pfx, password, what)?;
         let leaf = &material.certificates[index];
+        if let Some(key) = material.keys.first() {
+            self.keys_lock().insert(
+                leaf.facts().thumbprint,
+                Zeroizing::new(key.pkcs8_der().to_vec()),
+            );
+        }
         let mut imported = Imported {
             leaf: leaf.facts().thumbprint,
             intermediates: Vec::new(),

@@ -1,0 +1,334 @@
+//! The `sage300` driver end to end on the Windows layer's fakes, with a fake HTTP.sys that
+//! serves TLS for real from its bindings: first-time enablement, a renewal that replaces a
+//! stale SNI binding too, a port that keeps serving the old certificate (rolled back and
+//! verified), and what preflight refuses.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use certfleet_e2e::pki::{ServerCert, TestCa};
+use certfleet_winhost::fake::{Behaviour, FakeHttpConfig, FakeServices, FakeStores};
+use certfleet_winhost::{BindingKey, CertStores, Host, HttpConfig, SslBinding, Store};
+
+use super::*;
+use crate::config::{AgentConfig, Sage300Target};
+use crate::sage300::fake_listener::{self, FakeHttpSys};
+use crate::sage300::{APP_ID, ConnectorConfig, DEFAULT_SERVICE};
+
+const FQDN: &str = "sage01.example.test";
+
+struct Server {
+    host: Host,
+    stores: Arc<FakeStores>,
+    http: Arc<FakeHttpConfig>,
+    services: Arc<FakeServices>,
+    listener: FakeHttpSys,
+    config: PathBuf,
+    agent: AgentConfig,
+    journal: Journal,
+    _dir: tempfile::TempDir,
+}
+
+fn exe_config(uri: &str) -> Vec<u8> {
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend_from_slice(
+        format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<configuration>\r\n  <!-- the \
+             installer's -->\r\n  <appSettings>\r\n    <add key=\"ServiceUri\" value=\"{uri}\" \
+             />\r\n    <add key=\"Other\" value=\"kept\" />\r\n  </appSettings>\r\n\
+             </configuration>\r\n"
+        )
+        .as_bytes(),
+    );
+    bytes
+}
+
+/// A Sage server whose connector's ServiceUri is `scheme://FQDN:PORT`, PORT being the fake
+/// HTTP.sys's loopback port.
+async fn server(scheme: &str) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let stores = Arc::new(FakeStores::new());
+    let services = Arc::new(FakeServices::new());
+    let http = Arc::new(FakeHttpConfig::new(stores.clone()));
+    services.install(
+        DEFAULT_SERVICE,
+        "LocalSystem",
+        "Sage300IntegrationService.exe",
+        Behaviour::Normal { pending_polls: 1 },
+    );
+    let listener = fake_listener::serve(
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        http.clone(),
+        stores.clone(),
+    );
+    let port = listener.address.port();
+    let config = dir.path().join("Sage300IntegrationService.exe.config");
+    std::fs::write(&config, exe_config(&format!("{scheme}://{FQDN}:{port}"))).unwrap();
+    let agent = AgentConfig {
+        server: None,
+        rescan_secs: 300,
+        groups: Vec::new(),
+        apache: Vec::new(),
+        pem: Vec::new(),
+        sage300: vec![Sage300Target {
+            config: config.clone(),
+            service: None,
+            // FQDN does not resolve here: the port is checked on loopback, with SNI.
+            address: Some(format!("127.0.0.1:{port}")),
+            fqdn: None,
+            import_root: false,
+        }],
+    };
+    Server {
+        host: Host {
+            stores: stores.clone(),
+            services: services.clone(),
+            http: http.clone(),
+        },
+        stores,
+        http,
+        services,
+        listener,
+        config,
+        agent,
+        journal: Journal::open(&dir.path().join("journal")).unwrap(),
+        _dir: dir,
+    }
+}
+
+impl Server {
+    fn port(&self) -> u16 {
+        self.listener.address.port()
+    }
+
+    fn any(&self) -> BindingKey {
+        BindingKey::IpPort(SocketAddr::from(([0, 0, 0, 0], self.port())))
+    }
+
+    fn sni(&self) -> BindingKey {
+        BindingKey::Sni {
+            host: FQDN.into(),
+            port: self.port(),
+        }
+    }
+
+    /// `cert` in My with its key, bound at `key` the way netsh would.
+    fn bind(&self, key: BindingKey, cert: &ServerCert) {
+        let (der, pkcs8) = der_and_key(cert);
+        self.stores.insert_with_key(&der, &pkcs8);
+        self.http
+            .add_ssl_binding(&SslBinding::new(key, Thumbprint::of(&der), APP_ID))
+            .unwrap();
+    }
+
+    async fn deploy(&self, job: &str, ca: &TestCa, cert: &ServerCert) -> Outcome {
+        let endpoint = format!("sage300:{}", self.port());
+        let driver = sage300::Sage300Driver::find(&self.agent, &self.host, &endpoint).unwrap();
+        execute(
+            &self.host,
+            &self.journal,
+            job,
+            &endpoint,
+            &driver,
+            &bundle(ca, cert),
+            Timing {
+                verify_for: std::time::Duration::from_secs(2),
+                poll_every: std::time::Duration::from_millis(100),
+            },
+            &mut |_: certfleet_proto::DeployStep, _: &str| {},
+        )
+        .await
+    }
+
+    async fn served(&self, sni: Option<&str>) -> String {
+        let der = crate::inventory::served_leaf(&self.listener.address.to_string(), sni)
+            .await
+            .expect("the port answers");
+        Fingerprint::of(&der).to_string()
+    }
+
+    fn service_uri(&self) -> String {
+        ConnectorConfig::read(&self.config)
+            .unwrap()
+            .service_uri()
+            .to_string()
+    }
+}
+
+use certfleet_certkit::{Fingerprint, Thumbprint};
+
+fn der_and_key(cert: &ServerCert) -> (Vec<u8>, Vec<u8>) {
+    let mut m = certkit::read(cert.cert_pem.as_bytes(), None).unwrap();
+    m.merge(certkit::read(cert.key_pem.as_bytes(), None).unwrap());
+    (
+        m.certificates[0].der().to_vec(),
+        m.keys[0].pkcs8_der().to_vec(),
+    )
+}
+
+fn bundle(ca: &TestCa, cert: &ServerCert) -> Bundle {
+    Bundle {
+        chain_pem: format!("{}{}", cert.cert_pem, ca.pem),
+        key_pem: Zeroizing::new(cert.key_pem.clone()),
+        sha256: cert.sha256.clone(),
+    }
+}
+
+fn thumbprint(cert: &ServerCert) -> Thumbprint {
+    Thumbprint::of(&der_and_key(cert).0)
+}
+
+#[tokio::test]
+async fn first_time_https_for_an_http_only_connector() {
+    let s = server("http").await;
+    let ca = TestCa::new("Sage CA");
+    let cert = ca.connector(&[FQDN], 90);
+    let before = std::fs::read(&s.config).unwrap();
+    let outcome = s.deploy("sage-first", &ca, &cert).await;
+    assert!(outcome.committed(), "{outcome:?}");
+    let port = s.port();
+    assert_eq!(s.service_uri(), format!("https://{FQDN}:{port}"));
+    let after = std::fs::read(&s.config).unwrap();
+    assert_eq!(
+        after,
+        String::from_utf8(before)
+            .unwrap()
+            .replace(&format!("http://{FQDN}"), &format!("https://{FQDN}"))
+            .into_bytes(),
+        "only the scheme changed: BOM, CRLF, comment and the other key are as they were"
+    );
+    let binding = s.http.ssl_binding(&s.any()).unwrap().expect("bound");
+    assert_eq!(binding.thumbprint, thumbprint(&cert));
+    assert_eq!(binding.app_id, APP_ID);
+    assert!(
+        s.http
+            .url_acl(&format!("https://+:{port}/"))
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(s.served(Some(FQDN)).await, cert.sha256);
+    assert_eq!(s.services.requests(DEFAULT_SERVICE), (1, 0));
+}
+
+#[tokio::test]
+async fn a_renewal_replaces_every_binding_that_would_keep_the_old_certificate() {
+    let s = server("https").await;
+    let ca = TestCa::new("Sage CA");
+    let old = ca.connector(&[FQDN], 10);
+    let stale = ca.connector(&[FQDN], 5);
+    let new = ca.connector(&[FQDN], 90);
+    s.bind(s.any(), &old);
+    s.bind(s.sni(), &stale);
+    assert_eq!(s.served(Some(FQDN)).await, stale.sha256, "SNI wins");
+    let outcome = s.deploy("sage-renew", &ca, &new).await;
+    assert!(outcome.committed(), "{outcome:?}");
+    for key in [s.any(), s.sni()] {
+        assert_eq!(
+            s.http.ssl_binding(&key).unwrap().expect("bound").thumbprint,
+            thumbprint(&new),
+            "{key}"
+        );
+    }
+    assert_eq!(s.served(Some(FQDN)).await, new.sha256);
+    assert_eq!(s.served(None).await, new.sha256);
+    assert!(
+        s.stores
+            .find(Store::My, &thumbprint(&old))
+            .unwrap()
+            .is_some(),
+        "the old certificate stays in My: removing it is not this job's business"
+    );
+}
+
+#[tokio::test]
+async fn a_port_that_keeps_serving_the_old_certificate_is_rolled_back_and_verified() {
+    let s = server("https").await;
+    let ca = TestCa::new("Sage CA");
+    let old = ca.connector(&[FQDN], 10);
+    let new = ca.connector(&[FQDN], 90);
+    s.bind(s.any(), &old);
+    let config_before = std::fs::read(&s.config).unwrap();
+    let binding_before = s.http.ssl_binding(&s.any()).unwrap();
+    assert_eq!(s.served(Some(FQDN)).await, old.sha256);
+    s.listener.freeze();
+    let outcome = s.deploy("sage-stuck", &ca, &new).await;
+    assert_eq!(outcome.phase, Phase::RolledBack, "{outcome:?}");
+    assert!(
+        outcome.detail.contains("did not serve the new certificate"),
+        "{}",
+        outcome.detail
+    );
+    assert!(
+        outcome.detail.contains("serves the old certificate again"),
+        "verified after the rollback: {}",
+        outcome.detail
+    );
+    assert_eq!(s.http.ssl_binding(&s.any()).unwrap(), binding_before);
+    assert_eq!(std::fs::read(&s.config).unwrap(), config_before);
+    assert!(
+        s.stores
+            .find(Store::My, &thumbprint(&new))
+            .unwrap()
+            .is_none(),
+        "nothing binds the new certificate: it left My"
+    );
+    s.listener.thaw();
+    assert_eq!(s.served(Some(FQDN)).await, old.sha256);
+}
+
+#[tokio::test]
+async fn preflight_refuses_another_applications_port_and_a_certificate_without_the_host() {
+    let s = server("https").await;
+    let ca = TestCa::new("Sage CA");
+    let other = ca.connector(&["other.example.test"], 90);
+    let endpoint = format!("sage300:{}", s.port());
+    let driver = sage300::Sage300Driver::find(&s.agent, &s.host, &endpoint).unwrap();
+    let refused = driver
+        .preflight(&bundle(&ca, &other), OffsetDateTime::now_utc())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, Error::Misfit { misfits } if misfits.iter().any(|(c, _)| *c == certkit::Code::NameNotCovered)),
+        "{refused:?}"
+    );
+    let server_only = ca.server(&[FQDN], 90);
+    let refused = driver
+        .preflight(&bundle(&ca, &server_only), OffsetDateTime::now_utc())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, Error::Misfit { misfits } if misfits.iter().any(|(c, _)| *c == certkit::Code::EkuMissing)),
+        "Client Authentication is required: {refused:?}"
+    );
+    let iis = ca.connector(&[FQDN], 90);
+    let (der, pkcs8) = der_and_key(&iis);
+    s.stores.insert_with_key(&der, &pkcs8);
+    s.http
+        .add_ssl_binding(&SslBinding::new(
+            s.any(),
+            Thumbprint::of(&der),
+            "{4DC3E181-E14B-4A21-B022-59FC669B0914}",
+        ))
+        .unwrap();
+    let good = ca.connector(&[FQDN], 90);
+    let refused = driver
+        .preflight(&bundle(&ca, &good), OffsetDateTime::now_utc())
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::PortTaken { .. }), "{refused:?}");
+    assert!(refused.to_string().contains("4DC3E181"), "{refused}");
+}
+
+#[test]
+fn an_installation_on_another_port_is_not_this_endpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("a.exe.config");
+    std::fs::write(&config, exe_config("https://sage01.example.test:4300")).unwrap();
+    let agent =
+        AgentConfig::parse(&format!("[[sage300]]\nconfig = '{}'\n", config.display())).unwrap();
+    let (host, _, _) = Host::fake();
+    let err = sage300::Sage300Driver::find(&agent, &host, "sage300:4207").unwrap_err();
+    assert!(matches!(err, Error::NotConfigured(_)), "{err:?}");
+    assert!(sage300::Sage300Driver::find(&agent, &host, "sage300:4300").is_ok());
+}
