@@ -24,7 +24,9 @@ fn purpose_of(kind: EndpointKind) -> Option<Purpose> {
     match kind {
         EndpointKind::Apache => Some(Purpose::Apache),
         EndpointKind::Pem => Some(Purpose::Pem),
-        EndpointKind::Store | EndpointKind::Sage300 | EndpointKind::Other => None,
+        // The connector's set-up asks for Client Authentication: judged as the agent will.
+        EndpointKind::Sage300 => Some(Purpose::Sage300),
+        EndpointKind::Store | EndpointKind::Other => None,
     }
 }
 
