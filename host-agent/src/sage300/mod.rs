@@ -6,7 +6,7 @@
 
 pub mod connector_config;
 pub mod discover;
-#[cfg(test)]
+/// Test wiring only: nothing in the agent's configuration selects it.
 pub mod fake_listener;
 
 use std::fmt;

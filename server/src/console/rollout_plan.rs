@@ -139,11 +139,14 @@ pub async fn plan(console: &Console, renewal_id: i64) -> Result<Vec<Proposal>, E
             notes.push("the agent is offline: it gets its step when it returns".into());
         }
         // A site without a certificate yet (a new managed site) is proposed by its name.
-        let proposed = if use_.sha256.is_empty() {
-            endpoint_host(&use_).is_some_and(|h| covers(&renewal.dns_names, h))
-        } else {
-            same_names(&use_, &renewal)
-        };
+        // Only where a driver can deploy: a store endpoint (the same certificate seen in
+        // LocalMachine\My) is listed, not proposed.
+        let proposed = purpose_of(use_.kind).is_some()
+            && if use_.sha256.is_empty() {
+                endpoint_host(&use_).is_some_and(|h| covers(&renewal.dns_names, h))
+            } else {
+                same_names(&use_, &renewal)
+            };
         proposals.insert(
             (!proposed, use_.hostname.clone(), use_.endpoint_key.clone()),
             Proposal {
