@@ -49,10 +49,15 @@ fn sage_server(console: &Console, dir: &std::path::Path, old: &ServerCert) -> Sa
     let stores = Arc::new(FakeStores::new());
     let services = Arc::new(FakeServices::new());
     let http = Arc::new(FakeHttpConfig::new(stores.clone()));
+    // The service manager knows the connector at the configured folder: discovered and
+    // configured are one installation.
     services.install(
         DEFAULT_SERVICE,
         "LocalSystem",
-        r#""C:\Program Files (x86)\Sage 300 Connector Agent\Sage300IntegrationService.exe""#,
+        &format!(
+            "\"{}\"",
+            dir.join("Sage300IntegrationService.exe").display()
+        ),
         Behaviour::Normal { pending_polls: 1 },
     );
     let listener = runtime.block_on(async {

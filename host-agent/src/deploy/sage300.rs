@@ -44,9 +44,17 @@ impl Sage300Driver {
                 Error::NotConfigured(format!("{endpoint:?} is not a Sage 300 port endpoint"))
             })?;
         let mut installations = Vec::new();
-        for target in &config.sage300 {
-            let config = ConnectorConfig::read(&target.config)
-                .map_err(|e| Error::Endpoint(format!("{}: {e}", target.config.display())))?;
+        // One that cannot be read is on no port we can name: it does not stop the others
+        // (the inventory reports it), and is named if no installation answers for `port`.
+        let mut unreadable = Vec::new();
+        for target in &discover::installations(&config.sage300, host) {
+            let config = match ConnectorConfig::read(&target.config) {
+                Ok(config) => config,
+                Err(e) => {
+                    unreadable.push(e.to_string());
+                    continue;
+                }
+            };
             if config.service_uri().port == port {
                 installations.push(OnPort {
                     target: target.clone(),
@@ -55,9 +63,14 @@ impl Sage300Driver {
             }
         }
         if installations.is_empty() {
+            let also = if unreadable.is_empty() {
+                String::new()
+            } else {
+                format!(" (unreadable: {})", unreadable.join("; "))
+            };
             return Err(Error::NotConfigured(format!(
                 "no [[sage300]] installation in the agent's configuration listens on port \
-                 {port} any more: rescan the host and plan the rollout again"
+                 {port} any more: rescan the host and plan the rollout again{also}"
             )));
         }
         Ok(Sage300Driver {

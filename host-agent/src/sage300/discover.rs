@@ -29,6 +29,48 @@ pub struct Installation<'a> {
     pub read: Result<ConnectorConfig, super::ConfigError>,
 }
 
+/// The configured installations, plus the default one the service manager knows of when
+/// it is not configured (its executable's folder holds the `.exe.config`), so a
+/// non-default install folder is found.
+pub fn installations(configured: &[Sage300Target], host: &Host) -> Vec<Sage300Target> {
+    let mut all = configured.to_vec();
+    let Ok(service) = host.services.config(super::DEFAULT_SERVICE) else {
+        return all;
+    };
+    let Some(exe) = executable(&service.command_line) else {
+        return all;
+    };
+    let config = std::path::PathBuf::from(format!("{exe}.config"));
+    let same = |a: &std::path::Path| {
+        a.to_string_lossy()
+            .eq_ignore_ascii_case(&config.to_string_lossy())
+    };
+    if !all.iter().any(|t| same(&t.config)) {
+        all.push(Sage300Target {
+            config,
+            service: None,
+            address: None,
+            fqdn: None,
+            import_root: false,
+        });
+    }
+    all
+}
+
+/// The program a service's command line starts: quoted, or up to `.exe`.
+fn executable(command_line: &str) -> Option<String> {
+    let line = command_line.trim();
+    if let Some(rest) = line.strip_prefix('"') {
+        return rest.split_once('"').map(|(exe, _)| exe.to_owned());
+    }
+    let lower = line.to_ascii_lowercase();
+    match lower.find(".exe") {
+        Some(i) => Some(line[..i + 4].to_owned()),
+        None => line.split_whitespace().next().map(str::to_owned),
+    }
+    .filter(|exe| !exe.is_empty())
+}
+
 pub fn read_installations(targets: &[Sage300Target]) -> Vec<Installation<'_>> {
     targets
         .iter()
@@ -104,7 +146,8 @@ pub async fn collect(
     endpoints: &mut Vec<Endpoint>,
     certificates: &mut Vec<CertificateInfo>,
 ) {
-    let installations = read_installations(targets);
+    let targets = installations(targets, host);
+    let installations = read_installations(&targets);
     let bindings = host.http.ssl_bindings();
     let mut by_port: BTreeMap<u16, Vec<(&Installation, &ServiceUri)>> = BTreeMap::new();
     for installation in &installations {
@@ -624,6 +667,38 @@ mod tests {
             conflict.message.contains("without SNI"),
             "{}",
             conflict.message
+        );
+    }
+
+    #[tokio::test]
+    async fn an_installation_the_service_manager_knows_is_found_without_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("D Drive").join("Sage Connector");
+        std::fs::create_dir_all(&folder).unwrap();
+        let configured = installation(&folder, "Sage300IntegrationService", "http://sage01:4207");
+        let (host, _, scm) = Host::fake();
+        let exe = folder.join("Sage300IntegrationService.exe");
+        scm.install(
+            super::super::DEFAULT_SERVICE,
+            "LocalSystem",
+            &format!("\"{}\" -service", exe.display()),
+            certfleet_winhost::fake::Behaviour::Normal { pending_polls: 0 },
+        );
+        let found = installations(&[], &host);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].config, configured.config);
+        assert_eq!(found[0].service(), super::super::DEFAULT_SERVICE);
+        let endpoints = scan(&[], &host).await;
+        assert_eq!(endpoints.len(), 1, "{endpoints:?}");
+        assert_eq!(endpoints[0].key, "sage300:4207");
+        assert_eq!(
+            installations(std::slice::from_ref(&configured), &host).len(),
+            1,
+            "configured and discovered are one installation"
+        );
+        assert_eq!(
+            executable("C:\\Sage\\Agent.EXE /run").as_deref(),
+            Some("C:\\Sage\\Agent.EXE")
         );
     }
 
