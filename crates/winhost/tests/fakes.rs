@@ -8,7 +8,7 @@ use certfleet_certkit::{self as certkit, Thumbprint};
 use certfleet_winhost::fake::{Behaviour, FakeHttpConfig, FakeServices, FakeStores};
 use certfleet_winhost::{
     BindingKey, CertStores, Code, Error, HttpConfig, ServiceState, Services, SslBinding, Store,
-    UrlAcl, Wait, httpsys, services,
+    Wait, httpsys, services,
 };
 
 const SAGE_APP_ID: &str = "{A86AD080-2EC6-44FB-82E4-BB1E409AB93C}";
@@ -179,69 +179,6 @@ fn a_service_that_stops_or_hangs_while_starting_is_an_error_naming_it_and_its_st
     assert_eq!(
         services::start(&scm, "off", quick()).unwrap_err().code(),
         Some(Code::SERVICE_DISABLED)
-    );
-}
-
-#[test]
-fn http_sys_refuses_a_certificate_without_its_key_and_a_duplicate_key() {
-    let stores = Arc::new(FakeStores::new());
-    let http = FakeHttpConfig::new(stores.clone());
-    let (bytes, leaf, ca, _) = pfx("pw");
-    let key = BindingKey::IpPort("0.0.0.0:4207".parse().unwrap());
-    let binding = SslBinding::new(key.clone(), leaf, SAGE_APP_ID);
-    // Not in My yet: 1312, as `netsh http add sslcert` reports it.
-    assert_eq!(
-        http.add_ssl_binding(&binding).unwrap_err().code(),
-        Some(Code::NO_SUCH_LOGON_SESSION)
-    );
-    stores.import_pfx(&bytes, "pw").unwrap();
-    // In CA but keyless: 1312 too.
-    let keyless = SslBinding::new(key.clone(), ca, SAGE_APP_ID);
-    assert_eq!(
-        http.add_ssl_binding(&keyless).unwrap_err().code(),
-        Some(Code::NO_SUCH_LOGON_SESSION)
-    );
-    http.add_ssl_binding(&binding).unwrap();
-    assert_eq!(
-        http.add_ssl_binding(&binding).unwrap_err().code(),
-        Some(Code::ALREADY_EXISTS)
-    );
-    assert_eq!(http.ssl_binding(&key).unwrap(), Some(binding.clone()));
-    let bad_app = SslBinding::new(
-        BindingKey::Sni {
-            host: "sage.example.test".into(),
-            port: 4207,
-        },
-        leaf,
-        "A86AD080",
-    );
-    assert_eq!(
-        http.add_ssl_binding(&bad_app).unwrap_err().code(),
-        Some(Code::INVALID_PARAMETER)
-    );
-    http.delete_ssl_binding(&key).unwrap();
-    assert_eq!(
-        http.delete_ssl_binding(&key).unwrap_err().code(),
-        Some(Code::FILE_NOT_FOUND)
-    );
-
-    let acl = UrlAcl {
-        url: "https://+:4207/".into(),
-        sddl: httpsys::EVERYONE_MAY_LISTEN.into(),
-    };
-    http.add_url_acl(&acl).unwrap();
-    assert_eq!(
-        http.add_url_acl(&acl).unwrap_err().code(),
-        Some(Code::ALREADY_EXISTS)
-    );
-    assert_eq!(http.url_acl("HTTPS://+:4207/").unwrap(), Some(acl));
-    let no_slash = UrlAcl {
-        url: "https://+:4207".into(),
-        sddl: httpsys::EVERYONE_MAY_LISTEN.into(),
-    };
-    assert_eq!(
-        http.add_url_acl(&no_slash).unwrap_err().code(),
-        Some(Code::INVALID_PARAMETER)
     );
 }
 
