@@ -1,7 +1,8 @@
 //! The Windows agent for real, under Wine (Debian's wine64): certificate files, Wine's
 //! LocalMachine stores (crypt32, backed by its registry), an eSync Apache tree at its real
 //! path, and the agent as a service under Wine's service control manager, connected over
-//! mTLS to a Linux console. HTTP.sys has no real implementation in Wine and is not here.
+//! mTLS to a Linux console, and a Sage 300 connector installation found through the SCM.
+//! HTTP.sys keeps no SSL configuration in Wine: the tests say what the agent reports then.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -485,5 +486,106 @@ fn a_rollout_to_the_windows_agent_restarts_the_esync_apache_service_through_the_
     // Stopped and started again by the agent through the SCM: a second start of the service.
     assert_eq!(starts(), 2, "the service's starts\n{}", log());
     let _ = wine.agent(&["service", "uninstall"], &[])?;
+    Ok(())
+}
+
+/// The connector's install folder, as its installer names it.
+const SAGE_FOLDER: &str = "C:\\Program Files (x86)\\Sage 300 Connector Agent";
+
+#[test]
+fn the_windows_agent_finds_a_sage_300_connector_through_the_scm_and_scans_it() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let Some(wine) = Wine::prepare(dir.path())? else {
+        return Ok(());
+    };
+    // The installation at its real path: the connector's executable (the idle service
+    // stands in for it) and its .exe.config with BOM and CRLF.
+    let folder = wine.drive_c(SAGE_FOLDER);
+    std::fs::create_dir_all(&folder)?;
+    let idle = wine.idle_service()?;
+    std::fs::copy(
+        wine.drive_c(&idle),
+        folder.join("Sage300IntegrationService.exe"),
+    )?;
+    let config = folder.join("Sage300IntegrationService.exe.config");
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend_from_slice(
+        b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<configuration>\r\n  <appSettings>\r\n    \
+          <add key=\"ServiceUri\" value=\"https://sage.example.test:4207\" />\r\n  \
+          </appSettings>\r\n</configuration>\r\n",
+    );
+    std::fs::write(&config, &bytes)?;
+    // Registered with the SCM as the installer does; agent.toml names no [[sage300]].
+    let exe = format!("\"{SAGE_FOLDER}\\Sage300IntegrationService.exe\"");
+    let out = wine.run(
+        "sc",
+        &["create", "Sage 300 Connector Agent", "binPath=", &exe],
+    )?;
+    assert!(
+        out.status.success(),
+        "sc create: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    // The certificate in My that a binding would name.
+    let out = import(&wine, &fixture("modern.pfx"), PASSWORD)?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let agent_toml = dir.path().join("agent.toml");
+    std::fs::write(&agent_toml, "groups = [\"sage\"]\n")?;
+    let out = wine.agent(
+        &["scan", "--config", &windows_path(&agent_toml), "--json"],
+        &[("CERTFLEET_LOG", "certfleet_agent=debug")],
+    )?;
+    let snapshot: Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| anyhow::anyhow!("{e}: {}{}", text(&out.stdout), text(&out.stderr)))?;
+    let endpoints = snapshot["endpoints"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let sage = endpoints
+        .iter()
+        .find(|e| e["kind"] == "sage300")
+        .unwrap_or_else(|| {
+            let keys: Vec<&Value> = endpoints.iter().map(|e| &e["key"]).collect();
+            panic!(
+                "no sage300 endpoint among {keys:?}; the agent said: {}",
+                text(&out.stderr)
+            )
+        });
+    assert_eq!(sage["key"], "sage300:4207", "{sage}");
+    assert_eq!(sage["name"], "sage.example.test", "{sage}");
+    let config_path = format!("{SAGE_FOLDER}\\Sage300IntegrationService.exe.config");
+    assert!(
+        sage["config_path"]
+            .as_str()
+            .is_some_and(|p| p.eq_ignore_ascii_case(&config_path)),
+        "found through the SCM at its real path: {sage}"
+    );
+    let findings = sage["findings"].as_array().cloned().unwrap_or_default();
+    assert!(
+        findings.iter().any(|f| f["code"] == "sage_installation"
+            && f["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("https://sage.example.test:4207"))),
+        "{sage}"
+    );
+    // Wine's HTTP Server API keeps no SSL configuration: the query finds nothing, so the
+    // agent reports the port unbound (on Windows it would name the binding). Said, not hidden.
+    let unbound = findings.iter().any(|f| f["code"] == "sage_no_binding");
+    let unreadable = sage["errors"].as_array().is_some_and(|e| {
+        e.iter()
+            .any(|m| m.as_str().is_some_and(|m| m.contains("HTTP.sys")))
+    });
+    assert!(unbound || unreadable, "{sage}");
+    // The store part: the imported certificate is an endpoint of kind store.
+    let thumbprint = leaf_thumbprint()?;
+    assert!(
+        endpoints
+            .iter()
+            .any(|e| e["key"] == format!("store:MY:{thumbprint}").as_str()),
+        "{snapshot}"
+    );
+    assert_eq!(std::fs::read(&config)?, bytes, "scan leaves the file alone");
     Ok(())
 }

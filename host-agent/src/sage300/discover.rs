@@ -34,12 +34,18 @@ pub struct Installation<'a> {
 /// non-default install folder is found.
 pub fn installations(configured: &[Sage300Target], host: &Host) -> Vec<Sage300Target> {
     let mut all = configured.to_vec();
-    let Ok(service) = host.services.config(super::DEFAULT_SERVICE) else {
-        return all;
+    let service = match host.services.config(super::DEFAULT_SERVICE) {
+        Ok(service) => service,
+        Err(e) => {
+            tracing::debug!("no Sage 300 connector known to the service manager: {e}");
+            return all;
+        }
     };
     let Some(exe) = executable(&service.command_line) else {
+        tracing::debug!(command_line = %service.command_line, "the connector's service names no program");
         return all;
     };
+    tracing::debug!(command_line = %service.command_line, "the service manager knows a Sage 300 connector");
     let config = std::path::PathBuf::from(format!("{exe}.config"));
     let same = |a: &std::path::Path| {
         a.to_string_lossy()
