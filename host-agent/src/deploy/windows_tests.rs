@@ -255,7 +255,7 @@ async fn an_add_that_fails_after_the_delete_puts_the_snapshot_back() {
 }
 
 #[tokio::test]
-async fn a_crash_after_the_bind_is_undone_at_the_next_start() {
+async fn an_import_that_fails_changes_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::open(dir.path()).unwrap();
     let m = machine();
@@ -263,10 +263,41 @@ async fn a_crash_after_the_bind_is_undone_at_the_next_start() {
     let old = ca.server(&["sage01.example.test"], 10);
     let new = ca.server(&["sage01.example.test"], 90);
     let before = bound_to_old(&m, &old);
-    // What the agent had done when it died: every change made and journaled, the restart
-    // not reached.
+    m.stores.fail_next_import(Code(112));
+    let outcome = run(&m, &journal, "job-import", &ca, &new).await;
+    assert_eq!(outcome.phase, Phase::RolledBack, "{outcome:?}");
+    assert!(outcome.detail.contains("112"), "{}", outcome.detail);
+    assert_put_back(&m, &before, &new).await;
+    assert_eq!(m.services.requests(SERVICE), (0, 0), "nothing restarted");
+}
+
+#[tokio::test]
+async fn a_crash_after_each_change_is_undone_at_the_next_start() {
+    for made in 1..=changes_for(&TestCa::new("x").server(&["a.test"], 1)).len() {
+        crash_after(made).await;
+    }
+}
+
+/// The agent died after `made` of the plan's Windows changes, before the restart.
+async fn crash_after(made: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path()).unwrap();
+    let m = machine();
+    let ca = TestCa::new("Sage CA");
+    let old = ca.server(&["sage01.example.test"], 10);
+    let new = ca.server(&["sage01.example.test"], 90);
+    let before = bound_to_old(&m, &old);
+    // What the journal held: the changes made, each with what was there; the rest not
+    // reached.
     let mut windows = Vec::new();
-    for change in changes_for(&new) {
+    for (i, change) in changes_for(&new).into_iter().enumerate() {
+        if i >= made {
+            windows.push(WindowsRecord {
+                change,
+                before: WindowsBefore::NotReached,
+            });
+            continue;
+        }
         let record = WindowsRecord {
             before: windows_changes::before(&m.host, &change).unwrap(),
             change,
@@ -274,12 +305,8 @@ async fn a_crash_after_the_bind_is_undone_at_the_next_start() {
         windows_changes::apply(&m.host, &bundle(&ca, &new), &record).unwrap();
         windows.push(record);
     }
-    assert_eq!(
-        m.http.ssl_binding(&port_key()).unwrap().unwrap().thumbprint,
-        thumbprint(&new)
-    );
     let record = Record {
-        job_id: "job-crash".into(),
+        job_id: format!("job-crash-{made}"),
         endpoint: "sage300:4207".into(),
         new_sha256: new.sha256.clone(),
         old_sha256: Some(old.sha256.clone()),
@@ -298,13 +325,18 @@ async fn a_crash_after_the_bind_is_undone_at_the_next_start() {
     };
     journal.save(&record).unwrap();
     let finished = recover(&m.host, &journal, Timing::default()).await;
-    assert_eq!(finished.len(), 1);
-    assert_eq!(finished[0].phase, Phase::RolledBack, "{:?}", finished[0]);
+    assert_eq!(finished.len(), 1, "after {made}");
+    assert_eq!(
+        finished[0].phase,
+        Phase::RolledBack,
+        "after {made}: {:?}",
+        finished[0]
+    );
     assert_put_back(&m, &before, &new).await;
     assert_eq!(
         m.services.requests(SERVICE),
         (1, 0),
-        "restarted once with the old configuration"
+        "after {made}: restarted once with the old configuration"
     );
 }
 

@@ -13,6 +13,7 @@ use crate::{Code, Error, Result};
 pub struct FakeStores {
     stores: Mutex<BTreeMap<Store, Vec<StoredCertificate>>>,
     keys: Mutex<BTreeMap<Thumbprint, Zeroizing<Vec<u8>>>>,
+    fail_next_import: Mutex<Option<Code>>,
 }
 
 impl std::fmt::Debug for FakeStores {
@@ -48,6 +49,14 @@ impl FakeStores {
                 usable: Usable::Yes,
             },
         );
+    }
+
+    /// The next `import_pfx` fails with `code` (a full disk, a policy that refuses it).
+    pub fn fail_next_import(&self, code: Code) {
+        *self
+            .fail_next_import
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(code);
     }
 
     /// The key of a certificate in `My`, when it came with one.
@@ -95,6 +104,14 @@ impl CertStores for FakeStores {
 
     fn import_pfx(&self, pfx: &[u8], password: &str) -> Result<Imported> {
         let what = "importing the PFX";
+        if let Some(code) = self
+            .fail_next_import
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            return Err(Error::os(what, "PFXImportCertStore", code));
+        }
         let (material, index) = crate::stores::read_pfx(pfx, password, what)?;
         let leaf = &material.certificates[index];
         if let Some(key) = material.keys.first() {
