@@ -249,6 +249,21 @@ async fn port_endpoint(
                 )),
                 None => {}
                 Some(chosen) => {
+                    for binding in &on_port {
+                        let gets = if binding.key == chosen.key {
+                            format!("{uri} clients get this one")
+                        } else {
+                            clients_of(&binding.key)
+                        };
+                        findings.push(finding(
+                            "sage_binding",
+                            Severity::Info,
+                            format!(
+                                "{} binds {} from {} for {} ({gets})",
+                                binding.key, binding.thumbprint, binding.store, binding.app_id
+                            ),
+                        ));
+                    }
                     configured = bound_certificate(host, chosen, &mut findings, &mut errors);
                     if !chosen.app_id.eq_ignore_ascii_case(APP_ID) {
                         findings.push(finding(
@@ -664,6 +679,19 @@ mod tests {
         let e = &scan(&targets, &host).await[0];
         // SNI wins for a client that names the ServiceUri host.
         assert_eq!(e.configured_sha256.as_deref(), Some(old.sha256.as_str()));
+        let listed: Vec<&str> = e
+            .findings
+            .iter()
+            .filter(|f| f.code == "sage_binding")
+            .map(|f| f.message.as_str())
+            .collect();
+        assert_eq!(listed.len(), 2, "both bindings listed: {listed:?}");
+        assert!(
+            listed
+                .iter()
+                .any(|m| m.starts_with("hostnameport=") && m.contains("clients get this one")),
+            "{listed:?}"
+        );
         let conflict = e
             .findings
             .iter()
