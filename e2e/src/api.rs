@@ -64,6 +64,8 @@ pub struct Reply {
     pub status: u16,
     pub set_cookie: Option<String>,
     pub body: Value,
+    /// The body as text (a page's HTML; `body` is `Null` then).
+    pub text: String,
 }
 
 impl Api {
@@ -125,12 +127,19 @@ impl Api {
                 status,
                 set_cookie,
                 body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                text: String::from_utf8_lossy(&body).into_owned(),
             })
         })
     }
 
     pub fn get(&self, path: &str) -> Result<Reply> {
         self.request("GET", path, None, &[])
+    }
+
+    /// A dashboard page as the logged-in user's browser gets it (server-rendered HTML).
+    pub fn page(&self, path: &str) -> Result<Reply> {
+        let cookie = format!("certfleet_session={}", self.token.as_deref().unwrap_or(""));
+        self.request("GET", path, None, &[("cookie", &cookie)])
     }
 
     pub fn post(&self, path: &str, body: Value) -> Result<Reply> {

@@ -254,6 +254,19 @@ fn one_click_renews_a_sage_300_connector_and_a_renewal_the_port_does_not_take_is
         reason.contains("serves the old certificate again"),
         "{reason}"
     );
+    // The same reason on the rollout's page, as the dashboard renders it.
+    let id = created.body["id"].as_i64().unwrap_or_default();
+    let page = wait_for(
+        "the rollout page with the reason",
+        Duration::from_secs(20),
+        || {
+            let page = api.page(&format!("/rollouts/{id}")).ok()?;
+            (page.status == 200 && page.text.contains("did not serve the new certificate"))
+                .then_some(page)
+        },
+    )
+    .expect("the reason is on the rollout page");
+    assert!(page.text.contains("rolled back"), "{}", page.text.len());
     sage.listener.thaw();
     assert_eq!(
         served_sha256(address, FQDN, &ca.pem).expect("served"),
