@@ -15,8 +15,8 @@ use certfleet_certkit::Thumbprint;
 use certfleet_e2e::api::{Api, served_sha256};
 use certfleet_e2e::pki::{ServerCert, TestCa};
 use certfleet_e2e::{Agent, Console, wait_for};
-use certfleet_winhost::fake::{Behaviour, FakeHttpConfig, FakeServices, FakeStores};
-use certfleet_winhost::{BindingKey, Host, HttpConfig, SslBinding};
+use certfleet_winhost::fake::{Behaviour, FakeHttpConfig, FakeMachine, FakeServices};
+use certfleet_winhost::{BindingKey, HttpConfig, SslBinding};
 use serde_json::{Value, json};
 
 const FQDN: &str = "sage01.example.test";
@@ -46,9 +46,12 @@ fn sage_server(console: &Console, dir: &std::path::Path, old: &ServerCert) -> Sa
         .enable_all()
         .build()
         .expect("runtime");
-    let stores = Arc::new(FakeStores::new());
-    let services = Arc::new(FakeServices::new());
-    let http = Arc::new(FakeHttpConfig::new(stores.clone()));
+    let FakeMachine {
+        host,
+        stores,
+        services,
+        http,
+    } = FakeMachine::new();
     // The service manager knows the connector at the configured folder: discovered and
     // configured are one installation.
     services.install(
@@ -99,11 +102,6 @@ fn sage_server(console: &Console, dir: &std::path::Path, old: &ServerCert) -> Sa
     ))
     .expect("agent.toml");
     let identity = certfleet_agent::identity::Identity::load(&agent_dir).expect("identity");
-    let host = Host {
-        stores,
-        services: services.clone(),
-        http: http.clone(),
-    };
     runtime.spawn(async move {
         if let Err(e) = certfleet_agent::connection::run(identity, agent_config, host).await {
             eprintln!("the agent stopped: {e:#}");

@@ -60,17 +60,7 @@ impl Host {
 
     /// Fakes for tests, with handles to drive them.
     pub fn fake() -> (Self, Arc<fake::FakeStores>, Arc<fake::FakeServices>) {
-        let stores = Arc::new(fake::FakeStores::new());
-        let services = Arc::new(fake::FakeServices::new());
-        let http = Arc::new(fake::FakeHttpConfig::new(stores.clone()));
-        (
-            Host {
-                stores: stores.clone(),
-                services: services.clone(),
-                http,
-            },
-            stores,
-            services,
-        )
+        let machine = fake::FakeMachine::new();
+        (machine.host, machine.stores, machine.services)
     }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use certfleet_e2e::pki::{ServerCert, TestCa};
-use certfleet_winhost::fake::{Behaviour, FakeHttpConfig, FakeServices, FakeStores};
+use certfleet_winhost::fake::{Behaviour, FakeHttpConfig, FakeMachine, FakeServices, FakeStores};
 use certfleet_winhost::{BindingKey, CertStores, Host, HttpConfig, SslBinding, Store};
 
 use super::*;
@@ -48,9 +48,12 @@ fn exe_config(uri: &str) -> Vec<u8> {
 /// HTTP.sys's loopback port.
 async fn server(scheme: &str) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let stores = Arc::new(FakeStores::new());
-    let services = Arc::new(FakeServices::new());
-    let http = Arc::new(FakeHttpConfig::new(stores.clone()));
+    let FakeMachine {
+        host,
+        stores,
+        services,
+        http,
+    } = FakeMachine::new();
     services.install(
         DEFAULT_SERVICE,
         "LocalSystem",
@@ -81,11 +84,7 @@ async fn server(scheme: &str) -> Server {
         }],
     };
     Server {
-        host: Host {
-            stores: stores.clone(),
-            services: services.clone(),
-            http: http.clone(),
-        },
+        host,
         stores,
         http,
         services,

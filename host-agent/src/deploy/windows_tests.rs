@@ -3,13 +3,12 @@
 //! a crash.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use base64::Engine;
 use certfleet_e2e::pki::{ServerCert, TestCa};
-use certfleet_winhost::fake::{Behaviour, FakeHttpConfig, FakeServices, FakeStores};
+use certfleet_winhost::fake::{Behaviour, FakeMachine};
 use certfleet_winhost::{
-    BindingKey, CertStores, Code, Host, HttpConfig, PrivateKey, SslBinding, Store, Usable,
+    BindingKey, CertStores, Code, HttpConfig, PrivateKey, SslBinding, Store, Usable,
 };
 
 use super::*;
@@ -17,32 +16,47 @@ use super::*;
 const APP: &str = "{A86AD080-2EC6-44FB-82E4-BB1E409AB93C}";
 const SERVICE: &str = "Sage 300 Connector Agent";
 
-struct Machine {
-    host: Host,
-    stores: Arc<FakeStores>,
-    http: Arc<FakeHttpConfig>,
-    services: Arc<FakeServices>,
-}
+type Machine = FakeMachine;
 
+/// A Sage connector's machine: the fakes, with the connector's service installed.
 fn machine() -> Machine {
-    let stores = Arc::new(FakeStores::new());
-    let services = Arc::new(FakeServices::new());
-    let http = Arc::new(FakeHttpConfig::new(stores.clone()));
-    services.install(
+    let m = FakeMachine::new();
+    m.services.install(
         SERVICE,
         "LocalSystem",
         "Sage300IntegrationService.exe",
         Behaviour::Normal { pending_polls: 1 },
     );
-    Machine {
-        host: Host {
-            stores: stores.clone(),
-            services: services.clone(),
-            http: http.clone(),
-        },
-        stores,
-        http,
-        services,
+    m
+}
+
+/// Every test's start: the port bound to an old certificate, a new one to deploy.
+struct Scene {
+    _dir: tempfile::TempDir,
+    journal: Journal,
+    m: Machine,
+    ca: TestCa,
+    old: ServerCert,
+    new: ServerCert,
+    before: SslBinding,
+}
+
+fn scene() -> Scene {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path()).unwrap();
+    let m = machine();
+    let ca = TestCa::new("Sage CA");
+    let old = ca.server(&["sage01.example.test"], 10);
+    let new = ca.server(&["sage01.example.test"], 90);
+    let before = bound_to_old(&m, &old);
+    Scene {
+        _dir: dir,
+        journal,
+        m,
+        ca,
+        old,
+        new,
+        before,
     }
 }
 
@@ -157,13 +171,15 @@ async fn run(m: &Machine, journal: &Journal, job: &str, ca: &TestCa, new: &Serve
 
 #[tokio::test]
 async fn the_new_certificate_is_imported_trusted_reserved_and_bound_keeping_the_old_fields() {
-    let dir = tempfile::tempdir().unwrap();
-    let journal = Journal::open(dir.path()).unwrap();
-    let m = machine();
-    let ca = TestCa::new("Sage CA");
-    let old = ca.server(&["sage01.example.test"], 10);
-    let new = ca.server(&["sage01.example.test"], 90);
-    let before = bound_to_old(&m, &old);
+    let Scene {
+        journal,
+        m,
+        ca,
+        new,
+        before,
+        _dir: _held,
+        ..
+    } = scene();
     let outcome = run(&m, &journal, "job-1", &ca, &new).await;
     assert!(outcome.committed(), "{outcome:?}");
     let now = m.http.ssl_binding(&port_key()).unwrap().expect("bound");
@@ -219,13 +235,15 @@ async fn assert_put_back(m: &Machine, before: &SslBinding, new: &ServerCert) {
 
 #[tokio::test]
 async fn a_service_that_does_not_start_rolls_every_windows_change_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let journal = Journal::open(dir.path()).unwrap();
-    let m = machine();
-    let ca = TestCa::new("Sage CA");
-    let old = ca.server(&["sage01.example.test"], 10);
-    let new = ca.server(&["sage01.example.test"], 90);
-    let before = bound_to_old(&m, &old);
+    let Scene {
+        journal,
+        m,
+        ca,
+        new,
+        before,
+        _dir: _held,
+        ..
+    } = scene();
     m.services
         .set_behaviour(SERVICE, Behaviour::FailsToStart { exit_code: 1067 });
     let outcome = run(&m, &journal, "job-2", &ca, &new).await;
@@ -235,13 +253,15 @@ async fn a_service_that_does_not_start_rolls_every_windows_change_back() {
 
 #[tokio::test]
 async fn an_add_that_fails_after_the_delete_puts_the_snapshot_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let journal = Journal::open(dir.path()).unwrap();
-    let m = machine();
-    let ca = TestCa::new("Sage CA");
-    let old = ca.server(&["sage01.example.test"], 10);
-    let new = ca.server(&["sage01.example.test"], 90);
-    let before = bound_to_old(&m, &old);
+    let Scene {
+        journal,
+        m,
+        ca,
+        new,
+        before,
+        _dir: _held,
+        ..
+    } = scene();
     m.http.fail_next_add(Code(1312));
     let outcome = run(&m, &journal, "job-3", &ca, &new).await;
     assert_eq!(outcome.phase, Phase::RolledBack, "{outcome:?}");
@@ -256,13 +276,15 @@ async fn an_add_that_fails_after_the_delete_puts_the_snapshot_back() {
 
 #[tokio::test]
 async fn an_import_that_fails_changes_nothing_else() {
-    let dir = tempfile::tempdir().unwrap();
-    let journal = Journal::open(dir.path()).unwrap();
-    let m = machine();
-    let ca = TestCa::new("Sage CA");
-    let old = ca.server(&["sage01.example.test"], 10);
-    let new = ca.server(&["sage01.example.test"], 90);
-    let before = bound_to_old(&m, &old);
+    let Scene {
+        journal,
+        m,
+        ca,
+        new,
+        before,
+        _dir: _held,
+        ..
+    } = scene();
     m.stores.fail_next_import(Code(112));
     let outcome = run(&m, &journal, "job-import", &ca, &new).await;
     assert_eq!(outcome.phase, Phase::RolledBack, "{outcome:?}");
@@ -280,13 +302,16 @@ async fn a_crash_after_each_change_is_undone_at_the_next_start() {
 
 /// The agent died after `made` of the plan's Windows changes, before the restart.
 async fn crash_after(made: usize) {
-    let dir = tempfile::tempdir().unwrap();
-    let journal = Journal::open(dir.path()).unwrap();
-    let m = machine();
-    let ca = TestCa::new("Sage CA");
-    let old = ca.server(&["sage01.example.test"], 10);
-    let new = ca.server(&["sage01.example.test"], 90);
-    let before = bound_to_old(&m, &old);
+    let Scene {
+        journal,
+        m,
+        ca,
+        old,
+        new,
+        before,
+        _dir: _held,
+        ..
+    } = scene();
     // What the journal held: the changes made, each with what was there; the rest not
     // reached.
     let mut windows = Vec::new();

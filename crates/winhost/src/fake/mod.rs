@@ -9,3 +9,39 @@ mod stores;
 pub use httpsys::FakeHttpConfig;
 pub use services::{Behaviour, FakeServices};
 pub use stores::FakeStores;
+
+use std::sync::Arc;
+
+/// A whole fake machine: the [`crate::Host`] the agent is given, and a handle on each fake
+/// to set it up and look at it afterwards.
+#[derive(Debug, Clone)]
+pub struct FakeMachine {
+    pub host: crate::Host,
+    pub stores: Arc<FakeStores>,
+    pub services: Arc<FakeServices>,
+    pub http: Arc<FakeHttpConfig>,
+}
+
+impl FakeMachine {
+    pub fn new() -> Self {
+        let stores = Arc::new(FakeStores::new());
+        let services = Arc::new(FakeServices::new());
+        let http = Arc::new(FakeHttpConfig::new(stores.clone()));
+        FakeMachine {
+            host: crate::Host {
+                stores: stores.clone(),
+                services: services.clone(),
+                http: http.clone(),
+            },
+            stores,
+            services,
+            http,
+        }
+    }
+}
+
+impl Default for FakeMachine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
