@@ -17,9 +17,12 @@ pub enum Store {
     Root,
     /// `CA`: "Intermediate Certification Authorities".
     Ca,
+    /// `WebHosting`: where IIS (and some HTTP.sys bindings) keep server certificates.
+    WebHosting,
 }
 
 impl Store {
+    /// The stores the inventory lists.
     pub const ALL: [Store; 3] = [Store::My, Store::Root, Store::Ca];
 
     /// The system store's name, as `certutil -store` and HTTP.sys take it.
@@ -28,6 +31,7 @@ impl Store {
             Store::My => "MY",
             Store::Root => "Root",
             Store::Ca => "CA",
+            Store::WebHosting => "WebHosting",
         }
     }
 
@@ -37,6 +41,7 @@ impl Store {
             "my" | "personal" => Some(Store::My),
             "root" | "trusted root" => Some(Store::Root),
             "ca" | "intermediate" => Some(Store::Ca),
+            "webhosting" | "web hosting" => Some(Store::WebHosting),
             _ => None,
         }
     }

@@ -317,7 +317,9 @@ impl Driver for ApacheDriver {
             verify: self.verify_at(),
             old_sha256: configured_leaf(&certificate_file),
             private_readers: match self.restart() {
-                Restart::Service { .. } => Some(self.service_account.iter().cloned().collect()),
+                Restart::Service { .. } | Restart::Services { .. } => {
+                    Some(self.service_account.iter().cloned().collect())
+                }
                 Restart::Command(_) => None,
             },
         })

@@ -87,6 +87,8 @@ pub enum Restart {
     Command(CommandLine),
     /// A Windows service, restarted through the service control manager and waited for.
     Service { service: String },
+    /// Several, one after the other (connector installations sharing a port).
+    Services { services: Vec<String> },
 }
 
 impl std::fmt::Display for Restart {
@@ -94,6 +96,9 @@ impl std::fmt::Display for Restart {
         match self {
             Restart::Command(command) => command.fmt(f),
             Restart::Service { service } => write!(f, "restart the service \"{service}\""),
+            Restart::Services { services } => {
+                write!(f, "restart the services \"{}\"", services.join("\", \""))
+            }
         }
     }
 }
@@ -102,6 +107,16 @@ impl Restart {
     pub async fn run(&self, services: &Arc<dyn Services>) -> Result<String, Error> {
         match self {
             Restart::Command(command) => command.run().await,
+            Restart::Services { services: names } => {
+                let mut done = Vec::new();
+                for name in names {
+                    let one = Restart::Service {
+                        service: name.clone(),
+                    };
+                    done.push(Box::pin(one.run(services)).await?);
+                }
+                Ok(done.join("; "))
+            }
             Restart::Service { service } => {
                 let (services, name) = (services.clone(), service.clone());
                 let wait = Wait {

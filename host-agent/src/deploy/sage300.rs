@@ -114,6 +114,23 @@ impl Sage300Driver {
         }
     }
 
+    /// Every installation's service on the port, once each, in configuration order.
+    fn restart(&self) -> Restart {
+        let mut services: Vec<String> = Vec::new();
+        for i in &self.installations {
+            let name = i.target.service();
+            if !services.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+                services.push(name.to_owned());
+            }
+        }
+        match services.len() {
+            1 => Restart::Service {
+                service: services.remove(0),
+            },
+            _ => Restart::Services { services },
+        }
+    }
+
     fn verify_at(&self) -> VerifyAt {
         let fqdn = self.fqdn();
         VerifyAt {
@@ -238,9 +255,7 @@ impl Driver for Sage300Driver {
             files,
             windows,
             check: None,
-            restart: Some(Restart::Service {
-                service: self.first().target.service().to_owned(),
-            }),
+            restart: Some(self.restart()),
             error_log: None,
             verify: Some(self.verify_at()),
             old_sha256: self.current_sha256(&bindings),

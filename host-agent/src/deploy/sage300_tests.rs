@@ -331,3 +331,40 @@ fn an_installation_on_another_port_is_not_this_endpoints() {
     assert!(matches!(err, Error::NotConfigured(_)), "{err:?}");
     assert!(sage300::Sage300Driver::find(&agent, &host, "sage300:4300").is_ok());
 }
+
+#[tokio::test]
+async fn two_installations_sharing_the_port_are_switched_and_each_service_restarted() {
+    let mut s = server("http").await;
+    let second = s
+        .config
+        .with_file_name("Second.Sage300IntegrationService.exe.config");
+    std::fs::write(&second, exe_config(&format!("http://{FQDN}:{}", s.port()))).unwrap();
+    s.services.install(
+        "Sage 300 Connector Agent 2",
+        "LocalSystem",
+        "Second.exe",
+        Behaviour::Normal { pending_polls: 0 },
+    );
+    s.agent.sage300.push(Sage300Target {
+        config: second.clone(),
+        service: Some("Sage 300 Connector Agent 2".into()),
+        address: None,
+        fqdn: None,
+        import_root: false,
+    });
+    let ca = TestCa::new("Sage CA");
+    let cert = ca.connector(&[FQDN], 90);
+    let outcome = s.deploy("sage-two", &ca, &cert).await;
+    assert!(outcome.committed(), "{outcome:?}");
+    let https = format!("https://{FQDN}:{}", s.port());
+    assert_eq!(s.service_uri(), https);
+    assert_eq!(
+        ConnectorConfig::read(&second)
+            .unwrap()
+            .service_uri()
+            .to_string(),
+        https
+    );
+    assert_eq!(s.services.requests(DEFAULT_SERVICE).0, 1);
+    assert_eq!(s.services.requests("Sage 300 Connector Agent 2").0, 1);
+}

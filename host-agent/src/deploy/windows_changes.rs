@@ -190,8 +190,10 @@ pub fn apply(host: &Host, bundle: &Bundle, record: &WindowsRecord) -> Result<(),
             let key = parse_key(key)?;
             let thumbprint = parse_thumbprint(thumbprint)?;
             let new = match &record.before {
+                // Every field kept but the store: the import put the certificate in My.
                 WindowsBefore::Binding(old) => SslBinding {
                     thumbprint,
+                    store: Store::My.system_name().into(),
                     ..old.binding()?
                 },
                 _ => SslBinding::new(key.clone(), thumbprint, app_id),

@@ -373,3 +373,39 @@ fn a_journal_from_before_windows_changes_reads_with_none() {
     let record: Record = serde_json::from_str(text).unwrap();
     assert!(record.windows.is_empty());
 }
+
+#[tokio::test]
+async fn a_binding_from_web_hosting_moves_to_my_and_comes_back_on_a_rollback() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path()).unwrap();
+    let m = machine();
+    let ca = TestCa::new("Sage CA");
+    let old = ca.server(&["sage01.example.test"], 10);
+    let new = ca.server(&["sage01.example.test"], 90);
+    m.stores.insert(
+        Store::WebHosting,
+        &der(&old),
+        PrivateKey::Associated {
+            usable: Usable::Yes,
+        },
+    );
+    let mut before = SslBinding::new(port_key(), thumbprint(&old), APP);
+    before.store = "WebHosting".into();
+    m.http.add_ssl_binding(&before).unwrap();
+
+    let outcome = run(&m, &journal, "job-web", &ca, &new).await;
+    assert!(outcome.committed(), "{outcome:?}");
+    let now = m.http.ssl_binding(&port_key()).unwrap().expect("bound");
+    assert_eq!(now.store, "MY", "where the import put the new certificate");
+
+    m.services
+        .set_behaviour(SERVICE, Behaviour::FailsToStart { exit_code: 1067 });
+    let newer = ca.server(&["sage01.example.test"], 120);
+    let outcome = run(&m, &journal, "job-web-2", &ca, &newer).await;
+    assert_eq!(outcome.phase, Phase::RolledBack, "{outcome:?}");
+    assert_eq!(
+        m.http.ssl_binding(&port_key()).unwrap(),
+        Some(now),
+        "the binding as it was before this job, store included"
+    );
+}

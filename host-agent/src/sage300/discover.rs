@@ -622,6 +622,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_binding_that_names_the_web_hosting_store_is_read_from_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let (host, stores, _) = Host::fake();
+        let ca = TestCa::new("Sage CA");
+        let cert = ca.connector(&["sage01.example.test"], 90);
+        stores.insert(Store::WebHosting, &der_of(&cert), KEYED);
+        // The fake, as Windows, checks the named store: bound from WebHosting.
+        let mut binding = SslBinding::new(any(4207), thumbprint_of(&cert), APP_ID);
+        binding.store = "WebHosting".into();
+        host.http.add_ssl_binding(&binding).unwrap();
+        let targets = [installation(
+            dir.path(),
+            "a",
+            "https://sage01.example.test:4207",
+        )];
+        let e = &scan(&targets, &host).await[0];
+        assert_eq!(e.configured_sha256.as_deref(), Some(cert.sha256.as_str()));
+        assert!(e.errors.is_empty(), "{:?}", e.errors);
+    }
+
+    #[tokio::test]
     async fn a_certificate_gone_from_the_store_or_without_its_key_is_1312_before_netsh() {
         let dir = tempfile::tempdir().unwrap();
         let (host, stores, _) = Host::fake();
