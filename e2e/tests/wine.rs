@@ -533,16 +533,26 @@ fn the_windows_agent_finds_a_sage_300_connector_through_the_scm_and_scans_it() -
 
     let agent_toml = dir.path().join("agent.toml");
     std::fs::write(&agent_toml, "groups = [\"sage\"]\n")?;
-    let out = wine.agent(
-        &["scan", "--config", &windows_path(&agent_toml), "--json"],
-        &[("CERTFLEET_LOG", "certfleet_agent=debug")],
-    )?;
-    let snapshot: Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| anyhow::anyhow!("{e}: {}{}", text(&out.stdout), text(&out.stderr)))?;
-    let endpoints = snapshot["endpoints"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    // Wine's services.exe may still be settling right after `sc create`: a scan that does
+    // not see the service yet is repeated (twice at most), not taken as the answer.
+    let mut attempt = 0;
+    let (out, snapshot, endpoints) = loop {
+        attempt += 1;
+        let out = wine.agent(
+            &["scan", "--config", &windows_path(&agent_toml), "--json"],
+            &[("CERTFLEET_LOG", "certfleet_agent=debug")],
+        )?;
+        let snapshot: Value = serde_json::from_slice(&out.stdout)
+            .map_err(|e| anyhow::anyhow!("{e}: {}{}", text(&out.stdout), text(&out.stderr)))?;
+        let endpoints = snapshot["endpoints"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if attempt >= 3 || endpoints.iter().any(|e| e["kind"] == "sage300") {
+            break (out, snapshot, endpoints);
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    };
     let sage = endpoints
         .iter()
         .find(|e| e["kind"] == "sage300")

@@ -75,7 +75,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect(args) => return inspect::run(&args),
-        Command::Scan(args) => return scan::run(&args, &Host::native()),
+        Command::Scan(args) => {
+            // Diagnostics on stderr (CERTFLEET_LOG); the report stays alone on stdout.
+            init_logging();
+            return scan::run(&args, &Host::native());
+        }
         Command::Service(command) => return service::run(command),
         Command::Store(command) => return store::run(&command, &Host::native()),
         Command::Enroll {
