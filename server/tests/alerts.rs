@@ -377,6 +377,51 @@ async fn bad_smtp_settings_say_what_is_wrong() {
 }
 
 #[tokio::test]
+async fn a_changed_smtp_host_drops_the_saved_password() {
+    let h = Harness::new(free_port(), "off").await;
+    let alerts_ = h.state.alerts();
+    let mut settings = h.settings.clone();
+    certfleet_server::alerts::save(&alerts_, &settings, Some("s3cret-smtp"))
+        .await
+        .expect("save");
+    // Saved again unchanged, without the password: it stays.
+    certfleet_server::alerts::save(&alerts_, &settings, None)
+        .await
+        .expect("save");
+    let effective = alerts::effective(&alerts_).await;
+    assert!(alerts::password(&alerts_, &effective).await.is_some());
+    // Another relay: the password is not carried over to it.
+    settings.smtp.host = "relay.elsewhere.example".into();
+    certfleet_server::alerts::save(&alerts_, &settings, None)
+        .await
+        .expect("save");
+    assert!(
+        h.state
+            .store
+            .setting("alerts.smtp_password")
+            .await
+            .expect("q")
+            .is_none(),
+        "cleared"
+    );
+    let effective = alerts::effective(&alerts_).await;
+    assert!(alerts::password(&alerts_, &effective).await.is_none());
+    // Given again with the change, it is kept for the new relay.
+    settings.smtp.port += 1;
+    certfleet_server::alerts::save(&alerts_, &settings, Some("n3w-secret"))
+        .await
+        .expect("save");
+    let effective = alerts::effective(&alerts_).await;
+    assert_eq!(
+        alerts::password(&alerts_, &effective)
+            .await
+            .as_deref()
+            .map(String::as_str),
+        Some("n3w-secret")
+    );
+}
+
+#[tokio::test]
 async fn a_test_email_reports_the_servers_answer() {
     let dir = tempfile::tempdir().expect("dir");
     let smtp = listener(dir.path(), free_port());

@@ -465,6 +465,14 @@ impl Store {
         )
     }
 
+    /// Removes a setting; `false` when there was none.
+    pub async fn delete_setting(&self, name: &str) -> Result<bool> {
+        let done = sqlx::query!("DELETE FROM settings WHERE name = ?", name)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     pub async fn set_setting(&self, name: &str, value_json: &str, now: i64) -> Result<()> {
         sqlx::query!(
             "INSERT INTO settings (name, value_json, updated_at) VALUES (?, ?, ?)

@@ -38,13 +38,21 @@ pub async fn password(alerts: &Alerts, settings: &AlertSettings) -> Option<Zeroi
     Some(Zeroizing::new(text.lines().next().unwrap_or("").to_owned()))
 }
 
-/// Saves settings from the settings page; a new password (if given) is sealed.
+/// Saves settings from the settings page; a new password (if given) is sealed. A saved
+/// password is for one relay and account: changing the host, port, user or security mode
+/// without giving it again clears it, so it is never sent somewhere it was not meant for.
 pub async fn save(
     alerts: &Alerts,
     settings: &AlertSettings,
     new_password: Option<&str>,
 ) -> Result<(), String> {
     settings.check()?;
+    let before = effective(alerts).await.smtp;
+    let after = &settings.smtp;
+    let elsewhere = before.host != after.host
+        || before.port != after.port
+        || before.username != after.username
+        || before.security != after.security;
     let json = serde_json::to_string(settings).map_err(|e| e.to_string())?;
     let now = alerts.now_secs();
     alerts
@@ -61,6 +69,12 @@ pub async fn save(
         alerts
             .store
             .set_setting(PASSWORD, &json, now)
+            .await
+            .map_err(|e| e.to_string())?;
+    } else if elsewhere {
+        alerts
+            .store
+            .delete_setting(PASSWORD)
             .await
             .map_err(|e| e.to_string())?;
     }

@@ -153,6 +153,14 @@ impl AlertSettings {
                 self.smtp.from
             ));
         }
+        let authenticates = self.smtp.username.as_deref().is_some_and(|u| !u.is_empty());
+        if authenticates && self.smtp.security == Security::None && !is_loopback(&self.smtp.host) {
+            return Err(format!(
+                "SMTP authentication without TLS would send the password in the clear to {}: \
+                 choose STARTTLS or TLS, or relay through this machine (localhost)",
+                self.smtp.host
+            ));
+        }
         if self.offline_after_minutes < 1 {
             return Err("offline_after_minutes must be at least 1".into());
         }
@@ -160,9 +168,38 @@ impl AlertSettings {
     }
 }
 
+/// `localhost`, 127.0.0.0/8 or ::1: a relay on this machine, where plain SMTP stays local.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn authentication_over_plain_smtp_is_only_for_a_local_relay() {
+        let mut s = AlertSettings::default();
+        s.smtp.host = "smtp.example.com".into();
+        s.smtp.from = "certfleet@example.com".into();
+        s.smtp.username = Some("certfleet".into());
+        s.smtp.security = Security::None;
+        assert!(s.check().unwrap_err().contains("in the clear"));
+        for local in ["localhost", "127.0.0.1", "::1", "[::1]"] {
+            s.smtp.host = local.into();
+            assert_eq!(s.check(), Ok(()), "{local}");
+        }
+        s.smtp.host = "smtp.example.com".into();
+        s.smtp.security = Security::Starttls;
+        assert_eq!(s.check(), Ok(()));
+        s.smtp.security = Security::None;
+        s.smtp.username = None;
+        assert_eq!(s.check(), Ok(()), "no password travels");
+    }
 
     #[test]
     fn digest_times_and_recipients() {
