@@ -39,6 +39,23 @@ pub struct Config {
     pub downloads_dir: Option<PathBuf>,
     /// Expiry and health alerts by email.
     pub alerts: crate::alerts::settings::AlertSettings,
+    /// Who may read `/metrics` besides logged-in users.
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: a bearer token for a scraper (Prometheus) that has no console account.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for MetricsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsConfig")
+            .field("token", &self.token.as_ref().map(|_| "redacted"))
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -56,6 +73,7 @@ impl Default for Config {
             site_dir: None,
             downloads_dir: None,
             alerts: crate::alerts::settings::AlertSettings::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }

@@ -190,6 +190,51 @@ async fn certificate_queries_check_their_parameters() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    // The metrics map the fleet: a logged-in user or the scraper's token, nobody else.
     let (status, _) = call(&h, "GET", "/metrics", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call(&h, "GET", "/metrics", Some("not-a-token"), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call(&h, "GET", "/metrics", Some(&token), None).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_scraper_reads_the_metrics_with_the_metrics_token_only() {
+    certfleet_server::install_crypto_provider();
+    let dir = tempfile::tempdir().expect("dir");
+    let overrides = certfleet_server::config::Overrides {
+        data_dir: Some(dir.path().join("data")),
+        ..Default::default()
+    };
+    let config = certfleet_server::config::Config::load(
+        None,
+        vec![(
+            "CERTFLEET_METRICS__TOKEN".to_string(),
+            "scrape-me-0123456789".to_string(),
+        )],
+        &overrides,
+    )
+    .expect("config");
+    let prepared = certfleet_server::prepare(config).await.expect("prepare");
+    let router = || certfleet_server::api::router(prepared.state.clone());
+    let get = |bearer: &str| {
+        axum::http::Request::builder()
+            .uri("/metrics")
+            .header("host", "localhost")
+            .header("authorization", format!("Bearer {bearer}"))
+            .body(axum::body::Body::empty())
+            .expect("request")
+    };
+    use tower::ServiceExt;
+    let ok = router()
+        .oneshot(get("scrape-me-0123456789"))
+        .await
+        .expect("r");
+    assert_eq!(ok.status(), StatusCode::OK);
+    let wrong = router()
+        .oneshot(get("scrape-me-012345678X"))
+        .await
+        .expect("r");
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
 }

@@ -9,7 +9,7 @@ use crate::auth;
 use crate::console::{Caller, Console};
 use crate::error::ApiError;
 
-fn bearer_token(headers: &HeaderMap) -> Option<String> {
+pub(super) fn bearer_token(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::AUTHORIZATION)?
         .to_str()

@@ -277,13 +277,21 @@ pub async fn outbox(
     ))
 }
 
-pub async fn metrics(State(metrics): State<std::sync::Arc<crate::metrics::Metrics>>) -> Response {
-    (
+/// `GET /metrics`: for a logged-in user or the `[metrics]` token's bearer.
+pub async fn metrics(
+    State(metrics): State<std::sync::Arc<crate::metrics::Metrics>>,
+    State(console): State<Console>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    let token =
+        super::caller::bearer_token(&headers).or_else(|| crate::auth::cookie_token(&headers));
+    console.may_read_metrics(token.as_deref()).await?;
+    Ok((
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         metrics.render(),
     )
-        .into_response()
+        .into_response())
 }

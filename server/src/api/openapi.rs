@@ -134,7 +134,7 @@ pub fn spec() -> serde_json::Value {
             },
             "/api/v1/windows/{id}": { "delete": op("Remove a window", Some("admin"), serde_json::json!([path_param("id")])) },
             "/api/v1/openapi.json": { "get": op("This document", None, none.clone()) },
-            "/metrics": { "get": op("Prometheus metrics", None, none) },
+            "/metrics": { "get": op("Prometheus metrics (or with the `[metrics] token` as Bearer, for a scraper)", Some("viewer"), none) },
         },
         "components": {
             "securitySchemes": {

@@ -11,6 +11,7 @@ mod caller;
 mod certificates;
 mod error;
 mod hosts;
+mod metrics;
 mod preflight;
 mod renewals;
 mod rollout_plan;
