@@ -161,7 +161,9 @@ impl Api {
                 "/api/v1/password",
                 serde_json::json!({ "current": password, "new": new_password }),
             )?;
-            anyhow::ensure!(changed.status == 204, "password change failed: {changed:?}");
+            anyhow::ensure!(changed.status == 200, "password change failed: {changed:?}");
+            // The change ends every earlier session; the answer carries the new one.
+            self.token = changed.body["token"].as_str().map(str::to_owned);
         }
         Ok(())
     }

@@ -72,6 +72,17 @@ struct Claims {
     kind: String,
     iat: i64,
     exp: i64,
+    /// The user's session epoch at issue; tokens from before a logout, password change or
+    /// disabling carry an older one. Tokens from before epochs existed read as 0.
+    #[serde(default)]
+    ep: i64,
+}
+
+/// What a valid session token says: whose, and from which of their epochs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    pub user_id: i64,
+    pub epoch: i64,
 }
 
 /// Issues and checks session tokens with the console's HMAC key.
@@ -95,8 +106,16 @@ impl Sessions {
         }
     }
 
-    pub fn issue(&self, user_id: i64, name: &str, role: Role, now: i64) -> anyhow::Result<String> {
+    pub fn issue(
+        &self,
+        user_id: i64,
+        name: &str,
+        role: Role,
+        epoch: i64,
+        now: i64,
+    ) -> anyhow::Result<String> {
         let claims = Claims {
+            ep: epoch,
             sub: user_id.to_string(),
             name: name.to_owned(),
             role,
@@ -109,9 +128,10 @@ impl Sessions {
             .context("cannot sign the session")
     }
 
-    /// The user id of a valid session token; `None` for anything else (expired, forged,
-    /// another audience or kind, an enrolment token, garbage).
-    pub fn verify(&self, token: &str) -> Option<i64> {
+    /// Whose a valid session token is; `None` for anything else (expired, forged, another
+    /// audience or kind, an enrolment token, garbage). Whether its epoch is still the
+    /// user's is the console's to check.
+    pub fn verify(&self, token: &str) -> Option<Session> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "aud", "sub"]);
@@ -119,7 +139,10 @@ impl Sessions {
         if data.claims.kind != KIND {
             return None;
         }
-        data.claims.sub.parse().ok()
+        Some(Session {
+            user_id: data.claims.sub.parse().ok()?,
+            epoch: data.claims.ep,
+        })
     }
 
     pub fn cookie(token: &str) -> String {
@@ -190,15 +213,21 @@ mod tests {
         let sessions = Sessions::new(b"0123456789abcdef0123456789abcdef");
         let now = jsonwebtoken::get_current_timestamp() as i64;
         let token = sessions
-            .issue(7, "alice", Role::Viewer, now)
+            .issue(7, "alice", Role::Viewer, 3, now)
             .expect("issue");
-        assert_eq!(sessions.verify(&token), Some(7));
+        assert_eq!(
+            sessions.verify(&token),
+            Some(Session {
+                user_id: 7,
+                epoch: 3
+            })
+        );
 
         let other_key = Sessions::new(b"another key, another console....");
         assert_eq!(other_key.verify(&token), None, "forged with another key");
 
         let expired = sessions
-            .issue(7, "alice", Role::Viewer, now - 10 * SESSION_SECS)
+            .issue(7, "alice", Role::Viewer, 3, now - 10 * SESSION_SECS)
             .expect("issue");
         assert_eq!(sessions.verify(&expired), None, "expired");
 
@@ -212,6 +241,7 @@ mod tests {
                 kind: kind.into(),
                 iat: now,
                 exp: now + 60,
+                ep: 0,
             };
             let token = jsonwebtoken::encode(
                 &Header::new(Algorithm::HS256),

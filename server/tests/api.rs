@@ -38,7 +38,7 @@ async fn a_one_time_password_must_be_changed_before_anything_else() {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = call(
+    let (status, body) = call(
         &h,
         "POST",
         "/api/v1/password",
@@ -46,7 +46,11 @@ async fn a_one_time_password_must_be_changed_before_anything_else() {
         Some(json!({"current": h.admin_password, "new": "a-long-admin-password"})),
     )
     .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The password change ended the session it was made in; the answer carries a new one.
+    let (status, _) = call(&h, "GET", "/api/v1/me", Some(&token), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the old session is over");
+    let token = body["token"].as_str().expect("new token").to_owned();
     let (status, _) = call(&h, "GET", "/api/v1/summary", Some(&token), None).await;
     assert_eq!(status, StatusCode::OK);
     // The one-time password no longer works.
@@ -237,4 +241,50 @@ async fn a_scraper_reads_the_metrics_with_the_metrics_token_only() {
         .await
         .expect("r");
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_session_ends_at_logout_and_every_other_one_at_a_password_change() {
+    let h = harness().await;
+    let admin = admin(&h).await;
+    let laptop = user_with_role(&h, "olivia", Role::Operator).await;
+    let phone = login(&h, "olivia", "a-long-user-password").await;
+    for token in [&laptop, &phone] {
+        assert_eq!(
+            call(&h, "GET", "/api/v1/me", Some(token), None).await.0,
+            StatusCode::OK
+        );
+    }
+    // A password change on the laptop: the phone's session is over, the laptop's new one works.
+    let (status, body) = call(
+        &h,
+        "POST",
+        "/api/v1/password",
+        Some(&laptop),
+        Some(json!({"current": "a-long-user-password", "new": "an-even-longer-password"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let laptop = body["token"].as_str().expect("token").to_owned();
+    assert_eq!(
+        call(&h, "GET", "/api/v1/me", Some(&phone), None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(&h, "GET", "/api/v1/me", Some(&laptop), None).await.0,
+        StatusCode::OK
+    );
+    // Logout ends it, everywhere, and a stolen copy of the token with it.
+    let stolen = laptop.clone();
+    let (status, _) = call(&h, "POST", "/api/v1/logout", Some(&laptop), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        call(&h, "GET", "/api/v1/me", Some(&stolen), None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // The admin's own session was never touched.
+    assert_eq!(
+        call(&h, "GET", "/api/v1/me", Some(&admin), None).await.0,
+        StatusCode::OK
+    );
 }

@@ -51,6 +51,11 @@ pub async fn login(username: String, password: String) -> Result<Viewer, UiError
 
 #[server(prefix = "/ui", endpoint = "logout")]
 pub async fn logout() -> Result<(), UiError> {
+    // Ends the user's sessions everywhere when this one is still good; the cookie goes
+    // either way.
+    if let Ok((backend, viewer)) = session(true).await {
+        backend.logout(&viewer).await?;
+    }
     let response = expect_context::<leptos_axum::ResponseOptions>();
     if let Ok(value) = axum::http::HeaderValue::from_str(
         "certfleet_session=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0",
@@ -64,7 +69,11 @@ pub async fn logout() -> Result<(), UiError> {
 #[server(prefix = "/ui", endpoint = "password")]
 pub async fn change_password(current: String, new: String) -> Result<(), UiError> {
     let (backend, viewer) = session(true).await?;
-    backend.change_password(&viewer, &current, &new).await?;
+    let cookie = backend.change_password(&viewer, &current, &new).await?;
+    let response = expect_context::<leptos_axum::ResponseOptions>();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&cookie) {
+        response.insert_header(axum::http::header::SET_COOKIE, value);
+    }
     redirect_plain_form("/").await;
     Ok(())
 }

@@ -15,12 +15,16 @@ pub trait Backend: Send + Sync + 'static {
     async fn viewer(&self, parts: &Parts, changing: bool) -> Result<Viewer, UiError>;
     /// Checks the password; on success returns the user and the `Set-Cookie` value.
     async fn login(&self, username: &str, password: &str) -> Result<(Viewer, String), UiError>;
+    /// Changes the password; every session of the user ends, and the `Set-Cookie` value
+    /// returned is this browser's new one.
     async fn change_password(
         &self,
         viewer: &Viewer,
         current: &str,
         new: &str,
-    ) -> Result<(), UiError>;
+    ) -> Result<String, UiError>;
+    /// Ends every session of the user, on every device.
+    async fn logout(&self, viewer: &Viewer) -> Result<(), UiError>;
     async fn overview(&self, viewer: &Viewer) -> Result<Overview, UiError>;
     async fn certificates(
         &self,

@@ -19,6 +19,7 @@ pub struct AuditRow {
 pub enum AuditAction {
     Login,
     LoginFailed,
+    Logout,
     PasswordChanged,
     UserCreated,
     UserRoleSet,
@@ -57,6 +58,7 @@ impl AuditAction {
         match self {
             Login => "login",
             LoginFailed => "login.failed",
+            Logout => "logout",
             PasswordChanged => "password.changed",
             UserCreated => "user.created",
             UserRoleSet => "user.role_set",

@@ -42,6 +42,8 @@ pub struct UserRow {
     pub role: Role,
     pub must_change_password: bool,
     pub disabled: bool,
+    /// Sessions issued at another epoch are over (logout, password change, disabling).
+    pub session_epoch: i64,
 }
 
 struct RawUser {
@@ -51,6 +53,7 @@ struct RawUser {
     role: String,
     must_change_password: i64,
     disabled: i64,
+    session_epoch: i64,
 }
 
 impl TryFrom<RawUser> for UserRow {
@@ -65,6 +68,7 @@ impl TryFrom<RawUser> for UserRow {
             password_hash: raw.password_hash,
             must_change_password: raw.must_change_password != 0,
             disabled: raw.disabled != 0,
+            session_epoch: raw.session_epoch,
         })
     }
 }
@@ -103,7 +107,8 @@ impl Store {
     pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRow>> {
         sqlx::query_as!(
             RawUser,
-            r#"SELECT id AS "id!", username, password_hash, role, must_change_password, disabled
+            r#"SELECT id AS "id!", username, password_hash, role, must_change_password, disabled,
+                    session_epoch
              FROM users WHERE username = ?"#,
             username
         )
@@ -116,7 +121,8 @@ impl Store {
     pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>> {
         sqlx::query_as!(
             RawUser,
-            r#"SELECT id AS "id!", username, password_hash, role, must_change_password, disabled
+            r#"SELECT id AS "id!", username, password_hash, role, must_change_password, disabled,
+                    session_epoch
              FROM users WHERE id = ?"#,
             id
         )
@@ -133,7 +139,8 @@ impl Store {
         must_change: bool,
     ) -> Result<()> {
         let done = sqlx::query!(
-            "UPDATE users SET password_hash = ?, must_change_password = ? WHERE id = ?",
+            "UPDATE users SET password_hash = ?, must_change_password = ?,
+                 session_epoch = session_epoch + 1 WHERE id = ?",
             password_hash,
             must_change,
             id
@@ -150,7 +157,8 @@ impl Store {
     pub async fn list_users(&self) -> Result<Vec<UserRow>> {
         sqlx::query_as!(
             RawUser,
-            r#"SELECT id AS "id!", username, password_hash, role, must_change_password, disabled
+            r#"SELECT id AS "id!", username, password_hash, role, must_change_password, disabled,
+                    session_epoch
                FROM users ORDER BY username"#
         )
         .fetch_all(&self.pool)
@@ -158,6 +166,18 @@ impl Store {
         .into_iter()
         .map(UserRow::try_from)
         .collect()
+    }
+
+    /// Ends every session of the user (logout); returns the new epoch.
+    pub async fn end_sessions(&self, id: i64) -> Result<i64> {
+        sqlx::query_scalar!(
+            r#"UPDATE users SET session_epoch = session_epoch + 1 WHERE id = ?
+               RETURNING session_epoch AS "session_epoch!""#,
+            id
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound { what: "user" })
     }
 
     /// Admins who can still log in.
@@ -181,9 +201,13 @@ impl Store {
     }
 
     pub async fn set_disabled(&self, id: i64, disabled: bool) -> Result<()> {
-        let done = sqlx::query!("UPDATE users SET disabled = ? WHERE id = ?", disabled, id)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query!(
+            "UPDATE users SET disabled = ?, session_epoch = session_epoch + 1 WHERE id = ?",
+            disabled,
+            id
+        )
+        .execute(&self.pool)
+        .await?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound { what: "user" });
         }

@@ -59,12 +59,14 @@ pub async fn login(
         .into_response())
 }
 
-pub async fn logout() -> Response {
-    (
+/// Ends every session of the caller (every device, Bearer and cookie alike).
+pub async fn logout(State(console): State<Console>, caller: Caller) -> Result<Response, ApiError> {
+    console.logout(&caller).await?;
+    Ok((
         [(header::SET_COOKIE, Sessions::clear_cookie())],
         StatusCode::NO_CONTENT,
     )
-        .into_response()
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -77,11 +79,16 @@ pub async fn change_password(
     State(console): State<Console>,
     caller: Caller,
     Json(change): Json<PasswordChange>,
-) -> Result<StatusCode, ApiError> {
-    console
+) -> Result<Response, ApiError> {
+    // Every session of the user ends; this device gets a new one.
+    let token = console
         .change_password(&caller, &change.current, &change.new)
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok((
+        [(header::SET_COOKIE, Sessions::cookie(&token))],
+        Json(serde_json::json!({ "token": token })),
+    )
+        .into_response())
 }
 
 pub async fn me(caller: Caller) -> Json<serde_json::Value> {

@@ -97,8 +97,8 @@ pub fn spec() -> serde_json::Value {
         },
         "paths": {
             "/api/v1/login": { "post": op("Log in; returns a session token and sets the session cookie", None, none.clone()) },
-            "/api/v1/logout": { "post": op("Clear the session cookie", None, none.clone()) },
-            "/api/v1/password": { "post": op("Change your password (required after a one-time password)", Some("any"), none.clone()) },
+            "/api/v1/logout": { "post": op("End every session of yours (all devices) and clear the cookie", Some("any"), none.clone()) },
+            "/api/v1/password": { "post": op("Change your password (required after a one-time password); every session of yours ends, and the answer carries this device's new token", Some("any"), none.clone()) },
             "/api/v1/me": { "get": op("Who is logged in", Some("any"), none.clone()) },
             "/api/v1/summary": { "get": op("Counts by status; agents online and offline", Some("viewer"), none.clone()) },
             "/api/v1/hosts": { "get": op("Hosts with their endpoint and finding counts", Some("viewer"), none.clone()) },

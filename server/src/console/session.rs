@@ -29,15 +29,16 @@ pub struct LoggedIn {
 }
 
 impl Console {
-    /// The user behind a session token, as the store holds them now (a disabled user's
-    /// token no longer works; a changed role applies at once).
+    /// The user behind a session token, as the store holds them now: a disabled user's
+    /// token no longer works, nor one from before their last logout or password change; a
+    /// changed role applies at once.
     pub async fn authenticate(&self, token: &str) -> Result<Caller> {
-        let user_id = self.sessions.verify(token).ok_or(Error::Unauthenticated)?;
+        let session = self.sessions.verify(token).ok_or(Error::Unauthenticated)?;
         let user = self
             .store
-            .user_by_id(user_id)
+            .user_by_id(session.user_id)
             .await?
-            .filter(|u| !u.disabled)
+            .filter(|u| !u.disabled && u.session_epoch == session.epoch)
             .ok_or(Error::Unauthenticated)?;
         Ok(Caller::new(
             user.id,
@@ -68,9 +69,13 @@ impl Console {
             .await?;
             return Err(Error::Forbidden(Refusal::WrongPassword));
         };
-        let token = self
-            .sessions
-            .issue(user.id, &user.username, user.role, self.now_secs())?;
+        let token = self.sessions.issue(
+            user.id,
+            &user.username,
+            user.role,
+            user.session_epoch,
+            self.now_secs(),
+        )?;
         self.record(
             &user.username,
             AuditAction::Login,
@@ -84,9 +89,22 @@ impl Console {
         })
     }
 
+    /// Ends every session of the caller, on every device (logout). Audited.
+    pub async fn logout(&self, caller: &Caller) -> Result<()> {
+        self.store.end_sessions(caller.id()).await?;
+        self.record(caller.name(), AuditAction::Logout, None, None)
+            .await
+    }
+
     /// Replaces the caller's password after checking the current one; this is also how a
-    /// one-time password is left behind, so it needs no role.
-    pub async fn change_password(&self, caller: &Caller, current: &str, new: &str) -> Result<()> {
+    /// one-time password is left behind, so it needs no role. Every session of the user
+    /// ends; the one returned is new, for the device that changed it.
+    pub async fn change_password(
+        &self,
+        caller: &Caller,
+        current: &str,
+        new: &str,
+    ) -> Result<String> {
         auth::check_new_password(current, new).map_err(Error::Invalid)?;
         let row = self
             .store
@@ -99,6 +117,18 @@ impl Console {
         let hash = auth::hash_password(new)?;
         self.store.set_password(caller.id(), &hash, false).await?;
         self.record(caller.name(), AuditAction::PasswordChanged, None, None)
-            .await
+            .await?;
+        let user = self
+            .store
+            .user_by_id(caller.id())
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        Ok(self.sessions.issue(
+            user.id,
+            &user.username,
+            user.role,
+            user.session_epoch,
+            self.now_secs(),
+        )?)
     }
 }

@@ -78,12 +78,19 @@ impl Backend for ConsoleBackend {
         viewer: &Viewer,
         current: &str,
         new: &str,
-    ) -> Result<(), UiError> {
+    ) -> Result<String, UiError> {
         let caller = self.caller(viewer)?;
-        self.console
+        let token = self
+            .console
             .change_password(caller, current, new)
             .await
-            .map_err(error)
+            .map_err(error)?;
+        Ok(Sessions::cookie(&token))
+    }
+
+    async fn logout(&self, viewer: &Viewer) -> Result<(), UiError> {
+        let caller = self.caller(viewer)?;
+        self.console.logout(caller).await.map_err(error)
     }
 
     async fn overview(&self, viewer: &Viewer) -> Result<Overview, UiError> {
