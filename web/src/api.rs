@@ -35,7 +35,10 @@ pub async fn current_viewer() -> Result<Option<Viewer>, UiError> {
 
 #[server(prefix = "/ui", endpoint = "login")]
 pub async fn login(username: String, password: String) -> Result<Viewer, UiError> {
-    let (viewer, cookie) = backend()?.login(&username, &password).await?;
+    let parts: axum::http::request::Parts = leptos_axum::extract()
+        .await
+        .map_err(|_| UiError::Internal)?;
+    let (viewer, cookie) = backend()?.login(&parts, &username, &password).await?;
     let response = expect_context::<leptos_axum::ResponseOptions>();
     if let Ok(value) = axum::http::HeaderValue::from_str(&cookie) {
         response.insert_header(axum::http::header::SET_COOKIE, value);

@@ -13,8 +13,14 @@ pub trait Backend: Send + Sync + 'static {
     /// The user of the request's session. For a change (`changing`), the request must also
     /// come from the console's own pages (Origin check).
     async fn viewer(&self, parts: &Parts, changing: bool) -> Result<Viewer, UiError>;
-    /// Checks the password; on success returns the user and the `Set-Cookie` value.
-    async fn login(&self, username: &str, password: &str) -> Result<(Viewer, String), UiError>;
+    /// Checks the password; on success returns the user and the `Set-Cookie` value. Like
+    /// any change, only from the console's own pages (no login CSRF).
+    async fn login(
+        &self,
+        parts: &Parts,
+        username: &str,
+        password: &str,
+    ) -> Result<(Viewer, String), UiError>;
     /// Changes the password; every session of the user ends, and the `Set-Cookie` value
     /// returned is this browser's new one.
     async fn change_password(

@@ -41,8 +41,16 @@ struct LoginResponse {
 
 pub async fn login(
     State(console): State<Console>,
+    parts: axum::http::request::Parts,
     Json(request): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    // A script client sends no Origin; a browser page of another site does, and must not
+    // get a session cookie for this console.
+    if parts.headers.contains_key(header::ORIGIN) && !crate::auth::same_origin(&parts) {
+        return Err(ApiError::Forbidden(
+            "cross-origin login refused: log in from the console's own pages".into(),
+        ));
+    }
     let done = console
         .login(Edge::Api, &request.username, &request.password)
         .await?;

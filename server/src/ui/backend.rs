@@ -63,7 +63,19 @@ impl Backend for ConsoleBackend {
         Ok(viewer)
     }
 
-    async fn login(&self, username: &str, password: &str) -> Result<(Viewer, String), UiError> {
+    async fn login(
+        &self,
+        parts: &Parts,
+        username: &str,
+        password: &str,
+    ) -> Result<(Viewer, String), UiError> {
+        // A cross-site form must not log the browser in (login CSRF): checked before the
+        // password is.
+        if !auth::same_origin(parts) {
+            return Err(UiError::Forbidden(
+                "Cross-origin request refused: log in from the console's own login page.".into(),
+            ));
+        }
         let done = self
             .console
             .login(Edge::Web, username, password)

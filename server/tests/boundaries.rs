@@ -1,0 +1,88 @@
+//! The console's trust boundaries towards browsers and network clients, each tried the way
+//! an attacker would (THREATS.md names these tests).
+
+mod support;
+
+use axum::http::StatusCode;
+use serde_json::json;
+use support::{admin, harness};
+use tower::ServiceExt;
+
+/// `POST /ui/login` as a plain HTML form from `origin`; the `Set-Cookie` it answered.
+async fn form_login(h: &support::Harness, origin: &str, password: &str) -> Option<String> {
+    let body = format!("username=admin&password={password}");
+    let request = axum::http::Request::builder()
+        .method("POST")
+        .uri("/ui/login")
+        .header("host", "localhost")
+        .header("origin", origin)
+        .header("accept", "text/html")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from(body))
+        .expect("request");
+    let response = certfleet_server::ui::router(h.state.clone())
+        .oneshot(request)
+        .await
+        .expect("response");
+    response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn a_cross_site_form_cannot_log_the_browser_in() {
+    let h = harness().await;
+    admin(&h).await;
+    let password = "a-long-admin-password";
+    let foreign = form_login(&h, "https://evil.example", password).await;
+    assert!(
+        !foreign
+            .as_deref()
+            .unwrap_or("")
+            .contains("certfleet_session=ey"),
+        "a foreign page got a session: {foreign:?}"
+    );
+    let own = form_login(&h, "https://localhost", password).await;
+    assert!(
+        own.as_deref()
+            .unwrap_or("")
+            .contains("certfleet_session=ey"),
+        "the console's own login page still works: {own:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_json_login_refuses_a_foreign_origin_but_not_a_script() {
+    let h = harness().await;
+    admin(&h).await;
+    let body = json!({"username": "admin", "password": "a-long-admin-password"});
+    let login = |origin: Option<&'static str>| {
+        let mut request = axum::http::Request::builder()
+            .method("POST")
+            .uri("/api/v1/login")
+            .header("host", "localhost")
+            .header("content-type", "application/json");
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request
+            .body(axum::body::Body::from(body.to_string()))
+            .expect("request")
+    };
+    let router = || certfleet_server::api::router(h.state.clone());
+    let foreign = router()
+        .oneshot(login(Some("https://evil.example")))
+        .await
+        .expect("r");
+    assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+    assert!(foreign.headers().get("set-cookie").is_none());
+    let own = router()
+        .oneshot(login(Some("https://localhost")))
+        .await
+        .expect("r");
+    assert_eq!(own.status(), StatusCode::OK);
+    let script = router().oneshot(login(None)).await.expect("r");
+    assert_eq!(script.status(), StatusCode::OK);
+}
