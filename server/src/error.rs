@@ -17,6 +17,8 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("too many failed logins from here: try again in {0} s")]
+    TooMany(i64),
     #[error("the console failed; the details are in its log")]
     Internal(#[source] anyhow::Error),
 }
@@ -29,6 +31,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::TooMany(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -41,7 +44,15 @@ impl IntoResponse for ApiError {
         }
         let (status, code) = self.status_and_code();
         let body = serde_json::json!({ "error": { "code": code, "message": self.to_string() } });
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let ApiError::TooMany(secs) = self
+            && let Ok(value) = axum::http::HeaderValue::from_str(&secs.to_string())
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, value);
+        }
+        response
     }
 }
 
@@ -57,6 +68,7 @@ impl From<crate::console::Error> for ApiError {
             Error::NotFound { what } => ApiError::NotFound(what),
             Error::Invalid(message) => ApiError::BadRequest(message),
             Error::Conflict(message) => ApiError::Conflict(message),
+            Error::TooManyAttempts { retry_after_secs } => ApiError::TooMany(retry_after_secs),
             Error::Internal(e) => ApiError::Internal(anyhow::anyhow!(e)),
         }
     }

@@ -95,6 +95,7 @@ pub async fn prepare(config: Config) -> Result<Prepared> {
         events: Default::default(),
         rollout_wake: Arc::new(tokio::sync::Notify::new()),
         pending_checks: Default::default(),
+        logins: Default::default(),
     };
     Ok(Prepared {
         state,

@@ -42,6 +42,8 @@ pub struct AppState {
     pub rollout_wake: Arc<tokio::sync::Notify>,
     /// Dry-run preflights waiting for their agents' answers.
     pub pending_checks: PendingChecks,
+    /// Failed logins per user and address, and the password hashing queue.
+    pub logins: crate::console::LoginGuard,
 }
 
 impl std::fmt::Debug for AppState {
@@ -102,6 +104,7 @@ impl AppState {
             addresses: self.addresses.clone(),
             rollout_wake: self.rollout_wake.clone(),
             alerts: self.alerts(),
+            logins: self.logins.clone(),
         })
     }
 }

@@ -86,3 +86,54 @@ async fn the_json_login_refuses_a_foreign_origin_but_not_a_script() {
     let script = router().oneshot(login(None)).await.expect("r");
     assert_eq!(script.status(), StatusCode::OK);
 }
+
+/// `POST /api/v1/login` from `from` (as the TLS accept loop records the peer).
+async fn login_from(
+    h: &support::Harness,
+    from: &str,
+    password: &str,
+) -> axum::http::Response<axum::body::Body> {
+    let mut request = axum::http::Request::builder()
+        .method("POST")
+        .uri("/api/v1/login")
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(
+            json!({"username": "admin", "password": password}).to_string(),
+        ))
+        .expect("request");
+    let peer: std::net::SocketAddr = from.parse().expect("address");
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    certfleet_server::api::router(h.state.clone())
+        .oneshot(request)
+        .await
+        .expect("response")
+}
+
+#[tokio::test]
+async fn the_sixth_wrong_password_in_a_minute_is_answered_429_for_that_address_only() {
+    let h = harness().await;
+    admin(&h).await;
+    let attacker = "203.0.113.9:50000";
+    for _ in 0..5 {
+        let r = login_from(&h, attacker, "guess").await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    let r = login_from(&h, attacker, "guess").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: i64 = r
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=30).contains(&retry), "{retry}");
+    // Even the right password waits from there, so guessing gains nothing …
+    let r = login_from(&h, attacker, "a-long-admin-password").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // … but the account is not locked: the admin at their own desk logs in.
+    let r = login_from(&h, "198.51.100.7:40000", "a-long-admin-password").await;
+    assert_eq!(r.status(), StatusCode::OK);
+}

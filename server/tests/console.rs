@@ -22,7 +22,7 @@ async fn caller(console: &Console, h: &support::Harness, name: &str, role: Role)
         .await
         .expect("user");
     console
-        .login(Edge::Api, name, PASSWORD)
+        .login(Edge::Api, None, name, PASSWORD)
         .await
         .expect("login")
         .caller
@@ -65,7 +65,7 @@ async fn every_change_writes_exactly_one_audit_entry() {
     let o = operator.can::<Operator>().expect("operator");
 
     one_entry!(&h, "login.failed", {
-        let refused = console.login(Edge::Web, "ada", "wrong").await;
+        let refused = console.login(Edge::Web, None, "ada", "wrong").await;
         assert!(matches!(
             refused,
             Err(Error::Forbidden(Refusal::WrongPassword))
@@ -75,7 +75,7 @@ async fn every_change_writes_exactly_one_audit_entry() {
         &h,
         "login",
         console
-            .login(Edge::Web, "ada", PASSWORD)
+            .login(Edge::Web, None, "ada", PASSWORD)
             .await
             .expect("login")
     );
@@ -285,7 +285,7 @@ async fn a_role_is_proven_from_the_session_as_the_store_holds_it_now() {
 
     // A token checked again after an admin changed the role carries the new role.
     let token = console
-        .login(Edge::Api, "val", PASSWORD)
+        .login(Edge::Api, None, "val", PASSWORD)
         .await
         .expect("login")
         .token;

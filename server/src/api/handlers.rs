@@ -51,8 +51,12 @@ pub async fn login(
             "cross-origin login refused: log in from the console's own pages".into(),
         ));
     }
+    let from = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
     let done = console
-        .login(Edge::Api, &request.username, &request.password)
+        .login(Edge::Api, from, &request.username, &request.password)
         .await?;
     let body = LoginResponse {
         token: done.token.clone(),

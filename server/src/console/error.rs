@@ -19,6 +19,9 @@ pub enum Error {
     /// The request is right but the thing is not in a state that allows it.
     #[error("{0}")]
     Conflict(String),
+    /// Too many wrong passwords for this user from this address: try again later.
+    #[error("too many failed logins from here: try again in {retry_after_secs} s")]
+    TooManyAttempts { retry_after_secs: i64 },
     /// The console failed; the details go to its log, never into a response.
     #[error("the console failed; the details are in its log")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -17,6 +17,7 @@ mod renewals;
 mod rollout_plan;
 mod rollouts;
 mod session;
+mod throttle;
 mod upload;
 mod users;
 mod windows;
@@ -37,6 +38,7 @@ pub use rollouts::{
     TargetRow,
 };
 pub use session::{Edge, LoggedIn};
+pub use throttle::LoginGuard;
 pub use users::User;
 pub use windows::{WindowRow, hhmm, utc_offset};
 
@@ -76,6 +78,7 @@ pub struct Console {
     /// Wakes the rollout scheduler when a rollout is created or steered.
     rollout_wake: Arc<Notify>,
     alerts: Alerts,
+    logins: LoginGuard,
 }
 
 /// The handles [`Console`] is made of.
@@ -94,6 +97,7 @@ pub struct ConsoleParts {
     pub addresses: Addresses,
     pub rollout_wake: Arc<Notify>,
     pub alerts: Alerts,
+    pub logins: LoginGuard,
 }
 
 impl Console {
@@ -112,6 +116,7 @@ impl Console {
             addresses: parts.addresses,
             rollout_wake: parts.rollout_wake,
             alerts: parts.alerts,
+            logins: parts.logins,
         }
     }
 

@@ -49,16 +49,40 @@ impl Console {
     }
 
     /// Checks the password (in the same time whether or not the user exists) and issues a
-    /// session. Both outcomes are audited.
-    pub async fn login(&self, edge: Edge, username: &str, password: &str) -> Result<LoggedIn> {
+    /// session. Both outcomes are audited. Five failures for one name from one address
+    /// within a minute make that pair wait (see `throttle`); the account is never locked.
+    pub async fn login(
+        &self,
+        edge: Edge,
+        from: Option<std::net::IpAddr>,
+        username: &str,
+        password: &str,
+    ) -> Result<LoggedIn> {
+        let now = self.now_secs();
+        if let Some(retry_after_secs) = self.logins.wait(username, from, now) {
+            return Err(Error::TooManyAttempts { retry_after_secs });
+        }
         let user = self.store.user_by_name(username).await?;
-        let valid = match &user {
-            Some(u) if !u.disabled => auth::verify_password(password, &u.password_hash),
-            _ => {
-                auth::equalise_timing(password);
-                false
-            }
-        };
+        let password = zeroize::Zeroizing::new(password.to_owned());
+        let hash = user
+            .as_ref()
+            .filter(|u| !u.disabled)
+            .map(|u| u.password_hash.clone());
+        let valid = self
+            .logins
+            .hash(move || match hash {
+                Some(hash) => auth::verify_password(&password, &hash),
+                None => {
+                    auth::equalise_timing(&password);
+                    false
+                }
+            })
+            .await?;
+        if valid {
+            self.logins.succeeded(username, from);
+        } else {
+            self.logins.failed(username, from, now);
+        }
         let Some(user) = user.filter(|_| valid) else {
             self.record(
                 username,
@@ -111,10 +135,22 @@ impl Console {
             .user_by_id(caller.id())
             .await?
             .ok_or(Error::Unauthenticated)?;
-        if !auth::verify_password(current, &row.password_hash) {
+        let (current_owned, stored) = (
+            zeroize::Zeroizing::new(current.to_owned()),
+            row.password_hash.clone(),
+        );
+        if !self
+            .logins
+            .hash(move || auth::verify_password(&current_owned, &stored))
+            .await?
+        {
             return Err(Error::Forbidden(Refusal::WrongCurrentPassword));
         }
-        let hash = auth::hash_password(new)?;
+        let new_owned = zeroize::Zeroizing::new(new.to_owned());
+        let hash = self
+            .logins
+            .hash(move || auth::hash_password(&new_owned))
+            .await??;
         self.store.set_password(caller.id(), &hash, false).await?;
         self.record(caller.name(), AuditAction::PasswordChanged, None, None)
             .await?;

@@ -76,9 +76,13 @@ impl Backend for ConsoleBackend {
                 "Cross-origin request refused: log in from the console's own login page.".into(),
             ));
         }
+        let from = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
         let done = self
             .console
-            .login(Edge::Web, username, password)
+            .login(Edge::Web, from, username, password)
             .await
             .map_err(error)?;
         let viewer = convert::viewer(&done.caller);

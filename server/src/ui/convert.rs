@@ -15,6 +15,9 @@ pub fn error(e: console::Error) -> UiError {
         Error::Forbidden(refusal) => UiError::Forbidden(sentence(&refusal.to_string())),
         Error::NotFound { what } => UiError::NotFound(capital(what)),
         Error::Invalid(message) | Error::Conflict(message) => UiError::BadRequest(message),
+        Error::TooManyAttempts { retry_after_secs } => UiError::Forbidden(format!(
+            "Too many failed logins from here: try again in {retry_after_secs} seconds."
+        )),
         Error::Internal(e) => {
             tracing::error!("web UI request failed: {e}");
             UiError::Internal
