@@ -31,10 +31,13 @@ struct Attempts {
     last_seen: i64,
 }
 
+/// A user name (lower case) and the address it was tried from.
+type Key = (String, Option<IpAddr>);
+
 /// Shared by every copy of the console core.
 #[derive(Debug, Clone)]
 pub struct LoginGuard {
-    attempts: Arc<Mutex<HashMap<(String, Option<IpAddr>), Attempts>>>,
+    attempts: Arc<Mutex<HashMap<Key, Attempts>>>,
     hashing: Arc<Semaphore>,
 }
 
@@ -47,12 +50,12 @@ impl Default for LoginGuard {
     }
 }
 
-fn key(username: &str, from: Option<IpAddr>) -> (String, Option<IpAddr>) {
+fn key(username: &str, from: Option<IpAddr>) -> Key {
     (username.trim().to_lowercase(), from)
 }
 
 impl LoginGuard {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, Option<IpAddr>), Attempts>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Attempts>> {
         self.attempts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -136,8 +139,7 @@ mod tests {
         }
         guard.succeeded("admin", here);
         assert_eq!(guard.wait("admin", here, 45), None);
-        let mut long = LoginGuard::default();
-        long.hashing = Arc::new(Semaphore::new(1));
+        let long = LoginGuard::default();
         let mut last = None;
         for round in 0..12 {
             for t in 0..5 {
