@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need when missing (scripts/tools.sh),
 # builds the web UI's browser files and the Windows agent (which the Wine lane, e2e/tests/
-# wine.rs, runs under wine64), then runs every test of the workspace.
+# wine.rs, runs under wine64), then runs every test of the workspace and checks that every
+# test THREATS.md names exists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/tools.sh
@@ -12,3 +13,5 @@ bash scripts/build-web.sh
 # Built here, not from inside a test: a cargo build there would wait on this build's lock.
 cargo build --release -p certfleet-agent --target x86_64-pc-windows-gnu --locked
 cargo test --workspace --locked
+# Every test THREATS.md names as a mitigation's proof must exist.
+bash scripts/check-threats.sh
