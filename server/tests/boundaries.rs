@@ -137,3 +137,30 @@ async fn the_sixth_wrong_password_in_a_minute_is_answered_429_for_that_address_o
     let r = login_from(&h, "198.51.100.7:40000", "a-long-admin-password").await;
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn an_attackers_long_user_name_is_audited_cut_to_256_bytes() {
+    let h = harness().await;
+    let name = "é".repeat(5_000);
+    let r = axum::http::Request::builder()
+        .method("POST")
+        .uri("/api/v1/login")
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(
+            json!({"username": name, "password": "x"}).to_string(),
+        ))
+        .expect("request");
+    let response = certfleet_server::api::router(h.state.clone())
+        .oneshot(r)
+        .await
+        .expect("response");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let log = h.state.store.audit_log(None, 10).await.expect("audit");
+    let failed = log
+        .iter()
+        .find(|e| e.action == "login.failed")
+        .expect("the failure is audited");
+    assert!(failed.actor.len() <= 256, "{}", failed.actor.len());
+    assert!(failed.actor.starts_with("éé") && failed.actor.ends_with('…'));
+}

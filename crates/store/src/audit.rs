@@ -98,7 +98,24 @@ impl std::fmt::Display for AuditAction {
     }
 }
 
+/// The most an audit field keeps, in bytes.
+pub const AUDIT_TEXT_BYTES: usize = 256;
+
+/// `text` cut at a character boundary to fit [`AUDIT_TEXT_BYTES`], marked when cut.
+fn bounded(text: &str) -> String {
+    if text.len() <= AUDIT_TEXT_BYTES {
+        return text.to_owned();
+    }
+    let mut end = AUDIT_TEXT_BYTES - '…'.len_utf8();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 impl Store {
+    /// Appends an entry. Actor, target and detail may carry what someone typed or an agent
+    /// sent (a 10 kB "user name" at the login form): each is cut to [`AUDIT_TEXT_BYTES`].
     pub async fn audit(
         &self,
         at: i64,
@@ -108,6 +125,9 @@ impl Store {
         detail: Option<&str>,
     ) -> Result<()> {
         let action = action.as_str();
+        let actor = bounded(actor);
+        let target = target.map(bounded);
+        let detail = detail.map(bounded);
         sqlx::query!(
             "INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
             at,
