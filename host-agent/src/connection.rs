@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use certfleet_proto::{
     AgentMessage, ConsoleMessage, DeployStep, ErrorCode, Heartbeat, Hello, Inventory, JobAction,
-    JobProgress, JobResult, PROTOCOL_VERSION, ProbeResult, RenewRequest, Snapshot,
-    decode_from_console, encode,
+    JobProgress, JobResult, PROTOCOL_VERSION, RenewRequest, Snapshot, decode_from_console, encode,
 };
 use certfleet_winhost::Host;
 use futures_util::{SinkExt, StreamExt};
@@ -351,24 +350,6 @@ async fn session(
                                     key_pem: zeroize::Zeroizing::new(String::new()),
                                     sha256,
                                 });
-                            }
-                            JobAction::Probe { address } => {
-                                let result = inventory::served_leaf(&address, None).await;
-                                let probe = match result {
-                                    Ok(der) => ProbeResult {
-                                        job_id: job.job_id,
-                                        address,
-                                        served_sha256: Some(certfleet_certkit::Fingerprint::of(&der).to_string()),
-                                        error: None,
-                                    },
-                                    Err(e) => ProbeResult {
-                                        job_id: job.job_id,
-                                        address,
-                                        served_sha256: None,
-                                        error: Some(format!("{e:#}")),
-                                    },
-                                };
-                                sink.send(send(AgentMessage::ProbeResult(probe))).await?;
                             }
                         }
                     }

@@ -49,7 +49,6 @@ messages! {
         Heartbeat(Heartbeat) = "heartbeat",
         JobProgress(JobProgress) = "job_progress",
         JobResult(JobResult) = "job_result",
-        ProbeResult(ProbeResult) = "probe_result",
         RenewRequest(RenewRequest) = "renew_request",
     }
 }
@@ -208,15 +207,6 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProbeResult {
-    pub job_id: String,
-    pub address: String,
-    pub served_sha256: Option<String>,
-    pub error: Option<String>,
-}
-
 /// The agent asks for a new client certificate (at two thirds of the old one's life).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -247,8 +237,6 @@ pub struct Job {
 pub enum JobAction {
     /// Read the configuration again and send a fresh inventory.
     Rescan,
-    /// Probe one address and report what it serves.
-    Probe { address: String },
     /// Put a renewed certificate on one endpoint (by its inventory key), verify it on the
     /// live port, or roll back.
     Deploy {

@@ -29,12 +29,10 @@ fn agent_messages_round_trip_in_the_documented_envelope() {
 fn console_messages_round_trip() {
     let job = ConsoleMessage::Job(Job {
         job_id: "j1".into(),
-        action: JobAction::Probe {
-            address: "127.0.0.1:443".into(),
-        },
+        action: JobAction::Rescan,
     });
     let text = encode("c1", &job);
-    assert!(text.contains(r#""kind":"probe""#), "{text}");
+    assert!(text.contains(r#""kind":"rescan""#), "{text}");
     assert_eq!(decode_from_console(&text), Ok(("c1".into(), job)));
 }
 
@@ -70,7 +68,6 @@ fn the_lists_are_explicit() {
             "heartbeat",
             "job_progress",
             "job_result",
-            "probe_result",
             "renew_request"
         ]
     );

@@ -104,15 +104,6 @@ fn agent_messages() -> Vec<(&'static str, AgentMessage)> {
             }),
         ),
         (
-            "probe_result",
-            AgentMessage::ProbeResult(ProbeResult {
-                job_id: "probe-1".into(),
-                address: "127.0.0.1:4207".into(),
-                served_sha256: None,
-                error: Some("nothing accepts connections on 127.0.0.1:4207".into()),
-            }),
-        ),
-        (
             "renew_request",
             AgentMessage::RenewRequest(RenewRequest {
                 csr_pem:
@@ -140,15 +131,6 @@ fn console_messages() -> Vec<(&'static str, ConsoleMessage)> {
             }),
         ),
         ("job_rescan", job("rescan-1", JobAction::Rescan)),
-        (
-            "job_probe",
-            job(
-                "probe-1",
-                JobAction::Probe {
-                    address: "127.0.0.1:4207".into(),
-                },
-            ),
-        ),
         (
             "job_deploy",
             job(

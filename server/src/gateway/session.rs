@@ -270,10 +270,6 @@ pub async fn run_session<S>(
                     }
                 }
             }
-            (Some(_), AgentMessage::ProbeResult(result)) => {
-                tracing::info!(agent = %agent_id, job = %result.job_id, address = %result.address, served = ?result.served_sha256, "probe result");
-                Ok(ack(&id, None))
-            }
         };
         let frame = match reply {
             Ok(message) => {
