@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, bail};
 use certfleet_proto::{EnrollRequest, EnrollResponse, EnrollmentToken, HttpError, ca_pin};
 
-use crate::https::{ServerUrl, request};
+use crate::https::{Limits, ServerUrl, request};
 use crate::identity::Identity;
 use crate::tls;
 
@@ -29,9 +29,16 @@ pub async fn enroll(
     let url = ServerUrl::parse(server)?;
 
     // 1. The CA, fetched without trusting anyone, then checked against the token's pin.
-    let (status, body) = request(&url, tls::inspecting_config()?, "GET", "/agent/v1/ca", None)
-        .await
-        .context("cannot fetch the console's CA")?;
+    let (status, body) = request(
+        &url,
+        tls::inspecting_config()?,
+        "GET",
+        "/agent/v1/ca",
+        None,
+        Limits::UNTRUSTED,
+    )
+    .await
+    .context("cannot fetch the console's CA")?;
     if status != 200 {
         bail!(
             "the console answered {status} when asked for its CA: is {server} a certfleet console's agent gateway?"
@@ -74,6 +81,7 @@ pub async fn enroll(
         "POST",
         "/agent/v1/enroll",
         Some(body),
+        Limits::PINNED,
     )
     .await
     .context("enrolment request failed")?;

@@ -83,13 +83,57 @@ impl ServerUrl {
     }
 }
 
-/// One request on a fresh connection; returns status and body.
+/// How much of an answer is read, and for how long, before giving up.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_bytes: usize,
+    pub within: Duration,
+}
+
+impl Limits {
+    /// For the CA fetched before the pin is checked: the peer is not trusted yet, so what
+    /// it may make the agent read is small and brief.
+    pub const UNTRUSTED: Limits = Limits {
+        max_bytes: 64 * 1024,
+        within: Duration::from_secs(10),
+    };
+    /// For the enrolment itself, with the pinned CA.
+    pub const PINNED: Limits = Limits {
+        max_bytes: 1024 * 1024,
+        within: Duration::from_secs(30),
+    };
+}
+
+/// One request on a fresh connection; returns status and body, the whole answer read
+/// within `limits`.
 pub async fn request(
     url: &ServerUrl,
     config: Arc<ClientConfig>,
     method: &str,
     path: &str,
     body: Option<Vec<u8>>,
+    limits: Limits,
+) -> Result<(u16, Vec<u8>)> {
+    tokio::time::timeout(
+        limits.within,
+        exchange(url, config, method, path, body, limits),
+    )
+    .await
+    .map_err(|_| {
+        anyhow!(
+            "the console did not answer within {} s",
+            limits.within.as_secs()
+        )
+    })?
+}
+
+async fn exchange(
+    url: &ServerUrl,
+    config: Arc<ClientConfig>,
+    method: &str,
+    path: &str,
+    body: Option<Vec<u8>>,
+    limits: Limits,
 ) -> Result<(u16, Vec<u8>)> {
     let tls = url.connect(config).await?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
@@ -108,16 +152,24 @@ pub async fn request(
     let request = builder
         .body(Full::new(Bytes::from(body.unwrap_or_default())))
         .context("cannot build the request")?;
-    let response = tokio::time::timeout(Duration::from_secs(30), sender.send_request(request))
+    let response = sender
+        .send_request(request)
         .await
-        .map_err(|_| anyhow!("the console did not answer within 30 s"))?
         .context("the request failed")?;
     let status = response.status().as_u16();
-    let bytes = response
-        .into_body()
+    let bytes = http_body_util::Limited::new(response.into_body(), limits.max_bytes)
         .collect()
         .await
-        .context("reading the answer failed")?
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                anyhow!(
+                    "the console's answer is larger than {} KiB: refused before reading more",
+                    limits.max_bytes / 1024
+                )
+            } else {
+                anyhow!("reading the answer failed: {e}")
+            }
+        })?
         .to_bytes();
     Ok((status, bytes.to_vec()))
 }
@@ -125,6 +177,96 @@ pub async fn request(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A TLS server that answers every request with a 200 header and then `body`, sent in
+    /// pieces `pause` apart (a hostile or broken "console").
+    async fn hostile(body: Vec<u8>, pieces: usize, pause: Duration) -> ServerUrl {
+        use tokio::io::AsyncWriteExt;
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, body) = (acceptor.clone(), body.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let mut request = [0u8; 4096];
+                    let _ = tokio::io::AsyncReadExt::read(&mut tls, &mut request).await;
+                    let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+                    let _ = tls.write_all(head.as_bytes()).await;
+                    for piece in body.chunks(body.len().div_ceil(pieces).max(1)) {
+                        if tls.write_all(piece).await.is_err() {
+                            return;
+                        }
+                        let _ = tls.flush().await;
+                        tokio::time::sleep(pause).await;
+                    }
+                });
+            }
+        });
+        ServerUrl::parse(&format!("https://localhost:{port}")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_untrusted_peer_cannot_make_the_agent_read_much_or_wait_long() {
+        let config = crate::tls::inspecting_config().unwrap();
+        let ca = "-----BEGIN CERTIFICATE-----\n".repeat(10);
+        let small = hostile(ca.clone().into_bytes(), 1, Duration::ZERO).await;
+        let (status, body) = request(
+            &small,
+            config.clone(),
+            "GET",
+            "/agent/v1/ca",
+            None,
+            Limits::UNTRUSTED,
+        )
+        .await
+        .unwrap();
+        assert_eq!((status, body.len()), (200, ca.len()));
+
+        let huge = hostile(vec![b'A'; 200 * 1024], 4, Duration::ZERO).await;
+        let err = request(
+            &huge,
+            config.clone(),
+            "GET",
+            "/agent/v1/ca",
+            None,
+            Limits::UNTRUSTED,
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("larger than 64 KiB"), "{err:#}");
+
+        let slow = hostile(vec![b'A'; 1000], 10, Duration::from_millis(400)).await;
+        let brief = Limits {
+            max_bytes: 64 * 1024,
+            within: Duration::from_secs(1),
+        };
+        let started = std::time::Instant::now();
+        let err = request(&slow, config, "GET", "/agent/v1/ca", None, brief)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("within 1 s"), "{err:#}");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "gave up in time"
+        );
+    }
 
     #[test]
     fn server_urls() {
