@@ -99,7 +99,7 @@ else
   echo "demo-agent: /usr/sbin/apache2 is missing (apt-get install apache2): no demo eSync server" >&2
 fi
 
-"$agent" enroll --server "https://$gateway" --token "$token" --data-dir "$data/agent"
+printf '%s\n' "$token" | "$agent" enroll --server "https://$gateway" --token-file - --data-dir "$data/agent"
 cat > "$data/agent/agent.toml" <<TOML
 rescan_secs = 30
 groups = ["demo", "esync"]

@@ -232,15 +232,16 @@ impl Agent {
         token: &str,
         dir: &Path,
     ) -> std::result::Result<PathBuf, String> {
+        // Beside the data folder, as an admin would save it; never on the command line.
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+        }
+        let token_file = dir.with_extension("token");
+        std::fs::write(&token_file, token).map_err(|e| e.to_string())?;
         let out = Command::new(bin("certfleet-agent"))
-            .args([
-                "enroll",
-                "--server",
-                console_url,
-                "--token",
-                token,
-                "--data-dir",
-            ])
+            .args(["enroll", "--server", console_url, "--token-file"])
+            .arg(&token_file)
+            .arg("--data-dir")
             .arg(dir)
             .output()
             .map_err(|e| e.to_string())?;

@@ -149,7 +149,9 @@ fn an_admin_sees_the_fleet_filters_it_enrols_and_revokes() -> anyhow::Result<()>
     browser.goto(&format!("{base}/agents"))?;
     browser.click("#token-form button[type=submit]")?;
     let commands = browser.wait_text("#new-token", "certfleet-agent enroll")?;
-    assert!(commands.contains("--token cf1."), "{commands}");
+    // The token is piped in: it never shows in the host's process list.
+    assert!(commands.contains("echo 'cf1."), "{commands}");
+    assert!(commands.contains("--token-file -"), "{commands}");
     assert!(commands.contains("certfleet-agent.exe"), "{commands}");
     // The console has the Linux agent next to it (cargo's target folder): an install command
     // that checks the file's hash; the Windows one is not built here.

@@ -57,14 +57,15 @@ fn import(wine: &Wine, pfx: &Path, password: &str) -> Result<std::process::Outpu
 fn enroll(wine: &Wine, console: &Console, dir: &Path) -> Result<(PathBuf, String)> {
     let data = dir.join("agent-data");
     let data_win = windows_path(&data);
-    let token = console.create_token()?;
+    let token_file = dir.join("enrol.token");
+    std::fs::write(&token_file, console.create_token()?)?;
     let out = wine.agent(
         &[
             "enroll",
             "--server",
             &console.gateway_url(),
-            "--token",
-            &token,
+            "--token-file",
+            &windows_path(&token_file),
             "--data-dir",
             &data_win,
         ],

@@ -10,6 +10,36 @@ use crate::https::{Limits, ServerUrl, request};
 use crate::identity::Identity;
 use crate::tls;
 
+/// The enrolment token from `path` (`-`: standard input): its first line, trimmed. Passed
+/// this way, never as an argument, so it does not show in the host's process list.
+pub fn read_token(path: &Path) -> Result<String> {
+    let text = if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(std::io::stdin(), 64 * 1024),
+            &mut text,
+        )
+        .context("cannot read the token from standard input")?;
+        text
+    } else {
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the token file {}", path.display()))?
+    };
+    let token = text.lines().next().unwrap_or("").trim().to_owned();
+    if token.is_empty() {
+        bail!(
+            "no token in {}: put the token from the Agents page (or `certfleet-server token \
+             create`) on its first line",
+            if path == Path::new("-") {
+                "standard input".to_owned()
+            } else {
+                path.display().to_string()
+            }
+        );
+    }
+    Ok(token)
+}
+
 pub async fn enroll(
     server: &str,
     token: &str,
@@ -105,4 +135,28 @@ pub async fn enroll(
         crate::identity::write_private(config_path, crate::config::STARTER.as_bytes())?;
     }
     Ok(identity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_comes_from_a_file_first_line_trimmed_and_an_empty_one_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "  cf1.abc.def.ghi  \r\nignored\n").unwrap();
+        assert_eq!(read_token(&file).unwrap(), "cf1.abc.def.ghi");
+        std::fs::write(&file, "\n").unwrap();
+        let err = read_token(&file).unwrap_err().to_string();
+        assert!(
+            err.contains("no token in") && err.contains("first line"),
+            "{err}"
+        );
+        let err = read_token(&dir.path().join("missing")).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("cannot read the token file"),
+            "{err:#}"
+        );
+    }
 }

@@ -35,9 +35,11 @@ enum Command {
         /// The console's agent gateway, e.g. https://console.example.com:8444
         #[arg(long)]
         server: String,
-        /// The token from `certfleet-server token create` or the Agents page.
+        /// A file holding the token from `certfleet-server token create` or the Agents page,
+        /// or `-` to read it from standard input. Never on the command line, which other
+        /// users of the host can read in the process list.
         #[arg(long)]
-        token: String,
+        token_file: PathBuf,
         /// Where the agent keeps its key, certificate and configuration.
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -84,13 +86,18 @@ fn main() -> ExitCode {
         Command::Store(command) => return store::run(&command, &Host::native()),
         Command::Enroll {
             server,
-            token,
+            token_file,
             data_dir,
         } => {
             init_logging();
             let dir = data_dir.unwrap_or_else(identity::default_data_dir);
             let config = dir.join("agent.toml");
-            runtime().and_then(|rt| rt.block_on(enroll::enroll(&server, &token, &dir, &config)))
+            enroll::read_token(&token_file)
+                .and_then(|token| {
+                    runtime().and_then(|rt| {
+                        rt.block_on(enroll::enroll(&server, &token, &dir, &config))
+                    })
+                })
                 .map(|identity| {
                     println!(
                         "enrolled as agent {} with {}\nconfiguration: {} (add what to watch, then `certfleet-agent run`)",

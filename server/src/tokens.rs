@@ -59,9 +59,12 @@ pub async fn create(
 /// The commands an admin runs on the host to enrol it.
 pub fn enrol_commands(gateway_url: &str, token: &EnrollmentToken) -> (String, String) {
     (
-        format!("sudo certfleet-agent enroll --server {gateway_url} --token {token}"),
+        // Piped in, so the token never shows in the host's process list.
         format!(
-            r#"& "C:\Program Files\certfleet\certfleet-agent.exe" enroll --server {gateway_url} --token {token}"#
+            "echo '{token}' | sudo certfleet-agent enroll --server {gateway_url} --token-file -"
+        ),
+        format!(
+            r#"'{token}' | & "C:\Program Files\certfleet\certfleet-agent.exe" enroll --server {gateway_url} --token-file -"#
         ),
     )
 }
