@@ -164,3 +164,44 @@ async fn an_attackers_long_user_name_is_audited_cut_to_256_bytes() {
     assert!(failed.actor.len() <= 256, "{}", failed.actor.len());
     assert!(failed.actor.starts_with("éé") && failed.actor.ends_with('…'));
 }
+
+/// A `POST` of `bytes` to the dashboard's `path`; the status.
+async fn post_bytes(h: &support::Harness, path: &str, bytes: usize) -> StatusCode {
+    let request = axum::http::Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("host", "localhost")
+        .header("origin", "https://localhost")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("content-length", bytes.to_string())
+        .body(axum::body::Body::from(vec![b'a'; bytes]))
+        .expect("request");
+    certfleet_server::ui::router(h.state.clone())
+        .oneshot(request)
+        .await
+        .expect("response")
+        .status()
+}
+
+#[tokio::test]
+async fn oversized_dashboard_requests_are_refused_413_and_the_upload_has_its_own_limit() {
+    let h = harness().await;
+    // A server function: 1 MiB at most.
+    assert_eq!(
+        post_bytes(&h, "/ui/login", 2 * 1024 * 1024).await,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    assert_ne!(
+        post_bytes(&h, "/ui/login", 1024).await,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    // The renewal upload: 10 MiB.
+    assert_eq!(
+        post_bytes(&h, "/ui/renewals/upload", 11 * 1024 * 1024).await,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    assert_ne!(
+        post_bytes(&h, "/ui/renewals/upload", 3 * 1024 * 1024).await,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+}

@@ -11,7 +11,15 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 
+use axum::extract::DefaultBodyLimit;
+use tower_http::limit::RequestBodyLimitLayer;
+
 use crate::config::Config;
+
+/// What any dashboard request may carry (the server functions' forms are small).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+/// The renewal upload form (a PFX or PEM files).
+pub const UPLOAD_LIMIT: usize = 10 * 1024 * 1024;
 use crate::console::Console;
 use crate::events::Events;
 
@@ -42,15 +50,19 @@ where
             config.site_dir().display()
         );
     }
+    let upload = Router::new()
+        .route(
+            "/ui/renewals/upload",
+            axum::routing::post(super::upload::upload),
+        )
+        .layer(DefaultBodyLimit::max(UPLOAD_LIMIT))
+        .layer(RequestBodyLimitLayer::new(UPLOAD_LIMIT))
+        .with_state(state.clone());
     let extras = Router::new()
         .route("/ui/events", axum::routing::get(super::export::events))
         .route(
             "/ui/export/certificates.csv",
             axum::routing::get(super::export::certificates_csv),
-        )
-        .route(
-            "/ui/renewals/upload",
-            axum::routing::post(super::upload::upload),
         )
         .route(
             "/download/{file}",
@@ -79,4 +91,7 @@ where
         )
         .with_state(options)
         .merge(extras)
+        // Pages, server functions and the rest: bounded, answered 413 beyond.
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .merge(upload)
 }
