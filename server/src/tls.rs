@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use rustls::client::danger::HandshakeSignatureValid;
@@ -148,6 +148,13 @@ pub fn gateway_config(pki: &Pki, revoked: RevocationList) -> Result<Arc<ServerCo
     Ok(Arc::new(config))
 }
 
+/// How long a client has for its TLS handshake, and then for each request's headers.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections still in their handshake at once; beyond, new ones wait in the listen
+/// queue (they are not refused), so a flood of slow clients cannot crowd agents out.
+const UNFINISHED_AT_ONCE: usize = 1024;
+
 /// Accepts TLS connections until `shutdown` turns true, serving `app` on each. The verified
 /// agent identity (if any) is put into each request's extensions as `PeerAgent`.
 pub async fn serve(
@@ -157,7 +164,12 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
     let acceptor = TlsAcceptor::from(config);
+    let unfinished = Arc::new(tokio::sync::Semaphore::new(UNFINISHED_AT_ONCE));
     loop {
+        let permit = tokio::select! {
+            permit = unfinished.clone().acquire_owned() => permit?,
+            _ = shutdown.changed() => return Ok(()),
+        };
         let (tcp, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
@@ -173,7 +185,7 @@ pub async fn serve(
         let acceptor = acceptor.clone();
         let app = app.clone();
         tokio::spawn(async move {
-            serve_connection(acceptor, tcp, remote, app).await;
+            serve_connection(acceptor, tcp, remote, app, permit).await;
         });
     }
 }
@@ -183,9 +195,12 @@ async fn serve_connection(
     tcp: tokio::net::TcpStream,
     remote: SocketAddr,
     app: Router,
+    unfinished: tokio::sync::OwnedSemaphorePermit,
 ) {
     let _ = tcp.set_nodelay(true);
-    let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+    drop(unfinished);
+    let tls = match handshake {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
             tracing::debug!(%remote, "TLS handshake failed: {e}");
@@ -213,7 +228,13 @@ async fn serve_connection(
             async move { app.call(request.map(axum::body::Body::new)).await }
         },
     );
-    if let Err(e) = Builder::new(TokioExecutor::new())
+    let mut builder = Builder::new(TokioExecutor::new());
+    // Headers sent slowly, or never finished, close the connection.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
+    if let Err(e) = builder
         .serve_connection_with_upgrades(TokioIo::new(tls), TowerToHyperService::new(service))
         .await
     {
