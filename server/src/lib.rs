@@ -14,6 +14,7 @@ pub mod downloads;
 pub mod error;
 pub mod events;
 pub mod gateway;
+pub mod headers;
 pub mod keys;
 pub mod metrics;
 pub mod pki;
@@ -127,6 +128,14 @@ async fn bootstrap_admin(store: &Store, username: &str, now: i64) -> Result<Opti
     Ok(Some(password))
 }
 
+/// What the API listener serves: the JSON API and the dashboard, with the security headers
+/// on every answer.
+pub fn app(state: &AppState) -> axum::Router {
+    api::router(state.clone())
+        .merge(ui::router(state.clone()))
+        .layer(axum::middleware::map_response(headers::add))
+}
+
 /// The addresses actually bound (ports may have been 0).
 #[derive(Debug, Clone, Copy)]
 pub struct Bound {
@@ -168,7 +177,7 @@ pub async fn serve(
     let api = tls::serve(
         api_listener,
         tls::api_config(&state.pki)?,
-        api::router(state.clone()).merge(ui::router(state.clone())),
+        app(&state),
         shutdown.clone(),
     );
     let gateway = tls::serve(

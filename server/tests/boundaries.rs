@@ -205,3 +205,38 @@ async fn oversized_dashboard_requests_are_refused_413_and_the_upload_has_its_own
         StatusCode::PAYLOAD_TOO_LARGE
     );
 }
+
+#[tokio::test]
+async fn every_answer_forbids_framing_and_keeps_to_https() {
+    let h = harness().await;
+    for path in ["/login", "/api/v1/me", "/api/v1/openapi.json"] {
+        let request = axum::http::Request::builder()
+            .uri(path)
+            .header("host", "localhost")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let response = certfleet_server::app(&h.state)
+            .oneshot(request)
+            .await
+            .expect("response");
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
+        };
+        assert!(
+            header("content-security-policy").contains("frame-ancestors 'none'"),
+            "{path}"
+        );
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert!(
+            header("strict-transport-security").starts_with("max-age="),
+            "{path}"
+        );
+        assert_eq!(header("referrer-policy"), "same-origin", "{path}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+    }
+}
