@@ -59,6 +59,11 @@ pub struct ApacheTarget {
     /// mod_ssl for the managed block; default `modules/mod_ssl.so` (Windows) or Debian's
     /// `/usr/lib/apache2/modules/mod_ssl.so`.
     pub ssl_module: Option<PathBuf>,
+    /// SHA-256 fingerprints of the CA certificates this target accepts certificates from
+    /// (an intermediate or a root of the chain); empty: any. A console that was taken over
+    /// cannot then make this host serve a certificate from another CA.
+    #[serde(default)]
+    pub allowed_issuers: Vec<String>,
 }
 
 /// A TLS site in the managed block.
@@ -101,6 +106,11 @@ pub struct PemTarget {
     pub check: Option<Vec<String>>,
     /// Makes the server load the new files (e.g. `systemctl reload nginx`).
     pub reload: Option<Vec<String>>,
+    /// SHA-256 fingerprints of the CA certificates this target accepts certificates from
+    /// (an intermediate or a root of the chain); empty: any. A console that was taken over
+    /// cannot then make this host serve a certificate from another CA.
+    #[serde(default)]
+    pub allowed_issuers: Vec<String>,
 }
 
 /// A Sage 300 Connector Agent installation: its `.exe.config` (whose `ServiceUri` says the
@@ -122,6 +132,11 @@ pub struct Sage300Target {
     /// certificate always goes there, as the connector's procedure says).
     #[serde(default)]
     pub import_root: bool,
+    /// SHA-256 fingerprints of the CA certificates this target accepts certificates from
+    /// (an intermediate or a root of the chain); empty: any. A console that was taken over
+    /// cannot then make this host serve a certificate from another CA.
+    #[serde(default)]
+    pub allowed_issuers: Vec<String>,
 }
 
 impl Sage300Target {
@@ -158,6 +173,20 @@ impl AgentConfig {
                 bail!("every [[pem]] target needs a name");
             }
         }
+        let lists = config
+            .apache
+            .iter()
+            .map(|t| &t.allowed_issuers)
+            .chain(config.pem.iter().map(|t| &t.allowed_issuers))
+            .chain(config.sage300.iter().map(|t| &t.allowed_issuers));
+        for entry in lists.flatten() {
+            if crate::deploy::sha256_hex(entry).is_none() {
+                bail!(
+                    "allowed_issuers: {entry:?} is not a SHA-256 fingerprint (64 hex digits; \
+                     `certfleet-agent inspect ca.pem` shows it)"
+                );
+            }
+        }
         Ok(config)
     }
 }
@@ -187,6 +216,10 @@ groups = []
 # [[sage300]]
 # config = 'C:\Program Files (x86)\Sage 300 Connector Agent\Sage300IntegrationService.exe.config'
 # service = "Sage 300 Connector Agent"
+
+# Any target may also say which CAs it accepts certificates from (SHA-256 of the CA
+# certificate, as `certfleet-agent inspect ca.pem` shows it); others are refused:
+# allowed_issuers = ["3F2A...64 hex digits"]
 
 # Certificate files of another server (nginx, haproxy, ...), and its live port.
 # [[pem]]

@@ -246,6 +246,7 @@ impl Driver for ApacheDriver {
         Box::pin(async move {
             let (cert, _, _) = self.files()?;
             bundle.judge(self.server_name(), Purpose::Apache, now)?;
+            bundle.check_issuers(&self.target.allowed_issuers)?;
             if let Site::Managed(site) = &self.site {
                 // Fails early on damaged markers, before anything is staged.
                 self.managed_config(site)?;

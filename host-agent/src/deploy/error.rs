@@ -27,6 +27,13 @@ pub enum Error {
     /// certkit says the bundle does not fit this endpoint (names, purpose, key, dates).
     #[error("preflight refused: {}", misfits.iter().map(|(code, message)| format!("{code}: {message}")).collect::<Vec<_>>().join("; "))]
     Misfit { misfits: Vec<(Code, String)> },
+    /// The chain comes from none of the CAs the target's `allowed_issuers` names.
+    #[error(
+        "refused: this target accepts certificates only from the CAs its allowed_issuers \
+         names, and the chain sent holds none of them ({chain}); issue the certificate from \
+         one of those CAs, or add this CA to allowed_issuers on the host"
+    )]
+    IssuerNotAllowed { chain: String },
     /// The agent's configuration has no such endpoint, or no driver for its kind.
     #[error("{0}")]
     NotConfigured(String),

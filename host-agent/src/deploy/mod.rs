@@ -96,6 +96,57 @@ impl Bundle {
     }
 }
 
+/// `text` as uppercase hex of 32 bytes, separators and invisible marks dropped; `None` if
+/// it is not a SHA-256 fingerprint.
+pub fn sha256_hex(text: &str) -> Option<String> {
+    let hex: String = text
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    let clean = text
+        .chars()
+        .all(|c| c.is_ascii_hexdigit() || matches!(c, ':' | ' ' | '-') || !c.is_ascii());
+    (clean && hex.len() == 64).then_some(hex)
+}
+
+impl Bundle {
+    /// With a non-empty `allowed` list, some CA certificate of the chain (above the leaf,
+    /// or a self-signed leaf itself) must be one of them.
+    pub fn check_issuers(&self, allowed: &[String]) -> Result<()> {
+        if allowed.is_empty() {
+            return Ok(());
+        }
+        let allowed: Vec<String> = allowed.iter().filter_map(|a| sha256_hex(a)).collect();
+        let material = certkit::read(self.chain_pem.as_bytes(), None)
+            .map_err(|e| Error::Bundle(format!("the chain sent by the console: {e}")))?;
+        let leaf = material
+            .certificates
+            .first()
+            .ok_or_else(|| Error::Bundle("the console sent no certificate".into()))?;
+        let cas: Vec<&certkit::Certificate> = if leaf.facts().self_signed {
+            vec![leaf]
+        } else {
+            material.certificates.iter().skip(1).collect()
+        };
+        if cas
+            .iter()
+            .any(|c| allowed.contains(&c.facts().sha256.to_string()))
+        {
+            return Ok(());
+        }
+        let chain = if cas.is_empty() {
+            "no CA certificate at all".to_owned()
+        } else {
+            cas.iter()
+                .map(|c| format!("{} {}", c.facts().subject, c.facts().sha256))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Err(Error::IssuerNotAllowed { chain })
+    }
+}
+
 /// A kind of endpoint this agent can deploy to.
 pub trait Driver: Send + Sync {
     /// Checks against this host before anything changes (names, purpose, key, port).

@@ -48,6 +48,7 @@ impl Driver for PemDriver {
                 )));
             }
             bundle.judge(Some(self.host()), Purpose::Pem, now)?;
+            bundle.check_issuers(&self.target.allowed_issuers)?;
             if let Some(at) = self.verify_at() {
                 let configured = configured_leaf(&self.target.certificate);
                 check_port(&at, configured.as_deref(), &bundle.sha256, true).await?;

@@ -163,6 +163,10 @@ impl Driver for Sage300Driver {
     ) -> Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>> {
         Box::pin(async move {
             bundle.judge(Some(&self.fqdn()), Purpose::Sage300, now)?;
+            // Every installation on the port serves what is deployed: each one's list holds.
+            for installation in &self.installations {
+                bundle.check_issuers(&installation.target.allowed_issuers)?;
+            }
             for binding in self.bindings()? {
                 if !binding.app_id.eq_ignore_ascii_case(APP_ID) {
                     return Err(Error::PortTaken {

@@ -81,6 +81,7 @@ async fn server(scheme: &str) -> Server {
             address: Some(format!("127.0.0.1:{port}")),
             fqdn: None,
             import_root: false,
+            allowed_issuers: Vec::new(),
         }],
     };
     Server {
@@ -351,6 +352,7 @@ async fn two_installations_sharing_the_port_are_switched_and_each_service_restar
         address: None,
         fqdn: None,
         import_root: false,
+        allowed_issuers: Vec::new(),
     });
     let ca = TestCa::new("Sage CA");
     let cert = ca.connector(&[FQDN], 90);
@@ -367,4 +369,66 @@ async fn two_installations_sharing_the_port_are_switched_and_each_service_restar
     );
     assert_eq!(s.services.requests(DEFAULT_SERVICE).0, 1);
     assert_eq!(s.services.requests("Sage 300 Connector Agent 2").0, 1);
+}
+
+fn ca_sha256(ca: &TestCa) -> String {
+    certkit::read(ca.pem.as_bytes(), None).unwrap().certificates[0]
+        .facts()
+        .sha256
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_certificate_from_a_ca_the_target_does_not_allow_is_refused_in_preflight() {
+    let mut s = server("https").await;
+    let ours = TestCa::new("Our CA");
+    let theirs = TestCa::new("A CA the console was tricked into trusting");
+    // As an admin pastes it: lower case, with colons.
+    let pasted = ca_sha256(&ours)
+        .to_ascii_lowercase()
+        .as_bytes()
+        .chunks(2)
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect::<Vec<_>>()
+        .join(":");
+    s.agent.sage300[0].allowed_issuers = vec![pasted];
+    let endpoint = format!("sage300:{}", s.port());
+    let driver = sage300::Sage300Driver::find(&s.agent, &s.host, &endpoint).unwrap();
+    let foreign = theirs.connector(&[FQDN], 90);
+    let refused = driver
+        .preflight(&bundle(&theirs, &foreign), OffsetDateTime::now_utc())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, Error::IssuerNotAllowed { .. }),
+        "{refused:?}"
+    );
+    assert!(
+        refused.to_string().contains("A CA the console was tricked"),
+        "{refused}"
+    );
+    let good = ours.connector(&[FQDN], 90);
+    driver
+        .preflight(&bundle(&ours, &good), OffsetDateTime::now_utc())
+        .await
+        .expect("our CA is allowed");
+    // A leaf sent without its issuer cannot prove where it comes from.
+    let bare = Bundle {
+        chain_pem: good.cert_pem.clone(),
+        key_pem: Zeroizing::new(good.key_pem.clone()),
+        sha256: good.sha256.clone(),
+    };
+    assert!(matches!(
+        driver.preflight(&bare, OffsetDateTime::now_utc()).await,
+        Err(Error::IssuerNotAllowed { .. })
+    ));
+}
+
+#[test]
+fn an_allowed_issuer_that_is_not_a_sha256_is_refused_at_load() {
+    let err = AgentConfig::parse(
+        "[[pem]]\nname = \"www\"\ncertificate = \"/a.pem\"\nallowed_issuers = [\"0A1B\"]\n",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("not a SHA-256"), "{err}");
 }

@@ -126,6 +126,7 @@ async fn pem_setup(check: &[&str], reload: &[&str]) -> PemSetup {
         } else {
             words(reload)
         },
+        allowed_issuers: Vec::new(),
     };
     PemSetup {
         journal: Journal::open(&dir.path().join("journal")).expect("journal"),
@@ -532,6 +533,7 @@ fn apache_target(apache: &certfleet_e2e::apache::Apache) -> ApacheTarget {
         managed: Vec::new(),
         managed_dir: None,
         ssl_module: None,
+        allowed_issuers: Vec::new(),
     }
 }
 
@@ -787,6 +789,7 @@ fn apache_restarted_as_a_windows_service_keeps_its_keys_readable_by_the_service_
         }],
         managed_dir: None,
         ssl_module: None,
+        allowed_issuers: Vec::new(),
     };
     let (host, _, scm) = Host::fake();
     scm.install(

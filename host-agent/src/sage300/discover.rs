@@ -58,6 +58,7 @@ pub fn installations(configured: &[Sage300Target], host: &Host) -> Vec<Sage300Ta
             address: None,
             fqdn: None,
             import_root: false,
+            allowed_issuers: Vec::new(),
         });
     }
     all
@@ -498,6 +499,7 @@ mod tests {
             address: Some("127.0.0.1:9".into()),
             fqdn: None,
             import_root: false,
+            allowed_issuers: Vec::new(),
         }
     }
 
