@@ -180,9 +180,9 @@ impl AgentConfig {
             .chain(config.pem.iter().map(|t| &t.allowed_issuers))
             .chain(config.sage300.iter().map(|t| &t.allowed_issuers));
         for entry in lists.flatten() {
-            if crate::deploy::sha256_hex(entry).is_none() {
+            if let Err(e) = certfleet_certkit::Fingerprint::parse(entry) {
                 bail!(
-                    "allowed_issuers: {entry:?} is not a SHA-256 fingerprint (64 hex digits; \
+                    "allowed_issuers: {entry:?} is not a SHA-256 fingerprint ({e}; \
                      `certfleet-agent inspect ca.pem` shows it)"
                 );
             }

@@ -49,36 +49,9 @@ impl Thumbprint {
     /// Reads what a user pasted: spaces, colons, dashes, lower case and invisible marks are
     /// accepted; anything else is refused with the reason.
     pub fn parse(input: &str) -> Result<Self> {
-        let mut digits = String::with_capacity(40);
-        for (position, c) in input.chars().enumerate() {
-            if is_invisible(c) || is_separator(c) {
-                continue;
-            }
-            if !c.is_ascii_hexdigit() {
-                return Err(Error::BadThumbprint {
-                    reason: format!(
-                        "character {} ({:?}, U+{:04X}) is not a hex digit; a thumbprint holds \
-                         only 0-9 and A-F (spaces and colons are fine)",
-                        position + 1,
-                        c,
-                        c as u32
-                    ),
-                });
-            }
-            digits.push(c.to_ascii_uppercase());
-        }
+        let digits = pasted_hex(input)?;
         match digits.len() {
-            40 => {
-                let mut bytes = [0u8; 20];
-                for (i, pair) in digits.as_bytes().chunks_exact(2).enumerate() {
-                    bytes[i] = (hex_value(pair[0]) << 4) | hex_value(pair[1]);
-                }
-                Ok(Thumbprint(bytes))
-            }
-            0 => Err(Error::BadThumbprint {
-                reason: "it is empty; copy the Thumbprint field from the certificate's Details tab"
-                    .into(),
-            }),
+            40 => Ok(Thumbprint(bytes_of(&digits))),
             64 => Err(Error::BadThumbprint {
                 reason: "it has 64 hex digits, which is a SHA-256 fingerprint; Windows names \
                          certificates by the 40-digit SHA-1 Thumbprint field"
@@ -103,9 +76,64 @@ impl Fingerprint {
         Fingerprint(Sha256::digest(der).into())
     }
 
+    /// Reads a pasted SHA-256 fingerprint the way [`Thumbprint::parse`] reads a thumbprint.
+    pub fn parse(input: &str) -> Result<Self> {
+        let digits = pasted_hex(input)?;
+        match digits.len() {
+            64 => Ok(Fingerprint(bytes_of(&digits))),
+            40 => Err(Error::BadThumbprint {
+                reason: "it has 40 hex digits, which is a SHA-1 thumbprint; give the SHA-256 \
+                         fingerprint (64 digits)"
+                    .into(),
+            }),
+            n => Err(Error::BadThumbprint {
+                reason: format!("it has {n} hex digits, a SHA-256 fingerprint has 64"),
+            }),
+        }
+    }
+
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
+}
+
+/// The hex digits of what a user pasted, upper case; separators and invisible marks
+/// dropped, any other character refused with its position. Empty is refused too.
+fn pasted_hex(input: &str) -> Result<String> {
+    let mut digits = String::with_capacity(64);
+    for (position, c) in input.chars().enumerate() {
+        if is_invisible(c) || is_separator(c) {
+            continue;
+        }
+        if !c.is_ascii_hexdigit() {
+            return Err(Error::BadThumbprint {
+                reason: format!(
+                    "character {} ({:?}, U+{:04X}) is not a hex digit; a thumbprint holds \
+                     only 0-9 and A-F (spaces and colons are fine)",
+                    position + 1,
+                    c,
+                    c as u32
+                ),
+            });
+        }
+        digits.push(c.to_ascii_uppercase());
+    }
+    if digits.is_empty() {
+        return Err(Error::BadThumbprint {
+            reason: "it is empty; copy the Thumbprint field from the certificate's Details tab"
+                .into(),
+        });
+    }
+    Ok(digits)
+}
+
+/// `N` bytes from `2 N` uppercase hex digits (checked by the caller).
+fn bytes_of<const N: usize>(digits: &str) -> [u8; N] {
+    let mut bytes = [0u8; N];
+    for (i, pair) in digits.as_bytes().chunks_exact(2).enumerate() {
+        bytes[i] = (hex_value(pair[0]) << 4) | hex_value(pair[1]);
+    }
+    bytes
 }
 
 fn hex_value(digit: u8) -> u8 {
@@ -178,6 +206,26 @@ mod tests {
     fn refuses_a_sha256_fingerprint_with_a_hint() {
         let err = Thumbprint::parse(&"AB".repeat(32)).unwrap_err();
         assert!(err.to_string().contains("SHA-256"), "{err}");
+    }
+
+    #[test]
+    fn a_pasted_sha256_fingerprint_reads_like_a_thumbprint() {
+        let hex = "3F".repeat(32);
+        let pasted = format!(
+            "\u{200E}{}",
+            hex.to_lowercase()
+                .as_bytes()
+                .chunks(2)
+                .map(|p| std::str::from_utf8(p).unwrap())
+                .collect::<Vec<_>>()
+                .join(":")
+        );
+        assert_eq!(Fingerprint::parse(&pasted).unwrap().to_string(), hex);
+        assert!(
+            Fingerprint::parse(&"AB".repeat(20)).is_err(),
+            "a SHA-1 thumbprint"
+        );
+        assert!(Fingerprint::parse("zz").is_err());
     }
 
     #[test]

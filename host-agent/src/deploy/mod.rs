@@ -96,20 +96,6 @@ impl Bundle {
     }
 }
 
-/// `text` as uppercase hex of 32 bytes, separators and invisible marks dropped; `None` if
-/// it is not a SHA-256 fingerprint.
-pub fn sha256_hex(text: &str) -> Option<String> {
-    let hex: String = text
-        .chars()
-        .filter(|c| c.is_ascii_hexdigit())
-        .collect::<String>()
-        .to_ascii_uppercase();
-    let clean = text
-        .chars()
-        .all(|c| c.is_ascii_hexdigit() || matches!(c, ':' | ' ' | '-') || !c.is_ascii());
-    (clean && hex.len() == 64).then_some(hex)
-}
-
 impl Bundle {
     /// With a non-empty `allowed` list, some CA certificate of the chain (above the leaf,
     /// or a self-signed leaf itself) must be one of them.
@@ -117,7 +103,11 @@ impl Bundle {
         if allowed.is_empty() {
             return Ok(());
         }
-        let allowed: Vec<String> = allowed.iter().filter_map(|a| sha256_hex(a)).collect();
+        // Checked when the configuration loaded; an entry that does not parse matches nothing.
+        let allowed: Vec<Fingerprint> = allowed
+            .iter()
+            .filter_map(|a| Fingerprint::parse(a).ok())
+            .collect();
         let material = certkit::read(self.chain_pem.as_bytes(), None)
             .map_err(|e| Error::Bundle(format!("the chain sent by the console: {e}")))?;
         let leaf = material
@@ -129,10 +119,7 @@ impl Bundle {
         } else {
             material.certificates.iter().skip(1).collect()
         };
-        if cas
-            .iter()
-            .any(|c| allowed.contains(&c.facts().sha256.to_string()))
-        {
+        if cas.iter().any(|c| allowed.contains(&c.facts().sha256)) {
             return Ok(());
         }
         let chain = if cas.is_empty() {

@@ -97,17 +97,14 @@ pub fn bindings_on(all: &[SslBinding], port: u16) -> Vec<&SslBinding> {
 /// that name first, then an IP:port binding for the address when `host` is one, then
 /// `0.0.0.0:port` (which also answers IPv6 unless `[::]:port` exists), then `[::]:port`.
 pub fn selected<'b>(on_port: &[&'b SslBinding], host: &str, port: u16) -> Option<&'b SslBinding> {
-    let sni = BindingKey::Sni {
-        host: host.to_ascii_lowercase(),
-        port,
-    };
     let by = |key: &BindingKey| on_port.iter().copied().find(|b| b.key == *key);
-    let sni_match = on_port.iter().copied().find(|b| match &b.key {
-        BindingKey::Sni { host: h, port: p } => h.eq_ignore_ascii_case(host) && *p == port,
-        BindingKey::IpPort(_) => false,
-    });
-    sni_match
-        .or_else(|| by(&sni))
+    on_port
+        .iter()
+        .copied()
+        .find(|b| match &b.key {
+            BindingKey::Sni { host: h, port: p } => h.eq_ignore_ascii_case(host) && *p == port,
+            BindingKey::IpPort(_) => false,
+        })
         .or_else(|| {
             host.parse::<IpAddr>()
                 .ok()
