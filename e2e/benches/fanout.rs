@@ -12,11 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
-use base64::Engine;
 use certfleet_e2e::Console;
 use certfleet_e2e::api::Api;
 use certfleet_e2e::pki::TestCa;
-use certfleet_e2e::swarm::{Enrolled, connect, enroll};
+use certfleet_e2e::swarm::{Enrolled, connect, enroll, listed_certificate};
 use certfleet_proto::{
     AgentMessage, CertificateInfo, ConsoleMessage, DeployOutcome, Endpoint, Hello, Inventory,
     JobAction, JobResult, Snapshot, decode_from_console, encode,
@@ -27,8 +26,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 const NAME: &str = "fan.example.test";
 
-fn snapshot(index: usize, der: &[u8]) -> Snapshot {
-    let sha256 = format!("{:064X}", index + 1);
+fn snapshot(old: &CertificateInfo) -> Snapshot {
     Snapshot {
         endpoints: vec![Endpoint {
             key: "pem:fan".into(),
@@ -36,27 +34,12 @@ fn snapshot(index: usize, der: &[u8]) -> Snapshot {
             name: NAME.into(),
             address: Some("127.0.0.1:9".into()),
             config_path: None,
-            configured_sha256: Some(sha256.clone()),
-            served_sha256: Some(sha256.clone()),
+            configured_sha256: Some(old.sha256.clone()),
+            served_sha256: Some(old.sha256.clone()),
             errors: vec![],
             findings: vec![],
         }],
-        certificates: vec![CertificateInfo {
-            sha256,
-            thumbprint: format!("{:040X}", index + 1),
-            subject: format!("CN={NAME}"),
-            issuer: "CN=Fan CA".into(),
-            serial: format!("{index:X}"),
-            dns_names: vec![NAME.into()],
-            ip_addresses: vec![],
-            not_before: 1_790_000_000,
-            not_after: 1_800_000_000,
-            key_algorithm: "ECDSA P-256".into(),
-            key_bits: 256,
-            signature_algorithm: "ecdsa-with-SHA256".into(),
-            self_signed: false,
-            der_base64: base64::engine::general_purpose::STANDARD.encode(der),
-        }],
+        certificates: vec![old.clone()],
     }
 }
 
@@ -71,7 +54,7 @@ async fn agent(
     gateway: std::net::SocketAddr,
     ca: Arc<String>,
     identity: Enrolled,
-    der: Arc<Vec<u8>>,
+    old: CertificateInfo,
     seen: Seen,
     mut done: tokio::sync::watch::Receiver<bool>,
 ) -> Result<()> {
@@ -103,7 +86,7 @@ async fn agent(
                 match decode_from_console(&text) {
                     Ok((_, ConsoleMessage::Welcome(_))) if !inventory_sent => {
                         inventory_sent = true;
-                        tx.send(send(AgentMessage::Inventory(Inventory::of(snapshot(index, &der))))).await?;
+                        tx.send(send(AgentMessage::Inventory(Inventory::of(snapshot(&old))))).await?;
                     }
                     Ok((_, ConsoleMessage::Ack(a))) if a.hash.is_some() => {
                         seen.ready.send(()).await?;
@@ -137,7 +120,13 @@ fn main() -> Result<()> {
     let ca = Arc::new(console.ca_pem()?);
     let test_ca = TestCa::new("Fan CA");
     let renewal = test_ca.server(&[NAME], 365);
-    let der = Arc::new(pem::parse(&renewal.cert_pem)?.into_contents());
+    // Each host's own old certificate of the same name (a certificate copied to many
+    // servers, renewed once).
+    let signer = rcgen::KeyPair::generate()?;
+    let expires = time::OffsetDateTime::now_utc() + time::Duration::days(20);
+    let olds = (0..n)
+        .map(|i| listed_certificate(&signer, &[NAME.to_owned()], i as u64 + 1, expires))
+        .collect::<Result<Vec<_>>>()?;
     let mut tokens = Vec::with_capacity(n);
     for _ in 0..n {
         let reply = api.post("/api/v1/tokens", serde_json::json!({}))?;
@@ -161,7 +150,7 @@ fn main() -> Result<()> {
         }
         let identities: Vec<Enrolled> = futures_util::future::try_join_all(enrolling).await?;
         let mut tasks = Vec::new();
-        for (index, identity) in identities.into_iter().enumerate() {
+        for (index, (identity, old)) in identities.into_iter().zip(olds).enumerate() {
             let seen = Seen {
                 job_at: job_tx.clone(),
                 ready: ready_tx.clone(),
@@ -171,7 +160,7 @@ fn main() -> Result<()> {
                 console.gateway,
                 ca.clone(),
                 identity,
-                der.clone(),
+                old,
                 seen,
                 done_rx.clone(),
             )));
@@ -193,6 +182,21 @@ fn main() -> Result<()> {
         serde_json::json!({"certificate_pem": renewal.cert_pem, "key_pem": renewal.key_pem, "chain_pem": test_ca.pem}),
     )?;
     let renewal_id = reply.body["id"].as_i64().context("renewal id")?;
+    // The first host owns the name; an operator accepts every other host's claim once.
+    let plan = api
+        .get(&format!("/api/v1/renewals/{renewal_id}/plan"))?
+        .body;
+    let mut accepted = 0;
+    for p in plan.as_array().context("plan")? {
+        if p["contested_by"].is_string() {
+            api.post(
+                &format!("/api/v1/hosts/{}/endpoints/accept", p["host_id"]),
+                serde_json::json!({"endpoint_key": p["endpoint_key"]}),
+            )?;
+            accepted += 1;
+        }
+    }
+    println!("{accepted} endpoints accepted (their names were the first host's)");
     let clicked = Instant::now();
     let reply = api.post(
         "/api/v1/rollouts",

@@ -10,10 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use base64::Engine;
 use certfleet_e2e::Console;
 use certfleet_e2e::api::Api;
-use certfleet_e2e::swarm::{Enrolled, enroll};
+use certfleet_e2e::swarm::{Enrolled, enroll, listed_certificate};
 use certfleet_proto::{
     AgentMessage, CertificateInfo, ConsoleMessage, Endpoint, Hello, Inventory, Snapshot,
     decode_from_console, encode,
@@ -34,28 +33,21 @@ fn rss_kib(pid: u32) -> Result<u64> {
         .ok_or_else(|| anyhow!("no VmRSS"))
 }
 
-fn snapshot(agent: usize, round: usize, der: &[u8]) -> Snapshot {
-    let certificates: Vec<CertificateInfo> = (0..2)
-        .map(|i| CertificateInfo {
-            sha256: format!(
-                "{:064X}",
-                (agent as u128) << 32 | (round as u128) << 8 | i as u128
-            ),
-            thumbprint: format!("{:040X}", agent * 10 + i),
-            subject: format!("CN=host{agent}-{i}.example.test"),
-            issuer: "CN=Swarm CA".into(),
-            serial: format!("{agent:X}{round:X}{i}"),
-            dns_names: vec![format!("host{agent}-{i}.example.test")],
-            ip_addresses: vec![],
-            not_before: 1_790_000_000,
-            not_after: 1_800_000_000 + (agent * 3600) as i64,
-            key_algorithm: "ECDSA P-256".into(),
-            key_bits: 256,
-            signature_algorithm: "ecdsa-with-SHA256".into(),
-            self_signed: false,
-            der_base64: base64::engine::general_purpose::STANDARD.encode(der),
+/// Agent `agent`'s inventory in `round`: two certificates of its own, new ones each round.
+fn snapshot(signer: &rcgen::KeyPair, agent: usize, round: usize) -> Result<Snapshot> {
+    let certificates = (0..2)
+        .map(|i| {
+            let serial = (agent as u64) << 16 | (round as u64) << 8 | i;
+            let expires =
+                time::OffsetDateTime::from_unix_timestamp(1_900_000_000 + (agent * 3600) as i64)?;
+            listed_certificate(
+                signer,
+                &[format!("host{agent}-{i}.example.test")],
+                serial,
+                expires,
+            )
         })
-        .collect();
+        .collect::<Result<Vec<CertificateInfo>>>()?;
     let endpoints = certificates
         .iter()
         .enumerate()
@@ -71,10 +63,10 @@ fn snapshot(agent: usize, round: usize, der: &[u8]) -> Snapshot {
             findings: vec![],
         })
         .collect();
-    Snapshot {
+    Ok(Snapshot {
         endpoints,
         certificates,
-    }
+    })
 }
 
 /// How the swarm's driver and its agents signal each other.
@@ -97,7 +89,7 @@ async fn agent(
     console_gateway: std::net::SocketAddr,
     ca: Arc<String>,
     identity: Enrolled,
-    der: Arc<Vec<u8>>,
+    snapshots: Vec<Snapshot>,
     signals: Signals,
 ) -> Result<()> {
     let Signals {
@@ -141,19 +133,17 @@ async fn agent(
         }
     };
     wait_for("welcome").await?;
-    tx.send(send(AgentMessage::Inventory(Inventory::of(snapshot(
-        index, 0, &der,
-    )))))
-    .await?;
+    let mut snapshots = snapshots.into_iter();
+    let first = snapshots.next().context("no first inventory")?;
+    tx.send(send(AgentMessage::Inventory(Inventory::of(first))))
+        .await?;
     wait_for("ack").await?;
     drop(connecting);
     connected.send(()).await?;
     go_ingest.changed().await?;
-    for round in 1..=INGEST_ROUNDS {
-        tx.send(send(AgentMessage::Inventory(Inventory::of(snapshot(
-            index, round, &der,
-        )))))
-        .await?;
+    for changed in snapshots {
+        tx.send(send(AgentMessage::Inventory(Inventory::of(changed))))
+            .await?;
         wait_for("ack").await?;
         ingested.send(()).await?;
     }
@@ -177,12 +167,21 @@ fn main() -> Result<()> {
     let pid = console.pid().context("console pid")?;
     let api = Api::admin(&console)?;
     let ca = Arc::new(console.ca_pem()?);
-    let der = Arc::new(
-        pem::parse(std::fs::read(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../crates/certkit/tests/fixtures/leaf.pem"),
-        )?)?
-        .into_contents(),
+    // Real certificates, made before anything is timed: the console reads each DER.
+    let made = Instant::now();
+    let signer = rcgen::KeyPair::generate()?;
+    let mut inventories = (0..n)
+        .map(|agent| {
+            (0..=INGEST_ROUNDS)
+                .map(|round| snapshot(&signer, agent, round))
+                .collect::<Result<Vec<_>>>()
+        })
+        .collect::<Result<Vec<_>>>()?
+        .into_iter();
+    println!(
+        "certificates: {} made in {:.1} s",
+        n * (INGEST_ROUNDS + 1) * 2,
+        made.elapsed().as_secs_f64()
     );
 
     let rss_idle = rss_kib(pid)?;
@@ -236,7 +235,7 @@ fn main() -> Result<()> {
                 console.gateway,
                 ca.clone(),
                 identity,
-                der.clone(),
+                inventories.next().context("an inventory per agent")?,
                 signals,
             )));
         }

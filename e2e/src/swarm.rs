@@ -17,6 +17,26 @@ use crate::api::{tls_config, tls_connect};
 pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
 
+/// A real certificate for `names`, as an inventory lists it: the console reads every DER it
+/// is sent and refuses one that is not the certificate it is listed as. Signed with `key`
+/// (one key for many certificates keeps a swarm's set-up to signing alone); `serial` makes
+/// each one distinct.
+pub fn listed_certificate(
+    key: &rcgen::KeyPair,
+    names: &[String],
+    serial: u64,
+    not_after: time::OffsetDateTime,
+) -> Result<certfleet_proto::CertificateInfo> {
+    let mut params = rcgen::CertificateParams::new(names.to_vec())?;
+    params.serial_number = Some(rcgen::SerialNumber::from(serial.to_be_bytes().to_vec()));
+    params.not_before = not_after - time::Duration::days(365);
+    params.not_after = not_after;
+    let cert = params.self_signed(key)?;
+    let read = certfleet_certkit::Certificate::from_der(cert.der())
+        .map_err(|e| anyhow::anyhow!("rcgen made an unreadable certificate: {e}"))?;
+    Ok(certfleet_proto::CertificateInfo::of(&read))
+}
+
 pub struct Enrolled {
     pub chain: Vec<CertificateDer<'static>>,
     pub key: Vec<u8>,

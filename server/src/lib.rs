@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod gateway;
 pub mod headers;
+pub mod housekeeping;
 pub mod keys;
 pub mod metrics;
 pub mod pki;
@@ -187,8 +188,13 @@ pub async fn serve(
         shutdown,
     );
     let rollouts = rollout::scheduler::run(state.rollouts(), shutdown_alerts.clone());
+    let tidy = housekeeping::run(
+        state.store.clone(),
+        state.clock.clone(),
+        shutdown_alerts.clone(),
+    );
     let alerts = alerts::run(state.alerts(), shutdown_alerts);
-    let (a, g, (), ()) = tokio::join!(api, gateway, alerts, rollouts);
+    let (a, g, (), (), ()) = tokio::join!(api, gateway, alerts, rollouts, tidy);
     state.store.close().await;
     drop(prepared);
     a.and(g)

@@ -14,6 +14,7 @@ pub struct Metrics {
     pub frames_out: Counter,
     pub frame_errors: Counter,
     pub inventories_ingested: Counter,
+    pub inventories_refused: Counter,
     pub ingest_seconds: Histogram,
     pub enrollments: Counter,
 }
@@ -33,6 +34,7 @@ impl Default for Metrics {
             frames_out: Counter::default(),
             frame_errors: Counter::default(),
             inventories_ingested: Counter::default(),
+            inventories_refused: Counter::default(),
             ingest_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             enrollments: Counter::default(),
             registry: Registry::default(),
@@ -61,6 +63,11 @@ impl Default for Metrics {
             "inventories_ingested",
             "Inventory snapshots that changed something",
             metrics.inventories_ingested.clone(),
+        );
+        registry.register(
+            "inventories_refused",
+            "Inventories refused: a certificate that is not what it claims, or over the limits",
+            metrics.inventories_refused.clone(),
         );
         registry.register(
             "ingest_seconds",

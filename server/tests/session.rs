@@ -212,6 +212,87 @@ async fn a_revoked_agent_is_dropped_at_once() {
     drop(in_tx);
 }
 
+/// An inventory of one endpoint named `n`: each `n` a different inventory.
+fn numbered(n: usize) -> Inventory {
+    Inventory::of(Snapshot {
+        endpoints: vec![certfleet_proto::Endpoint {
+            key: format!("pem:{n}"),
+            kind: certfleet_proto::EndpointKind::Pem,
+            name: format!("site{n}"),
+            address: None,
+            config_path: None,
+            configured_sha256: None,
+            served_sha256: None,
+            errors: vec![],
+            findings: vec![],
+        }],
+        certificates: vec![],
+    })
+}
+
+#[tokio::test]
+async fn inventories_over_the_rate_wait_and_only_the_newest_is_stored() {
+    let h = harness().await;
+    enrolled(&h).await;
+    let (in_tx, in_rx) = mpsc::channel(32);
+    let (out_tx, mut out_rx) = mpsc::channel(32);
+    tokio::spawn(run_session(
+        h.state.gateway(),
+        AGENT.into(),
+        tokio_stream(in_rx),
+        out_tx,
+    ));
+    in_tx.send(frame(hello())).await.expect("send");
+    next(&mut out_rx).await;
+    // A burst of ten is taken at once.
+    for n in 0..10 {
+        let inventory = numbered(n);
+        let hash = inventory.hash.clone();
+        in_tx
+            .send(frame(AgentMessage::Inventory(inventory)))
+            .await
+            .expect("send");
+        match next(&mut out_rx).await {
+            ConsoleMessage::Ack(ack) => assert_eq!(ack.hash, Some(hash)),
+            other => panic!("inventory {n}: expected an ack, got {other:?}"),
+        }
+    }
+    // Two more at once: neither is refused (that would lose it), the older is superseded,
+    // and the newer is stored when the rate allows.
+    let (older, newer) = (numbered(10), numbered(11));
+    let newer_hash = newer.hash.clone();
+    for inventory in [older, newer] {
+        in_tx
+            .send(frame(AgentMessage::Inventory(inventory)))
+            .await
+            .expect("send");
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), out_rx.recv())
+            .await
+            .is_err(),
+        "an inventory over the rate is answered only when it is stored"
+    );
+    let answer = tokio::time::timeout(Duration::from_secs(10), out_rx.recv())
+        .await
+        .expect("stored within the refill time")
+        .expect("open");
+    match decode_from_console(&answer).expect("frame").1 {
+        ConsoleMessage::Ack(ack) => assert_eq!(ack.hash, Some(newer_hash)),
+        other => panic!("expected the newest inventory's ack, got {other:?}"),
+    }
+    let stored: Vec<String> = h
+        .state
+        .store
+        .endpoints(None, None)
+        .await
+        .expect("endpoints")
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    assert_eq!(stored, vec!["pem:11".to_owned()]);
+}
+
 /// A receiver as a stream of frames.
 fn tokio_stream(
     rx: mpsc::Receiver<Incoming>,

@@ -210,6 +210,21 @@ pub async fn start_rollout(form: RolloutForm) -> Result<i64, UiError> {
     Ok(id)
 }
 
+/// Accepts an endpoint the plan of renewal `renewal_id` shows as new.
+#[server(prefix = "/ui", endpoint = "accept_endpoint")]
+pub async fn accept_endpoint(
+    renewal_id: i64,
+    host_id: i64,
+    endpoint_key: String,
+) -> Result<(), UiError> {
+    let (backend, viewer) = session(true).await?;
+    backend
+        .accept_endpoint(&viewer, host_id, &endpoint_key)
+        .await?;
+    redirect_plain_form(&format!("/renewals/{renewal_id}")).await;
+    Ok(())
+}
+
 #[server(prefix = "/ui", endpoint = "rollout")]
 pub async fn get_rollout(id: i64) -> Result<RolloutDetail, UiError> {
     let (backend, viewer) = session(false).await?;

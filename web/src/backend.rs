@@ -76,6 +76,13 @@ pub trait Backend: Send + Sync + 'static {
         host_id: i64,
         labels: &str,
     ) -> Result<Vec<String>, UiError>;
+    /// Accepts an endpoint whose names another host served first.
+    async fn accept_endpoint(
+        &self,
+        viewer: &Viewer,
+        host_id: i64,
+        endpoint_key: &str,
+    ) -> Result<(), UiError>;
     async fn renewals(
         &self,
         viewer: &Viewer,

@@ -353,6 +353,8 @@ pub struct PlanItem {
     pub current_sha256: String,
     pub current_not_after: i64,
     pub proposed: bool,
+    /// The host that served this endpoint's names first, until an operator accepts it.
+    pub contested_by: Option<String>,
     pub problems: Vec<String>,
     pub notes: Vec<String>,
 }

@@ -7,6 +7,8 @@
 mod words;
 
 mod enroll;
+#[cfg(feature = "certkit")]
+mod facts;
 mod frame;
 mod messages;
 mod states;
@@ -15,6 +17,8 @@ pub use enroll::{
     EnrollRequest, EnrollResponse, EnrollmentToken, HttpError, HttpErrorBody, ca_pin,
 };
 
+#[cfg(feature = "certkit")]
+pub use facts::{ClaimError, checked_certificate};
 pub use frame::{
     DecodeError, Envelope, MAX_FRAME_BYTES, PROTOCOL_VERSION, decode_from_agent,
     decode_from_console, encode,

@@ -341,6 +341,10 @@ words! {
         HelloFirst = "hello_first",
         HelloTimeout = "hello_timeout",
         InventoryInvalid = "inventory_invalid",
+        /// A certificate in an inventory that is not what it claims to be.
+        CertificateInvalid = "certificate_invalid",
+        /// An inventory over the console's per-agent limits.
+        InventoryTooLarge = "inventory_too_large",
         /// An inventory whose hash is not its content's.
         HashMismatch = "hash_mismatch",
         CsrInvalid = "csr_invalid",

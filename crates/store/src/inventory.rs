@@ -3,9 +3,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use certfleet_proto::{Endpoint, Inventory};
+use certfleet_proto::{CertificateInfo, Endpoint, Inventory};
 use sha2::{Digest, Sha256};
 
+use crate::claims::{claimed_names, record_claims};
 use crate::{Error, Result, Store};
 
 /// What an ingest did.
@@ -77,8 +78,8 @@ impl Store {
             let added = sqlx::query!(
                 "INSERT OR IGNORE INTO certificates (sha256, thumbprint, subject, issuer, serial,
                      dns_names_json, ip_addresses_json, not_before, not_after, key_algorithm,
-                     key_bits, signature_algorithm, self_signed, first_seen_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     key_bits, signature_algorithm, self_signed, first_seen_at, unused_since)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 cert.sha256,
                 cert.thumbprint,
                 cert.subject,
@@ -92,6 +93,7 @@ impl Store {
                 key_bits,
                 cert.signature_algorithm,
                 cert.self_signed,
+                now,
                 now
             )
             .execute(&mut *tx)
@@ -124,6 +126,11 @@ impl Store {
             existing.insert(row.key, (row.id, row.content_sha256));
         }
 
+        let facts: HashMap<&str, &CertificateInfo> = snapshot
+            .certificates
+            .iter()
+            .map(|c| (c.sha256.as_str(), c))
+            .collect();
         for endpoint in &snapshot.endpoints {
             let content = endpoint_hash(endpoint);
             let errors = serde_json::to_string(&endpoint.errors).unwrap_or_else(|_| "[]".into());
@@ -197,6 +204,13 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            let certificate_names = [&endpoint.configured_sha256, &endpoint.served_sha256]
+                .into_iter()
+                .flatten()
+                .filter_map(|sha| facts.get(sha.as_str()))
+                .flat_map(|c| c.dns_names.iter());
+            let names = claimed_names(&endpoint.name, certificate_names);
+            record_claims(&mut tx, host_id, &names, now).await?;
             outcome.endpoints_written += 1;
         }
 
@@ -243,6 +257,17 @@ impl Store {
             let in_use_delta = used(after.endpoint_count) - used(before.endpoint_count);
             let broken_delta = broken(after.endpoint_count, after.error_count)
                 - broken(before.endpoint_count, before.error_count);
+            if in_use_delta != 0 {
+                // Used again, or unused from now on: the clean-up goes by this.
+                let unused_since = (after.endpoint_count == 0).then_some(now);
+                sqlx::query!(
+                    "UPDATE certificates SET unused_since = ? WHERE sha256 = ?",
+                    unused_since,
+                    sha
+                )
+                .execute(&mut *tx)
+                .await?;
+            }
             if in_use_delta != 0 || broken_delta != 0 {
                 let day = before.not_after.div_euclid(86_400);
                 sqlx::query!(
@@ -267,6 +292,37 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(outcome)
+    }
+}
+
+impl Store {
+    /// Removes the certificates no endpoint has used since before `before` (with their DER
+    /// and search entry); returns how many. Renewals keep their own copy.
+    pub async fn remove_unused_certificates(&self, before: i64) -> Result<u64> {
+        let mut tx = self.write_transaction().await?;
+        sqlx::query!(
+            "DELETE FROM certificate_ders WHERE sha256 IN (
+                 SELECT c.sha256 FROM certificates c
+                 WHERE c.endpoint_count = 0 AND c.unused_since < ?1
+                   AND NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.configured_sha256 = c.sha256)
+                   AND NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.served_sha256 = c.sha256))",
+            before
+        )
+        .execute(&mut *tx)
+        .await?;
+        let removed = sqlx::query!(
+            "DELETE FROM certificates WHERE sha256 IN (
+                 SELECT c.sha256 FROM certificates c
+                 WHERE c.endpoint_count = 0 AND c.unused_since < ?1
+                   AND NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.configured_sha256 = c.sha256)
+                   AND NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.served_sha256 = c.sha256))",
+            before
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(removed)
     }
 }
 

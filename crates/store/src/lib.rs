@@ -6,6 +6,7 @@ mod agents;
 mod alerts;
 mod audit;
 mod certs;
+mod claims;
 mod error;
 mod inventory;
 mod read;
@@ -28,6 +29,7 @@ pub use alerts::{
 pub use audit::{AuditAction, AuditRow};
 pub use certfleet_proto::{EndpointKind, RolloutState, TargetState};
 pub use certs::{CertSort, CertificateFilter, CertificatePage};
+pub use claims::{NameOwner, claimed_names, is_dns_like};
 pub use error::{Error, Result};
 pub use inventory::IngestOutcome;
 pub use read::{CertificateRow, EXPIRING_SECS, EndpointRow, FindingRow, HostRow, Summary};

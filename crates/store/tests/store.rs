@@ -679,3 +679,102 @@ async fn the_summary_matches_a_naive_count_through_many_changes() {
         count(&|t, _| t.div_euclid(DAY) >= today && t.div_euclid(DAY) < today + 90)
     );
 }
+
+#[tokio::test]
+async fn a_certificate_unused_for_long_enough_is_removed_and_a_used_one_kept() {
+    let (_dir, store) = store().await;
+    let host = enrolled(&store, "a1").await;
+    let both = Snapshot {
+        endpoints: vec![
+            endpoint("old", "OLD", vec![]),
+            endpoint("kept", "KEPT", vec![]),
+        ],
+        certificates: vec![cert("OLD", NOW + DAY), cert("KEPT", NOW + DAY)],
+    };
+    store
+        .ingest_inventory("a1", host, &Inventory::of(both), NOW)
+        .await
+        .expect("ingest");
+    // The "old" endpoint goes away at NOW + 10: its certificate is unused from then on.
+    let one = Snapshot {
+        endpoints: vec![endpoint("kept", "KEPT", vec![])],
+        certificates: vec![cert("KEPT", NOW + DAY)],
+    };
+    store
+        .ingest_inventory("a1", host, &Inventory::of(one), NOW + 10)
+        .await
+        .expect("ingest");
+    assert_eq!(
+        store
+            .remove_unused_certificates(NOW + 10)
+            .await
+            .expect("tidy"),
+        0,
+        "not unused for long enough yet"
+    );
+    assert!(store.certificate_der("OLD").await.expect("q").is_some());
+    assert_eq!(
+        store
+            .remove_unused_certificates(NOW + 11)
+            .await
+            .expect("tidy"),
+        1
+    );
+    assert!(store.certificate_der("OLD").await.expect("q").is_none());
+    assert!(store.certificate("KEPT", NOW).await.expect("q").is_some());
+    // Seen again later, it is stored again, and found by search (its old search entry went
+    // with it, so the new one is the only one).
+    let back = Snapshot {
+        endpoints: vec![endpoint("old", "OLD", vec![])],
+        certificates: vec![cert("OLD", NOW + DAY)],
+    };
+    store
+        .ingest_inventory("a1", host, &Inventory::of(back), NOW + 20)
+        .await
+        .expect("ingest");
+    assert!(store.certificate("OLD", NOW).await.expect("q").is_some());
+}
+
+#[tokio::test]
+async fn the_first_host_to_serve_a_name_owns_it_and_an_acceptance_is_kept() {
+    let (_dir, store) = store().await;
+    let first = enrolled(&store, "a1").await;
+    let second = enrolled(&store, "a2").await;
+    let snapshot = || Snapshot {
+        endpoints: vec![endpoint("site", "SAME", vec![])],
+        certificates: vec![cert("SAME", NOW + DAY)],
+    };
+    for (agent, host) in [("a1", first), ("a2", second)] {
+        store
+            .ingest_inventory(agent, host, &Inventory::of(snapshot()), NOW)
+            .await
+            .expect("ingest");
+    }
+    let owners = store
+        .name_owners(&["same.example.test".into(), "site.example.test".into()])
+        .await
+        .expect("owners");
+    assert_eq!(owners.len(), 2, "{owners:?}");
+    assert!(owners.values().all(|o| o.host_id == first), "{owners:?}");
+    assert!(store.accepted_endpoints().await.expect("q").is_empty());
+    assert!(
+        store
+            .accept_endpoint(second, "site", "op", NOW)
+            .await
+            .expect("accept")
+    );
+    assert!(
+        !store
+            .accept_endpoint(second, "site", "op", NOW)
+            .await
+            .expect("again"),
+        "accepting twice is one acceptance"
+    );
+    assert!(
+        store
+            .accepted_endpoints()
+            .await
+            .expect("q")
+            .contains(&(second, "site".to_owned()))
+    );
+}

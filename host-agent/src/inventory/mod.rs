@@ -17,28 +17,6 @@ use crate::config::AgentConfig;
 
 pub use probe::{ProbeError, served_leaf};
 
-/// The facts of one certificate in wire form.
-pub fn certificate_info(cert: &Certificate) -> CertificateInfo {
-    use base64::Engine;
-    let facts = cert.facts();
-    CertificateInfo {
-        sha256: facts.sha256.to_string(),
-        thumbprint: facts.thumbprint.to_string(),
-        subject: facts.subject.clone(),
-        issuer: facts.issuer.clone(),
-        serial: facts.serial.clone(),
-        dns_names: facts.dns_names.clone(),
-        ip_addresses: facts.ip_addresses.iter().map(ToString::to_string).collect(),
-        not_before: facts.not_before.unix_timestamp(),
-        not_after: facts.not_after.unix_timestamp(),
-        key_algorithm: facts.public_key.algorithm.clone(),
-        key_bits: facts.public_key.bits,
-        signature_algorithm: facts.signature_algorithm.clone(),
-        self_signed: facts.self_signed,
-        der_base64: base64::engine::general_purpose::STANDARD.encode(cert.der()),
-    }
-}
-
 pub(crate) fn finding(code: &str, severity: Severity, message: String) -> Finding {
     Finding {
         code: code.into(),
@@ -181,7 +159,7 @@ async fn endpoint(
         });
     }
     for cert in [&configured, &served].into_iter().flatten() {
-        let info = certificate_info(cert);
+        let info = CertificateInfo::of(cert);
         if !certificates.iter().any(|c| c.sha256 == info.sha256) {
             certificates.push(info);
         }

@@ -8,7 +8,7 @@ use certfleet_proto::{CertificateInfo, Endpoint, Finding, Severity};
 use certfleet_winhost::{CertStores, Error, PrivateKey, Store, Usable};
 use time::OffsetDateTime;
 
-use super::{certificate_info, finding};
+use super::finding;
 
 /// The endpoint key of a certificate in a store.
 pub fn endpoint_key(store: Store, thumbprint: &certkit::Thumbprint) -> String {
@@ -44,7 +44,7 @@ pub fn collect(
             let Ok(cert) = Certificate::from_der(&stored.der) else {
                 continue;
             };
-            let info = certificate_info(&cert);
+            let info = CertificateInfo::of(&cert);
             if store == Store::My {
                 endpoints.push(endpoint(store, &cert, stored.private_key, now));
             }

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use super::{APP_ID, ConnectorConfig, Scheme, ServiceUri};
 use crate::config::Sage300Target;
-use crate::inventory::{certificate_info, finding, reported, served_leaf};
+use crate::inventory::{finding, reported, served_leaf};
 
 /// The endpoint key of a Sage 300 port.
 pub fn endpoint_key(port: u16) -> String {
@@ -365,7 +365,7 @@ async fn port_endpoint(
         ));
     }
     for cert in [&configured, &served].into_iter().flatten() {
-        let info = certificate_info(cert);
+        let info = CertificateInfo::of(cert);
         if !certificates.iter().any(|c| c.sha256 == info.sha256) {
             certificates.push(info);
         }

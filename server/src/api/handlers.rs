@@ -12,7 +12,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::auth::Sessions;
 use crate::console::{
     Admin, AgentView, AuditEntry, Caller, CertificateQuery, CertificateRow, Console, Edge,
-    HostView, OutboxEntry, Role, Summary, TokenRow, Viewer,
+    HostView, Operator, OutboxEntry, Role, Summary, TokenRow, Viewer,
 };
 use crate::error::ApiError;
 
@@ -218,6 +218,27 @@ pub async fn revoke_agent(
     let dropped = console.revoke_agent(caller.can::<Admin>()?, &id).await?;
     Ok(Json(
         serde_json::json!({ "agent_id": id, "revoked": true, "disconnected": dropped }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptRequest {
+    endpoint_key: String,
+}
+
+/// An endpoint whose names another host served first may take renewals from now on.
+pub async fn accept_endpoint(
+    State(console): State<Console>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(body): Json<AcceptRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    console
+        .accept_endpoint(caller.can::<Operator>()?, id, &body.endpoint_key)
+        .await?;
+    Ok(Json(
+        serde_json::json!({ "host_id": id, "endpoint_key": body.endpoint_key, "accepted": true }),
     ))
 }
 

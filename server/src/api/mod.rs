@@ -33,6 +33,10 @@ where
         .route("/api/v1/summary", get(handlers::summary))
         .route("/api/v1/hosts", get(handlers::hosts))
         .route("/api/v1/hosts/{id}", get(handlers::host))
+        .route(
+            "/api/v1/hosts/{id}/endpoints/accept",
+            post(handlers::accept_endpoint),
+        )
         .route("/api/v1/certificates", get(handlers::certificates))
         .route("/api/v1/certificates/{sha256}", get(handlers::certificate))
         .route("/api/v1/agents", get(handlers::agents))

@@ -4,7 +4,7 @@
 use certfleet_store::AuditAction;
 use serde::Serialize;
 
-use super::{Admin, Can, CertificateRow, Console, Error, Result, Viewer};
+use super::{Admin, Can, CertificateRow, Console, Error, Operator, Result, Viewer};
 use certfleet_store::{CertificateFilter, HostRow};
 
 pub use certfleet_store::EndpointRow;
@@ -97,6 +97,41 @@ impl Console {
         )
         .await?;
         Ok(groups)
+    }
+}
+
+impl Console {
+    /// Accepts an endpoint whose names another host served first, so a renewal may go to
+    /// it; audited. Accepting twice changes nothing.
+    pub async fn accept_endpoint(
+        &self,
+        who: Can<'_, Operator>,
+        host_id: i64,
+        endpoint_key: &str,
+    ) -> Result<()> {
+        let known = self
+            .store
+            .endpoints(Some(host_id), None)
+            .await?
+            .iter()
+            .any(|e| e.key == endpoint_key);
+        if !known {
+            return Err(Error::NotFound { what: "endpoint" });
+        }
+        if self
+            .store
+            .accept_endpoint(host_id, endpoint_key, who.name(), self.now_secs())
+            .await?
+        {
+            self.record(
+                who.name(),
+                AuditAction::EndpointAccepted,
+                Some(&format!("host #{host_id}")),
+                Some(endpoint_key),
+            )
+            .await?;
+        }
+        Ok(())
     }
 }
 

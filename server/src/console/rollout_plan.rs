@@ -3,7 +3,7 @@
 //! resuming or cancelling one. The scheduler in `rollout` drives them from there.
 
 use certfleet_store::AuditAction;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use certfleet_certkit::Purpose;
 use certfleet_store::EndpointKind;
@@ -44,6 +44,10 @@ pub struct Proposal {
     pub current_not_after: i64,
     /// Proposed because it uses a certificate of the same subject and names.
     pub proposed: bool,
+    /// The host that served this endpoint's names first, when that is another host and no
+    /// operator has accepted this endpoint yet: an agent's claim to serve a name another
+    /// host serves is not trusted with a key until someone accepts it.
+    pub contested_by: Option<String>,
     /// Why it cannot take the renewal; empty when it can.
     pub problems: Vec<String>,
     /// Worth knowing, not blocking (e.g. the agent is offline now).
@@ -68,11 +72,50 @@ fn same_names(use_: &EndpointUse, renewal: &RenewalRow) -> bool {
 /// The name an endpoint is reached by, when it is a DNS name to check.
 fn endpoint_host(use_: &EndpointUse) -> Option<&str> {
     let name = use_.endpoint_name.as_str();
-    let looks_like_dns = name.contains('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '*');
-    looks_like_dns.then_some(name)
+    certfleet_store::is_dns_like(name).then_some(name)
+}
+
+/// Endpoints whose names another host served first, and that no operator accepted: the
+/// owning host's name, by (host id, endpoint key).
+async fn contested(
+    console: &Console,
+    uses: &[EndpointUse],
+) -> Result<HashMap<(i64, String), String>, Error> {
+    let mut names: BTreeMap<(i64, String), BTreeSet<String>> = BTreeMap::new();
+    for use_ in uses {
+        names
+            .entry((use_.host_id, use_.endpoint_key.clone()))
+            .or_default()
+            .extend(certfleet_store::claimed_names(
+                &use_.endpoint_name,
+                &use_.dns_names,
+            ));
+    }
+    let all: Vec<String> = names
+        .values()
+        .flatten()
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let (owners, accepted) = tokio::try_join!(
+        console.store.name_owners(&all),
+        console.store.accepted_endpoints()
+    )?;
+    let mut out = HashMap::new();
+    for (endpoint, names) in names {
+        if accepted.contains(&endpoint) {
+            continue;
+        }
+        if let Some(owner) = names
+            .iter()
+            .filter_map(|n| owners.get(n))
+            .find(|o| o.host_id != endpoint.0)
+        {
+            out.insert(endpoint, owner.hostname.clone());
+        }
+    }
+    Ok(out)
 }
 
 fn covers(names: &[String], host: &str) -> bool {
@@ -107,6 +150,7 @@ pub async fn plan(console: &Console, renewal_id: i64) -> Result<Vec<Proposal>, E
     };
     let mut proposals: BTreeMap<(bool, String, String), Proposal> = BTreeMap::new();
     let uses = console.store.endpoint_uses().await?;
+    let contested = contested(console, &uses).await?;
     // An endpoint already on the renewal (configured or served) is done.
     let done: std::collections::HashSet<(i64, &str)> = uses
         .iter()
@@ -134,6 +178,14 @@ pub async fn plan(console: &Console, renewal_id: i64) -> Result<Vec<Proposal>, E
         } else if renewal.not_after <= use_.not_after {
             notes.push("the renewal does not expire later than the current certificate".into());
         }
+        let contested_by = contested
+            .get(&(use_.host_id, use_.endpoint_key.clone()))
+            .cloned();
+        if let Some(owner) = &contested_by {
+            notes.push(format!(
+                "new: {owner} served these names first; accept this endpoint to include it"
+            ));
+        }
         let online = console.registry.is_connected(&use_.agent_id);
         if !online {
             notes.push("the agent is offline: it gets its step when it returns".into());
@@ -160,6 +212,7 @@ pub async fn plan(console: &Console, renewal_id: i64) -> Result<Vec<Proposal>, E
                 current_sha256: use_.sha256,
                 current_not_after: use_.not_after,
                 proposed,
+                contested_by,
                 problems,
                 notes,
             },
@@ -174,7 +227,7 @@ pub async fn plan(console: &Console, renewal_id: i64) -> Result<Vec<Proposal>, E
 pub struct RolloutRequest {
     pub renewal_id: i64,
     /// `host_id` + `endpoint_key` of each target; default: every proposed endpoint
-    /// without problems.
+    /// without problems whose names no other host served first (or that was accepted).
     #[serde(default)]
     pub targets: Option<Vec<TargetChoice>>,
     /// RFC 3339 with its offset (`2026-12-05T02:00:00+01:00`); absent: now.
@@ -183,7 +236,8 @@ pub struct RolloutRequest {
     /// With `targets` absent: only hosts in one of these groups.
     #[serde(default)]
     pub groups: Option<Vec<String>>,
-    /// The canary host; default the first host by name.
+    /// The canary host; default the host the console has known longest (a console fact,
+    /// not an agent's claim such as its name).
     #[serde(default)]
     pub canary_host_id: Option<i64>,
     /// Hosts per wave after the canary (default 1), or a share of the rest.
@@ -252,7 +306,7 @@ pub async fn create(
     let chosen: Vec<&Proposal> = match &request.targets {
         None => proposals
             .iter()
-            .filter(|p| p.proposed && p.problems.is_empty())
+            .filter(|p| p.proposed && p.problems.is_empty() && p.contested_by.is_none())
             .filter(|p| {
                 request
                     .groups
@@ -272,6 +326,14 @@ pub async fn create(
                             choice.host_id, choice.endpoint_key
                         ))
                     })?;
+                if let Some(owner) = &p.contested_by {
+                    return Err(Error::Invalid(format!(
+                        "{} on {} claims names {owner} served first: accept the endpoint \
+                         (the plan's Accept, or POST /api/v1/hosts/{}/endpoints/accept) \
+                         before a renewal goes to it",
+                        p.endpoint_name, p.hostname, p.host_id
+                    )));
+                }
                 if let Some(problem) = p.problems.first() {
                     return Err(Error::Invalid(format!(
                         "{} on {}: {problem}",
@@ -311,7 +373,8 @@ pub async fn create(
                 "the canary host {id} is not among the rollout's hosts"
             )));
         }
-        None => host_ids[0],
+        // Host ids grow as hosts first say hello: the lowest is the one known longest.
+        None => host_ids.iter().copied().min().unwrap_or_default(),
     };
     let per_wave = match (request.wave_hosts, request.wave_percent) {
         (Some(_), Some(_)) => {

@@ -18,6 +18,7 @@ use futures_util::{SinkExt, Stream, StreamExt};
 use tokio::sync::mpsc;
 
 use super::Gateway;
+use super::claims::{self, InventoryRate};
 use crate::events::LiveEvent;
 use crate::tls::PeerAgent;
 
@@ -142,6 +143,9 @@ pub async fn run_session<S>(
 
     let mut host_id: Option<i64> = None;
     let mut errors_in_a_row = 0u32;
+    let mut rate = InventoryRate::new(Instant::now());
+    // An inventory over the rate, kept until a token is free (the newest wins).
+    let mut deferred: Option<(String, Inventory)> = None;
     let hello_deadline = tokio::time::sleep(HELLO_TIMEOUT);
     tokio::pin!(hello_deadline);
 
@@ -156,6 +160,19 @@ pub async fn run_session<S>(
             _ = &mut hello_deadline, if host_id.is_none() => {
                 let _ = outbound.try_send(error_frame(None, ErrorCode::HelloTimeout, "say hello first"));
                 break;
+            }
+            _ = tokio::time::sleep_until(rate.next_at().into()), if deferred.is_some() => {
+                if let (Some(host), Some((id, inventory))) = (host_id, deferred.take()) {
+                    if rate.take(Instant::now()) {
+                        let reply = ingest(&gateway, &agent_id, host, &id, inventory).await;
+                        if outbound.send(reply_frame(&id, reply, &gateway, &mut errors_in_a_row)).await.is_err() {
+                            break;
+                        }
+                    } else {
+                        deferred = Some((id, inventory));
+                    }
+                }
+                continue;
             }
         };
         let Some(item) = next else { break };
@@ -234,6 +251,13 @@ pub async fn run_session<S>(
                 "say hello before anything else".to_owned(),
             )),
             (Some(host), AgentMessage::Inventory(inventory)) => {
+                if !rate.take(Instant::now()) {
+                    tracing::debug!(agent = %agent_id, "inventory over the rate: kept for later");
+                    deferred = Some((id, inventory));
+                    continue;
+                }
+                // A newer inventory makes a kept one moot.
+                deferred = None;
                 ingest(&gateway, &agent_id, host, &id, inventory).await
             }
             (Some(_), AgentMessage::Heartbeat(_)) => {
@@ -271,17 +295,7 @@ pub async fn run_session<S>(
                 }
             }
         };
-        let frame = match reply {
-            Ok(message) => {
-                errors_in_a_row = 0;
-                frame(message)
-            }
-            Err((code, message)) => {
-                gateway.metrics.frame_errors.inc();
-                errors_in_a_row += 1;
-                error_frame(Some(id), code, message)
-            }
-        };
+        let frame = reply_frame(&id, reply, &gateway, &mut errors_in_a_row);
         if outbound.send(frame).await.is_err() {
             break;
         }
@@ -300,6 +314,26 @@ pub async fn run_session<S>(
     tracing::info!(agent = %agent_id, "agent disconnected");
 }
 
+/// The answer to frame `id`, counting errors in a row.
+fn reply_frame(
+    id: &str,
+    reply: Result<ConsoleMessage, (ErrorCode, String)>,
+    gateway: &Gateway,
+    errors_in_a_row: &mut u32,
+) -> String {
+    match reply {
+        Ok(message) => {
+            *errors_in_a_row = 0;
+            frame(message)
+        }
+        Err((code, message)) => {
+            gateway.metrics.frame_errors.inc();
+            *errors_in_a_row += 1;
+            error_frame(Some(id.to_owned()), code, message)
+        }
+    }
+}
+
 fn ack(of: &str, hash: Option<String>) -> ConsoleMessage {
     ConsoleMessage::Ack(Ack {
         of: of.to_owned(),
@@ -312,13 +346,18 @@ async fn ingest(
     agent_id: &str,
     host_id: i64,
     frame_id: &str,
-    inventory: Inventory,
+    mut inventory: Inventory,
 ) -> Result<ConsoleMessage, (ErrorCode, String)> {
     if inventory.snapshot.content_hash() != inventory.hash {
         return Err((
             ErrorCode::HashMismatch,
             "the inventory's hash does not match its content".to_owned(),
         ));
+    }
+    if let Err(refusal) = claims::check(&mut inventory.snapshot) {
+        tracing::warn!(agent = %agent_id, code = %refusal.code, "inventory refused: {}", refusal.message);
+        gateway.metrics.inventories_refused.inc();
+        return Err((refusal.code, refusal.message));
     }
     let started = Instant::now();
     match gateway

@@ -387,6 +387,18 @@ impl Backend for ConsoleBackend {
             .map_err(error)
     }
 
+    async fn accept_endpoint(
+        &self,
+        viewer: &Viewer,
+        host_id: i64,
+        endpoint_key: &str,
+    ) -> Result<(), UiError> {
+        self.console
+            .accept_endpoint(self.can::<Operator>(viewer)?, host_id, endpoint_key)
+            .await
+            .map_err(error)
+    }
+
     async fn renewals(
         &self,
         viewer: &Viewer,

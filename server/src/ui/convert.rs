@@ -194,6 +194,7 @@ pub fn plan_item(p: console::Proposal) -> PlanItem {
         current_sha256: p.current_sha256,
         current_not_after: p.current_not_after,
         proposed: p.proposed,
+        contested_by: p.contested_by,
         problems: p.problems,
         notes: p.notes,
     }

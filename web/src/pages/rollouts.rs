@@ -5,7 +5,9 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
-use crate::api::{CheckRenewal, ControlRollout, StartRollout, get_renewal, get_rollout};
+use crate::api::{
+    AcceptEndpoint, CheckRenewal, ControlRollout, StartRollout, get_renewal, get_rollout,
+};
 use crate::components::{Empty, ErrorNotice, date, date_time, spaced};
 use crate::live::tick;
 use crate::model::{PlanItem, RenewalPage, RolloutDetail, RolloutState};
@@ -25,12 +27,16 @@ fn id_param() -> impl Fn() -> i64 + Copy {
 #[component]
 pub fn Renewal() -> impl IntoView {
     let id = id_param();
-    let data = Resource::new(move || (tick(), id()), |(_, id)| get_renewal(id));
+    let accept = ServerAction::<AcceptEndpoint>::new();
+    let data = Resource::new(
+        move || (tick(), id(), accept.version().get()),
+        |(_, id, _)| get_renewal(id),
+    );
     view! {
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(page) => view! { <RenewalBody page/> }.into_any(),
+                    Ok(page) => view! { <RenewalBody page accept/> }.into_any(),
                     Err(e) => view! { <h1>"Renewal"</h1><ErrorNotice error=e/> }.into_any(),
                 }
             })}
@@ -39,7 +45,7 @@ pub fn Renewal() -> impl IntoView {
 }
 
 #[component]
-fn RenewalBody(page: RenewalPage) -> impl IntoView {
+fn RenewalBody(page: RenewalPage, accept: ServerAction<AcceptEndpoint>) -> impl IntoView {
     let r = page.renewal;
     let start = ServerAction::<StartRollout>::new();
     let navigate = use_navigate();
@@ -51,7 +57,12 @@ fn RenewalBody(page: RenewalPage) -> impl IntoView {
     let candidates: Vec<PlanItem> = page.plan;
     let any_proposed = candidates
         .iter()
-        .any(|p| p.proposed && p.problems.is_empty());
+        .any(|p| p.proposed && p.problems.is_empty() && p.contested_by.is_none());
+    let contested: Vec<PlanItem> = candidates
+        .iter()
+        .filter(|p| p.contested_by.is_some())
+        .cloned()
+        .collect();
     view! {
         <h1>{format!("Renewal: {}", r.subject)}</h1>
         <dl class="facts">
@@ -77,7 +88,7 @@ fn RenewalBody(page: RenewalPage) -> impl IntoView {
                             <tbody>
                                 {candidates.into_iter().enumerate().map(|(i, p)| {
                                     let value = format!("{}|{}", p.host_id, p.endpoint_key);
-                                    let ok = p.problems.is_empty();
+                                    let ok = p.problems.is_empty() && p.contested_by.is_none();
                                     let verdict = if ok {
                                         view! { <span class="rstate ok"><span aria-hidden="true">"✔ "</span>"ready"</span> }.into_any()
                                     } else {
@@ -108,9 +119,41 @@ fn RenewalBody(page: RenewalPage) -> impl IntoView {
             }.into_any()
         }}
         {move || start.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorNotice error=e/> })}
+        {(!contested.is_empty()).then(|| view! { <NewEndpoints renewal_id=r.id items=contested can_accept=page.can_roll_out accept/> })}
         {page.can_roll_out.then(|| view! { <HostChecks renewal_id=r.id/> })}
         <h2>"Rollouts of this renewal"</h2>
         <RolloutList rollouts=page.rollouts/>
+    }
+}
+
+/// Endpoints whose names another host served first: an agent's claim, not a fact, so none
+/// of them gets a renewal's key until an operator accepts it here.
+#[component]
+fn NewEndpoints(
+    renewal_id: i64,
+    items: Vec<PlanItem>,
+    can_accept: bool,
+    accept: ServerAction<AcceptEndpoint>,
+) -> impl IntoView {
+    view! {
+        <h2>"New endpoints"</h2>
+        <p class="muted">"These hosts claim names another host served first. Accept one only if you know it serves that site; until then no rollout includes it."</p>
+        <ul id="new-endpoints">
+            {items.into_iter().map(|p| view! {
+                <li>
+                    {format!("{} on {} (first served by {})", p.endpoint_name, p.hostname, p.contested_by.clone().unwrap_or_default())}
+                    {can_accept.then(|| view! {
+                        <ActionForm action=accept attr:class="inline">
+                            <input type="hidden" name="renewal_id" value=renewal_id/>
+                            <input type="hidden" name="host_id" value=p.host_id/>
+                            <input type="hidden" name="endpoint_key" value=p.endpoint_key.clone()/>
+                            <button type="submit">"Accept"</button>
+                        </ActionForm>
+                    })}
+                </li>
+            }).collect_view()}
+        </ul>
+        {move || accept.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorNotice error=e/> })}
     }
 }
 
