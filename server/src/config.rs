@@ -25,6 +25,8 @@ pub struct Config {
     pub gateway_url: Option<String>,
     /// How often agents send a heartbeat; three missed ones make an agent offline.
     pub heartbeat_secs: u64,
+    /// An API connection with no request and no traffic for this long is closed.
+    pub api_idle_secs: u64,
     /// Lifetime of an agent's client certificate (renewed at two thirds).
     pub agent_cert_days: u32,
     /// Default lifetime of an enrolment token.
@@ -67,6 +69,7 @@ impl Default for Config {
             names: Vec::new(),
             gateway_url: None,
             heartbeat_secs: 30,
+            api_idle_secs: 60,
             agent_cert_days: 30,
             token_hours: 24,
             admin_username: "admin".into(),
@@ -138,6 +141,9 @@ impl Config {
     fn check(&self) -> Result<()> {
         if self.heartbeat_secs == 0 || self.heartbeat_secs > 3600 {
             bail!("heartbeat_secs must be between 1 and 3600");
+        }
+        if self.api_idle_secs == 0 || self.api_idle_secs > 3600 {
+            bail!("api_idle_secs must be between 1 and 3600");
         }
         if self.agent_cert_days == 0 || self.agent_cert_days > 397 {
             bail!("agent_cert_days must be between 1 and 397");

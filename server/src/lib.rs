@@ -16,6 +16,7 @@ pub mod events;
 pub mod gateway;
 pub mod headers;
 pub mod housekeeping;
+pub mod idle;
 pub mod keys;
 pub mod metrics;
 pub mod pki;
@@ -29,6 +30,7 @@ pub mod ui;
 use certfleet_store::AuditAction;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use certfleet_store::{Role, Store};
@@ -179,12 +181,15 @@ pub async fn serve(
         api_listener,
         tls::api_config(&state.pki)?,
         app(&state),
+        Some(Duration::from_secs(config.api_idle_secs)),
         shutdown.clone(),
     );
     let gateway = tls::serve(
         gateway_listener,
         tls::gateway_config(&state.pki, state.revoked.clone())?,
         gateway::router(state.gateway()),
+        // Agents stay connected between heartbeats; their sessions end on their own terms.
+        None,
         shutdown,
     );
     let rollouts = rollout::scheduler::run(state.rollouts(), shutdown_alerts.clone());

@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tower::Service;
 
+use crate::idle::{Activity, Watched};
 use crate::pki::{Pki, agent_id_of, crypto_provider};
 
 /// Agents whose certificates are refused at the handshake. Shared with the API, which adds
@@ -161,6 +162,7 @@ pub async fn serve(
     listener: TcpListener,
     config: Arc<ServerConfig>,
     app: Router,
+    idle_limit: Option<Duration>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
     let acceptor = TlsAcceptor::from(config);
@@ -185,7 +187,7 @@ pub async fn serve(
         let acceptor = acceptor.clone();
         let app = app.clone();
         tokio::spawn(async move {
-            serve_connection(acceptor, tcp, remote, app, permit).await;
+            serve_connection(acceptor, tcp, remote, app, idle_limit, permit).await;
         });
     }
 }
@@ -195,6 +197,7 @@ async fn serve_connection(
     tcp: tokio::net::TcpStream,
     remote: SocketAddr,
     app: Router,
+    idle_limit: Option<Duration>,
     unfinished: tokio::sync::OwnedSemaphorePermit,
 ) {
     let _ = tcp.set_nodelay(true);
@@ -218,6 +221,8 @@ async fn serve_connection(
             .and_then(|chain| chain.first())
             .and_then(|leaf| agent_id_of(leaf)),
     );
+    let activity = Activity::new();
+    let watched = activity.clone();
     let service = tower::service_fn(
         move |mut request: axum::extract::Request<hyper::body::Incoming>| {
             request.extensions_mut().insert(peer.clone());
@@ -225,7 +230,12 @@ async fn serve_connection(
                 .extensions_mut()
                 .insert(axum::extract::ConnectInfo(remote));
             let mut app = app.clone();
-            async move { app.call(request.map(axum::body::Body::new)).await }
+            let busy = watched.busy();
+            async move {
+                let response = app.call(request.map(axum::body::Body::new)).await;
+                drop(busy);
+                response
+            }
         },
     );
     let mut builder = Builder::new(TokioExecutor::new());
@@ -234,10 +244,20 @@ async fn serve_connection(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT);
-    if let Err(e) = builder
-        .serve_connection_with_upgrades(TokioIo::new(tls), TowerToHyperService::new(service))
-        .await
-    {
-        tracing::debug!(%remote, "connection ended: {e}");
+    let connection = builder.serve_connection_with_upgrades(
+        TokioIo::new(Watched::new(tls, activity.clone())),
+        TowerToHyperService::new(service),
+    );
+    let idle = async {
+        match idle_limit {
+            Some(limit) => activity.idle_for(limit).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        ended = connection => if let Err(e) = ended {
+            tracing::debug!(%remote, "connection ended: {e}");
+        },
+        () = idle => tracing::debug!(%remote, "idle connection closed"),
     }
 }
