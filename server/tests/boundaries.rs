@@ -240,3 +240,66 @@ async fn every_answer_forbids_framing_and_keeps_to_https() {
         assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
     }
 }
+
+/// The page at `path`: its Content-Security-Policy and its HTML.
+async fn page(h: &support::Harness, path: &str) -> (String, String) {
+    let request = axum::http::Request::builder()
+        .uri(path)
+        .header("host", "localhost")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let response = certfleet_server::app(&h.state)
+        .oneshot(request)
+        .await
+        .expect("response");
+    let csp = response
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .expect("body")
+        .to_bytes();
+    (csp, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn pages_allow_only_their_own_scripts_and_the_hydration_script_with_this_responses_nonce() {
+    let h = harness().await;
+    let (csp, html) = page(&h, "/login").await;
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap_or_else(|| panic!("no nonce in {csp:?}"));
+    assert!(nonce.len() >= 16, "{nonce}");
+    for part in [
+        "default-src 'self'",
+        "'wasm-unsafe-eval'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(part), "{part} missing from {csp}");
+    }
+    assert!(
+        !csp.split(';')
+            .any(|d| d.trim().starts_with("script-src") && d.contains("unsafe-inline")),
+        "{csp}"
+    );
+    // Every script the page carries has this response's nonce.
+    let tags: Vec<&str> = html
+        .split("<script")
+        .skip(1)
+        .map(|rest| rest.split('>').next().unwrap_or(""))
+        .collect();
+    assert!(!tags.is_empty(), "{html}");
+    for tag in tags {
+        assert!(tag.contains(&format!("nonce=\"{nonce}\"")), "<script{tag}>");
+    }
+    // A new response, a new nonce.
+    let (again, _) = page(&h, "/login").await;
+    assert_ne!(again, csp);
+}

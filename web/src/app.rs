@@ -13,6 +13,8 @@ use crate::pages;
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    send_content_security_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -27,6 +29,37 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App/>
             </body>
         </html>
+    }
+}
+
+/// What a page may run and load: scripts only from the console and the inline hydration
+/// script that carries this response's nonce (Leptos puts it on every script it writes),
+/// the wasm compiled (`'wasm-unsafe-eval'`), styles from the console's stylesheet (and
+/// style attributes, which the timeline's bars use; no `<style>` elements), nothing
+/// framed, no plugins, forms only to the console.
+pub fn content_security_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self' data:; \
+         connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+         frame-ancestors 'none'"
+    )
+}
+
+/// Sets the page's Content-Security-Policy header with the nonce leptos_axum made for this
+/// response (the listener's own header, frame-ancestors only, is then left off).
+#[cfg(feature = "ssr")]
+fn send_content_security_policy() {
+    let (Some(nonce), Some(response)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) else {
+        return;
+    };
+    if let Ok(value) =
+        axum::http::HeaderValue::from_str(&content_security_policy(&nonce.to_string()))
+    {
+        response.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, value);
     }
 }
 
