@@ -274,6 +274,16 @@ pub fn agent_id_of(cert_der: &[u8]) -> Option<String> {
     })
 }
 
+/// A client certificate's serial (uppercase hex) and expiry (Unix seconds).
+pub fn serial_and_expiry_of(cert_der: &[u8]) -> Option<(String, i64)> {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let (_, cert) = X509Certificate::from_der(cert_der).ok()?;
+    Some((
+        hex::encode_upper(cert.raw_serial()),
+        cert.validity().not_after.timestamp(),
+    ))
+}
+
 /// The provider every TLS config here uses: ring (no C toolchain beyond what ring needs).
 pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())

@@ -25,7 +25,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::Service;
 
 use crate::idle::{Activity, Watched};
-use crate::pki::{Pki, agent_id_of, crypto_provider};
+use crate::pki::{Pki, agent_id_of, crypto_provider, serial_and_expiry_of};
 
 /// Agents whose certificates are refused at the handshake. Shared with the API, which adds
 /// to it when an admin revokes an agent.
@@ -53,6 +53,14 @@ impl RevocationList {
 /// certificate (allowed only for enrolment).
 #[derive(Debug, Clone)]
 pub struct PeerAgent(pub Option<String>);
+
+/// The serial (uppercase hex) and expiry of the client certificate behind a gateway
+/// connection, for the check of which of an agent's certificates it is.
+#[derive(Debug, Clone)]
+pub struct PeerCertificate {
+    pub serial: String,
+    pub not_after: i64,
+}
 
 #[derive(Debug)]
 struct RevocationAwareVerifier {
@@ -214,18 +222,23 @@ async fn serve_connection(
             return;
         }
     };
-    let peer = PeerAgent(
-        tls.get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|chain| chain.first())
-            .and_then(|leaf| agent_id_of(leaf)),
-    );
+    let leaf = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first());
+    let peer = PeerAgent(leaf.and_then(|leaf| agent_id_of(leaf)));
+    let certificate = leaf
+        .and_then(|leaf| serial_and_expiry_of(leaf))
+        .map(|(serial, not_after)| PeerCertificate { serial, not_after });
     let activity = Activity::new();
     let watched = activity.clone();
     let service = tower::service_fn(
         move |mut request: axum::extract::Request<hyper::body::Incoming>| {
             request.extensions_mut().insert(peer.clone());
+            if let Some(certificate) = &certificate {
+                request.extensions_mut().insert(certificate.clone());
+            }
             request
                 .extensions_mut()
                 .insert(axum::extract::ConnectInfo(remote));

@@ -9,7 +9,7 @@ use certfleet_proto::{
     decode_from_console, encode,
 };
 use certfleet_server::config::{Config, Overrides};
-use certfleet_server::gateway::{Incoming, run_session};
+use certfleet_server::gateway::{Incoming, Peer, run_session};
 use certfleet_store::NewAgent;
 use tokio::sync::mpsc;
 
@@ -67,6 +67,14 @@ async fn enrolled(h: &Harness) {
         .expect("enrol");
 }
 
+/// The agent, connected with its newest certificate.
+fn newest() -> Peer {
+    Peer {
+        agent_id: AGENT.into(),
+        may_renew: true,
+    }
+}
+
 fn frame(message: AgentMessage) -> Incoming {
     Incoming::Text(encode("f1", &message))
 }
@@ -99,7 +107,7 @@ async fn inventory_is_acknowledged_with_the_stored_hash() {
     let (out_tx, mut out_rx) = mpsc::channel(8);
     let session = tokio::spawn(run_session(
         h.state.gateway(),
-        AGENT.into(),
+        newest(),
         tokio_stream(in_rx),
         out_tx,
     ));
@@ -132,7 +140,7 @@ async fn the_agent_certificate_is_renewed_over_the_channel() {
     let (out_tx, mut out_rx) = mpsc::channel(8);
     tokio::spawn(run_session(
         h.state.gateway(),
-        AGENT.into(),
+        newest(),
         tokio_stream(in_rx),
         out_tx,
     ));
@@ -187,6 +195,43 @@ async fn the_agent_certificate_is_renewed_over_the_channel() {
 }
 
 #[tokio::test]
+async fn a_certificate_that_is_not_the_newest_cannot_renew_itself() {
+    let h = harness().await;
+    enrolled(&h).await;
+    let (in_tx, in_rx) = mpsc::channel(8);
+    let (out_tx, mut out_rx) = mpsc::channel(8);
+    tokio::spawn(run_session(
+        h.state.gateway(),
+        Peer {
+            agent_id: AGENT.into(),
+            may_renew: false,
+        },
+        tokio_stream(in_rx),
+        out_tx,
+    ));
+    in_tx.send(frame(hello())).await.expect("send");
+    next(&mut out_rx).await;
+    let key = rcgen::KeyPair::generate().expect("key");
+    let csr = rcgen::CertificateParams::default()
+        .serialize_request(&key)
+        .expect("csr")
+        .pem()
+        .expect("pem");
+    in_tx
+        .send(frame(AgentMessage::RenewRequest(RenewRequest {
+            csr_pem: csr,
+        })))
+        .await
+        .expect("send");
+    match next(&mut out_rx).await {
+        ConsoleMessage::Error(e) => assert_eq!(e.code, certfleet_proto::ErrorCode::CertificateOld),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let agent = h.state.store.agent(AGENT).await.expect("q").expect("agent");
+    assert_eq!(agent.cert_serial, "01", "nothing was issued");
+}
+
+#[tokio::test]
 async fn a_revoked_agent_is_dropped_at_once() {
     let h = harness().await;
     enrolled(&h).await;
@@ -194,7 +239,7 @@ async fn a_revoked_agent_is_dropped_at_once() {
     let (out_tx, mut out_rx) = mpsc::channel(8);
     let session = tokio::spawn(run_session(
         h.state.gateway(),
-        AGENT.into(),
+        newest(),
         tokio_stream(in_rx),
         out_tx,
     ));
@@ -238,7 +283,7 @@ async fn inventories_over_the_rate_wait_and_only_the_newest_is_stored() {
     let (out_tx, mut out_rx) = mpsc::channel(32);
     tokio::spawn(run_session(
         h.state.gateway(),
-        AGENT.into(),
+        newest(),
         tokio_stream(in_rx),
         out_tx,
     ));

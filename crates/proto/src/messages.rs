@@ -348,6 +348,8 @@ words! {
         /// An inventory whose hash is not its content's.
         HashMismatch = "hash_mismatch",
         CsrInvalid = "csr_invalid",
+        /// A renewal asked for with a certificate that is not the agent's newest.
+        CertificateOld = "certificate_old",
         /// The console ends this connection (revoked, shutting down, replaced).
         Disconnected = "disconnected",
         Internal = "internal",

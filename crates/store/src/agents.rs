@@ -59,6 +59,17 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// The serials (uppercase hex) of the agent's newest certificate and the one before it.
+    pub async fn agent_serials(&self, id: &str) -> Result<Option<(String, Option<String>)>> {
+        Ok(sqlx::query!(
+            "SELECT cert_serial, previous_cert_serial FROM agents WHERE id = ?",
+            id
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| (r.cert_serial, r.previous_cert_serial)))
+    }
+
     /// Every revoked agent, loaded at start-up into the gateway's handshake check.
     pub async fn revoked_agent_ids(&self) -> Result<Vec<String>> {
         Ok(
@@ -82,8 +93,13 @@ impl Store {
         serial: &str,
         not_after: i64,
     ) -> Result<()> {
+        // The one replaced stays good for the overlap; the one before it no longer.
         sqlx::query!(
-            "UPDATE agents SET cert_serial = ?, cert_not_after = ? WHERE id = ?",
+            "UPDATE agents SET
+                 previous_cert_serial = CASE WHEN cert_serial = ?1 THEN previous_cert_serial
+                                             ELSE cert_serial END,
+                 cert_serial = ?1, cert_not_after = ?2
+             WHERE id = ?3",
             serial,
             not_after,
             id

@@ -65,9 +65,15 @@ impl Store {
 
     /// Checks the token without spending it, so a CSR is only signed for a token that can
     /// still be spent. `enroll_agent` checks again inside its transaction.
-    pub async fn check_token(&self, id: &str, secret_sha256: &str, now: i64) -> Result<()> {
+    /// Checks a token before its CSR is signed; returns the host it was made for, if any.
+    pub async fn check_token(
+        &self,
+        id: &str,
+        secret_sha256: &str,
+        now: i64,
+    ) -> Result<Option<String>> {
         let row = sqlx::query!(
-            "SELECT secret_sha256, expires_at, used_at FROM enrollment_tokens WHERE id = ?",
+            "SELECT secret_sha256, expires_at, used_at, host_hint FROM enrollment_tokens WHERE id = ?",
             id
         )
         .fetch_optional(&self.pool)
@@ -84,7 +90,7 @@ impl Store {
         if row.expires_at <= now {
             return Err(Error::TokenExpired);
         }
-        Ok(())
+        Ok(row.host_hint)
     }
 
     /// Spends the token and records the agent, atomically.

@@ -47,12 +47,38 @@ pub async fn enroll(State(gateway): State<Gateway>, body: axum::body::Bytes) -> 
     };
     let now = gateway.now();
     let hash = secret_hash(&request.token_secret);
-    if let Err(e) = gateway
+    let meant_for = match gateway
         .store
         .check_token(&request.token_id, &hash, now.unix_timestamp())
         .await
     {
-        return token_refusal(&gateway, &request, e).await;
+        Ok(host) => host,
+        Err(e) => return token_refusal(&gateway, &request, e).await,
+    };
+    if let Some(host) = meant_for.filter(|h| !same_host(h, &request.hostname)) {
+        let _ = gateway
+            .store
+            .audit(
+                now.unix_timestamp(),
+                &format!("token:{}", request.token_id),
+                AuditAction::AgentEnrollmentRefused,
+                None,
+                Some(&format!(
+                    "token_host: made for {host}, used by {}",
+                    request.hostname
+                )),
+            )
+            .await;
+        // The token stays unspent: the host it was made for can still use it.
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "token_host",
+            format!(
+                "this token was made for host {host}, and this machine is {}: enrol {host} \
+                 with it, or create a token for this host (token create --host {})",
+                request.hostname, request.hostname
+            ),
+        );
     }
     let agent_id = uuid::Uuid::new_v4().to_string();
     let issued = match gateway.pki.sign_agent_csr(
@@ -96,6 +122,13 @@ pub async fn enroll(State(gateway): State<Gateway>, body: axum::body::Bytes) -> 
     .into_response()
 }
 
+/// A token made for `meant` fits a machine that calls itself `name`: the same name, or the
+/// same first label (a token for `sage01.corp.local` on a machine named `SAGE01`).
+fn same_host(meant: &str, name: &str) -> bool {
+    let first = |n: &str| n.split('.').next().unwrap_or("").to_ascii_lowercase();
+    meant.eq_ignore_ascii_case(name) || (!first(meant).is_empty() && first(meant) == first(name))
+}
+
 async fn token_refusal(
     gateway: &Gateway,
     request: &EnrollRequest,
@@ -125,4 +158,16 @@ async fn token_refusal(
         )
         .await;
     refuse(StatusCode::FORBIDDEN, code, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_token_for_a_host_fits_its_short_and_long_names_only() {
+        assert!(super::same_host("sage01.corp.local", "SAGE01"));
+        assert!(super::same_host("sage01", "sage01.corp.local"));
+        assert!(super::same_host("Web1", "web1"));
+        assert!(!super::same_host("sage01.corp.local", "sage02"));
+        assert!(!super::same_host("sage01", "evil"));
+    }
 }

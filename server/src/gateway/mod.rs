@@ -3,6 +3,7 @@
 
 mod claims;
 mod enroll;
+mod identity;
 mod session;
 
 use axum::Router;
@@ -10,7 +11,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 pub use enroll::secret_hash;
-pub use session::{Incoming, run_session};
+pub use session::{Incoming, Peer, run_session};
 
 use std::sync::Arc;
 

@@ -19,8 +19,9 @@ use tokio::sync::mpsc;
 
 use super::Gateway;
 use super::claims::{self, InventoryRate};
+use super::identity::{self, Generation};
 use crate::events::LiveEvent;
-use crate::tls::PeerAgent;
+use crate::tls::{PeerAgent, PeerCertificate};
 
 /// An agent must say hello this soon after connecting.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(15);
@@ -39,37 +40,113 @@ pub enum Incoming {
     TooLarge,
 }
 
-/// `GET /agent/v1`: upgrades to a WebSocket for a verified, non-revoked agent.
+/// Who is on the other end of a session: the agent, and whether it connected with its
+/// newest certificate (only that one may renew itself).
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub agent_id: String,
+    pub may_renew: bool,
+}
+
+/// `GET /agent/v1`: upgrades to a WebSocket for a verified, non-revoked agent presenting
+/// its newest certificate or the one before it.
 pub async fn upgrade(
     State(gateway): State<Gateway>,
     Extension(peer): Extension<PeerAgent>,
+    certificate: Option<Extension<PeerCertificate>>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let Some(agent_id) = peer.0 else {
+    let (Some(agent_id), Some(Extension(certificate))) = (peer.0, certificate) else {
         return (
             StatusCode::UNAUTHORIZED,
             "a client certificate from the console's agent CA is required: enrol first",
         )
             .into_response();
     };
-    match gateway.store.agent(&agent_id).await {
-        Ok(Some(agent)) if agent.revoked_at.is_none() => {}
+    let agent = match gateway.store.agent(&agent_id).await {
+        Ok(Some(agent)) if agent.revoked_at.is_none() => agent,
         Ok(Some(_)) => return (StatusCode::FORBIDDEN, "this agent was revoked").into_response(),
         Ok(None) => return (StatusCode::FORBIDDEN, "unknown agent").into_response(),
         Err(e) => {
             tracing::error!("cannot look up agent {agent_id}: {e}");
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
-    }
+    };
+    let may_renew = match accept_certificate(&gateway, &agent, &certificate).await {
+        Ok(may_renew) => may_renew,
+        Err(refusal) => return refusal,
+    };
+    let peer = Peer {
+        agent_id,
+        may_renew,
+    };
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         // Small buffers: an idle agent should cost the console little memory.
         .read_buffer_size(4 * 1024)
         .write_buffer_size(4 * 1024)
-        .on_upgrade(move |socket| connected(gateway, agent_id, socket))
+        .on_upgrade(move |socket| connected(gateway, peer, socket))
 }
 
-async fn connected(gateway: Gateway, agent_id: String, socket: WebSocket) {
+/// Whether the certificate is one this agent may connect with; true when it may renew.
+async fn accept_certificate(
+    gateway: &Gateway,
+    agent: &certfleet_store::AgentRow,
+    certificate: &PeerCertificate,
+) -> Result<bool, Response> {
+    let previous = match gateway.store.agent_serials(&agent.id).await {
+        Ok(serials) => serials.and_then(|(_, previous)| previous),
+        Err(e) => {
+            tracing::error!("cannot look up agent {}: {e}", agent.id);
+            return Err(StatusCode::SERVICE_UNAVAILABLE.into_response());
+        }
+    };
+    match identity::judge(
+        &certificate.serial,
+        certificate.not_after,
+        &agent.cert_serial,
+        previous.as_deref(),
+        agent.cert_not_after,
+    ) {
+        Generation::Newest => Ok(true),
+        Generation::Previous => Ok(false),
+        Generation::Newer => {
+            // Only the console holds the agent CA's key: a newer certificate was issued by
+            // this console before its database was restored from an older backup.
+            let recorded = gateway
+                .store
+                .record_agent_certificate(&agent.id, &certificate.serial, certificate.not_after)
+                .await;
+            if let Err(e) = recorded {
+                tracing::error!("cannot record agent {}'s certificate: {e}", agent.id);
+                return Err(StatusCode::SERVICE_UNAVAILABLE.into_response());
+            }
+            tracing::warn!(agent = %agent.id, serial = %certificate.serial, "an agent certificate newer than the record was accepted (was the console restored from a backup?)");
+            let _ = gateway
+                .store
+                .audit(
+                    gateway.now_secs(),
+                    &format!("agent:{}", agent.id),
+                    AuditAction::AgentCertificateAdopted,
+                    Some(&agent.id),
+                    Some(&certificate.serial),
+                )
+                .await;
+            Ok(true)
+        }
+        Generation::Older => {
+            tracing::warn!(agent = %agent.id, serial = %certificate.serial, "refused an agent certificate older than the one before the newest");
+            Err((
+                StatusCode::FORBIDDEN,
+                "this certificate was replaced: connect with the agent's newest certificate, or \
+                 enrol the agent again",
+            )
+                .into_response())
+        }
+    }
+}
+
+async fn connected(gateway: Gateway, peer: Peer, socket: WebSocket) {
     let (mut sink, stream) = socket.split();
     let (outbound, mut queue) = mpsc::channel::<String>(OUTBOUND_QUEUE);
     let metrics = gateway.metrics.clone();
@@ -95,7 +172,7 @@ async fn connected(gateway: Gateway, agent_id: String, socket: WebSocket) {
         });
     // A transport error ends the stream: `filter_map` above drops it, and tungstenite
     // yields nothing after an error.
-    run_session(gateway, agent_id, Box::pin(incoming), outbound).await;
+    run_session(gateway, peer, Box::pin(incoming), outbound).await;
     let _ = writer.await;
 }
 
@@ -130,12 +207,16 @@ fn frame(message: ConsoleMessage) -> String {
 /// dropped (revoked, or replaced by a newer connection).
 pub async fn run_session<S>(
     gateway: Gateway,
-    agent_id: String,
+    peer: Peer,
     mut incoming: S,
     outbound: mpsc::Sender<String>,
 ) where
     S: Stream<Item = Incoming> + Unpin,
 {
+    let Peer {
+        agent_id,
+        may_renew,
+    } = peer;
     let registration = gateway.registry.register(&agent_id, outbound.clone());
     let mut closed = registration.closed.clone();
     gateway.metrics.agents_connected.inc();
@@ -271,6 +352,12 @@ pub async fn run_session<S>(
                 errors_in_a_row = 0;
                 continue;
             }
+            (Some(_), AgentMessage::RenewRequest(_)) if !may_renew => Err((
+                ErrorCode::CertificateOld,
+                "only the agent's newest certificate may renew itself: restart the agent so \
+                 it connects with the newest one it was given"
+                    .to_owned(),
+            )),
             (Some(_), AgentMessage::RenewRequest(request)) => {
                 renew(&gateway, &agent_id, &request.csr_pem).await
             }
