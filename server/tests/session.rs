@@ -75,6 +75,24 @@ fn newest() -> Peer {
     }
 }
 
+/// A session for `peer` that has said hello and been welcomed: its input and output.
+async fn greeted(h: &Harness, peer: Peer) -> (mpsc::Sender<Incoming>, mpsc::Receiver<String>) {
+    let (in_tx, in_rx) = mpsc::channel(32);
+    let (out_tx, mut out_rx) = mpsc::channel(32);
+    tokio::spawn(run_session(
+        h.state.gateway(),
+        peer,
+        tokio_stream(in_rx),
+        out_tx,
+    ));
+    in_tx.send(frame(hello())).await.expect("send");
+    assert!(matches!(
+        next(&mut out_rx).await,
+        ConsoleMessage::Welcome(_)
+    ));
+    (in_tx, out_rx)
+}
+
 fn frame(message: AgentMessage) -> Incoming {
     Incoming::Text(encode("f1", &message))
 }
@@ -198,19 +216,11 @@ async fn the_agent_certificate_is_renewed_over_the_channel() {
 async fn a_certificate_that_is_not_the_newest_cannot_renew_itself() {
     let h = harness().await;
     enrolled(&h).await;
-    let (in_tx, in_rx) = mpsc::channel(8);
-    let (out_tx, mut out_rx) = mpsc::channel(8);
-    tokio::spawn(run_session(
-        h.state.gateway(),
-        Peer {
-            agent_id: AGENT.into(),
-            may_renew: false,
-        },
-        tokio_stream(in_rx),
-        out_tx,
-    ));
-    in_tx.send(frame(hello())).await.expect("send");
-    next(&mut out_rx).await;
+    let previous = Peer {
+        agent_id: AGENT.into(),
+        may_renew: false,
+    };
+    let (in_tx, mut out_rx) = greeted(&h, previous).await;
     let key = rcgen::KeyPair::generate().expect("key");
     let csr = rcgen::CertificateParams::default()
         .serialize_request(&key)
@@ -279,16 +289,7 @@ fn numbered(n: usize) -> Inventory {
 async fn inventories_over_the_rate_wait_and_only_the_newest_is_stored() {
     let h = harness().await;
     enrolled(&h).await;
-    let (in_tx, in_rx) = mpsc::channel(32);
-    let (out_tx, mut out_rx) = mpsc::channel(32);
-    tokio::spawn(run_session(
-        h.state.gateway(),
-        newest(),
-        tokio_stream(in_rx),
-        out_tx,
-    ));
-    in_tx.send(frame(hello())).await.expect("send");
-    next(&mut out_rx).await;
+    let (in_tx, mut out_rx) = greeted(&h, newest()).await;
     // A burst of ten is taken at once.
     for n in 0..10 {
         let inventory = numbered(n);

@@ -300,23 +300,25 @@ impl Store {
     /// and search entry); returns how many. Renewals keep their own copy.
     pub async fn remove_unused_certificates(&self, before: i64) -> Result<u64> {
         let mut tx = self.write_transaction().await?;
-        sqlx::query!(
-            "DELETE FROM certificate_ders WHERE sha256 IN (
-                 SELECT c.sha256 FROM certificates c
-                 WHERE c.endpoint_count = 0 AND c.unused_since < ?1
-                   AND NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.configured_sha256 = c.sha256)
-                   AND NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.served_sha256 = c.sha256))",
+        let unused = sqlx::query_scalar!(
+            r#"SELECT c.sha256 AS "sha256!" FROM certificates c
+               WHERE c.endpoint_count = 0 AND c.unused_since < ?1
+                 AND NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.configured_sha256 = c.sha256)
+                 AND NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.served_sha256 = c.sha256)"#,
             before
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let list = serde_json::to_string(&unused).unwrap_or_else(|_| "[]".into());
+        sqlx::query!(
+            "DELETE FROM certificate_ders WHERE sha256 IN (SELECT value FROM json_each(?))",
+            list
         )
         .execute(&mut *tx)
         .await?;
         let removed = sqlx::query!(
-            "DELETE FROM certificates WHERE sha256 IN (
-                 SELECT c.sha256 FROM certificates c
-                 WHERE c.endpoint_count = 0 AND c.unused_since < ?1
-                   AND NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.configured_sha256 = c.sha256)
-                   AND NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.served_sha256 = c.sha256))",
-            before
+            "DELETE FROM certificates WHERE sha256 IN (SELECT value FROM json_each(?))",
+            list
         )
         .execute(&mut *tx)
         .await?
