@@ -10,6 +10,14 @@ use crate::CertificateInfo;
 impl CertificateInfo {
     /// The facts of `cert` as the wire carries them.
     pub fn of(cert: &Certificate) -> Self {
+        Self::stated(
+            cert,
+            base64::engine::general_purpose::STANDARD.encode(cert.der()),
+        )
+    }
+
+    /// The facts of `cert`, whose DER is `der_base64` already.
+    fn stated(cert: &Certificate, der_base64: String) -> Self {
         let facts = cert.facts();
         CertificateInfo {
             sha256: facts.sha256.to_string(),
@@ -25,7 +33,7 @@ impl CertificateInfo {
             key_bits: facts.public_key.bits,
             signature_algorithm: facts.signature_algorithm.clone(),
             self_signed: facts.self_signed,
-            der_base64: base64::engine::general_purpose::STANDARD.encode(cert.der()),
+            der_base64,
         }
     }
 }
@@ -56,7 +64,8 @@ pub fn checked_certificate(claim: &CertificateInfo) -> Result<CertificateInfo, C
         claimed: claim.sha256.clone(),
         reason: e.to_string(),
     })?;
-    let facts = CertificateInfo::of(&cert);
+    // The claim's base64 is the DER just read: kept, not encoded again.
+    let facts = CertificateInfo::stated(&cert, claim.der_base64.clone());
     if facts.sha256 != claim.sha256 {
         return Err(ClaimError::HashMismatch {
             claimed: claim.sha256.clone(),

@@ -11,6 +11,8 @@ pub struct AgentRow {
     pub enrolled_at: i64,
     pub cert_serial: String,
     pub cert_not_after: i64,
+    /// The certificate the newest replaced: still good for the renewal's overlap.
+    pub previous_cert_serial: Option<String>,
     pub last_seen_at: Option<i64>,
     pub revoked_at: Option<i64>,
     pub agent_version: Option<String>,
@@ -23,7 +25,8 @@ impl Store {
     pub async fn agent(&self, id: &str) -> Result<Option<AgentRow>> {
         Ok(sqlx::query_as!(
             AgentRow,
-            r#"SELECT a.id AS "id!", a.enrolled_at, a.cert_serial, a.cert_not_after, a.last_seen_at,
+            r#"SELECT a.id AS "id!", a.enrolled_at, a.cert_serial, a.cert_not_after,
+                      a.previous_cert_serial, a.last_seen_at,
                       a.revoked_at, a.agent_version, h.id AS "host_id?", h.hostname AS "hostname?",
                       h.fqdn AS "fqdn?"
                FROM agents a LEFT JOIN hosts h ON h.agent_id = a.id
@@ -37,7 +40,8 @@ impl Store {
     pub async fn list_agents(&self) -> Result<Vec<AgentRow>> {
         Ok(sqlx::query_as!(
             AgentRow,
-            r#"SELECT a.id AS "id!", a.enrolled_at, a.cert_serial, a.cert_not_after, a.last_seen_at,
+            r#"SELECT a.id AS "id!", a.enrolled_at, a.cert_serial, a.cert_not_after,
+                      a.previous_cert_serial, a.last_seen_at,
                       a.revoked_at, a.agent_version, h.id AS "host_id?", h.hostname AS "hostname?",
                       h.fqdn AS "fqdn?"
                FROM agents a LEFT JOIN hosts h ON h.agent_id = a.id
@@ -57,17 +61,6 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
-    }
-
-    /// The serials (uppercase hex) of the agent's newest certificate and the one before it.
-    pub async fn agent_serials(&self, id: &str) -> Result<Option<(String, Option<String>)>> {
-        Ok(sqlx::query!(
-            "SELECT cert_serial, previous_cert_serial FROM agents WHERE id = ?",
-            id
-        )
-        .fetch_optional(&self.pool)
-        .await?
-        .map(|r| (r.cert_serial, r.previous_cert_serial)))
     }
 
     /// Every revoked agent, loaded at start-up into the gateway's handshake check.

@@ -94,18 +94,11 @@ async fn accept_certificate(
     agent: &certfleet_store::AgentRow,
     certificate: &PeerCertificate,
 ) -> Result<bool, Response> {
-    let previous = match gateway.store.agent_serials(&agent.id).await {
-        Ok(serials) => serials.and_then(|(_, previous)| previous),
-        Err(e) => {
-            tracing::error!("cannot look up agent {}: {e}", agent.id);
-            return Err(StatusCode::SERVICE_UNAVAILABLE.into_response());
-        }
-    };
     match identity::judge(
         &certificate.serial,
         certificate.not_after,
         &agent.cert_serial,
-        previous.as_deref(),
+        agent.previous_cert_serial.as_deref(),
         agent.cert_not_after,
     ) {
         Generation::Newest => Ok(true),
