@@ -35,17 +35,19 @@ impl Store {
         now: i64,
     ) -> Result<IngestOutcome> {
         let snapshot = &inventory.snapshot;
-        let included: HashSet<&str> = snapshot
+        // Each certificate's facts by SHA-256: what endpoints name must be included, and
+        // what names they claim.
+        let facts: HashMap<&str, &CertificateInfo> = snapshot
             .certificates
             .iter()
-            .map(|c| c.sha256.as_str())
+            .map(|c| (c.sha256.as_str(), c))
             .collect();
         for endpoint in &snapshot.endpoints {
             for sha in [&endpoint.configured_sha256, &endpoint.served_sha256]
                 .into_iter()
                 .flatten()
             {
-                if !included.contains(sha.as_str()) {
+                if !facts.contains_key(sha.as_str()) {
                     return Err(Error::Corrupt(format!(
                         "endpoint {} names certificate {sha}, which the inventory does not include",
                         endpoint.key
@@ -126,11 +128,8 @@ impl Store {
             existing.insert(row.key, (row.id, row.content_sha256));
         }
 
-        let facts: HashMap<&str, &CertificateInfo> = snapshot
-            .certificates
-            .iter()
-            .map(|c| (c.sha256.as_str(), c))
-            .collect();
+        // The names the written endpoints claim, recorded in one statement.
+        let mut claimed = std::collections::BTreeSet::new();
         for endpoint in &snapshot.endpoints {
             let content = endpoint_hash(endpoint);
             let errors = serde_json::to_string(&endpoint.errors).unwrap_or_else(|_| "[]".into());
@@ -209,10 +208,11 @@ impl Store {
                 .flatten()
                 .filter_map(|sha| facts.get(sha.as_str()))
                 .flat_map(|c| c.dns_names.iter());
-            let names = claimed_names(&endpoint.name, certificate_names);
-            record_claims(&mut tx, host_id, &names, now).await?;
+            claimed.extend(claimed_names(&endpoint.name, certificate_names));
             outcome.endpoints_written += 1;
         }
+
+        record_claims(&mut tx, host_id, &claimed, now).await?;
 
         let keep: HashSet<&str> = snapshot.endpoints.iter().map(|e| e.key.as_str()).collect();
         for (key, (id, _)) in &existing {
