@@ -83,7 +83,8 @@ pub async fn run(identity: Identity, config: AgentConfig, host: Host) -> Result<
     // if it had been verified, else rolled back.
     let journal = deploy::Journal::open(&identity.dir.join("journal"))
         .context("cannot create the deployment journal in the agent's data folder")?;
-    for record in deploy::recover(&host, &journal, deploy::Timing::default()).await {
+    let reach_of = |endpoint: &str| deploy::jobs::reach_for(&config, &host, endpoint);
+    for record in deploy::recover(&host, &journal, &reach_of, deploy::Timing::default()).await {
         tracing::warn!(job = %record.job_id, phase = ?record.phase, "{}", record.detail);
     }
     let pruned = journal.prune(std::time::Duration::from_secs(90 * 24 * 3600));

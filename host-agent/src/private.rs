@@ -23,28 +23,52 @@ pub fn protect_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Refuses a data folder that others may change, or a key file that others may read.
+/// Refuses a data folder (or its journal folder) that is not the agent's user's alone, or
+/// a key file that others may read.
 pub fn check(dir: &Path, key: &Path) -> Result<()> {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = |p: &Path| std::fs::metadata(p).map(|m| m.permissions().mode() & 0o777);
-        if let Ok(m) = mode(dir)
-            && m & 0o022 != 0
-        {
-            bail!(
-                "the data folder {} can be written by other users (mode {m:o}), who could \
-                 replace the agent's key or journal: `chmod 700 {}`",
-                dir.display(),
-                dir.display()
-            );
+        use std::os::unix::fs::MetadataExt;
+        let me = rustix::process::geteuid().as_raw();
+        let journal = dir.join("journal");
+        for folder in [dir, journal.as_path()] {
+            // A link would make the checks below judge another folder than the one used.
+            let Ok(meta) = std::fs::symlink_metadata(folder) else {
+                continue;
+            };
+            if !meta.file_type().is_dir() {
+                bail!(
+                    "{} is not a folder (a link?): the agent keeps its key and journal only in \
+                     a folder of its own; remove it and enrol again",
+                    folder.display()
+                );
+            }
+            if meta.uid() != me {
+                bail!(
+                    "{} belongs to the user with uid {}, not to the agent's user (uid {me}), \
+                     who could change the agent's key or journal: `chown -R {me} {}`",
+                    folder.display(),
+                    meta.uid(),
+                    dir.display()
+                );
+            }
+            let m = meta.mode() & 0o777;
+            if m & 0o077 != 0 {
+                bail!(
+                    "{} can be read or written by other users (mode {m:o}), who could read the \
+                     journal's copies of old keys or change what it says: `chmod 700 {}`",
+                    folder.display(),
+                    folder.display()
+                );
+            }
         }
-        if let Ok(m) = mode(key)
-            && m & 0o077 != 0
+        if let Ok(meta) = std::fs::metadata(key)
+            && meta.mode() & 0o077 != 0
         {
             bail!(
-                "the agent's key {} can be read by other users (mode {m:o}): `chmod 600 {}`",
+                "the agent's key {} can be read by other users (mode {:o}): `chmod 600 {}`",
                 key.display(),
+                meta.mode() & 0o777,
                 key.display()
             );
         }
@@ -101,5 +125,37 @@ mod tests {
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o777)).unwrap();
         let err = check(&data, &key).unwrap_err().to_string();
         assert!(err.contains("chmod 700"), "{err}");
+        // Readable is enough: the journal keeps copies of the keys it replaced.
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o750)).unwrap();
+        let err = check(&data, &key).unwrap_err().to_string();
+        assert!(
+            err.contains("mode 750") && err.contains("chmod 700"),
+            "{err}"
+        );
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+
+        let journal = data.join("journal");
+        std::fs::create_dir(&journal).unwrap();
+        std::fs::set_permissions(&journal, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let err = check(&data, &key).unwrap_err().to_string();
+        assert!(
+            err.contains("journal") && err.contains("chmod 700"),
+            "{err}"
+        );
+        std::fs::remove_dir(&journal).unwrap();
+        // A link in the journal's place is refused, not followed.
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &journal).unwrap();
+        let err = check(&data, &key).unwrap_err().to_string();
+        assert!(err.contains("not a folder"), "{err}");
+        std::fs::remove_file(&journal).unwrap();
+        // Another user's folder, even a private one (only root can make one here).
+        if rustix::process::geteuid().is_root() {
+            std::os::unix::fs::chown(&data, Some(65534), None).unwrap();
+            let err = check(&data, &key).unwrap_err().to_string();
+            assert!(err.contains("uid 65534") && err.contains("chown"), "{err}");
+        }
     }
 }

@@ -44,28 +44,90 @@ pub fn suffixed(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Writes `bytes` to `path` in place, readable by the owner only, flushed to disk. For a
-/// file nothing reads until it is renamed into place (a staged file).
+/// Who a written file belongs to and who may read it (Unix: owner, group and mode, set on
+/// the open file; on Windows the file inherits its folder's ACL and this is not used).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    /// `(uid, gid)`; `None` keeps the writer's. Changing it needs privilege: when the
+    /// change is refused the file stays the writer's (still owner-only or narrower).
+    pub owner: Option<(u32, u32)>,
+    pub mode: u32,
+}
+
+impl Access {
+    /// The writer's, read and written by it alone.
+    pub const OWNER_ONLY: Access = Access {
+        owner: None,
+        mode: 0o600,
+    };
+
+    /// The owner, group and mode `meta` shows (a file being replaced keeps them).
+    #[cfg(unix)]
+    pub fn like(meta: &std::fs::Metadata) -> Access {
+        use std::os::unix::fs::MetadataExt;
+        Access {
+            owner: Some((meta.uid(), meta.gid())),
+            mode: meta.mode() & 0o7777,
+        }
+    }
+
+    #[cfg(not(unix))]
+    pub fn like(_meta: &std::fs::Metadata) -> Access {
+        Access::OWNER_ONLY
+    }
+
+    /// The same owner and group, readable by the owner only (a private key's file).
+    pub fn private(self) -> Access {
+        Access {
+            mode: 0o600,
+            ..self
+        }
+    }
+}
+
+/// Writes `bytes` to a new file at `path`, readable by the owner only, flushed to disk. For
+/// a file nothing reads until it is renamed into place (a staged file). Whatever was at
+/// `path` goes first; the file is then created new (`O_EXCL`, `O_NOFOLLOW`), so a link
+/// someone planted there is removed, never written through.
 pub fn write_owner_only(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_new(path, bytes, Access::OWNER_ONLY)
+}
+
+/// [`write_owner_only`] with the given owner and mode, both set on the open file before any
+/// byte is written (never by path, which someone could swap in between).
+pub fn write_new(path: &Path, bytes: &[u8], access: Access) -> Result<()> {
     let failed = |source| Error::Write {
         path: path.to_owned(),
         source,
     };
+    // `remove_file` takes a link itself, not what it points to.
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(failed(e)),
+        _ => {}
+    }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+        options
+            .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
     }
     let mut file = options.open(path).map_err(failed)?;
     #[cfg(unix)]
     {
-        // An existing file keeps its mode on open; make sure it is owner-only.
         use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        if let Some((uid, gid)) = access.owner {
+            // Best effort: only root may give a file away; refused, it stays the writer's.
+            let _ = std::os::unix::fs::fchown(&file, Some(uid), Some(gid));
+        }
+        // After the owner: a change of owner clears set-id bits.
+        file.set_permissions(std::fs::Permissions::from_mode(access.mode))
             .map_err(failed)?;
     }
+    #[cfg(not(unix))]
+    let _ = access;
     file.write_all(bytes).map_err(failed)?;
     file.sync_all().map_err(failed)
 }
@@ -73,8 +135,13 @@ pub fn write_owner_only(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Replaces `path` with `bytes` atomically: an owner-only temporary file beside it, synced,
 /// renamed over it, the folder synced.
 pub fn replace_owner_only(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace(path, bytes, Access::OWNER_ONLY)
+}
+
+/// [`replace_owner_only`] with the given owner and mode.
+pub fn replace(path: &Path, bytes: &[u8], access: Access) -> Result<()> {
     let tmp = suffixed(path, ".certfleet-tmp");
-    write_owner_only(&tmp, bytes)?;
+    write_new(&tmp, bytes, access)?;
     rename(&tmp, path)
 }
 
@@ -140,6 +207,42 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_planted_where_a_file_is_written_is_replaced_never_followed() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = tempfile::tempdir().expect("dir");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").expect("victim");
+        let live = dir.path().join("server.key");
+        // What a local user who could write the folder would plant: the staged name and the
+        // temporary name, each a link to a file they want overwritten.
+        let staged = suffixed(&live, ".certfleet-new");
+        std::os::unix::fs::symlink(&victim, &staged).expect("link");
+        std::os::unix::fs::symlink(&victim, suffixed(&live, ".certfleet-tmp")).expect("link");
+        write_owner_only(&staged, b"new key").expect("stage");
+        replace_owner_only(&live, b"new key").expect("replace");
+        assert_eq!(std::fs::read(&victim).expect("victim"), b"precious");
+        for path in [&staged, &live] {
+            let meta = std::fs::symlink_metadata(path).expect("meta");
+            assert!(meta.file_type().is_file(), "{path:?} is a file, not a link");
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+            assert_eq!(std::fs::read(path).expect("read"), b"new key");
+        }
+        // A given mode is set on the open file; the owner stays the writer's when it is.
+        let config = dir.path().join("httpd.conf");
+        let me = std::fs::metadata(&victim).expect("meta");
+        let access = Access {
+            owner: Some((me.uid(), me.gid())),
+            mode: 0o640,
+        };
+        write_new(&config, b"Listen 443", access).expect("config");
+        let meta = std::fs::metadata(&config).expect("meta");
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o640);
+        assert_eq!(Access::like(&meta), access);
+        assert_eq!(Access::like(&meta).private().mode, 0o600);
     }
 
     #[test]

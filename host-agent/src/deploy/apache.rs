@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use super::{
-    Bundle, CommandLine, Driver, Error, FileWrite, Plan, Restart, VerifyAt, check_port,
+    Bundle, CommandLine, Driver, Error, FileWrite, Plan, Reach, Restart, VerifyAt, check_port,
     configured_leaf, managed,
 };
 
@@ -312,10 +312,7 @@ impl Driver for ApacheDriver {
         Ok(Plan {
             files,
             windows: Vec::new(),
-            check: Some(self.config_test()),
-            restart: Some(self.restart()),
-            error_log: Some(self.error_log()),
-            verify: self.verify_at(),
+            reach: self.reach()?,
             old_sha256: configured_leaf(&certificate_file),
             private_readers: match self.restart() {
                 Restart::Service { .. } | Restart::Services { .. } => {
@@ -323,6 +320,23 @@ impl Driver for ApacheDriver {
                 }
                 Restart::Command(_) => None,
             },
+        })
+    }
+
+    fn reach(&self) -> Result<Reach, Error> {
+        let (certificate_file, key_file, chain_file) = self.files()?;
+        let mut files = vec![certificate_file, key_file];
+        files.extend(chain_file);
+        if let Site::Managed(_) = &self.site {
+            files.push(self.target.config.clone());
+        }
+        Ok(Reach {
+            files,
+            windows_port: None,
+            check: Some(self.config_test()),
+            restart: Some(self.restart()),
+            error_log: Some(self.error_log()),
+            verify: self.verify_at(),
         })
     }
 }

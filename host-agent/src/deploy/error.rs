@@ -51,6 +51,19 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A folder the deployment would write in can be changed by other users.
+    #[error(
+        "refused: {} can be changed by other users ({why}), who could swap or read what \
+         certfleet writes to {} before the server loads it; make it writable by root (or the \
+         agent's user) alone, e.g. `chmod go-w {}`, or configure a path in a private folder; \
+         nothing was changed",
+        folder.display(), file.display(), folder.display()
+    )]
+    UnsafeFolder {
+        folder: PathBuf,
+        file: PathBuf,
+        why: String,
+    },
     /// The private key files could not be limited to the service's account.
     #[error("cannot limit who reads {}: {why}", path.display())]
     Acl { path: PathBuf, why: String },

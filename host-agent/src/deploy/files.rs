@@ -3,16 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
+use certfleet_files::{Access, suffixed};
+
 /// `server.crt` → `server.crt.certfleet-new`.
 pub fn staged_path(path: &Path) -> PathBuf {
     suffixed(path, ".certfleet-new")
-}
-
-use certfleet_files::suffixed;
-
-/// Writes `bytes` to `path` readable by the owner only, flushed to disk.
-pub fn write_owner_only(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    certfleet_files::write_owner_only(path, bytes).map_err(into_io)
 }
 
 /// Writes `bytes` to `path` atomically (a temporary file beside it, then a rename).
@@ -23,6 +18,36 @@ pub fn replace_with(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// The shared writer's error as the I/O error this module's callers report.
 fn into_io(e: certfleet_files::Error) -> std::io::Error {
     std::io::Error::new(e.io().kind(), e.to_string())
+}
+
+/// The access a file written in place of `live` gets: the owner, group and mode `live` has
+/// (a private file only the owner's read and write), or owner-only when there is none.
+fn access_for(live: &Path, private: bool) -> Access {
+    match std::fs::metadata(live) {
+        Ok(meta) if private => Access::like(&meta).private(),
+        Ok(meta) => Access::like(&meta),
+        Err(_) => Access::OWNER_ONLY,
+    }
+}
+
+/// Writes the new contents of `live` beside it, created new and never through a link, with
+/// `live`'s owner and group set on the open file.
+pub fn stage(live: &Path, contents: &[u8], private: bool) -> std::io::Result<()> {
+    certfleet_files::write_new(&staged_path(live), contents, access_for(live, private))
+        .map_err(into_io)
+}
+
+/// Copies `live` into the journal's folder with its owner, group and mode, so a rollback
+/// puts back the file as it was.
+pub fn keep_copy(live: &Path, copy: &Path) -> std::io::Result<()> {
+    let old = zeroize::Zeroizing::new(std::fs::read(live)?);
+    certfleet_files::write_new(copy, &old, access_for(live, false)).map_err(into_io)
+}
+
+/// Puts the copy back over `live`, atomically, as it was.
+pub fn restore(copy: &Path, live: &Path) -> std::io::Result<()> {
+    let old = zeroize::Zeroizing::new(std::fs::read(copy)?);
+    certfleet_files::replace(live, &old, access_for(copy, false)).map_err(into_io)
 }
 
 /// Renames the staged file over its target.
@@ -45,29 +70,69 @@ pub fn size_of(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
-/// Gives `to` the owner, group and mode of `from` (Unix; elsewhere files inherit their
-/// folder's ACL and nothing is copied). Best effort: a failure leaves `to` owner-only.
+/// Refuses a folder (or any folder above it) where users other than the agent's and root
+/// could add, remove or rename files: they could swap what certfleet writes there before
+/// the server reads it, or plant a link where it writes. Folders above may be shared when
+/// sticky (`/tmp`): there nobody removes or renames another user's entries.
 #[cfg(unix)]
-pub fn copy_meta(from: &Path, to: &Path) {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    if let Ok(meta) = std::fs::metadata(from) {
-        let _ = std::os::unix::fs::chown(to, Some(meta.uid()), Some(meta.gid()));
-        let _ = std::fs::set_permissions(to, std::fs::Permissions::from_mode(meta.mode() & 0o7777));
+pub fn check_folder(live: &Path) -> Result<(), super::Error> {
+    use std::os::unix::fs::MetadataExt;
+    let me = rustix::process::geteuid().as_raw();
+    let Some(parent) = live.parent() else {
+        return Ok(());
+    };
+    let folder = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let folder = std::fs::canonicalize(folder).map_err(|source| super::Error::File {
+        action: "find the folder of",
+        path: live.to_path_buf(),
+        source,
+    })?;
+    for (depth, dir) in folder.ancestors().enumerate() {
+        let meta = std::fs::metadata(dir).map_err(|source| super::Error::File {
+            action: "read",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mode = meta.mode();
+        let sticky = mode & 0o1000 != 0 && depth > 0;
+        let why = if meta.uid() != 0 && meta.uid() != me {
+            Some(format!(
+                "it belongs to the user with uid {}, neither root nor the agent's user",
+                meta.uid()
+            ))
+        } else if mode & 0o002 != 0 && !sticky {
+            Some(format!(
+                "every user may write to it (mode {:o})",
+                mode & 0o7777
+            ))
+        } else if mode & 0o020 != 0 && meta.gid() != 0 && !sticky {
+            Some(format!(
+                "the group with gid {} may write to it (mode {:o})",
+                meta.gid(),
+                mode & 0o7777
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(super::Error::UnsafeFolder {
+                folder: dir.to_path_buf(),
+                file: live.to_path_buf(),
+                why,
+            });
+        }
     }
+    Ok(())
 }
 
 #[cfg(not(unix))]
-pub fn copy_meta(_from: &Path, _to: &Path) {}
-
-/// Owner-only again (a private key keeps its owner but loses any group or world access).
-#[cfg(unix)]
-pub fn owner_only(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+pub fn check_folder(_live: &Path) -> Result<(), super::Error> {
+    Ok(())
 }
-
-#[cfg(not(unix))]
-pub fn owner_only(_path: &Path) {}
 
 /// Gives a private file an explicit ACL on Windows: SYSTEM, Administrators and `readers`
 /// only, nothing inherited. Elsewhere the file is already owner-only.

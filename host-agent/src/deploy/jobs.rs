@@ -8,7 +8,10 @@ use certfleet_proto::{AgentMessage, DeployOutcome, DeployStep, JobProgress, JobR
 use certfleet_winhost::Host;
 use tokio::sync::{Mutex, mpsc};
 
-use super::{Bundle, Driver, Error, Journal, Phase, Record, Timing, apache, execute, pem, sage300};
+use super::{
+    Bundle, Driver, Error, Journal, Phase, Reach, Record, Timing, apache, check_folders, execute,
+    pem, sage300,
+};
 use crate::config::AgentConfig;
 
 /// The driver for an endpoint of this host, by its inventory key.
@@ -47,6 +50,11 @@ pub fn driver_for(
     Err(Error::NotConfigured(format!(
         "this agent cannot deploy to {endpoint:?}: no driver for that kind of endpoint"
     )))
+}
+
+/// The reach of an endpoint of this host in `config`, for recovery after a crash.
+pub fn reach_for(config: &AgentConfig, host: &Host, endpoint: &str) -> Result<Reach, Error> {
+    driver_for(config, host, endpoint)?.reach()
 }
 
 pub fn result_of(record: &Record) -> JobResult {
@@ -146,11 +154,7 @@ impl Deployments {
                         phase: Phase::Failed,
                         files: Vec::new(),
                         windows: Vec::new(),
-                        check: None,
-                        restart: None,
                         restarted: false,
-                        error_log: None,
-                        verify: None,
                         detail,
                         reported: false,
                     };
@@ -179,11 +183,10 @@ impl Deployments {
         let this = self.clone();
         tokio::spawn(async move {
             let verdict = match driver_for(&this.config, &this.host, &endpoint) {
-                Ok(driver) => {
-                    driver
-                        .preflight(&bundle, time::OffsetDateTime::now_utc())
-                        .await
-                }
+                Ok(driver) => driver
+                    .preflight(&bundle, time::OffsetDateTime::now_utc())
+                    .await
+                    .and_then(|()| check_folders(&driver.reach()?)),
                 Err(e) => Err(e),
             };
             let (ok, detail) = match verdict {

@@ -27,7 +27,7 @@ use zeroize::Zeroizing;
 
 pub use error::{Error, Result};
 pub use journal::{Before, FileRecord, Journal, Phase, Record};
-pub use plan::{CommandLine, FileWrite, Plan, Restart, VerifyAt};
+pub use plan::{CommandLine, FileWrite, Plan, Reach, Restart, VerifyAt, reservation_url};
 pub use windows_changes::{WindowsBefore, WindowsChange, WindowsRecord};
 
 /// The renewed certificate as the console sends it.
@@ -145,6 +145,14 @@ pub trait Driver: Send + Sync {
     ) -> std::pin::Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
     /// What the deployment writes and runs.
     fn plan(&self, bundle: &Bundle) -> Result<Plan>;
+    /// Every file and change a deployment to this endpoint may make, and its commands, from
+    /// the configuration alone (recovery after a crash uses this, not the journal).
+    fn reach(&self) -> Result<Reach>;
+}
+
+/// Refuses when a folder the endpoint's files live in can be changed by other users.
+pub fn check_folders(reach: &Reach) -> Result<()> {
+    reach.files.iter().try_for_each(|f| files::check_folder(f))
 }
 
 /// How long the live port has to show the expected certificate after a restart.
@@ -223,11 +231,7 @@ pub async fn execute(
         phase: Phase::Preflight,
         files: Vec::new(),
         windows: Vec::new(),
-        check: None,
-        restart: None,
         restarted: false,
-        error_log: None,
-        verify: None,
         detail: String::new(),
         reported: false,
     };
@@ -242,10 +246,19 @@ pub async fn execute(
         .preflight(bundle, OffsetDateTime::now_utc())
         .await
         .and_then(|()| driver.plan(bundle))
+        .and_then(|plan| check_folders(&plan.reach).map(|()| plan))
     {
         Ok(plan) => plan,
         Err(e) => return fail(journal, &mut record, e.to_string()),
     };
+    if let Some(why) = plan.reach.overstepped_by(&plan.files, &plan.windows) {
+        let detail = format!(
+            "refused: the plan for {endpoint} leaves what its configuration allows ({why}); \
+             nothing was changed. This is a certfleet bug: please report it"
+        );
+        return fail(journal, &mut record, detail);
+    }
+    let reach = &plan.reach;
     record.old_sha256 = plan.old_sha256.clone();
     record.windows = plan
         .windows
@@ -255,16 +268,12 @@ pub async fn execute(
             before: WindowsBefore::NotReached,
         })
         .collect();
-    record.check = plan.check.clone();
-    record.restart = plan.restart.clone();
-    record.error_log = plan.error_log.clone();
-    record.verify = plan.verify.clone();
 
     // Stage: new contents beside each target; the live files are untouched.
     progress(DeployStep::Stage, &format!("{} files", plan.files.len()));
     for write in &plan.files {
         let staged = files::staged_path(&write.path);
-        if let Err(e) = files::write_owner_only(&staged, &write.contents) {
+        if let Err(e) = files::stage(&write.path, &write.contents, write.private) {
             cleanup_staged(&plan);
             return fail(
                 journal,
@@ -274,12 +283,6 @@ pub async fn execute(
                     staged.display()
                 ),
             );
-        }
-        if write.path.exists() {
-            files::copy_meta(&write.path, &staged);
-            if write.private {
-                files::owner_only(&staged);
-            }
         }
         if let (true, Some(readers)) = (write.private, &plan.private_readers)
             && let Err(e) = files::restrict(&staged, readers)
@@ -315,29 +318,44 @@ pub async fn execute(
         let path = record.files[i].path.clone();
         record.files[i].before = if path.exists() {
             let copy = backups.join(i.to_string());
-            let copied = std::fs::read(&path)
-                .map(Zeroizing::new)
-                .and_then(|old| files::write_owner_only(&copy, &old))
-                .map(|()| files::copy_meta(&path, &copy));
-            if let Err(e) = copied {
+            if let Err(e) = files::keep_copy(&path, &copy) {
                 let detail = format!("cannot keep a copy of {}: {e}", path.display());
-                return roll_back(host, journal, &mut record, detail, timing, progress).await;
+                return roll_back(host, journal, &mut record, reach, detail, timing, progress)
+                    .await;
             }
             Before::Copy(copy)
         } else {
             Before::Absent
         };
         if let Err(e) = journal.save(&record) {
-            return roll_back(host, journal, &mut record, e.to_string(), timing, progress).await;
+            return roll_back(
+                host,
+                journal,
+                &mut record,
+                reach,
+                e.to_string(),
+                timing,
+                progress,
+            )
+            .await;
         }
         if let Err(e) = files::promote(&path) {
             let detail = format!("cannot replace {}: {e}", path.display());
-            return roll_back(host, journal, &mut record, detail, timing, progress).await;
+            return roll_back(host, journal, &mut record, reach, detail, timing, progress).await;
         }
     }
     record.phase = Phase::Applied;
     if let Err(e) = journal.save(&record) {
-        return roll_back(host, journal, &mut record, e.to_string(), timing, progress).await;
+        return roll_back(
+            host,
+            journal,
+            &mut record,
+            reach,
+            e.to_string(),
+            timing,
+            progress,
+        )
+        .await;
     }
 
     // Windows changes: what was there is journaled before each one is made.
@@ -345,52 +363,96 @@ pub async fn execute(
         match windows_changes::before(host, &record.windows[i].change) {
             Ok(before) => record.windows[i].before = before,
             Err(e) => {
-                return roll_back(host, journal, &mut record, e.to_string(), timing, progress)
-                    .await;
+                return roll_back(
+                    host,
+                    journal,
+                    &mut record,
+                    reach,
+                    e.to_string(),
+                    timing,
+                    progress,
+                )
+                .await;
             }
         }
         if let Err(e) = journal.save(&record) {
-            return roll_back(host, journal, &mut record, e.to_string(), timing, progress).await;
+            return roll_back(
+                host,
+                journal,
+                &mut record,
+                reach,
+                e.to_string(),
+                timing,
+                progress,
+            )
+            .await;
         }
         if let Err(e) = windows_changes::apply(host, bundle, &record.windows[i]) {
-            return roll_back(host, journal, &mut record, e.to_string(), timing, progress).await;
+            return roll_back(
+                host,
+                journal,
+                &mut record,
+                reach,
+                e.to_string(),
+                timing,
+                progress,
+            )
+            .await;
         }
     }
 
     // Configuration test before any restart: a failure leaves the running server alone.
-    let log_size = record.error_log.as_deref().map(files::size_of);
-    if let Some(check) = &record.check {
+    let log_size = reach.error_log.as_deref().map(files::size_of);
+    if let Some(check) = &reach.check {
         progress(DeployStep::Check, &check.to_string());
         if let Err(e) = check.run().await {
             let detail = format!("the configuration test failed, nothing was restarted: {e}");
-            return roll_back(host, journal, &mut record, detail, timing, progress).await;
+            return roll_back(host, journal, &mut record, reach, detail, timing, progress).await;
         }
     }
-    if let Some(restart) = record.restart.clone() {
+    if let Some(restart) = &reach.restart {
         progress(DeployStep::Restart, &restart.to_string());
         record.restarted = true;
         if let Err(e) = journal.save(&record) {
-            return roll_back(host, journal, &mut record, e.to_string(), timing, progress).await;
+            return roll_back(
+                host,
+                journal,
+                &mut record,
+                reach,
+                e.to_string(),
+                timing,
+                progress,
+            )
+            .await;
         }
         if let Err(e) = restart.run(&host.services).await {
-            let detail = format!("{e}{}", log_tail(&record, log_size));
-            return roll_back(host, journal, &mut record, detail, timing, progress).await;
+            let detail = format!("{e}{}", log_tail(reach, log_size));
+            return roll_back(host, journal, &mut record, reach, detail, timing, progress).await;
         }
     }
 
-    if let Some(at) = record.verify.clone() {
+    if let Some(at) = &reach.verify {
         progress(DeployStep::Verify, &at.address);
-        if let Err(e) = wait_for_leaf(&at, &record.new_sha256, timing).await {
+        if let Err(e) = wait_for_leaf(at, &record.new_sha256, timing).await {
             let detail = format!(
                 "after the restart the live port did not serve the new certificate: {e}{}",
-                log_tail(&record, log_size)
+                log_tail(reach, log_size)
             );
-            return roll_back(host, journal, &mut record, detail, timing, progress).await;
+            return roll_back(host, journal, &mut record, reach, detail, timing, progress).await;
         }
         record.phase = Phase::Verified;
         record.detail = format!("{} serves the new certificate", at.address);
         if let Err(e) = journal.save(&record) {
-            return roll_back(host, journal, &mut record, e.to_string(), timing, progress).await;
+            return roll_back(
+                host,
+                journal,
+                &mut record,
+                reach,
+                e.to_string(),
+                timing,
+                progress,
+            )
+            .await;
         }
     } else {
         record.detail = "files replaced; no live port to verify".into();
@@ -400,8 +462,8 @@ pub async fn execute(
     Outcome::of(&record)
 }
 
-fn log_tail(record: &Record, from: Option<u64>) -> String {
-    match (&record.error_log, from) {
+fn log_tail(reach: &Reach, from: Option<u64>) -> String {
+    match (&reach.error_log, from) {
         (Some(log), Some(from)) => {
             let lines = files::log_since(log, from, 4096);
             if lines.is_empty() {
@@ -440,6 +502,7 @@ async fn roll_back(
     host: &Host,
     journal: &Journal,
     record: &mut Record,
+    reach: &Reach,
     reason: String,
     timing: Timing,
     progress: Progress<'_>,
@@ -462,23 +525,20 @@ async fn roll_back(
             Before::NotReached => Ok(()),
             Before::Absent if file.path.exists() => std::fs::remove_file(&file.path),
             Before::Absent => Ok(()),
-            Before::Copy(copy) => std::fs::read(copy)
-                .map(Zeroizing::new)
-                .and_then(|old| files::replace_with(&file.path, &old))
-                .map(|()| files::copy_meta(copy, &file.path)),
+            Before::Copy(copy) => files::restore(copy, &file.path),
         };
         if let Err(e) = restored {
             problems.push(format!("cannot restore {}: {e}", file.path.display()));
         }
     }
     if record.restarted
-        && let Some(restart) = &record.restart
+        && let Some(restart) = &reach.restart
         && let Err(e) = restart.run(&host.services).await
     {
         problems.push(format!("restarting with the old files failed too: {e}"));
     }
     if record.restarted
-        && let Some(at) = &record.verify
+        && let Some(at) = &reach.verify
     {
         match &record.old_sha256 {
             Some(old) => match wait_for_leaf(at, old, timing).await {
@@ -601,13 +661,33 @@ pub async fn check_port(
 }
 
 /// Finishes every job a crash or reboot interrupted: one that had verified commits, one
-/// that had not yet touched a live file is marked failed, any other rolls back.
-pub async fn recover(host: &Host, journal: &Journal, timing: Timing) -> Vec<Record> {
+/// that had not yet touched a live file is marked failed, any other rolls back. What runs
+/// and which files are touched come from `reach_of` (the endpoint's reach in the current
+/// configuration); a record naming a file or change outside it, or an endpoint the
+/// configuration no longer has, is set aside and nothing of it is done.
+pub async fn recover(
+    host: &Host,
+    journal: &Journal,
+    reach_of: &(dyn Fn(&str) -> Result<Reach> + Sync),
+    timing: Timing,
+) -> Vec<Record> {
     let mut finished = Vec::new();
     for mut record in journal.all() {
         if record.phase.is_final() {
             continue;
         }
+        let reach = match reach_of(&record.endpoint).map(|reach| admit(&record, reach)) {
+            Ok(Ok(reach)) => reach,
+            Ok(Err(why)) | Err(Error::NotConfigured(why)) => {
+                journal.set_aside(&record, &why);
+                continue;
+            }
+            Err(e) => {
+                let why = format!("the agent cannot read {} now: {e}", record.endpoint);
+                journal.set_aside(&record, &why);
+                continue;
+            }
+        };
         let mut quiet = |_: DeployStep, _: &str| {};
         match record.phase {
             Phase::Verified => commit(journal, &mut record),
@@ -634,13 +714,40 @@ pub async fn recover(host: &Host, journal: &Journal, timing: Timing) -> Vec<Reco
                      put back at its next start",
                     record.phase
                 );
-                roll_back(host, journal, &mut record, reason, timing, &mut quiet).await;
+                roll_back(
+                    host,
+                    journal,
+                    &mut record,
+                    &reach,
+                    reason,
+                    timing,
+                    &mut quiet,
+                )
+                .await;
             }
         }
         tracing::warn!(job = %record.job_id, phase = ?record.phase, "finished an interrupted deployment");
         finished.push(record);
     }
     finished
+}
+
+/// The reach a record may be recovered within, or why it may not: every file and Windows
+/// change it names must be one the endpoint's configuration allows.
+fn admit(record: &Record, reach: Reach) -> std::result::Result<Reach, String> {
+    let outside = |what: String| {
+        format!(
+            "it names {what}, which a deployment to {} (as configured now) never touches",
+            record.endpoint
+        )
+    };
+    if let Some(file) = record.files.iter().find(|f| !reach.allows_file(&f.path)) {
+        return Err(outside(format!("the file {}", file.path.display())));
+    }
+    if let Some(change) = record.windows.iter().find(|w| !reach.allows(&w.change)) {
+        return Err(outside(format!("the Windows change {:?}", change.change)));
+    }
+    Ok(reach)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use super::{
-    Bundle, CommandLine, Driver, Error, FileWrite, Plan, Restart, VerifyAt, check_port,
+    Bundle, CommandLine, Driver, Error, FileWrite, Plan, Reach, Restart, VerifyAt, check_port,
     configured_leaf,
 };
 use crate::config::PemTarget;
@@ -93,16 +93,25 @@ impl Driver for PemDriver {
         Ok(Plan {
             files,
             windows: Vec::new(),
-            check: self.target.check.clone().map(CommandLine),
-            restart: self
-                .target
-                .reload
-                .clone()
-                .map(|r| Restart::Command(CommandLine(r))),
-            error_log: None,
-            verify: self.verify_at(),
+            reach: self.reach()?,
             old_sha256: configured_leaf(&self.target.certificate),
             private_readers: None,
+        })
+    }
+
+    fn reach(&self) -> Result<Reach, Error> {
+        let t = &self.target;
+        Ok(Reach {
+            files: [Some(&t.certificate), t.chain.as_ref(), t.key.as_ref()]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect(),
+            windows_port: None,
+            check: t.check.clone().map(CommandLine),
+            restart: t.reload.clone().map(|r| Restart::Command(CommandLine(r))),
+            error_log: None,
+            verify: self.verify_at(),
         })
     }
 }

@@ -1,8 +1,9 @@
-//! What a driver decides and the executor carries out. A plan is data (paths, commands, an
-//! address), so the journal can finish or undo it after a crash without asking the driver
-//! again; only the new files' contents live outside it (staged beside their targets).
+//! What a driver decides and the executor carries out. A plan is data: the files to write,
+//! the Windows changes, and the endpoint's [`Reach`] (its commands, its address, and every
+//! file and change a deployment to it may make). The journal records only how far a job
+//! got; after a crash the driver is asked for the reach again, from the configuration.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::Error;
+use super::windows_changes::WindowsChange;
 
 /// One file the deployment writes.
 pub struct FileWrite {
@@ -150,20 +152,73 @@ pub struct VerifyAt {
     pub without_sni: Option<String>,
 }
 
-/// Everything a deployment does, in order: write `files`, make the `windows` changes, run
-/// `check` (a configuration
-/// test: on failure the files are put back and nothing is restarted), run `restart`, then
-/// check that `verify` serves the new certificate.
-#[derive(Debug)]
-pub struct Plan {
-    pub files: Vec<FileWrite>,
-    /// Windows configuration changes, made after the files and before the check.
-    pub windows: Vec<super::windows_changes::WindowsChange>,
+/// What a deployment to one endpoint may touch and what it runs, from the agent's
+/// configuration alone. A plan stays inside it, and recovery after a crash takes its
+/// commands and paths from here, never from the journal: a journal file is data a local
+/// user might have written, and must not choose what runs as the agent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reach {
+    /// Every live file a deployment may replace.
+    pub files: Vec<PathBuf>,
+    /// The port whose HTTP.sys SSL bindings and URL reservation a deployment may change,
+    /// and whose certificate it may add to the machine's stores; `None`: no Windows change.
+    pub windows_port: Option<u16>,
+    /// A configuration test: on failure the files are put back and nothing is restarted.
     pub check: Option<CommandLine>,
     pub restart: Option<Restart>,
     /// Read for new lines when the check or restart fails.
     pub error_log: Option<PathBuf>,
     pub verify: Option<VerifyAt>,
+}
+
+impl Reach {
+    pub fn allows_file(&self, path: &Path) -> bool {
+        self.files.iter().any(|f| f == path)
+    }
+
+    /// A Windows change touches only this endpoint's port (a certificate import or trust is
+    /// judged by the port's reach as a whole: a driver without Windows changes has none).
+    pub fn allows(&self, change: &WindowsChange) -> bool {
+        let Some(port) = self.windows_port else {
+            return false;
+        };
+        match change {
+            WindowsChange::Import { .. } | WindowsChange::Trust { .. } => true,
+            WindowsChange::Reserve { url } => *url == reservation_url(port),
+            WindowsChange::Bind { key, .. } => {
+                super::windows_changes::parse_key(key).is_ok_and(|k| k.port() == port)
+            }
+        }
+    }
+
+    /// Why `plan` leaves this reach, if it does (a driver's mistake, refused before
+    /// anything is staged).
+    pub fn overstepped_by(&self, files: &[FileWrite], windows: &[WindowsChange]) -> Option<String> {
+        if let Some(file) = files.iter().find(|f| !self.allows_file(&f.path)) {
+            return Some(format!("it would write {}", file.path.display()));
+        }
+        windows
+            .iter()
+            .find(|c| !self.allows(c))
+            .map(|c| format!("it would make the Windows change {c:?}"))
+    }
+}
+
+/// The URL a Sage 300 port is reserved under for HTTP.sys.
+pub fn reservation_url(port: u16) -> String {
+    format!("https://+:{port}/")
+}
+
+/// Everything a deployment does, in order: write `files`, make the `windows` changes, run
+/// the reach's check, its restart, then check that its `verify` address serves the new
+/// certificate.
+#[derive(Debug)]
+pub struct Plan {
+    pub files: Vec<FileWrite>,
+    /// Windows configuration changes, made after the files and before the check.
+    pub windows: Vec<WindowsChange>,
+    /// The commands and the address, with every file and change the endpoint may have.
+    pub reach: Reach,
     /// The leaf the endpoint served before, when known: a rollback is verified against it.
     pub old_sha256: Option<String>,
     /// On Windows, the accounts besides SYSTEM and Administrators that may read the private

@@ -15,7 +15,10 @@ use certfleet_winhost::{BindingKey, Error as WinError, Host, SslBinding, Store};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use super::{Bundle, Driver, Error, FileWrite, Plan, Restart, VerifyAt, WindowsChange};
+use super::{
+    Bundle, Driver, Error, FileWrite, Plan, Reach, Restart, VerifyAt, WindowsChange,
+    reservation_url,
+};
 use crate::config::{AgentConfig, Sage300Target};
 use crate::sage300::{APP_ID, ConnectorConfig, ServiceUri, discover};
 
@@ -222,7 +225,7 @@ impl Driver for Sage300Driver {
             });
         }
         windows.push(WindowsChange::Reserve {
-            url: format!("https://+:{}/", self.port),
+            url: reservation_url(self.port),
         });
         let bindings = self.bindings()?;
         let stale: Vec<&SslBinding> = bindings
@@ -258,12 +261,24 @@ impl Driver for Sage300Driver {
         Ok(Plan {
             files,
             windows,
+            reach: self.reach()?,
+            old_sha256: self.current_sha256(&bindings),
+            private_readers: None,
+        })
+    }
+
+    fn reach(&self) -> Result<Reach, Error> {
+        Ok(Reach {
+            files: self
+                .installations
+                .iter()
+                .map(|i| i.target.config.clone())
+                .collect(),
+            windows_port: Some(self.port),
             check: None,
             restart: Some(self.restart()),
             error_log: None,
             verify: Some(self.verify_at()),
-            old_sha256: self.current_sha256(&bindings),
-            private_readers: None,
         })
     }
 }

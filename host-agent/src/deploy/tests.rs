@@ -137,6 +137,21 @@ async fn pem_setup(check: &[&str], reload: &[&str]) -> PemSetup {
     }
 }
 
+impl PemSetup {
+    /// The reach recovery gets from an agent configured with this target alone.
+    fn reach_of(&self) -> impl Fn(&str) -> Result<Reach> + Sync + use<> {
+        let config = crate::config::AgentConfig {
+            server: None,
+            rescan_secs: 300,
+            groups: Vec::new(),
+            apache: Vec::new(),
+            pem: vec![self.target.clone()],
+            sage300: Vec::new(),
+        };
+        move |endpoint| jobs::reach_for(&config, &Host::native(), endpoint)
+    }
+}
+
 async fn served(address: &str) -> String {
     let der = crate::inventory::served_leaf(address, Some("www.example.test"))
         .await
@@ -384,21 +399,13 @@ async fn a_crash_mid_apply_is_rolled_back_at_the_next_start() {
             },
         ],
         windows: Vec::new(),
-        check: None,
-        restart: Some(Restart::Command(CommandLine(vec!["true".into()]))),
         restarted: false,
-        error_log: None,
-        verify: Some(VerifyAt {
-            address: s.target.address.clone().expect("a"),
-            server_name: Some("www.example.test".into()),
-            without_sni: None,
-        }),
         detail: String::new(),
         reported: false,
     };
     s.journal.save(&record).expect("save");
 
-    let finished = recover(&Host::native(), &s.journal, quick()).await;
+    let finished = recover(&Host::native(), &s.journal, &s.reach_of(), quick()).await;
     assert_eq!(finished.len(), 1);
     assert_eq!(finished[0].phase, Phase::RolledBack, "{:?}", finished[0]);
     assert!(
@@ -416,7 +423,7 @@ async fn a_crash_mid_apply_is_rolled_back_at_the_next_start() {
     assert!(!files::staged_path(&key).exists());
     // A second start finds nothing left to do.
     assert!(
-        recover(&Host::native(), &s.journal, quick())
+        recover(&Host::native(), &s.journal, &s.reach_of(), quick())
             .await
             .is_empty()
     );
@@ -433,11 +440,7 @@ async fn the_journal_forgets_only_old_reported_jobs() {
         phase: Phase::Committed,
         files: Vec::new(),
         windows: Vec::new(),
-        check: None,
-        restart: None,
         restarted: false,
-        error_log: None,
-        verify: None,
         detail: String::new(),
         reported: true,
     };
@@ -472,11 +475,7 @@ async fn a_crash_after_verification_commits_and_one_before_apply_changes_nothing
         phase: Phase::Verified,
         files: Vec::new(),
         windows: Vec::new(),
-        check: None,
-        restart: None,
         restarted: true,
-        error_log: None,
-        verify: None,
         detail: "verified".into(),
         reported: false,
     };
@@ -489,7 +488,7 @@ async fn a_crash_after_verification_commits_and_one_before_apply_changes_nothing
     }];
     std::fs::write(files::staged_path(&s.target.certificate), "new").expect("staged");
     s.journal.save(&verified).expect("save");
-    let finished = recover(&Host::native(), &s.journal, quick()).await;
+    let finished = recover(&Host::native(), &s.journal, &s.reach_of(), quick()).await;
     let phase = |id: &str| finished.iter().find(|r| r.job_id == id).map(|r| r.phase);
     assert_eq!(phase("verified"), Some(Phase::Committed));
     assert_eq!(phase("staged"), Some(Phase::Failed));
@@ -808,7 +807,7 @@ fn apache_restarted_as_a_windows_service_keeps_its_keys_readable_by_the_service_
         .expect("plan");
     assert_eq!(plan.private_readers, Some(vec![".\\svc-esync".to_string()]));
     assert_eq!(
-        plan.restart,
+        plan.reach.restart,
         Some(Restart::Service {
             service: "eSync Apache Web Server".into()
         })
@@ -826,3 +825,6 @@ fn apache_restarted_as_a_windows_service_keeps_its_keys_readable_by_the_service_
         .expect("plan");
     assert_eq!(plan.private_readers, None);
 }
+
+/// What a local user on the host could try against the agent's files.
+mod local_users;

@@ -14,7 +14,7 @@ use super::{Bundle, Error};
 
 /// One change, as a plan states it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "change")]
+#[serde(rename_all = "snake_case", tag = "change", deny_unknown_fields)]
 pub enum WindowsChange {
     /// The bundle's certificate with its key into LocalMachine\My (its issuers into CA).
     Import { thumbprint: String },
@@ -37,7 +37,7 @@ pub enum WindowsChange {
 
 /// What was there before a change, as far as the job got.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "was")]
+#[serde(rename_all = "snake_case", tag = "was", deny_unknown_fields)]
 pub enum WindowsBefore {
     NotReached,
     /// Nothing: a rollback removes what the change added.
@@ -49,6 +49,7 @@ pub enum WindowsBefore {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WindowsRecord {
     pub change: WindowsChange,
     pub before: WindowsBefore,
@@ -56,6 +57,7 @@ pub struct WindowsRecord {
 
 /// An SSL binding in the journal's words.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BindingSnapshot {
     pub key: String,
     pub thumbprint: String,

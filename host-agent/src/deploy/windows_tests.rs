@@ -94,15 +94,24 @@ impl Driver for WindowsOnly {
         Ok(Plan {
             files: Vec::new(),
             windows: self.changes.clone(),
-            check: None,
-            restart: Some(Restart::Service {
-                service: SERVICE.into(),
-            }),
-            error_log: None,
-            verify: None,
+            reach: self.reach()?,
             old_sha256: None,
             private_readers: None,
         })
+    }
+
+    fn reach(&self) -> Result<Reach> {
+        Ok(windows_reach())
+    }
+}
+
+fn windows_reach() -> Reach {
+    Reach {
+        windows_port: Some(4207),
+        restart: Some(Restart::Service {
+            service: SERVICE.into(),
+        }),
+        ..Reach::default()
     }
 }
 
@@ -338,18 +347,18 @@ async fn crash_after(made: usize) {
         phase: Phase::Applied,
         files: Vec::new(),
         windows,
-        check: None,
-        restart: Some(Restart::Service {
-            service: SERVICE.into(),
-        }),
         restarted: false,
-        error_log: None,
-        verify: None,
         detail: String::new(),
         reported: false,
     };
     journal.save(&record).unwrap();
-    let finished = recover(&m.host, &journal, Timing::default()).await;
+    let finished = recover(
+        &m.host,
+        &journal,
+        &|_| Ok(windows_reach()),
+        Timing::default(),
+    )
+    .await;
     assert_eq!(finished.len(), 1, "after {made}");
     assert_eq!(
         finished[0].phase,
@@ -366,12 +375,24 @@ async fn crash_after(made: usize) {
 }
 
 #[test]
-fn a_journal_from_before_windows_changes_reads_with_none() {
+fn a_journal_from_before_windows_changes_reads_with_none_and_its_commands_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path()).unwrap();
     let text = r#"{"job_id":"j","endpoint":"pem:a","new_sha256":"AA","old_sha256":null,
-        "phase":"committed","files":[],"check":null,"restart":null,"restarted":false,
-        "error_log":null,"verify":null,"detail":"","reported":true}"#;
-    let record: Record = serde_json::from_str(text).unwrap();
+        "phase":"committed","files":[],"check":null,"restart":["touch","/tmp/x"],
+        "restarted":false,"error_log":null,"verify":null,"detail":"","reported":true}"#;
+    std::fs::write(dir.path().join("j.json"), text).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.path().join("j.json");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let record = journal.load("j").expect("an old journal still reads");
     assert!(record.windows.is_empty());
+    journal.save(&record).unwrap();
+    let again = std::fs::read_to_string(dir.path().join("j.json")).unwrap();
+    assert!(!again.contains("touch"), "not written again: {again}");
 }
 
 #[tokio::test]
