@@ -259,6 +259,12 @@ pub async fn execute(
         return fail(journal, &mut record, detail);
     }
     let reach = &plan.reach;
+    let undo = Undo {
+        host,
+        journal,
+        reach,
+        timing,
+    };
     record.old_sha256 = plan.old_sha256.clone();
     record.windows = plan
         .windows
@@ -320,42 +326,23 @@ pub async fn execute(
             let copy = backups.join(i.to_string());
             if let Err(e) = files::keep_copy(&path, &copy) {
                 let detail = format!("cannot keep a copy of {}: {e}", path.display());
-                return roll_back(host, journal, &mut record, reach, detail, timing, progress)
-                    .await;
+                return undo.roll_back(&mut record, detail, progress).await;
             }
             Before::Copy(copy)
         } else {
             Before::Absent
         };
         if let Err(e) = journal.save(&record) {
-            return roll_back(
-                host,
-                journal,
-                &mut record,
-                reach,
-                e.to_string(),
-                timing,
-                progress,
-            )
-            .await;
+            return undo.roll_back(&mut record, e.to_string(), progress).await;
         }
         if let Err(e) = files::promote(&path) {
             let detail = format!("cannot replace {}: {e}", path.display());
-            return roll_back(host, journal, &mut record, reach, detail, timing, progress).await;
+            return undo.roll_back(&mut record, detail, progress).await;
         }
     }
     record.phase = Phase::Applied;
     if let Err(e) = journal.save(&record) {
-        return roll_back(
-            host,
-            journal,
-            &mut record,
-            reach,
-            e.to_string(),
-            timing,
-            progress,
-        )
-        .await;
+        return undo.roll_back(&mut record, e.to_string(), progress).await;
     }
 
     // Windows changes: what was there is journaled before each one is made.
@@ -363,41 +350,14 @@ pub async fn execute(
         match windows_changes::before(host, &record.windows[i].change) {
             Ok(before) => record.windows[i].before = before,
             Err(e) => {
-                return roll_back(
-                    host,
-                    journal,
-                    &mut record,
-                    reach,
-                    e.to_string(),
-                    timing,
-                    progress,
-                )
-                .await;
+                return undo.roll_back(&mut record, e.to_string(), progress).await;
             }
         }
         if let Err(e) = journal.save(&record) {
-            return roll_back(
-                host,
-                journal,
-                &mut record,
-                reach,
-                e.to_string(),
-                timing,
-                progress,
-            )
-            .await;
+            return undo.roll_back(&mut record, e.to_string(), progress).await;
         }
         if let Err(e) = windows_changes::apply(host, bundle, &record.windows[i]) {
-            return roll_back(
-                host,
-                journal,
-                &mut record,
-                reach,
-                e.to_string(),
-                timing,
-                progress,
-            )
-            .await;
+            return undo.roll_back(&mut record, e.to_string(), progress).await;
         }
     }
 
@@ -407,27 +367,18 @@ pub async fn execute(
         progress(DeployStep::Check, &check.to_string());
         if let Err(e) = check.run().await {
             let detail = format!("the configuration test failed, nothing was restarted: {e}");
-            return roll_back(host, journal, &mut record, reach, detail, timing, progress).await;
+            return undo.roll_back(&mut record, detail, progress).await;
         }
     }
     if let Some(restart) = &reach.restart {
         progress(DeployStep::Restart, &restart.to_string());
         record.restarted = true;
         if let Err(e) = journal.save(&record) {
-            return roll_back(
-                host,
-                journal,
-                &mut record,
-                reach,
-                e.to_string(),
-                timing,
-                progress,
-            )
-            .await;
+            return undo.roll_back(&mut record, e.to_string(), progress).await;
         }
         if let Err(e) = restart.run(&host.services).await {
             let detail = format!("{e}{}", log_tail(reach, log_size));
-            return roll_back(host, journal, &mut record, reach, detail, timing, progress).await;
+            return undo.roll_back(&mut record, detail, progress).await;
         }
     }
 
@@ -438,21 +389,12 @@ pub async fn execute(
                 "after the restart the live port did not serve the new certificate: {e}{}",
                 log_tail(reach, log_size)
             );
-            return roll_back(host, journal, &mut record, reach, detail, timing, progress).await;
+            return undo.roll_back(&mut record, detail, progress).await;
         }
         record.phase = Phase::Verified;
         record.detail = format!("{} serves the new certificate", at.address);
         if let Err(e) = journal.save(&record) {
-            return roll_back(
-                host,
-                journal,
-                &mut record,
-                reach,
-                e.to_string(),
-                timing,
-                progress,
-            )
-            .await;
+            return undo.roll_back(&mut record, e.to_string(), progress).await;
         }
     } else {
         record.detail = "files replaced; no live port to verify".into();
@@ -496,84 +438,101 @@ fn commit(journal: &Journal, record: &mut Record) {
     let _ = std::fs::remove_dir_all(journal.backup_dir(&record.job_id));
 }
 
-/// Puts every replaced file back, restarts when the new files were restarted with, and
-/// verifies the old certificate is served again.
-async fn roll_back(
-    host: &Host,
-    journal: &Journal,
-    record: &mut Record,
-    reach: &Reach,
-    reason: String,
+/// What a rollback needs besides the record: where, and the endpoint's reach.
+struct Undo<'a> {
+    host: &'a Host,
+    journal: &'a Journal,
+    reach: &'a Reach,
     timing: Timing,
-    progress: Progress<'_>,
-) -> Outcome {
-    progress(DeployStep::Rollback, &reason);
-    record.phase = Phase::RollingBack;
-    record.detail = reason;
-    let _ = journal.save(record);
-    let mut problems = Vec::new();
-    // Windows changes first, newest first: a binding goes back before its certificate
-    // could leave the store.
-    for change in record.windows.iter().rev() {
-        if let Err(e) = windows_changes::undo(host, change) {
-            problems.push(e);
-        }
-    }
-    for file in &record.files {
-        let _ = std::fs::remove_file(files::staged_path(&file.path));
-        let restored = match &file.before {
-            Before::NotReached => Ok(()),
-            Before::Absent if file.path.exists() => std::fs::remove_file(&file.path),
-            Before::Absent => Ok(()),
-            Before::Copy(copy) => files::restore(copy, &file.path),
-        };
-        if let Err(e) = restored {
-            problems.push(format!("cannot restore {}: {e}", file.path.display()));
-        }
-    }
-    if record.restarted
-        && let Some(restart) = &reach.restart
-        && let Err(e) = restart.run(&host.services).await
-    {
-        problems.push(format!("restarting with the old files failed too: {e}"));
-    }
-    if record.restarted
-        && let Some(at) = &reach.verify
-    {
-        match &record.old_sha256 {
-            Some(old) => match wait_for_leaf(at, old, timing).await {
-                Ok(()) => record.detail.push_str(&format!(
-                    "\nrolled back: {} serves the old certificate again",
-                    at.address
-                )),
-                Err(e) => problems.push(format!("the old certificate is not served again: {e}")),
-            },
-            None => {
-                match crate::inventory::served_leaf(&at.address, at.server_name.as_deref()).await {
-                    Ok(_) => record
-                        .detail
-                        .push_str(&format!("\nrolled back: {} answers again", at.address)),
-                    Err(e) => problems.push(format!(
-                        "the port does not answer after the rollback: {e:#}"
-                    )),
-                }
+}
+
+impl Undo<'_> {
+    /// Puts every replaced file back, restarts when the new files were restarted with, and
+    /// verifies the old certificate is served again.
+    async fn roll_back(
+        &self,
+        record: &mut Record,
+        reason: String,
+        progress: Progress<'_>,
+    ) -> Outcome {
+        let Undo {
+            host,
+            journal,
+            reach,
+            timing,
+        } = *self;
+        progress(DeployStep::Rollback, &reason);
+        record.phase = Phase::RollingBack;
+        record.detail = reason;
+        let _ = journal.save(record);
+        let mut problems = Vec::new();
+        // Windows changes first, newest first: a binding goes back before its certificate
+        // could leave the store.
+        for change in record.windows.iter().rev() {
+            if let Err(e) = windows_changes::undo(host, change) {
+                problems.push(e);
             }
         }
-    } else {
-        record
-            .detail
-            .push_str("\nrolled back: the previous files are in place");
+        for file in &record.files {
+            let _ = std::fs::remove_file(files::staged_path(&file.path));
+            let restored = match &file.before {
+                Before::NotReached => Ok(()),
+                Before::Absent if file.path.exists() => std::fs::remove_file(&file.path),
+                Before::Absent => Ok(()),
+                Before::Copy(copy) => files::restore(copy, &file.path),
+            };
+            if let Err(e) = restored {
+                problems.push(format!("cannot restore {}: {e}", file.path.display()));
+            }
+        }
+        if record.restarted
+            && let Some(restart) = &reach.restart
+            && let Err(e) = restart.run(&host.services).await
+        {
+            problems.push(format!("restarting with the old files failed too: {e}"));
+        }
+        if record.restarted
+            && let Some(at) = &reach.verify
+        {
+            match &record.old_sha256 {
+                Some(old) => match wait_for_leaf(at, old, timing).await {
+                    Ok(()) => record.detail.push_str(&format!(
+                        "\nrolled back: {} serves the old certificate again",
+                        at.address
+                    )),
+                    Err(e) => {
+                        problems.push(format!("the old certificate is not served again: {e}"))
+                    }
+                },
+                None => {
+                    match crate::inventory::served_leaf(&at.address, at.server_name.as_deref())
+                        .await
+                    {
+                        Ok(_) => record
+                            .detail
+                            .push_str(&format!("\nrolled back: {} answers again", at.address)),
+                        Err(e) => problems.push(format!(
+                            "the port does not answer after the rollback: {e:#}"
+                        )),
+                    }
+                }
+            }
+        } else {
+            record
+                .detail
+                .push_str("\nrolled back: the previous files are in place");
+        }
+        if !problems.is_empty() {
+            record.detail.push_str(&format!(
+                "\nTHE ROLLBACK NEEDS A PERSON: {}",
+                problems.join("; ")
+            ));
+        }
+        record.phase = Phase::RolledBack;
+        let _ = journal.save(record);
+        let _ = std::fs::remove_dir_all(journal.backup_dir(&record.job_id));
+        Outcome::of(record)
     }
-    if !problems.is_empty() {
-        record.detail.push_str(&format!(
-            "\nTHE ROLLBACK NEEDS A PERSON: {}",
-            problems.join("; ")
-        ));
-    }
-    record.phase = Phase::RolledBack;
-    let _ = journal.save(record);
-    let _ = std::fs::remove_dir_all(journal.backup_dir(&record.job_id));
-    Outcome::of(record)
 }
 
 /// Waits until the port serves `sha256` to clients that send the server name, and (when
@@ -714,16 +673,13 @@ pub async fn recover(
                      put back at its next start",
                     record.phase
                 );
-                roll_back(
+                let undo = Undo {
                     host,
                     journal,
-                    &mut record,
-                    &reach,
-                    reason,
+                    reach: &reach,
                     timing,
-                    &mut quiet,
-                )
-                .await;
+                };
+                undo.roll_back(&mut record, reason, &mut quiet).await;
             }
         }
         tracing::warn!(job = %record.job_id, phase = ?record.phase, "finished an interrupted deployment");
