@@ -138,6 +138,7 @@ async fn seed(store: &Store, hosts: usize, per_host: usize, now: i64, der: &[u8]
                 &Inventory::of(Snapshot {
                     endpoints,
                     certificates,
+                    trust: Vec::new(),
                 }),
                 now,
             )

@@ -40,6 +40,7 @@ fn snapshot(old: &CertificateInfo) -> Snapshot {
             findings: vec![],
         }],
         certificates: vec![old.clone()],
+        trust: Vec::new(),
     }
 }
 

@@ -66,6 +66,7 @@ fn snapshot(signer: &rcgen::KeyPair, agent: usize, round: usize) -> Result<Snaps
     Ok(Snapshot {
         endpoints,
         certificates,
+        trust: Vec::new(),
     })
 }
 

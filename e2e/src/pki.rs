@@ -55,7 +55,13 @@ impl TestCa {
         )
     }
 
-    fn issue(&self, names: &[&str], days: i64, ekus: Vec<ExtendedKeyUsagePurpose>) -> ServerCert {
+    /// A certificate for `names` with exactly these extended key usages.
+    pub fn issue(
+        &self,
+        names: &[&str],
+        days: i64,
+        ekus: Vec<ExtendedKeyUsagePurpose>,
+    ) -> ServerCert {
         let key = KeyPair::generate().expect("key");
         let mut params =
             CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())

@@ -151,6 +151,7 @@ fn an_agent_claiming_another_hosts_endpoint_never_receives_its_key() -> Result<(
         let honest = Snapshot {
             endpoints: vec![endpoint("pem:site", &old_info.sha256)],
             certificates: vec![old_info.clone()],
+            trust: Vec::new(),
         };
         tasks.push(agent(&console, ca.clone(), "web01", vec![honest], seen_tx.clone()).await?);
         next_of(
@@ -163,10 +164,12 @@ fn an_agent_claiming_another_hosts_endpoint_never_receives_its_key() -> Result<(
         let forged_inventory = Snapshot {
             endpoints: vec![endpoint("pem:stolen", &forged.sha256)],
             certificates: vec![forged.clone()],
+            trust: Vec::new(),
         };
         let claim = Snapshot {
             endpoints: vec![endpoint("pem:stolen", &old_info.sha256)],
             certificates: vec![old_info.clone()],
+            trust: Vec::new(),
         };
         tasks.push(
             agent(

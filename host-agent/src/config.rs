@@ -23,6 +23,9 @@ pub struct AgentConfig {
     pub pem: Vec<PemTarget>,
     #[serde(default)]
     pub sage300: Vec<Sage300Target>,
+    /// Servers this machine (a client: BPA Platform, the Connector tool) must trust.
+    #[serde(default)]
+    pub trust: Vec<TrustTarget>,
 }
 
 fn default_rescan() -> u64 {
@@ -139,6 +142,64 @@ pub struct Sage300Target {
     pub allowed_issuers: Vec<String>,
 }
 
+/// A server endpoint this client machine must trust: its certificate (self-signed) or its
+/// issuing CA goes into the machine's trust store before the server switches to it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrustTarget {
+    /// `host:port` the machine's clients connect to (`sage01.example.com:4207`).
+    pub endpoint: String,
+    /// The name the certificate must carry, when clients use another than the host.
+    pub server_name: Option<String>,
+    /// Linux: where certfleet puts the certificates it installs; default
+    /// `/usr/local/share/ca-certificates/` (Debian's folder for local CAs).
+    pub bundle_dir: Option<PathBuf>,
+    /// Linux: rebuilds the system bundle after a change; default `update-ca-certificates`.
+    pub update_command: Option<Vec<String>>,
+    /// Linux: the bundle the check judges the served chain against; default the system's
+    /// (`/etc/ssl/certs/ca-certificates.crt`).
+    pub ca_file: Option<PathBuf>,
+    /// SHA-256 fingerprints of CA certificates this machine may be told to trust for the
+    /// endpoint; a self-signed certificate naming the endpoint's host needs none.
+    #[serde(default)]
+    pub allowed_issuers: Vec<String>,
+}
+
+/// Debian's and Ubuntu's (and Alpine's) system bundle; Fedora's and RHEL's.
+const SYSTEM_BUNDLES: [&str; 2] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+];
+
+impl TrustTarget {
+    /// The host part of `endpoint`.
+    pub fn host(&self) -> &str {
+        self.endpoint
+            .rsplit_once(':')
+            .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']'))
+            .unwrap_or(&self.endpoint)
+    }
+
+    /// The name checked against the certificate.
+    pub fn server_name(&self) -> String {
+        self.server_name
+            .clone()
+            .unwrap_or_else(|| self.host().to_owned())
+            .to_ascii_lowercase()
+    }
+
+    /// The bundle the check reads: `ca_file`, else the first system bundle that exists.
+    pub fn ca_file(&self) -> PathBuf {
+        self.ca_file.clone().unwrap_or_else(|| {
+            SYSTEM_BUNDLES
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| p.exists())
+                .unwrap_or_else(|| PathBuf::from(SYSTEM_BUNDLES[0]))
+        })
+    }
+}
+
 impl Sage300Target {
     pub fn service(&self) -> &str {
         self.service
@@ -173,12 +234,25 @@ impl AgentConfig {
                 bail!("every [[pem]] target needs a name");
             }
         }
+        for trust in &config.trust {
+            let port = trust
+                .endpoint
+                .rsplit_once(':')
+                .map(|(_, p)| p.parse::<u16>());
+            if !matches!(port, Some(Ok(p)) if p > 0) || trust.host().is_empty() {
+                bail!(
+                    "[[trust]] endpoint = {:?} is not host:port (e.g. \"sage01.example.com:4207\")",
+                    trust.endpoint
+                );
+            }
+        }
         let lists = config
             .apache
             .iter()
             .map(|t| &t.allowed_issuers)
             .chain(config.pem.iter().map(|t| &t.allowed_issuers))
-            .chain(config.sage300.iter().map(|t| &t.allowed_issuers));
+            .chain(config.sage300.iter().map(|t| &t.allowed_issuers))
+            .chain(config.trust.iter().map(|t| &t.allowed_issuers));
         for entry in lists.flatten() {
             if let Err(e) = certfleet_certkit::Fingerprint::parse(entry) {
                 bail!(
@@ -229,6 +303,14 @@ groups = []
 # address = "127.0.0.1:443"
 # check = ["nginx", "-t"]                        # run before reload when deploying
 # reload = ["systemctl", "reload", "nginx"]
+
+# On a client machine (BPA Platform, the Sage 300 Connector tool): a server it must trust.
+# `certfleet-agent scan` shows whether it does, and why not.
+# [[trust]]
+# endpoint = "sage01.example.com:4207"
+# server_name = "sage01.example.com"             # when the certificate names another host
+# ca_file = "/etc/ssl/certs/ca-certificates.crt" # Linux: the bundle judged against
+# allowed_issuers = ["3F2A...64 hex digits"]     # CAs this machine may be told to trust
 "#;
 
 #[cfg(test)]
@@ -240,6 +322,7 @@ mod tests {
         let config = AgentConfig::parse(STARTER).expect("starter");
         assert_eq!(config.rescan_secs, 300);
         assert!(config.apache.is_empty() && config.pem.is_empty() && config.sage300.is_empty());
+        assert!(config.trust.is_empty());
     }
 
     #[test]
@@ -268,6 +351,23 @@ mod tests {
         let text = format!("{err:#}");
         assert!(text.contains("agent.toml"), "{text}");
         assert!(text.contains("line 3"), "{text}");
+    }
+
+    #[test]
+    fn a_trust_endpoint_is_host_and_port() {
+        let config = AgentConfig::parse(
+            "[[trust]]\nendpoint = \"SAGE01.example.test:4207\"\n[[trust]]\nendpoint = \"[::1]:443\"\nserver_name = \"sage01\"\n",
+        )
+        .expect("parse");
+        assert_eq!(config.trust[0].server_name(), "sage01.example.test");
+        assert_eq!(config.trust[1].host(), "::1");
+        assert_eq!(config.trust[1].server_name(), "sage01");
+        for bad in ["sage01", "sage01:https", ":4207", "sage01:0"] {
+            let err = AgentConfig::parse(&format!("[[trust]]\nendpoint = \"{bad}\"\n"))
+                .expect_err(bad)
+                .to_string();
+            assert!(err.contains("host:port"), "{err}");
+        }
     }
 
     #[test]

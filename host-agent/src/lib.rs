@@ -18,3 +18,4 @@ pub mod scan;
 pub mod service;
 pub mod store;
 pub mod tls;
+pub mod trust;

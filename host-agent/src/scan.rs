@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use certfleet_proto::{Endpoint, Snapshot};
+use certfleet_proto::{Endpoint, Snapshot, TrustCheck};
 use certfleet_winhost::Host;
 use time::OffsetDateTime;
 
@@ -30,14 +30,15 @@ pub struct Args {
 /// Exit status when the scan could not run (clap also uses 2 for usage errors).
 const COULD_NOT_RUN: u8 = 2;
 
-/// Whether any endpoint has an error finding or could not be read.
+/// Whether any endpoint has an error finding or could not be read, or a server this
+/// machine must trust is not trusted.
 fn has_errors(snapshot: &Snapshot) -> bool {
     snapshot.endpoints.iter().any(|e| {
         !e.errors.is_empty()
             || e.findings
                 .iter()
                 .any(|f| f.severity == certfleet_proto::Severity::Error)
-    })
+    }) || snapshot.trust.iter().any(|t| !t.verdict.is_trusted())
 }
 
 pub fn run(args: &Args, host: &Host) -> ExitCode {
@@ -86,13 +87,35 @@ pub fn run(args: &Args, host: &Host) -> ExitCode {
 
 fn render(snapshot: &Snapshot) -> String {
     let mut out = String::new();
-    if snapshot.endpoints.is_empty() {
-        out.push_str("nothing to report: add [[apache]], [[pem]] (or, on Windows, a certificate in LocalMachine\\My) to the configuration\n");
+    if snapshot.endpoints.is_empty() && snapshot.trust.is_empty() {
+        out.push_str("nothing to report: add [[apache]], [[pem]], [[trust]] (or, on Windows, a certificate in LocalMachine\\My) to the configuration\n");
     }
     for endpoint in &snapshot.endpoints {
         render_endpoint(&mut out, snapshot, endpoint);
     }
+    for check in &snapshot.trust {
+        render_trust(&mut out, snapshot, check);
+    }
     out
+}
+
+fn render_trust(out: &mut String, snapshot: &Snapshot, t: &TrustCheck) {
+    let _ = writeln!(out, "{} (must be trusted here)", t.endpoint);
+    let _ = writeln!(out, "  name:       {}", t.server_name);
+    let _ = writeln!(out, "  judged by:  {}", t.store);
+    for (i, sha) in t.chain.iter().enumerate() {
+        let label = if i == 0 { "served" } else { "  then" };
+        match snapshot.certificates.iter().find(|c| &c.sha256 == sha) {
+            Some(c) => {
+                let _ = writeln!(out, "  {label:<11} \"{}\" from \"{}\"", c.subject, c.issuer);
+            }
+            None => {
+                let _ = writeln!(out, "  {label:<11} SHA-256 {sha}");
+            }
+        }
+    }
+    let _ = writeln!(out, "  verdict:    {}: {}", t.verdict.label(), t.reason);
+    out.push('\n');
 }
 
 fn render_endpoint(out: &mut String, snapshot: &Snapshot, e: &Endpoint) {

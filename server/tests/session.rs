@@ -282,6 +282,7 @@ fn numbered(n: usize) -> Inventory {
             findings: vec![],
         }],
         certificates: vec![],
+        trust: Vec::new(),
     })
 }
 

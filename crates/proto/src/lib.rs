@@ -12,6 +12,7 @@ mod facts;
 mod frame;
 mod messages;
 mod states;
+mod trust;
 
 pub use enroll::{
     EnrollRequest, EnrollResponse, EnrollmentToken, HttpError, HttpErrorBody, ca_pin,
@@ -25,3 +26,4 @@ pub use frame::{
 };
 pub use messages::*;
 pub use states::{RolloutState, TargetState};
+pub use trust::{Revocation, TrustCheck, TrustOrigin, TrustVerdict};

@@ -101,6 +101,10 @@ pub struct Snapshot {
     pub endpoints: Vec<Endpoint>,
     /// Every certificate an endpoint names or serves, once each (by SHA-256).
     pub certificates: Vec<CertificateInfo>,
+    /// A client machine's checks of the servers it must trust. Left out when empty, so a
+    /// server's snapshot (and its hash) reads as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trust: Vec<crate::TrustCheck>,
 }
 
 /// One place a certificate is used: a virtual host, a set of PEM files, a binding.

@@ -43,6 +43,7 @@ fn snapshot() -> Snapshot {
             self_signed: false,
             der_base64: "MIIB".into(),
         }],
+        trust: Vec::new(),
     }
 }
 

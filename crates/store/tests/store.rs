@@ -225,6 +225,7 @@ async fn ingest_writes_only_what_changed() {
     let snapshot = Snapshot {
         endpoints: vec![endpoint("one", "AA", vec![]), endpoint("two", "BB", vec![])],
         certificates: vec![cert("AA", NOW + 100 * DAY), cert("BB", NOW + 5 * DAY)],
+        trust: Vec::new(),
     };
     let first = store
         .ingest_inventory("a1", host, &Inventory::of(snapshot.clone()), NOW)
@@ -243,6 +244,7 @@ async fn ingest_writes_only_what_changed() {
     let changed = Snapshot {
         endpoints: vec![endpoint("one", "CC", vec![error_finding()])],
         certificates: vec![cert("CC", NOW - DAY)],
+        trust: Vec::new(),
     };
     let third = store
         .ingest_inventory("a1", host, &Inventory::of(changed), NOW + 1)
@@ -282,6 +284,7 @@ async fn an_inventory_naming_a_certificate_it_lacks_is_refused_whole() {
     let broken = Snapshot {
         endpoints: vec![endpoint("one", "ZZ", vec![])],
         certificates: vec![],
+        trust: Vec::new(),
     };
     let err = store
         .ingest_inventory("a1", host, &Inventory::of(broken), NOW)
@@ -316,6 +319,7 @@ async fn summary_and_certificate_filters_agree() {
             cert("F1", NOW + 200 * DAY),
             cert("B1", NOW + 300 * DAY),
         ],
+        trust: Vec::new(),
     };
     store
         .ingest_inventory("a1", host, &Inventory::of(snapshot), NOW)
@@ -429,6 +433,7 @@ async fn certificate_pages_follow_the_cursor_without_gaps() {
             .enumerate()
             .map(|(i, s)| cert(s, NOW + (i as i64 % 5) * DAY))
             .collect(),
+        trust: Vec::new(),
     };
     store
         .ingest_inventory("a1", host, &Inventory::of(snapshot), NOW)
@@ -526,6 +531,7 @@ async fn concurrent_enrolments_and_ingests_all_succeed() {
             let snapshot = Snapshot {
                 endpoints: vec![endpoint("one", &format!("S{i}"), vec![])],
                 certificates: vec![cert(&format!("S{i}"), NOW + DAY)],
+                trust: Vec::new(),
             };
             store
                 .ingest_inventory(&id, host, &Inventory::of(snapshot), NOW)
@@ -598,6 +604,7 @@ async fn the_summary_matches_a_naive_count_through_many_changes() {
                     &Inventory::of(Snapshot {
                         endpoints,
                         certificates,
+                        trust: Vec::new(),
                     }),
                     NOW,
                 )
@@ -637,6 +644,7 @@ async fn the_summary_matches_a_naive_count_through_many_changes() {
                     })
                     .collect(),
                 certificates: edges.iter().map(|(sha, t, _)| cert(sha, *t)).collect(),
+                trust: Vec::new(),
             }),
             NOW,
         )
@@ -690,6 +698,7 @@ async fn a_certificate_unused_for_long_enough_is_removed_and_a_used_one_kept() {
             endpoint("kept", "KEPT", vec![]),
         ],
         certificates: vec![cert("OLD", NOW + DAY), cert("KEPT", NOW + DAY)],
+        trust: Vec::new(),
     };
     store
         .ingest_inventory("a1", host, &Inventory::of(both), NOW)
@@ -699,6 +708,7 @@ async fn a_certificate_unused_for_long_enough_is_removed_and_a_used_one_kept() {
     let one = Snapshot {
         endpoints: vec![endpoint("kept", "KEPT", vec![])],
         certificates: vec![cert("KEPT", NOW + DAY)],
+        trust: Vec::new(),
     };
     store
         .ingest_inventory("a1", host, &Inventory::of(one), NOW + 10)
@@ -727,6 +737,7 @@ async fn a_certificate_unused_for_long_enough_is_removed_and_a_used_one_kept() {
     let back = Snapshot {
         endpoints: vec![endpoint("old", "OLD", vec![])],
         certificates: vec![cert("OLD", NOW + DAY)],
+        trust: Vec::new(),
     };
     store
         .ingest_inventory("a1", host, &Inventory::of(back), NOW + 20)
@@ -743,6 +754,7 @@ async fn the_first_host_to_serve_a_name_owns_it_and_an_acceptance_is_kept() {
     let snapshot = || Snapshot {
         endpoints: vec![endpoint("site", "SAME", vec![])],
         certificates: vec![cert("SAME", NOW + DAY)],
+        trust: Vec::new(),
     };
     for (agent, host) in [("a1", first), ("a2", second)] {
         store

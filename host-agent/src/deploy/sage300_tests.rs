@@ -83,6 +83,7 @@ async fn server(scheme: &str) -> Server {
             import_root: false,
             allowed_issuers: Vec::new(),
         }],
+        trust: Vec::new(),
     };
     Server {
         host,

@@ -147,6 +147,7 @@ impl PemSetup {
             apache: Vec::new(),
             pem: vec![self.target.clone()],
             sage300: Vec::new(),
+            trust: Vec::new(),
         };
         move |endpoint| jobs::reach_for(&config, &Host::native(), endpoint)
     }

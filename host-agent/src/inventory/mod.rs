@@ -15,7 +15,7 @@ use certfleet_winhost::Host;
 
 use crate::config::AgentConfig;
 
-pub use probe::{ProbeError, served_leaf};
+pub use probe::{ProbeError, served_chain, served_leaf};
 
 pub(crate) fn finding(code: &str, severity: Severity, message: String) -> Finding {
     Finding {
@@ -284,10 +284,13 @@ pub async fn collect(config: &AgentConfig, host: &Host, now: OffsetDateTime) -> 
     )
     .await;
     stores::collect(&*host.stores, now, &mut endpoints, &mut certificates);
+    let mut trust = crate::trust::check_all(&config.trust, host, now, &mut certificates).await;
     endpoints.sort_by(|a, b| a.key.cmp(&b.key));
     certificates.sort_by(|a, b| a.sha256.cmp(&b.sha256));
+    trust.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
     Snapshot {
         endpoints,
         certificates,
+        trust,
     }
 }

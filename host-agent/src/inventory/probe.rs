@@ -36,6 +36,15 @@ pub enum ProbeError {
 /// Connects to `address` (`host:port`), sending `server_name` as SNI when it is a valid
 /// name (Apache picks the virtual host by it), and returns the served leaf's DER.
 pub async fn served_leaf(address: &str, server_name: Option<&str>) -> Result<Vec<u8>, ProbeError> {
+    let mut chain = served_chain(address, server_name).await?;
+    Ok(chain.swap_remove(0))
+}
+
+/// Like [`served_leaf`], the whole chain as served: leaf first, never empty.
+pub async fn served_chain(
+    address: &str,
+    server_name: Option<&str>,
+) -> Result<Vec<Vec<u8>>, ProbeError> {
     let at = || address.to_owned();
     let host = address
         .rsplit_once(':')
@@ -63,11 +72,16 @@ pub async fn served_leaf(address: &str, server_name: Option<&str>) -> Result<Vec
         address: at(),
         source,
     })?;
-    let leaf = tls
+    let chain: Vec<Vec<u8>> = tls
         .get_ref()
         .1
         .peer_certificates()
-        .and_then(|chain| chain.first())
-        .ok_or_else(|| ProbeError::NoCertificate { address: at() })?;
-    Ok(leaf.to_vec())
+        .unwrap_or_default()
+        .iter()
+        .map(|c| c.to_vec())
+        .collect();
+    if chain.is_empty() {
+        return Err(ProbeError::NoCertificate { address: at() });
+    }
+    Ok(chain)
 }

@@ -14,6 +14,9 @@ pub const MAX_ENDPOINTS: usize = 2_000;
 pub const MAX_CERTIFICATES: usize = 2_000;
 pub const MAX_FINDINGS_PER_ENDPOINT: usize = 100;
 pub const MAX_ERRORS_PER_ENDPOINT: usize = 32;
+/// Servers one client machine checks its trust in, and certificates in one served chain.
+pub const MAX_TRUST_CHECKS: usize = 500;
+pub const MAX_CHAIN: usize = 16;
 /// Bytes of any one text field (a key, a name, a path, a message).
 pub const MAX_TEXT_BYTES: usize = 4 * 1024;
 
@@ -120,6 +123,24 @@ fn check_limits(snapshot: &Snapshot) -> Result<(), Refusal> {
             )));
         }
     }
+    if snapshot.trust.len() > MAX_TRUST_CHECKS {
+        return Err(too_large(format!(
+            "the inventory lists {} trust checks; the console takes at most \
+             {MAX_TRUST_CHECKS} from one agent",
+            snapshot.trust.len()
+        )));
+    }
+    for t in &snapshot.trust {
+        let texts = [&t.endpoint, &t.server_name, &t.reason, &t.store];
+        if t.chain.len() > MAX_CHAIN || texts.iter().any(|x| x.len() > MAX_TEXT_BYTES) {
+            return Err(too_large(format!(
+                "the trust check of {:.200} carries a chain of {} certificates or a text over \
+                 {MAX_TEXT_BYTES} bytes; at most {MAX_CHAIN} and {MAX_TEXT_BYTES} are taken",
+                t.endpoint,
+                t.chain.len()
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -194,6 +215,7 @@ mod tests {
         let mut snapshot = Snapshot {
             endpoints: vec![],
             certificates: vec![forged],
+            trust: Vec::new(),
         };
         let refusal = check(&mut snapshot).expect_err("forged");
         assert_eq!(refusal.code, ErrorCode::CertificateInvalid);
@@ -213,6 +235,7 @@ mod tests {
         let mut snapshot = Snapshot {
             endpoints: vec![],
             certificates: vec![claim],
+            trust: Vec::new(),
         };
         check(&mut snapshot).expect("a real certificate");
         assert_eq!(snapshot.certificates, vec![real]);
@@ -225,6 +248,7 @@ mod tests {
         let mut snapshot = Snapshot {
             endpoints: vec![],
             certificates: vec![claim.clone()],
+            trust: Vec::new(),
         };
         assert_eq!(
             check(&mut snapshot).expect_err("junk").code,
@@ -245,6 +269,7 @@ mod tests {
                 .map(|i| endpoint(&format!("e{i}")))
                 .collect(),
             certificates: vec![],
+            trust: Vec::new(),
         };
         let refusal = check(&mut big).expect_err("too many");
         assert_eq!(refusal.code, ErrorCode::InventoryTooLarge);
@@ -255,6 +280,7 @@ mod tests {
         let mut one = Snapshot {
             endpoints: vec![long],
             certificates: vec![],
+            trust: Vec::new(),
         };
         assert_eq!(
             check(&mut one).expect_err("long").code,
@@ -263,7 +289,39 @@ mod tests {
         let mut fine = Snapshot {
             endpoints: vec![endpoint("e")],
             certificates: vec![],
+            trust: Vec::new(),
         };
         check(&mut fine).expect("within the limits");
+
+        // A client machine's trust checks are bounded the same way.
+        let trust = |reason: String, chain: usize| certfleet_proto::TrustCheck {
+            endpoint: "sage01.example.test:4207".into(),
+            server_name: "sage01.example.test".into(),
+            origin: certfleet_proto::TrustOrigin::Config,
+            verdict: certfleet_proto::TrustVerdict::UnknownRoot,
+            reason,
+            chain: vec!["AB".into(); chain],
+            store: "/etc/ssl/certs/ca-certificates.crt".into(),
+            revocation: certfleet_proto::Revocation::NotChecked,
+        };
+        for bad in [
+            vec![trust("x".repeat(MAX_TEXT_BYTES + 1), 1)],
+            vec![trust("why".into(), MAX_CHAIN + 1)],
+            vec![trust("why".into(), 1); MAX_TRUST_CHECKS + 1],
+        ] {
+            let mut client = Snapshot {
+                trust: bad,
+                ..Snapshot::default()
+            };
+            assert_eq!(
+                check(&mut client).expect_err("over").code,
+                ErrorCode::InventoryTooLarge
+            );
+        }
+        let mut client = Snapshot {
+            trust: vec![trust("why".into(), 2)],
+            ..Snapshot::default()
+        };
+        check(&mut client).expect("within the limits");
     }
 }

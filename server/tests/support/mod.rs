@@ -201,6 +201,7 @@ pub async fn inventory(
                 der_base64: "AA==".into(),
             })
             .collect(),
+        trust: Vec::new(),
     };
     store
         .ingest_inventory(agent, host, &Inventory::of(snapshot), 0)

@@ -1,0 +1,191 @@
+//! `certfleet-agent scan` on a client machine with `[[trust]]` tables, as an admin runs it:
+//! the real binary against real TLS listeners, judged against a bundle of the test's own.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use certfleet_e2e::pki::{ServerCert, TestCa};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// A TLS listener serving `cert` and then `chain_pem`, for as long as the test runs.
+fn listener(cert: &ServerCert, chain_pem: &str) -> String {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .expect("leaf");
+    certs.extend(
+        CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("chain"),
+    );
+    let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).expect("key");
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = std_listener.local_addr().expect("addr").to_string();
+    std_listener.set_nonblocking(true).expect("nonblocking");
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(std_listener).expect("listener");
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let _ = acceptor.accept(tcp).await;
+                });
+            }
+        });
+    });
+    address
+}
+
+fn scan(dir: &Path, toml: &str) -> (i32, serde_json::Value, String) {
+    let agent_toml = dir.join("agent.toml");
+    std::fs::write(&agent_toml, toml).expect("write");
+    let output = Command::new(env!("CARGO_BIN_EXE_certfleet-agent"))
+        .args(["scan", "--json", "--config"])
+        .arg(&agent_toml)
+        .output()
+        .expect("agent runs");
+    let json = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)));
+    let text = Command::new(env!("CARGO_BIN_EXE_certfleet-agent"))
+        .args(["scan", "--config"])
+        .arg(&agent_toml)
+        .output()
+        .expect("agent runs");
+    (
+        output.status.code().unwrap_or(-1),
+        json,
+        String::from_utf8_lossy(&text.stdout).into_owned(),
+    )
+}
+
+fn verdicts(json: &serde_json::Value) -> Vec<(String, String, String)> {
+    json["trust"]
+        .as_array()
+        .expect("trust checks")
+        .iter()
+        .map(|t| {
+            (
+                t["endpoint"].as_str().unwrap_or_default().to_owned(),
+                t["verdict"].as_str().unwrap_or_default().to_owned(),
+                t["reason"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_client_reports_an_untrusted_server_with_its_reason_and_trusts_it_once_its_ca_is_in_the_bundle()
+{
+    let dir = tempfile::tempdir().expect("dir");
+    let internal = TestCa::new("Example Internal Root");
+    let sage = internal.connector(&["sage01.example.test"], 397);
+    let sage_at = listener(&sage, "");
+    // Issued for Client Authentication alone: TLS clients refuse it as a server.
+    let client_only = internal.issue(
+        &["bpa.example.test"],
+        90,
+        vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth],
+    );
+    let client_only_at = listener(&client_only, "");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let closed_at = closed.local_addr().expect("addr").to_string();
+    drop(closed);
+    let bundle = dir.path().join("bundle.pem");
+    std::fs::write(&bundle, TestCa::new("Some Public Root").pem).expect("bundle");
+    let toml = format!(
+        "[[trust]]\nendpoint = \"{sage_at}\"\nserver_name = \"sage01.example.test\"\nca_file = '{b}'\n\
+         [[trust]]\nendpoint = \"{sage_at}\"\nserver_name = \"sage-300-2017.example.test\"\nca_file = '{b}'\n\
+         [[trust]]\nendpoint = \"{client_only_at}\"\nserver_name = \"bpa.example.test\"\nca_file = '{b}'\n\
+         [[trust]]\nendpoint = \"{closed_at}\"\nserver_name = \"gone.example.test\"\nca_file = '{b}'\n",
+        b = bundle.display()
+    );
+
+    let (code, json, text) = scan(dir.path(), &toml);
+    assert_eq!(code, 1, "an untrusted server fails the scan: {text}");
+    let found = verdicts(&json);
+    assert_eq!(found.len(), 4, "{found:?}");
+    let of = |endpoint: &str, name: &str| {
+        json["trust"]
+            .as_array()
+            .expect("trust")
+            .iter()
+            .find(|t| t["endpoint"] == endpoint && t["server_name"] == name)
+            .unwrap_or_else(|| panic!("{endpoint} {name}: {found:?}"))
+            .clone()
+    };
+    let sage_check = of(&sage_at, "sage01.example.test");
+    assert_eq!(sage_check["verdict"], "unknown_root", "{sage_check}");
+    let reason = sage_check["reason"].as_str().expect("reason");
+    assert!(
+        reason.contains("Example Internal Root") && reason.contains(&bundle.display().to_string()),
+        "the reason names the missing root and the bundle: {reason}"
+    );
+    assert_eq!(sage_check["chain"][0], sage.sha256);
+    assert!(
+        json["certificates"]
+            .as_array()
+            .expect("certificates")
+            .iter()
+            .any(|c| c["sha256"] == sage.sha256),
+        "the served certificate's facts travel with the check"
+    );
+    assert_eq!(
+        of(&closed_at, "gone.example.test")["verdict"],
+        "unreachable"
+    );
+    assert!(
+        text.contains("unknown root") && text.contains(&sage_at),
+        "{text}"
+    );
+
+    // The internal root in the bundle: trusted; the other name and the purpose still not.
+    std::fs::write(
+        &bundle,
+        format!("{}{}", TestCa::new("Some Public Root").pem, internal.pem),
+    )
+    .expect("bundle");
+    let (code, json, text) = scan(dir.path(), &toml);
+    assert_eq!(code, 1, "{text}");
+    let of = |endpoint: &str, name: &str| {
+        json["trust"]
+            .as_array()
+            .expect("trust")
+            .iter()
+            .find(|t| t["endpoint"] == endpoint && t["server_name"] == name)
+            .expect("check")
+            .clone()
+    };
+    assert_eq!(of(&sage_at, "sage01.example.test")["verdict"], "trusted");
+    let other_name = of(&sage_at, "sage-300-2017.example.test");
+    assert_eq!(other_name["verdict"], "name_mismatch", "{other_name}");
+    assert!(
+        other_name["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("sage01.example.test")),
+        "{other_name}"
+    );
+    let purpose = of(&client_only_at, "bpa.example.test");
+    assert_eq!(purpose["verdict"], "no_server_auth", "{purpose}");
+
+    // Only the trusted one configured: the scan passes.
+    let only = format!(
+        "[[trust]]\nendpoint = \"{sage_at}\"\nserver_name = \"sage01.example.test\"\nca_file = '{}'\n",
+        bundle.display()
+    );
+    let (code, json, text) = scan(dir.path(), &only);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(verdicts(&json)[0].1, "trusted");
+    assert!(text.contains("trusted"), "{text}");
+}
