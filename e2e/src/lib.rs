@@ -8,6 +8,7 @@
 pub mod apache;
 pub mod api;
 pub mod browser;
+pub mod listener;
 pub mod pki;
 pub mod smtp;
 pub mod swarm;

@@ -3,50 +3,9 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 
-use certfleet_e2e::pki::{ServerCert, TestCa};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-
-/// A TLS listener serving `cert` and then `chain_pem`, for as long as the test runs.
-fn listener(cert: &ServerCert, chain_pem: &str) -> String {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
-            .collect::<Result<_, _>>()
-            .expect("leaf");
-    certs.extend(
-        CertificateDer::pem_slice_iter(chain_pem.as_bytes())
-            .collect::<Result<Vec<_>, _>>()
-            .expect("chain"),
-    );
-    let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).expect("key");
-    let config = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .expect("config");
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let address = std_listener.local_addr().expect("addr").to_string();
-    std_listener.set_nonblocking(true).expect("nonblocking");
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(std_listener).expect("listener");
-            while let Ok((tcp, _)) = listener.accept().await {
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    let _ = acceptor.accept(tcp).await;
-                });
-            }
-        });
-    });
-    address
-}
+use certfleet_e2e::listener::serve_tls as listener;
+use certfleet_e2e::pki::TestCa;
 
 fn scan(dir: &Path, toml: &str) -> (i32, serde_json::Value, String) {
     let agent_toml = dir.join("agent.toml");

@@ -480,3 +480,67 @@ async fn a_hosts_new_findings_come_in_one_email_each_with_its_fix() {
     assert!(messages[0].contains("names esync.example.test"));
     assert!(messages[0].contains("at least 2048 bits"));
 }
+
+#[tokio::test]
+async fn a_client_that_does_not_trust_a_server_alerts_once_per_loss_of_trust() {
+    use certfleet_proto::{Inventory, Revocation, Snapshot, TrustCheck, TrustOrigin, TrustVerdict};
+    let dir = tempfile::tempdir().expect("dir");
+    let smtp = listener(dir.path(), free_port());
+    let h = Harness::new(smtp.port, "off").await;
+    let (agent, host) = h.host("bpa01", &[], T0).await;
+    let report = |verdict: TrustVerdict, at: i64| {
+        let store = h.state.store.clone();
+        let agent = agent.clone();
+        async move {
+            let check = TrustCheck {
+                endpoint: "sage01.example.test:4207".into(),
+                server_name: "sage01.example.test".into(),
+                origin: TrustOrigin::Config,
+                verdict,
+                reason: "no root in the bundle closes the chain: trust its CA".into(),
+                chain: vec![],
+                store: "/etc/ssl/certs/ca-certificates.crt".into(),
+                revocation: Revocation::NotChecked,
+            };
+            let snapshot = Snapshot {
+                trust: vec![check],
+                ..Snapshot::default()
+            };
+            store
+                .ingest_inventory(&agent, host, &Inventory::of(snapshot), at)
+                .await
+                .expect("ingest");
+        }
+    };
+    report(TrustVerdict::Trusted, T0).await;
+    h.tick().await;
+    assert!(smtp.messages().is_empty(), "trusted: nothing to say");
+
+    report(TrustVerdict::UnknownRoot, T0 + 60).await;
+    h.at(T0 + 60);
+    h.tick().await;
+    h.at(T0 + 120);
+    h.tick().await;
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    assert!(
+        subject(&messages[0]).contains("bpa01 does not trust sage01.example.test"),
+        "{}",
+        subject(&messages[0])
+    );
+    assert!(messages[0].contains("trust its CA"), "the reason travels");
+
+    // Trusted again, then lost again: a second email.
+    report(TrustVerdict::Trusted, T0 + 180).await;
+    h.at(T0 + 180);
+    h.tick().await;
+    report(TrustVerdict::UnknownRoot, T0 + 240).await;
+    h.at(T0 + 240);
+    h.tick().await;
+    assert_eq!(smtp.messages().len(), 2);
+    // An unreachable server is the server's own alert, not the client's.
+    report(TrustVerdict::Unreachable, T0 + 300).await;
+    h.at(T0 + 300);
+    h.tick().await;
+    assert_eq!(smtp.messages().len(), 2);
+}

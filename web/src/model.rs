@@ -2,7 +2,7 @@
 //! backend fills them) and in the browser (where pages render them). No private keys here,
 //! ever: certificates are public material.
 
-pub use certfleet_proto::{EndpointKind, RolloutState, Severity, TargetState};
+pub use certfleet_proto::{EndpointKind, RolloutState, Severity, TargetState, TrustVerdict};
 use serde::{Deserialize, Serialize};
 
 /// What a user may do: viewers read, operators also act on certificates and rollouts,
@@ -192,6 +192,25 @@ pub struct EndpointItem {
     pub served_sha256: Option<String>,
     pub errors: Vec<String>,
     pub findings: Vec<FindingItem>,
+    /// The client machines that must trust this endpoint, with their last verdict.
+    #[serde(default)]
+    pub clients: Vec<TrustItem>,
+}
+
+/// One client machine's verdict on one server it must trust.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustItem {
+    pub host_id: i64,
+    pub hostname: String,
+    /// `host:port`, as the client is configured.
+    pub endpoint: String,
+    pub server_name: String,
+    pub verdict: TrustVerdict,
+    pub reason: String,
+    /// The trust store the client judged against.
+    pub store: String,
+    /// When this verdict was first reported.
+    pub since: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -232,6 +251,8 @@ pub struct HostDetail {
     /// Groups set in the console (the agent's own come from its configuration).
     pub labels: Vec<String>,
     pub can_label: bool,
+    /// The servers this host must trust (a client machine), with its verdicts.
+    pub trust: Vec<TrustItem>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

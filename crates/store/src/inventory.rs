@@ -7,6 +7,7 @@ use certfleet_proto::{CertificateInfo, Endpoint, Inventory};
 use sha2::{Digest, Sha256};
 
 use crate::claims::{claimed_names, record_claims};
+use crate::trust::record_trust;
 use crate::{Error, Result, Store};
 
 /// What an ingest did.
@@ -53,6 +54,15 @@ impl Store {
                         endpoint.key
                     )));
                 }
+            }
+        }
+        for check in &snapshot.trust {
+            if let Some(sha) = check.chain.iter().find(|s| !facts.contains_key(s.as_str())) {
+                return Err(Error::Corrupt(format!(
+                    "the trust check of {} names certificate {sha}, which the inventory does not \
+                     include",
+                    check.endpoint
+                )));
             }
         }
 
@@ -213,6 +223,7 @@ impl Store {
         }
 
         record_claims(&mut tx, host_id, &claimed, now).await?;
+        record_trust(&mut tx, host_id, &snapshot.trust, now).await?;
 
         let keep: HashSet<&str> = snapshot.endpoints.iter().map(|e| e.key.as_str()).collect();
         for (key, (id, _)) in &existing {
@@ -304,7 +315,9 @@ impl Store {
             r#"SELECT c.sha256 AS "sha256!" FROM certificates c
                WHERE c.endpoint_count = 0 AND c.unused_since < ?1
                  AND NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.configured_sha256 = c.sha256)
-                 AND NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.served_sha256 = c.sha256)"#,
+                 AND NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.served_sha256 = c.sha256)
+                 AND NOT EXISTS (SELECT 1 FROM trust_checks t, json_each(t.chain_json) j
+                                 WHERE j.value = c.sha256)"#,
             before
         )
         .fetch_all(&mut *tx)

@@ -13,6 +13,7 @@ mod read;
 mod renewals;
 mod rollouts;
 mod tokens;
+mod trust;
 mod users;
 
 use std::path::Path;
@@ -36,6 +37,7 @@ pub use read::{CertificateRow, EXPIRING_SECS, EndpointRow, FindingRow, HostRow, 
 pub use renewals::{NewRenewal, RenewalRow, SealedPlace};
 pub use rollouts::{EndpointUse, NewRollout, NewTarget, RolloutRow, TargetRow, WindowRow};
 pub use tokens::{NewAgent, NewToken, TokenRow};
+pub use trust::{TrustRow, UntrustedCheck, port_of};
 pub use users::{Role, UserRow};
 
 /// The console's database. Cheap to clone (a pool handle).

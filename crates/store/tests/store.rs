@@ -790,3 +790,140 @@ async fn the_first_host_to_serve_a_name_owns_it_and_an_acceptance_is_kept() {
             .contains(&(second, "site".to_owned()))
     );
 }
+
+fn trust_check(
+    name: &str,
+    verdict: certfleet_proto::TrustVerdict,
+    chain: &[&str],
+) -> certfleet_proto::TrustCheck {
+    certfleet_proto::TrustCheck {
+        endpoint: format!("{name}:4207"),
+        server_name: name.into(),
+        origin: certfleet_proto::TrustOrigin::Config,
+        verdict,
+        reason: format!("{verdict} because"),
+        chain: chain.iter().map(|s| s.to_string()).collect(),
+        store: "/etc/ssl/certs/ca-certificates.crt".into(),
+        revocation: certfleet_proto::Revocation::NotChecked,
+    }
+}
+
+#[tokio::test]
+async fn a_clients_trust_checks_are_kept_per_server_with_the_time_of_each_verdict() {
+    use certfleet_proto::TrustVerdict;
+    let (_dir, store) = store().await;
+    let server = enrolled(&store, "sage").await;
+    let bpa1 = enrolled(&store, "bpa1").await;
+    let bpa2 = enrolled(&store, "bpa2").await;
+    // The server's own inventory: an endpoint reached as sage01 on 4207.
+    let served = Snapshot {
+        endpoints: vec![endpoint("sage300:4207", "AA", vec![])],
+        certificates: vec![cert("AA", NOW + 300 * DAY)],
+        trust: Vec::new(),
+    };
+    store
+        .ingest_inventory("sage", server, &Inventory::of(served), NOW)
+        .await
+        .expect("server");
+    let client = |verdict, extra: &str| Snapshot {
+        endpoints: vec![],
+        certificates: vec![cert("AA", NOW + 300 * DAY), cert("ROOT", NOW + 900 * DAY)],
+        trust: vec![
+            trust_check("sage01.example.test", verdict, &["AA", "ROOT"]),
+            trust_check(extra, TrustVerdict::Unreachable, &[]),
+        ],
+    };
+    store
+        .ingest_inventory(
+            "bpa1",
+            bpa1,
+            &Inventory::of(client(TrustVerdict::Trusted, "x.example.test")),
+            NOW,
+        )
+        .await
+        .expect("client 1");
+    store
+        .ingest_inventory(
+            "bpa2",
+            bpa2,
+            &Inventory::of(client(TrustVerdict::UnknownRoot, "y.example.test")),
+            NOW,
+        )
+        .await
+        .expect("client 2");
+
+    // The server endpoint's clients, by the name and port (any case).
+    let clients = store
+        .clients_of("SAGE01.example.test", 4207)
+        .await
+        .expect("clients");
+    let verdicts: Vec<(String, TrustVerdict)> = clients
+        .iter()
+        .map(|c| (c.hostname.clone(), c.verdict))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("host-bpa1".to_string(), TrustVerdict::Trusted),
+            ("host-bpa2".to_string(), TrustVerdict::UnknownRoot)
+        ]
+    );
+    assert_eq!(clients[0].chain, ["AA", "ROOT"]);
+    assert!(
+        store
+            .clients_of("sage01.example.test", 443)
+            .await
+            .expect("other port")
+            .is_empty()
+    );
+    assert_eq!(store.trust_of_host(bpa1).await.expect("host").len(), 2);
+
+    // A changed inventory with the same verdict keeps its since; a new verdict starts anew.
+    store
+        .ingest_inventory(
+            "bpa1",
+            bpa1,
+            &Inventory::of(client(TrustVerdict::Trusted, "z.example.test")),
+            NOW + DAY,
+        )
+        .await
+        .expect("same verdict");
+    let row = |rows: Vec<certfleet_store::TrustRow>| {
+        rows.into_iter()
+            .find(|r| r.server_name == "sage01.example.test")
+            .expect("row")
+    };
+    assert_eq!(
+        row(store.trust_of_host(bpa1).await.expect("host")).since,
+        NOW
+    );
+    store
+        .ingest_inventory(
+            "bpa1",
+            bpa1,
+            &Inventory::of(client(TrustVerdict::UnknownRoot, "z.example.test")),
+            NOW + 2 * DAY,
+        )
+        .await
+        .expect("lost");
+    assert_eq!(
+        row(store.trust_of_host(bpa1).await.expect("host")).since,
+        NOW + 2 * DAY
+    );
+
+    // A chain naming a certificate the inventory does not carry is refused.
+    let mut bad = client(TrustVerdict::Trusted, "w.example.test");
+    bad.certificates.pop();
+    assert!(matches!(
+        store
+            .ingest_inventory("bpa2", bpa2, &Inventory::of(bad), NOW + 3 * DAY)
+            .await,
+        Err(Error::Corrupt(_))
+    ));
+    // The root only a client's chain names stays through the sweep of unused certificates.
+    store
+        .remove_unused_certificates(NOW + 1000 * DAY)
+        .await
+        .expect("sweep");
+    assert!(store.certificate_der("ROOT").await.expect("der").is_some());
+}

@@ -1,6 +1,7 @@
 //! The alert rules: certificates crossing their expiry thresholds, error findings, agents
-//! gone silent, and failed or rolled-back deployments; each raised once, with its email
-//! (or digest line) written in the same transaction.
+//! gone silent, client machines that do not trust a server they must, and failed or
+//! rolled-back deployments; each raised once, with its email (or digest line) written in
+//! the same transaction.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -172,6 +173,49 @@ pub async fn check(alerts: &Alerts, settings: &AlertSettings, now: i64) -> Resul
             .raise_alert(&key, now, AlertAction::Email(&email))
             .await?;
     }
+
+    // Client machines that do not trust a server they must, once per verdict while it lasts.
+    let mut present = HashSet::new();
+    for check in store.untrusted_checks().await? {
+        let key = format!(
+            "trust:{}:{}:{}:{}",
+            check.host_id, check.endpoint, check.server_name, check.verdict
+        );
+        present.insert(key.clone());
+        let recipients = settings.recipients_for(&check.groups);
+        if recipients.is_empty() {
+            continue;
+        }
+        let line = Line {
+            host_id: check.host_id,
+            hostname: check.hostname.clone(),
+            endpoint: format!("{} ({})", check.server_name, check.endpoint),
+            certificate: None,
+            not_after: None,
+            days_left: None,
+            fix: check.reason.clone(),
+        };
+        let email = NewEmail {
+            // The verdict's start: trust lost again later is its own email.
+            idempotency_key: format!("{key}@{}", check.since),
+            recipients,
+            ..email_row(render::email(
+                &base,
+                format!(
+                    "[certfleet] {} does not trust {}: {}",
+                    check.hostname,
+                    check.server_name,
+                    check.verdict.label()
+                ),
+                "A client machine does not trust a server it must: its connections to it fail.",
+                &[("Not trusted".into(), vec![line])],
+            ))
+        };
+        store
+            .raise_alert(&key, now, AlertAction::Email(&email))
+            .await?;
+    }
+    store.clear_alert_keys("trust:", &present).await?;
 
     if let Some(minute) = settings.digest_minute() {
         let today = now.div_euclid(DAY) * DAY;

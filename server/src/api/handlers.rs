@@ -134,7 +134,18 @@ pub async fn host(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let detail = console.host(caller.can::<Viewer>()?, id).await?;
     let mut value = serde_json::to_value(detail.host).unwrap_or_default();
-    value["endpoint_details"] = serde_json::to_value(detail.endpoints).unwrap_or_default();
+    let endpoints: Vec<serde_json::Value> = detail
+        .endpoints
+        .into_iter()
+        .zip(detail.clients)
+        .map(|(e, clients)| {
+            let mut e = serde_json::to_value(e).unwrap_or_default();
+            e["clients"] = serde_json::to_value(clients).unwrap_or_default();
+            e
+        })
+        .collect();
+    value["endpoint_details"] = serde_json::Value::Array(endpoints);
+    value["trust"] = serde_json::to_value(detail.trust).unwrap_or_default();
     Ok(Json(value))
 }
 

@@ -5,7 +5,7 @@ use certfleet_store::AuditAction;
 use serde::Serialize;
 
 use super::{Admin, Can, CertificateRow, Console, Error, Operator, Result, Viewer};
-use certfleet_store::{CertificateFilter, HostRow};
+use certfleet_store::{CertificateFilter, HostRow, TrustRow, port_of};
 
 pub use certfleet_store::EndpointRow;
 
@@ -23,6 +23,11 @@ pub struct HostDetail {
     pub host: HostView,
     pub endpoints: Vec<EndpointRow>,
     pub certificates: Vec<CertificateRow>,
+    /// For each endpoint (same order), the client machines that must trust it, with their
+    /// last verdict.
+    pub clients: Vec<Vec<TrustRow>>,
+    /// The servers this host must trust, when it is a client machine.
+    pub trust: Vec<TrustRow>,
     /// The groups set in the console (the agent's own are in `host.groups` too).
     pub labels: Vec<String>,
     /// The time the certificates' days-left were counted from.
@@ -65,18 +70,37 @@ impl Console {
             now: self.now_secs(),
             ..CertificateFilter::default()
         };
-        let (endpoints, certificates, labels) = tokio::try_join!(
+        let (endpoints, certificates, labels, trust) = tokio::try_join!(
             store.endpoints(Some(id), None),
             store.certificates(&filter),
             store.host_labels(id),
+            store.trust_of_host(id),
         )?;
+        let clients = self.clients_of(&endpoints).await?;
         Ok(HostDetail {
             host: self.host_view(host),
+            clients,
             endpoints,
             certificates: certificates.items,
+            trust,
             labels,
             now: filter.now,
         })
+    }
+
+    /// For each endpoint, the client machines that must trust it: those whose trust checks
+    /// name the endpoint's name on its port.
+    pub(super) async fn clients_of(&self, endpoints: &[EndpointRow]) -> Result<Vec<Vec<TrustRow>>> {
+        let mut all = Vec::with_capacity(endpoints.len());
+        for e in endpoints {
+            let port = e.address.as_deref().map_or(0, port_of);
+            let clients = match u16::try_from(port) {
+                Ok(port) if port > 0 => self.store.clients_of(&e.name, port).await?,
+                _ => Vec::new(),
+            };
+            all.push(clients);
+        }
+        Ok(all)
     }
 
     /// Replaces the console's groups of a host; `labels` is a list separated by commas,

@@ -205,8 +205,10 @@ impl Backend for ConsoleBackend {
             endpoints: d
                 .endpoints
                 .into_iter()
-                .map(convert::endpoint_item)
+                .zip(d.clients)
+                .map(|(e, clients)| convert::endpoint_with_clients(e, clients))
                 .collect(),
+            trust: d.trust.into_iter().map(convert::trust_item).collect(),
             certificates: d
                 .certificates
                 .iter()

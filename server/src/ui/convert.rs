@@ -107,8 +107,33 @@ pub fn cert_query(query: &CertQuery) -> console::CertificateQuery {
     }
 }
 
+pub fn trust_item(t: certfleet_store::TrustRow) -> TrustItem {
+    TrustItem {
+        host_id: t.host_id,
+        hostname: t.hostname,
+        endpoint: t.endpoint,
+        server_name: t.server_name,
+        verdict: t.verdict,
+        reason: t.reason,
+        store: t.store,
+        since: t.since,
+    }
+}
+
+/// An endpoint with the clients that must trust it.
+pub fn endpoint_with_clients(
+    e: console::EndpointRow,
+    clients: Vec<certfleet_store::TrustRow>,
+) -> EndpointItem {
+    EndpointItem {
+        clients: clients.into_iter().map(trust_item).collect(),
+        ..endpoint_item(e)
+    }
+}
+
 pub fn endpoint_item(e: console::EndpointRow) -> EndpointItem {
     EndpointItem {
+        clients: Vec::new(),
         host_id: e.host_id,
         hostname: e.hostname,
         kind: e.kind,

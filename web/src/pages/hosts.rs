@@ -1,5 +1,6 @@
 //! Hosts: the list, and one host with its endpoints — what the live port serves versus what
-//! the configuration names — and each finding with its fix text.
+//! the configuration names, each finding with its fix text, and the client machines that
+//! must trust each one — and, on a client machine, the servers it must trust.
 
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -8,7 +9,7 @@ use leptos_router::hooks::use_params_map;
 use crate::api::{SetHostLabels, get_host, get_hosts};
 use crate::components::{Empty, ErrorNotice, SeverityBadge, date, date_time, days_text};
 use crate::live::tick;
-use crate::model::{CertItem, EndpointItem, HostDetail, HostItem};
+use crate::model::{CertItem, EndpointItem, HostDetail, HostItem, TrustItem};
 
 fn online(host: &HostItem) -> AnyView {
     let (class, label) = if host.revoked {
@@ -101,7 +102,74 @@ fn HostBody(detail: HostDetail) -> impl IntoView {
         </div>
         <h2>"Endpoints"</h2>
         <EndpointTable endpoints=detail.endpoints certificates=detail.certificates/>
+        {(!detail.trust.is_empty()).then(|| view! {
+            <h2>"Servers this machine must trust"</h2>
+            <TrustTable checks=detail.trust/>
+        })}
     }
+}
+
+fn verdict_badge(t: &TrustItem) -> AnyView {
+    let class = if t.verdict.is_trusted() {
+        "status ok"
+    } else {
+        "status error"
+    };
+    view! { <span class=class>{t.verdict.label()}</span> }.into_any()
+}
+
+/// A client machine's verdicts on the servers it must trust, each with its reason.
+#[component]
+fn TrustTable(checks: Vec<TrustItem>) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+            <table class="trust" id="trust-checks">
+                <thead><tr><th>"Server"</th><th>"Verdict"</th><th>"Why"</th><th>"Since"</th></tr></thead>
+                <tbody>
+                    {checks.into_iter().map(|t| view! {
+                        <tr>
+                            <td><strong>{t.server_name.clone()}</strong><div class="mono">{t.endpoint.clone()}</div></td>
+                            <td>{verdict_badge(&t)}</td>
+                            <td>{t.reason.clone()}<div class="muted mono">{t.store.clone()}</div></td>
+                            <td>{date_time(t.since)}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+/// Under an endpoint: the client machines that must trust it, and whether they do.
+fn clients_list(clients: Vec<TrustItem>) -> Option<AnyView> {
+    if clients.is_empty() {
+        return None;
+    }
+    let untrusted = clients.iter().filter(|c| !c.verdict.is_trusted()).count();
+    let summary = match untrusted {
+        0 => format!(
+            "trusted by all {} clients that must trust it",
+            clients.len()
+        ),
+        n => format!("{n} of {} clients that must trust it do not", clients.len()),
+    };
+    Some(view! {
+        <details class="clients">
+            <summary>{summary}</summary>
+            <ul>
+                {clients.into_iter().map(|c| {
+                    let badge = verdict_badge(&c);
+                    let why = (!c.verdict.is_trusted()).then(|| view! { <div class="muted">{c.reason.clone()}</div> });
+                    view! {
+                        <li>
+                            <A href=format!("/hosts/{}", c.host_id)>{c.hostname.clone()}</A>" "{badge}
+                            {why}
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </details>
+    }.into_any())
 }
 
 /// Groups set in the console, next to the agent's own (alert recipients, maintenance
@@ -162,6 +230,7 @@ pub fn EndpointTable(endpoints: Vec<EndpointItem>, certificates: Vec<CertItem>) 
                                     <div class="muted">{format!("{} on ", e.kind)}<A href=format!("/hosts/{}", e.host_id)>{e.hostname.clone()}</A></div>
                                     {e.address.clone().map(|a| view! { <div class="mono">{a}</div> })}
                                     {e.config_path.clone().map(|p| view! { <div class="muted mono">{p}</div> })}
+                                    {clients_list(e.clients)}
                                 </td>
                                 <td>{cert_cell(e.configured_sha256.clone(), &certificates)}</td>
                                 <td>

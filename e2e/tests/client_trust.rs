@@ -1,0 +1,106 @@
+//! Client trust on the console: a real console, a server agent whose endpoint is a live TLS
+//! port, and two client-machine agents that must trust it — one whose bundle holds the
+//! server's CA, one whose bundle does not. The server's host page shows, per endpoint,
+//! which clients trust it and why the other does not; the client's shows what it trusts.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use certfleet_e2e::api::Api;
+use certfleet_e2e::listener::serve_tls;
+use certfleet_e2e::pki::TestCa;
+use certfleet_e2e::{Agent, Console, wait_for};
+
+const SAGE: &str = "sage01.example.test";
+
+#[test]
+fn the_servers_page_shows_which_clients_trust_each_endpoint_and_why_not() -> Result<()> {
+    let temp = tempfile::tempdir()?;
+    let console = Console::start(&temp.path().join("console"))?;
+    let api = Api::admin(&console)?;
+    let internal = TestCa::new("Example Internal Root");
+    let cert = internal.connector(&[SAGE], 397);
+    let port = serve_tls(&cert, "");
+    let files = temp.path().join("server-files");
+    std::fs::create_dir_all(&files)?;
+    std::fs::write(files.join("sage.pem"), &cert.cert_pem)?;
+    let server_config = format!(
+        "rescan_secs = 2\n[[pem]]\nname = \"{SAGE}\"\ncertificate = '{}'\naddress = \"{port}\"\n",
+        files.join("sage.pem").display()
+    );
+    let _server = Agent::start(&console, &temp.path().join("server"), &server_config)?;
+    let client_config = |bundle: &std::path::Path| {
+        format!(
+            "rescan_secs = 2\n[[trust]]\nendpoint = \"{port}\"\nserver_name = \"{SAGE}\"\nca_file = '{}'\n",
+            bundle.display()
+        )
+    };
+    let trusting = temp.path().join("trusting.pem");
+    std::fs::write(&trusting, &internal.pem)?;
+    let lacking = temp.path().join("lacking.pem");
+    std::fs::write(&lacking, TestCa::new("Some Public Root").pem)?;
+    let _bpa1 = Agent::start(
+        &console,
+        &temp.path().join("bpa1"),
+        &client_config(&trusting),
+    )?;
+    let _bpa2 = Agent::start(
+        &console,
+        &temp.path().join("bpa2"),
+        &client_config(&lacking),
+    )?;
+
+    // The server's host, once both clients have reported their checks.
+    let (server_id, clients) = wait_for("both clients' verdicts", Duration::from_secs(30), || {
+        let hosts = api.get("/api/v1/hosts").ok()?.body;
+        for host in hosts.as_array()? {
+            let id = host["id"].as_i64()?;
+            let detail = api.get(&format!("/api/v1/hosts/{id}")).ok()?.body;
+            let endpoint = detail["endpoint_details"]
+                .as_array()?
+                .iter()
+                .find(|e| e["name"] == SAGE)?
+                .clone();
+            let clients = endpoint["clients"].as_array()?.clone();
+            if clients.len() == 2 {
+                return Some((id, clients));
+            }
+        }
+        None
+    })?;
+    let verdict_of = |trusted: bool| {
+        clients
+            .iter()
+            .find(|c| (c["verdict"] == "trusted") == trusted)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let good = verdict_of(true);
+    let bad = verdict_of(false);
+    assert_eq!(good["verdict"], "trusted", "{clients:?}");
+    assert_eq!(bad["verdict"], "unknown_root", "{clients:?}");
+    assert!(
+        bad["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("Example Internal Root")),
+        "the reason names the root the client lacks: {bad}"
+    );
+    assert_ne!(good["host_id"], bad["host_id"]);
+
+    // The dashboard's page of the server says it; the client's lists what it must trust.
+    let page = api.page(&format!("/hosts/{server_id}"))?;
+    assert!(
+        page.text
+            .contains("1 of 2 clients that must trust it do not"),
+        "{}",
+        page.text
+    );
+    let client_page = api.page(&format!("/hosts/{}", bad["host_id"]))?;
+    assert!(
+        client_page.text.contains("Servers this machine must trust")
+            && client_page.text.contains("unknown root"),
+        "{}",
+        client_page.text
+    );
+    Ok(())
+}
