@@ -310,7 +310,6 @@ groups = []
 # endpoint = "sage01.example.com:4207"
 # server_name = "sage01.example.com"             # when the certificate names another host
 # ca_file = "/etc/ssl/certs/ca-certificates.crt" # Linux: the bundle judged against
-# allowed_issuers = ["3F2A...64 hex digits"]     # CAs this machine may be told to trust
 "#;
 
 #[cfg(test)]
