@@ -57,6 +57,9 @@ ensure_test_packages() {
   [ -x /usr/bin/chromium ] || need+=(chromium)
   [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
   have_aiosmtpd || need+=(python3-aiosmtpd)
+  # The client-trust tests run the real update-ca-certificates (and its openssl rehash).
+  [ -x /usr/sbin/update-ca-certificates ] || need+=(ca-certificates)
+  command -v openssl >/dev/null || need+=(openssl)
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 }
 

@@ -44,6 +44,17 @@ fn verdicts(json: &serde_json::Value) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// The check of `endpoint` for `name` in a scan's JSON.
+fn check_of(json: &serde_json::Value, endpoint: &str, name: &str) -> serde_json::Value {
+    json["trust"]
+        .as_array()
+        .expect("trust checks")
+        .iter()
+        .find(|t| t["endpoint"] == endpoint && t["server_name"] == name)
+        .unwrap_or_else(|| panic!("no check of {endpoint} for {name}: {json}"))
+        .clone()
+}
+
 #[test]
 fn a_client_reports_an_untrusted_server_with_its_reason_and_trusts_it_once_its_ca_is_in_the_bundle()
 {
@@ -75,15 +86,7 @@ fn a_client_reports_an_untrusted_server_with_its_reason_and_trusts_it_once_its_c
     assert_eq!(code, 1, "an untrusted server fails the scan: {text}");
     let found = verdicts(&json);
     assert_eq!(found.len(), 4, "{found:?}");
-    let of = |endpoint: &str, name: &str| {
-        json["trust"]
-            .as_array()
-            .expect("trust")
-            .iter()
-            .find(|t| t["endpoint"] == endpoint && t["server_name"] == name)
-            .unwrap_or_else(|| panic!("{endpoint} {name}: {found:?}"))
-            .clone()
-    };
+    let of = |endpoint: &str, name: &str| check_of(&json, endpoint, name);
     let sage_check = of(&sage_at, "sage01.example.test");
     assert_eq!(sage_check["verdict"], "unknown_root", "{sage_check}");
     let reason = sage_check["reason"].as_str().expect("reason");
@@ -117,15 +120,7 @@ fn a_client_reports_an_untrusted_server_with_its_reason_and_trusts_it_once_its_c
     .expect("bundle");
     let (code, json, text) = scan(dir.path(), &toml);
     assert_eq!(code, 1, "{text}");
-    let of = |endpoint: &str, name: &str| {
-        json["trust"]
-            .as_array()
-            .expect("trust")
-            .iter()
-            .find(|t| t["endpoint"] == endpoint && t["server_name"] == name)
-            .expect("check")
-            .clone()
-    };
+    let of = |endpoint: &str, name: &str| check_of(&json, endpoint, name);
     assert_eq!(of(&sage_at, "sage01.example.test")["verdict"], "trusted");
     let other_name = of(&sage_at, "sage-300-2017.example.test");
     assert_eq!(other_name["verdict"], "name_mismatch", "{other_name}");

@@ -5,5 +5,6 @@
 //! with its reason.
 
 mod check;
+pub mod install;
 
 pub use check::{Anchors, check, check_all};
