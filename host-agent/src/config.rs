@@ -174,10 +174,7 @@ const SYSTEM_BUNDLES: [&str; 2] = [
 impl TrustTarget {
     /// The host part of `endpoint`.
     pub fn host(&self) -> &str {
-        self.endpoint
-            .rsplit_once(':')
-            .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']'))
-            .unwrap_or(&self.endpoint)
+        certfleet_proto::host_and_port(&self.endpoint).map_or(&self.endpoint, |(host, _)| host)
     }
 
     /// The name checked against the certificate.
@@ -235,11 +232,7 @@ impl AgentConfig {
             }
         }
         for trust in &config.trust {
-            let port = trust
-                .endpoint
-                .rsplit_once(':')
-                .map(|(_, p)| p.parse::<u16>());
-            if !matches!(port, Some(Ok(p)) if p > 0) || trust.host().is_empty() {
+            if certfleet_proto::host_and_port(&trust.endpoint).is_none() {
                 bail!(
                     "[[trust]] endpoint = {:?} is not host:port (e.g. \"sage01.example.com:4207\")",
                     trust.endpoint

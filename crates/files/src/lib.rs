@@ -85,16 +85,11 @@ impl Access {
     }
 }
 
-/// Writes `bytes` to a new file at `path`, readable by the owner only, flushed to disk. For
+/// Writes `bytes` to a new file at `path` with the given owner and mode, flushed to disk: for
 /// a file nothing reads until it is renamed into place (a staged file). Whatever was at
 /// `path` goes first; the file is then created new (`O_EXCL`, `O_NOFOLLOW`), so a link
-/// someone planted there is removed, never written through.
-pub fn write_owner_only(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_new(path, bytes, Access::OWNER_ONLY)
-}
-
-/// [`write_owner_only`] with the given owner and mode, both set on the open file before any
-/// byte is written (never by path, which someone could swap in between).
+/// someone planted there is removed, never written through. Owner and mode are set on the
+/// open file before any byte is written (never by path, which someone could swap in between).
 pub fn write_new(path: &Path, bytes: &[u8], access: Access) -> Result<()> {
     let failed = |source| Error::Write {
         path: path.to_owned(),
@@ -197,7 +192,7 @@ mod tests {
         // A staged file written over an existing wider one is narrowed too.
         let staged = suffixed(&path, ".certfleet-new");
         std::fs::write(&staged, b"x").expect("x");
-        write_owner_only(&staged, b"y").expect("stage");
+        write_new(&staged, b"y", Access::OWNER_ONLY).expect("stage");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -222,7 +217,7 @@ mod tests {
         let staged = suffixed(&live, ".certfleet-new");
         std::os::unix::fs::symlink(&victim, &staged).expect("link");
         std::os::unix::fs::symlink(&victim, suffixed(&live, ".certfleet-tmp")).expect("link");
-        write_owner_only(&staged, b"new key").expect("stage");
+        write_new(&staged, b"new key", Access::OWNER_ONLY).expect("stage");
         replace_owner_only(&live, b"new key").expect("replace");
         assert_eq!(std::fs::read(&victim).expect("victim"), b"precious");
         for path in [&staged, &live] {

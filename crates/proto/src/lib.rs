@@ -26,4 +26,4 @@ pub use frame::{
 };
 pub use messages::*;
 pub use states::{RolloutState, TargetState};
-pub use trust::{Revocation, TrustCheck, TrustOrigin, TrustVerdict};
+pub use trust::{Revocation, TrustCheck, TrustOrigin, TrustVerdict, host_and_port};

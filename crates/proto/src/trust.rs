@@ -74,6 +74,15 @@ words! {
     }
 }
 
+/// `host:port` as a client connects to it: the host (without IPv6 brackets) and a port other
+/// than 0; `None` when either is missing. Both sides read a trust endpoint by this.
+pub fn host_and_port(endpoint: &str) -> Option<(&str, u16)> {
+    let (host, port) = endpoint.rsplit_once(':')?;
+    let port = port.parse::<u16>().ok().filter(|p| *p > 0)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (!host.is_empty()).then_some((host, port))
+}
+
 impl TrustVerdict {
     pub fn is_trusted(self) -> bool {
         self == TrustVerdict::Trusted

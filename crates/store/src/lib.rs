@@ -37,7 +37,7 @@ pub use read::{CertificateRow, EXPIRING_SECS, EndpointRow, FindingRow, HostRow, 
 pub use renewals::{NewRenewal, RenewalRow, SealedPlace};
 pub use rollouts::{EndpointUse, NewRollout, NewTarget, RolloutRow, TargetRow, WindowRow};
 pub use tokens::{NewAgent, NewToken, TokenRow};
-pub use trust::{TrustRow, UntrustedCheck, port_of};
+pub use trust::{TrustRow, UntrustedCheck};
 pub use users::{Role, UserRow};
 
 /// The console's database. Cheap to clone (a pool handle).

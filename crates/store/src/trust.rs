@@ -31,14 +31,6 @@ pub struct TrustRow {
     pub since: i64,
 }
 
-/// The port of a `host:port` endpoint (0 when there is none).
-pub fn port_of(endpoint: &str) -> i64 {
-    endpoint
-        .rsplit_once(':')
-        .and_then(|(_, p)| p.parse::<u16>().ok())
-        .map_or(0, i64::from)
-}
-
 /// Replaces the host's trust checks with `checks`, keeping `since` where a verdict stayed.
 pub(crate) async fn record_trust(
     tx: &mut SqliteConnection,
@@ -46,9 +38,11 @@ pub(crate) async fn record_trust(
     checks: &[TrustCheck],
     now: i64,
 ) -> Result<()> {
+    // One statement on every ingest, also of the many servers that have no checks.
     let before: HashMap<(String, String), (TrustVerdict, i64)> = sqlx::query!(
-        r#"SELECT endpoint, server_name, verdict AS "verdict: TrustVerdict", since
-           FROM trust_checks WHERE host_id = ?"#,
+        r#"DELETE FROM trust_checks WHERE host_id = ?
+           RETURNING endpoint AS "endpoint!", server_name AS "server_name!",
+                     verdict AS "verdict!: TrustVerdict", since AS "since!""#,
         host_id
     )
     .fetch_all(&mut *tx)
@@ -56,9 +50,6 @@ pub(crate) async fn record_trust(
     .into_iter()
     .map(|r| ((r.endpoint, r.server_name), (r.verdict, r.since)))
     .collect();
-    sqlx::query!("DELETE FROM trust_checks WHERE host_id = ?", host_id)
-        .execute(&mut *tx)
-        .await?;
     for check in checks {
         let server_name = check.server_name.to_ascii_lowercase();
         let since = match before.get(&(check.endpoint.clone(), server_name.clone())) {
@@ -66,7 +57,7 @@ pub(crate) async fn record_trust(
             _ => now,
         };
         let chain = serde_json::to_string(&check.chain).unwrap_or_else(|_| "[]".into());
-        let port = port_of(&check.endpoint);
+        let port = certfleet_proto::host_and_port(&check.endpoint).map_or(0, |(_, p)| i64::from(p));
         sqlx::query!(
             "INSERT OR REPLACE INTO trust_checks (host_id, endpoint, server_name, port, origin,
                  verdict, reason, chain_json, store, revocation, since)

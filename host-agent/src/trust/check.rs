@@ -143,7 +143,8 @@ fn judge(
     store: &str,
     now: OffsetDateTime,
 ) -> (TrustVerdict, String) {
-    let Some(leaf) = parsed.first() else {
+    // Only the leaf itself: when it does not parse, the first that did is another certificate.
+    let Some(leaf) = parsed.first().filter(|c| c.der() == served[0].as_slice()) else {
         return (
             TrustVerdict::InvalidChain,
             "the served certificate cannot be read".into(),

@@ -5,7 +5,7 @@ use certfleet_store::AuditAction;
 use serde::Serialize;
 
 use super::{Admin, Can, CertificateRow, Console, Error, Operator, Result, Viewer};
-use certfleet_store::{CertificateFilter, HostRow, TrustRow, port_of};
+use certfleet_store::{CertificateFilter, HostRow, TrustRow};
 
 pub use certfleet_store::EndpointRow;
 
@@ -93,10 +93,13 @@ impl Console {
     pub(super) async fn clients_of(&self, endpoints: &[EndpointRow]) -> Result<Vec<Vec<TrustRow>>> {
         let mut all = Vec::with_capacity(endpoints.len());
         for e in endpoints {
-            let port = e.address.as_deref().map_or(0, port_of);
-            let clients = match u16::try_from(port) {
-                Ok(port) if port > 0 => self.store.clients_of(&e.name, port).await?,
-                _ => Vec::new(),
+            let port = e
+                .address
+                .as_deref()
+                .and_then(certfleet_proto::host_and_port);
+            let clients = match port {
+                Some((_, port)) => self.store.clients_of(&e.name, port).await?,
+                None => Vec::new(),
             };
             all.push(clients);
         }
