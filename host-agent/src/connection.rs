@@ -83,7 +83,8 @@ pub async fn run(identity: Identity, config: AgentConfig, host: Host) -> Result<
     // if it had been verified, else rolled back.
     let journal = deploy::Journal::open(&identity.dir.join("journal"))
         .context("cannot create the deployment journal in the agent's data folder")?;
-    let reach_of = |endpoint: &str| deploy::jobs::reach_for(&config, &host, endpoint);
+    let ledger = crate::trust::install::Ledger::at(&identity.dir);
+    let reach_of = |endpoint: &str| deploy::jobs::reach_for(&config, &host, &ledger, endpoint);
     for record in deploy::recover(&host, &journal, &reach_of, deploy::Timing::default()).await {
         tracing::warn!(job = %record.job_id, phase = ?record.phase, "{}", record.detail);
     }
@@ -93,7 +94,8 @@ pub async fn run(identity: Identity, config: AgentConfig, host: Host) -> Result<
     }
     let (out_tx, mut out_rx) = tokio::sync::mpsc::channel(64);
     let config = std::sync::Arc::new(config);
-    let deployments = deploy::jobs::Deployments::new(journal, config.clone(), out_tx, host);
+    let deployments =
+        deploy::jobs::Deployments::new(journal, config.clone(), out_tx, host, ledger.clone());
     let mut jobs = Jobs {
         seen: &mut seen_jobs,
         deployments: &deployments,
@@ -307,7 +309,7 @@ async fn session(
                             None => {}
                         }
                         if !jobs.seen.first_time(&job.job_id) {
-                            if matches!(job.action, JobAction::Deploy { .. }) {
+                            if matches!(job.action, JobAction::Deploy { .. } | JobAction::Trust { .. } | JobAction::Untrust { .. }) {
                                 // Accepted before but not begun: it waits its turn behind
                                 // another deployment on this host.
                                 sink.send(send(AgentMessage::JobProgress(JobProgress {
@@ -342,6 +344,24 @@ async fn session(
                                 jobs.deployments.start(job.job_id, endpoint, deploy::Bundle {
                                     chain_pem,
                                     key_pem: zeroize::Zeroizing::new(key_pem.expose().to_owned()),
+                                    sha256,
+                                });
+                            }
+                            JobAction::Trust { endpoint, chain_pem, sha256 } => {
+                                tracing::info!(job = %job.job_id, %endpoint, "trusting {sha256}");
+                                let key = deploy::trust::Change::Install.key(&endpoint);
+                                jobs.deployments.start(job.job_id, key, deploy::Bundle {
+                                    chain_pem,
+                                    key_pem: zeroize::Zeroizing::new(String::new()),
+                                    sha256,
+                                });
+                            }
+                            JobAction::Untrust { endpoint, sha256 } => {
+                                tracing::info!(job = %job.job_id, %endpoint, "untrusting {sha256}");
+                                let key = deploy::trust::Change::Remove.key(&endpoint);
+                                jobs.deployments.start(job.job_id, key, deploy::Bundle {
+                                    chain_pem: String::new(),
+                                    key_pem: zeroize::Zeroizing::new(String::new()),
                                     sha256,
                                 });
                             }

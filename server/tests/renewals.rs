@@ -219,6 +219,7 @@ async fn sealed_renewal(store: &Store, kek: &certfleet_server::secrets::Kek, key
             not_after: 1,
             key_algorithm: "ECDSA P-256",
             chain_pem: "",
+            root_pem: "",
             sealed_key: &kek.seal(key).expect("seal"),
             warnings: &[],
             uploaded_by: "test",

@@ -259,6 +259,20 @@ pub enum JobAction {
         chain_pem: String,
         sha256: String,
     },
+    /// On a client machine: trust one certificate (a server's self-signed certificate, or
+    /// the CA that issued it) for one endpoint of its trust list, then check that the
+    /// server's new chain is trusted. The agent decides what it accepts; no key travels.
+    Trust {
+        /// `host:port` of the server, as the client's trust list names it.
+        endpoint: String,
+        /// The server's new chain, leaf first: what must be trusted afterwards.
+        chain_pem: String,
+        /// SHA-256 (uppercase hex) of the certificate of `chain_pem` to trust.
+        sha256: String,
+    },
+    /// On a client machine: take out a certificate certfleet itself installed for the
+    /// endpoint, once nothing needs it; the endpoint must still be trusted afterwards.
+    Untrust { endpoint: String, sha256: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

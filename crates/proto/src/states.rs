@@ -30,6 +30,19 @@ words! {
     }
 }
 
+words! {
+    /// What a rollout target does: the renewal deployed to a server's endpoint, or, first,
+    /// a client machine made to trust it (and later an entry certfleet added taken out).
+    TargetAction {
+        Deploy = "deploy",
+        /// A client host installs the renewal's self-signed certificate or its issuing CA
+        /// for the server endpoint, and proves the new chain trusted, before the switch.
+        Trust = "trust",
+        /// A client host takes out a trust entry certfleet added, once nothing needs it.
+        Untrust = "untrust",
+    }
+}
+
 impl RolloutState {
     /// Nothing more happens to it.
     pub fn is_final(self) -> bool {

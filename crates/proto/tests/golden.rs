@@ -160,6 +160,28 @@ fn console_messages() -> Vec<(&'static str, ConsoleMessage)> {
             ),
         ),
         (
+            "job_trust",
+            job(
+                "rollout-1-target-3",
+                JobAction::Trust {
+                    endpoint: "sage01.example.test:4207".into(),
+                    chain_pem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+                        .into(),
+                    sha256: "AB".repeat(32),
+                },
+            ),
+        ),
+        (
+            "job_untrust",
+            job(
+                "rollout-1-target-4",
+                JobAction::Untrust {
+                    endpoint: "sage01.example.test:4207".into(),
+                    sha256: "AB".repeat(32),
+                },
+            ),
+        ),
+        (
             "ack",
             ConsoleMessage::Ack(Ack {
                 of: "f0".into(),

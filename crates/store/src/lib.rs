@@ -28,7 +28,7 @@ pub use alerts::{
     AlertAction, DigestItemRow, ErrorFindingRow, ExpiringUse, NewEmail, OfflineAgent, OutboxRow,
 };
 pub use audit::{AuditAction, AuditRow};
-pub use certfleet_proto::{EndpointKind, RolloutState, TargetState};
+pub use certfleet_proto::{EndpointKind, RolloutState, TargetAction, TargetState};
 pub use certs::{CertSort, CertificateFilter, CertificatePage};
 pub use claims::{NameOwner, claimed_names, is_dns_like};
 pub use error::{Error, Result};

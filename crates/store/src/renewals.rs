@@ -18,6 +18,8 @@ pub struct NewRenewal<'a> {
     pub not_after: i64,
     pub key_algorithm: &'a str,
     pub chain_pem: &'a str,
+    /// The root the upload came with, PEM; empty when none.
+    pub root_pem: &'a str,
     pub sealed_key: &'a str,
     pub warnings: &'a [String],
     pub uploaded_by: &'a str,
@@ -38,6 +40,8 @@ pub struct RenewalRow {
     pub not_after: i64,
     pub key_algorithm: String,
     pub chain_pem: String,
+    /// The root the upload came with (never deployed to a server); empty when none.
+    pub root_pem: String,
     pub warnings: Vec<String>,
     pub uploaded_by: String,
     pub uploaded_at: i64,
@@ -55,6 +59,7 @@ struct RawRenewal {
     not_after: i64,
     key_algorithm: String,
     chain_pem: String,
+    root_pem: String,
     warnings_json: String,
     uploaded_by: String,
     uploaded_at: i64,
@@ -76,6 +81,7 @@ impl From<RawRenewal> for RenewalRow {
             not_after: r.not_after,
             key_algorithm: r.key_algorithm,
             chain_pem: r.chain_pem,
+            root_pem: r.root_pem,
             uploaded_by: r.uploaded_by,
             uploaded_at: r.uploaded_at,
         }
@@ -111,8 +117,8 @@ impl Store {
         let id = sqlx::query_scalar!(
             r#"INSERT INTO renewals (sha256, thumbprint, subject, issuer, dns_names_json,
                    ip_addresses_json, not_before, not_after, key_algorithm, chain_pem,
-                   sealed_key, warnings_json, uploaded_by, uploaded_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id AS "id!""#,
+                   root_pem, sealed_key, warnings_json, uploaded_by, uploaded_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id AS "id!""#,
             new.sha256,
             new.thumbprint,
             new.subject,
@@ -123,6 +129,7 @@ impl Store {
             new.not_after,
             new.key_algorithm,
             new.chain_pem,
+            new.root_pem,
             new.sealed_key,
             warnings,
             new.uploaded_by,
@@ -140,7 +147,7 @@ impl Store {
             RawRenewal,
             r#"SELECT id AS "id!", sha256, thumbprint, subject, issuer, dns_names_json,
                       ip_addresses_json, not_before, not_after, key_algorithm, chain_pem,
-                      warnings_json, uploaded_by, uploaded_at
+                      root_pem, warnings_json, uploaded_by, uploaded_at
                FROM renewals ORDER BY id DESC LIMIT ?"#,
             limit
         )
@@ -156,7 +163,7 @@ impl Store {
             RawRenewal,
             r#"SELECT id AS "id!", sha256, thumbprint, subject, issuer, dns_names_json,
                       ip_addresses_json, not_before, not_after, key_algorithm, chain_pem,
-                      warnings_json, uploaded_by, uploaded_at
+                      root_pem, warnings_json, uploaded_by, uploaded_at
                FROM renewals WHERE id = ?"#,
             id
         )

@@ -5,7 +5,7 @@
 use certfleet_proto::EndpointKind;
 use serde::Serialize;
 
-use certfleet_proto::{RolloutState, TargetState};
+use certfleet_proto::{RolloutState, TargetAction, TargetState};
 
 use crate::{Error, Result, Store};
 
@@ -46,6 +46,9 @@ pub struct NewTarget {
     pub endpoint_key: String,
     pub endpoint_name: String,
     pub wave: i64,
+    pub action: TargetAction,
+    /// For a trust or untrust target: the certificate the client installs or takes out.
+    pub trust_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -79,6 +82,8 @@ pub struct TargetRow {
     pub endpoint_key: String,
     pub endpoint_name: String,
     pub wave: i64,
+    pub action: TargetAction,
+    pub trust_sha256: Option<String>,
     pub state: TargetState,
     pub job_id: Option<String>,
     pub step: String,
@@ -145,13 +150,15 @@ impl Store {
         for t in &new.targets {
             sqlx::query!(
                 "INSERT INTO rollout_targets (rollout_id, host_id, endpoint_key, endpoint_name,
-                     wave, state, updated_at)
-                 VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+                     wave, action, trust_sha256, state, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
                 id,
                 t.host_id,
                 t.endpoint_key,
                 t.endpoint_name,
                 t.wave,
+                t.action,
+                t.trust_sha256,
                 new.created_at
             )
             .execute(&mut *tx)
@@ -224,7 +231,8 @@ impl Store {
         Ok(sqlx::query_as!(
             TargetRow,
             r#"SELECT t.id AS "id!", t.rollout_id, t.host_id, h.hostname, h.agent_id,
-                      t.endpoint_key, t.endpoint_name, t.wave, t.state AS "state: TargetState", t.job_id, t.step,
+                      t.endpoint_key, t.endpoint_name, t.wave, t.action AS "action: TargetAction",
+                      t.trust_sha256, t.state AS "state: TargetState", t.job_id, t.step,
                       t.detail, t.updated_at
                FROM rollout_targets t JOIN hosts h ON h.id = t.host_id
                WHERE t.rollout_id = ? ORDER BY t.wave, h.hostname, t.endpoint_key"#,
@@ -343,7 +351,8 @@ impl Store {
         Ok(sqlx::query_as!(
             TargetRow,
             r#"SELECT t.id AS "id!", t.rollout_id, t.host_id, h.hostname, h.agent_id,
-                      t.endpoint_key, t.endpoint_name, t.wave, t.state AS "state: TargetState", t.job_id, t.step,
+                      t.endpoint_key, t.endpoint_name, t.wave, t.action AS "action: TargetAction",
+                      t.trust_sha256, t.state AS "state: TargetState", t.job_id, t.step,
                       t.detail, t.updated_at
                FROM rollout_targets t JOIN hosts h ON h.id = t.host_id
                WHERE t.job_id = ?"#,

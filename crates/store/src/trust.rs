@@ -15,6 +15,8 @@ use crate::{Result, Store};
 pub struct TrustRow {
     pub host_id: i64,
     pub hostname: String,
+    /// The client's agent (a rollout's trust step is sent to it).
+    pub agent_id: String,
     /// `host:port`, as the client is configured.
     pub endpoint: String,
     pub server_name: String,
@@ -99,7 +101,7 @@ impl Store {
     ) -> Result<Vec<TrustRow>> {
         let (name, port) = server.unzip();
         let rows = sqlx::query!(
-            r#"SELECT t.host_id, h.hostname, t.endpoint, t.server_name, t.port,
+            r#"SELECT t.host_id, h.hostname, h.agent_id, t.endpoint, t.server_name, t.port,
                       t.origin AS "origin: TrustOrigin", t.verdict AS "verdict: TrustVerdict",
                       t.reason, t.chain_json, t.store,
                       t.revocation AS "revocation: Revocation", t.since
@@ -118,6 +120,7 @@ impl Store {
             .map(|r| TrustRow {
                 host_id: r.host_id,
                 hostname: r.hostname,
+                agent_id: r.agent_id,
                 endpoint: r.endpoint,
                 server_name: r.server_name,
                 port: r.port,

@@ -18,8 +18,8 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use super::{
-    Bundle, CommandLine, Driver, Error, FileWrite, Plan, Reach, Restart, VerifyAt, check_port,
-    configured_leaf, managed,
+    Bundle, CommandLine, Driver, Error, Exposure, FileWrite, Plan, Reach, Restart, VerifyAt,
+    check_port, configured_leaf, managed,
 };
 
 /// The Windows service of an eSync installation's Apache.
@@ -279,7 +279,7 @@ impl Driver for ApacheDriver {
                 contents: Zeroizing::new(
                     if issuers.is_empty() { leaf } else { issuers }.into_bytes(),
                 ),
-                private: true,
+                exposure: Exposure::Private,
             }),
             // Without a chain file, Apache 2.4.8+ reads the issuers after the leaf.
             (None, _) => certificate = bundle.chain_pem.clone(),
@@ -289,13 +289,13 @@ impl Driver for ApacheDriver {
             FileWrite {
                 path: certificate_file.clone(),
                 contents: Zeroizing::new(certificate.into_bytes()),
-                private: true,
+                exposure: Exposure::Private,
             },
         );
         files.push(FileWrite {
             path: key_file,
             contents: Zeroizing::new(bundle.key_pem.as_bytes().to_vec()),
-            private: true,
+            exposure: Exposure::Private,
         });
         if let Site::Managed(site) = &self.site {
             std::fs::create_dir_all(self.managed_dir()).map_err(|source| Error::File {
@@ -306,11 +306,13 @@ impl Driver for ApacheDriver {
             files.push(FileWrite {
                 path: self.target.config.clone(),
                 contents: Zeroizing::new(self.managed_config(site)?),
-                private: false,
+                exposure: Exposure::Kept,
             });
         }
         Ok(Plan {
             files,
+            removes: Vec::new(),
+            probe: None,
             windows: Vec::new(),
             reach: self.reach()?,
             old_sha256: configured_leaf(&certificate_file),
@@ -337,6 +339,7 @@ impl Driver for ApacheDriver {
             restart: Some(self.restart()),
             error_log: Some(self.error_log()),
             verify: self.verify_at(),
+            ..Reach::default()
         })
     }
 }

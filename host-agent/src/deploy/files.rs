@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use certfleet_files::{Access, suffixed};
 
+use super::Exposure;
+
 /// `server.crt` → `server.crt.certfleet-new`.
 pub fn staged_path(path: &Path) -> PathBuf {
     suffixed(path, ".certfleet-new")
@@ -21,19 +23,26 @@ fn into_io(e: certfleet_files::Error) -> std::io::Error {
 }
 
 /// The access a file written in place of `live` gets: the owner, group and mode `live` has
-/// (a private file only the owner's read and write), or owner-only when there is none.
-fn access_for(live: &Path, private: bool) -> Access {
-    match std::fs::metadata(live) {
-        Ok(meta) if private => Access::like(&meta).private(),
-        Ok(meta) => Access::like(&meta),
-        Err(_) => Access::OWNER_ONLY,
+/// (a private file only the owner's read and write, a public one 0644), or owner-only (a
+/// public one 0644) when there is none.
+fn access_for(live: &Path, exposure: Exposure) -> Access {
+    let public = |access: Access| Access {
+        mode: 0o644,
+        ..access
+    };
+    match (std::fs::metadata(live), exposure) {
+        (Ok(meta), Exposure::Private) => Access::like(&meta).private(),
+        (Ok(meta), Exposure::Kept) => Access::like(&meta),
+        (Ok(meta), Exposure::Public) => public(Access::like(&meta)),
+        (Err(_), Exposure::Public) => public(Access::OWNER_ONLY),
+        (Err(_), _) => Access::OWNER_ONLY,
     }
 }
 
 /// Writes the new contents of `live` beside it, created new and never through a link, with
 /// `live`'s owner and group set on the open file.
-pub fn stage(live: &Path, contents: &[u8], private: bool) -> std::io::Result<()> {
-    certfleet_files::write_new(&staged_path(live), contents, access_for(live, private))
+pub fn stage(live: &Path, contents: &[u8], exposure: Exposure) -> std::io::Result<()> {
+    certfleet_files::write_new(&staged_path(live), contents, access_for(live, exposure))
         .map_err(into_io)
 }
 
@@ -41,13 +50,13 @@ pub fn stage(live: &Path, contents: &[u8], private: bool) -> std::io::Result<()>
 /// puts back the file as it was.
 pub fn keep_copy(live: &Path, copy: &Path) -> std::io::Result<()> {
     let old = zeroize::Zeroizing::new(std::fs::read(live)?);
-    certfleet_files::write_new(copy, &old, access_for(live, false)).map_err(into_io)
+    certfleet_files::write_new(copy, &old, access_for(live, Exposure::Kept)).map_err(into_io)
 }
 
 /// Puts the copy back over `live`, atomically, as it was.
 pub fn restore(copy: &Path, live: &Path) -> std::io::Result<()> {
     let old = zeroize::Zeroizing::new(std::fs::read(copy)?);
-    certfleet_files::replace(live, &old, access_for(copy, false)).map_err(into_io)
+    certfleet_files::replace(live, &old, access_for(copy, Exposure::Kept)).map_err(into_io)
 }
 
 /// Renames the staged file over its target.

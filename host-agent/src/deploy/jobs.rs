@@ -10,16 +10,27 @@ use tokio::sync::{Mutex, mpsc};
 
 use super::{
     Bundle, Driver, Error, Journal, Phase, Reach, Record, Timing, apache, check_folders, execute,
-    pem, sage300,
+    pem, sage300, trust,
 };
 use crate::config::AgentConfig;
+use crate::trust::install::Ledger;
 
-/// The driver for an endpoint of this host, by its inventory key.
+/// The driver for an endpoint of this host, by its inventory key (or a trust change's
+/// journal key, `trust:HOST:PORT` / `untrust:HOST:PORT`).
 pub fn driver_for(
     config: &AgentConfig,
     host: &Host,
+    ledger: &Ledger,
     endpoint: &str,
 ) -> Result<Box<dyn Driver>, Error> {
+    if trust::Change::of_key(endpoint).is_some() {
+        return Ok(Box::new(trust::TrustDriver::find(
+            &config.trust,
+            endpoint,
+            ledger,
+            host,
+        )?));
+    }
     if let Some(name) = endpoint.strip_prefix("pem:") {
         let target = config.pem.iter().find(|t| t.name == name).ok_or_else(|| {
             Error::NotConfigured(format!(
@@ -53,8 +64,13 @@ pub fn driver_for(
 }
 
 /// The reach of an endpoint of this host in `config`, for recovery after a crash.
-pub fn reach_for(config: &AgentConfig, host: &Host, endpoint: &str) -> Result<Reach, Error> {
-    driver_for(config, host, endpoint)?.reach()
+pub fn reach_for(
+    config: &AgentConfig,
+    host: &Host,
+    ledger: &Ledger,
+    endpoint: &str,
+) -> Result<Reach, Error> {
+    driver_for(config, host, ledger, endpoint)?.reach()
 }
 
 pub fn result_of(record: &Record) -> JobResult {
@@ -79,6 +95,7 @@ pub struct Deployments {
     out: mpsc::Sender<AgentMessage>,
     timing: Timing,
     host: Host,
+    ledger: Ledger,
 }
 
 impl std::fmt::Debug for Deployments {
@@ -95,9 +112,11 @@ impl Deployments {
         config: Arc<AgentConfig>,
         out: mpsc::Sender<AgentMessage>,
         host: Host,
+        ledger: Ledger,
     ) -> Self {
         Deployments {
             host,
+            ledger,
             journal,
             config,
             one_at_a_time: Arc::new(Mutex::new(())),
@@ -127,7 +146,7 @@ impl Deployments {
                     detail: detail.to_owned(),
                 }));
             };
-            let outcome = match driver_for(&this.config, &this.host, &endpoint) {
+            let outcome = match driver_for(&this.config, &this.host, &this.ledger, &endpoint) {
                 Ok(driver) => {
                     execute(
                         &this.host,
@@ -182,7 +201,7 @@ impl Deployments {
     pub fn check(&self, job_id: String, endpoint: String, bundle: Bundle) {
         let this = self.clone();
         tokio::spawn(async move {
-            let verdict = match driver_for(&this.config, &this.host, &endpoint) {
+            let verdict = match driver_for(&this.config, &this.host, &this.ledger, &endpoint) {
                 Ok(driver) => driver
                     .preflight(&bundle, time::OffsetDateTime::now_utc())
                     .await

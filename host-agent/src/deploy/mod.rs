@@ -15,6 +15,7 @@ mod managed;
 pub mod pem;
 mod plan;
 pub mod sage300;
+pub mod trust;
 pub mod windows_changes;
 
 use std::time::Duration;
@@ -27,7 +28,9 @@ use zeroize::Zeroizing;
 
 pub use error::{Error, Result};
 pub use journal::{Before, FileRecord, Journal, Phase, Record};
-pub use plan::{CommandLine, FileWrite, Plan, Reach, Restart, VerifyAt, reservation_url};
+pub use plan::{
+    CommandLine, Exposure, FileWrite, Plan, Probe, Reach, Restart, VerifyAt, reservation_url,
+};
 pub use windows_changes::{WindowsBefore, WindowsChange, WindowsRecord};
 
 /// The renewed certificate as the console sends it.
@@ -148,11 +151,23 @@ pub trait Driver: Send + Sync {
     /// Every file and change a deployment to this endpoint may make, and its commands, from
     /// the configuration alone (recovery after a crash uses this, not the journal).
     fn reach(&self) -> Result<Reach>;
+    /// Told once the deployment is verified, before it is committed (a client's ledger of
+    /// the certificates certfleet made it trust); `Err` rolls the deployment back.
+    fn verified(&self, _record: &Record) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Refuses when a folder the endpoint's files live in can be changed by other users.
 pub fn check_folders(reach: &Reach) -> Result<()> {
-    reach.files.iter().try_for_each(|f| files::check_folder(f))
+    reach
+        .files
+        .iter()
+        .try_for_each(|f| files::check_folder(f))?;
+    match &reach.owned_in {
+        Some(dir) => files::check_folder(&dir.join("certfleet-0.crt")),
+        None => Ok(()),
+    }
 }
 
 /// How long the live port has to show the expected certificate after a restart.
@@ -251,7 +266,7 @@ pub async fn execute(
         Ok(plan) => plan,
         Err(e) => return fail(journal, &mut record, e.to_string()),
     };
-    if let Some(why) = plan.reach.overstepped_by(&plan.files, &plan.windows) {
+    if let Some(why) = plan.reach.overstepped_by(&plan) {
         let detail = format!(
             "refused: the plan for {endpoint} leaves what its configuration allows ({why}); \
              nothing was changed. This is a certfleet bug: please report it"
@@ -279,7 +294,7 @@ pub async fn execute(
     progress(DeployStep::Stage, &format!("{} files", plan.files.len()));
     for write in &plan.files {
         let staged = files::staged_path(&write.path);
-        if let Err(e) = files::stage(&write.path, &write.contents, write.private) {
+        if let Err(e) = files::stage(&write.path, &write.contents, write.exposure) {
             cleanup_staged(&plan);
             return fail(
                 journal,
@@ -290,7 +305,7 @@ pub async fn execute(
                 ),
             );
         }
-        if let (true, Some(readers)) = (write.private, &plan.private_readers)
+        if let (Exposure::Private, Some(readers)) = (write.exposure, &plan.private_readers)
             && let Err(e) = files::restrict(&staged, readers)
         {
             cleanup_staged(&plan);
@@ -301,6 +316,12 @@ pub async fn execute(
             before: Before::NotReached,
         });
     }
+    record
+        .files
+        .extend(plan.removes.iter().map(|path| FileRecord {
+            path: path.clone(),
+            before: Before::NotReached,
+        }));
     record.phase = Phase::Staged;
     if let Err(e) = journal.save(&record) {
         cleanup_staged(&plan);
@@ -335,8 +356,21 @@ pub async fn execute(
         if let Err(e) = journal.save(&record) {
             return undo.roll_back(&mut record, e.to_string(), progress).await;
         }
-        if let Err(e) = files::promote(&path) {
-            let detail = format!("cannot replace {}: {e}", path.display());
+        let changed = if i < plan.files.len() {
+            files::promote(&path)
+        } else {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            }
+        };
+        if let Err(e) = changed {
+            let action = if i < plan.files.len() {
+                "replace"
+            } else {
+                "remove"
+            };
+            let detail = format!("cannot {action} {}: {e}", path.display());
             return undo.roll_back(&mut record, detail, progress).await;
         }
     }
@@ -396,8 +430,28 @@ pub async fn execute(
         if let Err(e) = journal.save(&record) {
             return undo.roll_back(&mut record, e.to_string(), progress).await;
         }
-    } else {
+    } else if plan.probe.is_none() {
         record.detail = "files replaced; no live port to verify".into();
+    }
+    if let Some(probe) = &plan.probe {
+        progress(DeployStep::Verify, &probe.describe());
+        match probe.run().await {
+            Ok(proved) => {
+                record.detail = if reach.verify.is_some() {
+                    format!("{}; {proved}", record.detail)
+                } else {
+                    proved
+                };
+                record.phase = Phase::Verified;
+                if let Err(e) = journal.save(&record) {
+                    return undo.roll_back(&mut record, e.to_string(), progress).await;
+                }
+            }
+            Err(why) => return undo.roll_back(&mut record, why, progress).await,
+        }
+    }
+    if let Err(e) = driver.verified(&record) {
+        return undo.roll_back(&mut record, e.to_string(), progress).await;
     }
     commit(journal, &mut record);
     progress(DeployStep::Committed, &record.detail);

@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use super::{
-    Bundle, CommandLine, Driver, Error, FileWrite, Plan, Reach, Restart, VerifyAt, check_port,
-    configured_leaf,
+    Bundle, CommandLine, Driver, Error, Exposure, FileWrite, Plan, Reach, Restart, VerifyAt,
+    check_port, configured_leaf,
 };
 use crate::config::PemTarget;
 
@@ -67,7 +67,7 @@ impl Driver for PemDriver {
                 files.push(FileWrite {
                     path: chain.clone(),
                     contents: Zeroizing::new(issuers.into_bytes()),
-                    private: true,
+                    exposure: Exposure::Private,
                 });
                 leaf
             }
@@ -80,18 +80,20 @@ impl Driver for PemDriver {
             FileWrite {
                 path: self.target.certificate.clone(),
                 contents: Zeroizing::new(certificate.into_bytes()),
-                private: true,
+                exposure: Exposure::Private,
             },
         );
         if let Some(key) = &self.target.key {
             files.push(FileWrite {
                 path: key.clone(),
                 contents: Zeroizing::new(bundle.key_pem.as_bytes().to_vec()),
-                private: true,
+                exposure: Exposure::Private,
             });
         }
         Ok(Plan {
             files,
+            removes: Vec::new(),
+            probe: None,
             windows: Vec::new(),
             reach: self.reach()?,
             old_sha256: configured_leaf(&self.target.certificate),
@@ -112,6 +114,7 @@ impl Driver for PemDriver {
             restart: t.reload.clone().map(|r| Restart::Command(CommandLine(r))),
             error_log: None,
             verify: self.verify_at(),
+            ..Reach::default()
         })
     }
 }

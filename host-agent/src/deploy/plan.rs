@@ -15,13 +15,22 @@ use zeroize::Zeroizing;
 use super::Error;
 use super::windows_changes::WindowsChange;
 
-/// One file the deployment writes.
+/// Who may read a file the deployment writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposure {
+    /// Certificate, key and chain files: owner-only whatever they were.
+    Private,
+    /// Other files (a configuration): the mode they had, owner-only when new.
+    Kept,
+    /// Read by every program of the machine (a certificate its TLS clients trust): 0644.
+    Public,
+}
+
+/// One file the deployment writes. Every kind keeps the owner and group it had.
 pub struct FileWrite {
     pub path: PathBuf,
     pub contents: Zeroizing<Vec<u8>>,
-    /// Certificate, key and chain files are owner-only whatever they were; other files
-    /// (a configuration) keep the mode they had. Both keep their owner and group.
-    pub private: bool,
+    pub exposure: Exposure,
 }
 
 impl std::fmt::Debug for FileWrite {
@@ -160,6 +169,13 @@ pub struct VerifyAt {
 pub struct Reach {
     /// Every live file a deployment may replace.
     pub files: Vec<PathBuf>,
+    /// A folder where a deployment may add and remove files of certfleet's own naming
+    /// (`certfleet-*.crt`: a client's trusted certificates), whose names come from the
+    /// certificate rather than the configuration.
+    pub owned_in: Option<PathBuf>,
+    /// Whether a deployment may add certificates to LocalMachine\Root and take out those
+    /// it added (a client machine's trust).
+    pub root_store: bool,
     /// The port whose HTTP.sys SSL bindings and URL reservation a deployment may change,
     /// and whose certificate it may add to the machine's stores; `None`: no Windows change.
     pub windows_port: Option<u16>,
@@ -174,16 +190,28 @@ pub struct Reach {
 impl Reach {
     pub fn allows_file(&self, path: &Path) -> bool {
         self.files.iter().any(|f| f == path)
+            || self
+                .owned_in
+                .as_deref()
+                .is_some_and(|dir| owned_name(dir, path))
     }
 
     /// A Windows change touches only this endpoint's port (a certificate import or trust is
     /// judged by the port's reach as a whole: a driver without Windows changes has none).
     pub fn allows(&self, change: &WindowsChange) -> bool {
+        if matches!(
+            change,
+            WindowsChange::Trust { .. } | WindowsChange::Untrust { .. }
+        ) && self.root_store
+        {
+            return true;
+        }
         let Some(port) = self.windows_port else {
             return false;
         };
         match change {
             WindowsChange::Import { .. } | WindowsChange::Trust { .. } => true,
+            WindowsChange::Untrust { .. } => false,
             WindowsChange::Reserve { url } => *url == reservation_url(port),
             WindowsChange::Bind { key, .. } => {
                 super::windows_changes::parse_key(key).is_ok_and(|k| k.port() == port)
@@ -193,10 +221,14 @@ impl Reach {
 
     /// Why `plan` leaves this reach, if it does (a driver's mistake, refused before
     /// anything is staged).
-    pub fn overstepped_by(&self, files: &[FileWrite], windows: &[WindowsChange]) -> Option<String> {
-        if let Some(file) = files.iter().find(|f| !self.allows_file(&f.path)) {
+    pub fn overstepped_by(&self, plan: &Plan) -> Option<String> {
+        if let Some(file) = plan.files.iter().find(|f| !self.allows_file(&f.path)) {
             return Some(format!("it would write {}", file.path.display()));
         }
+        if let Some(path) = plan.removes.iter().find(|p| !self.allows_file(p)) {
+            return Some(format!("it would remove {}", path.display()));
+        }
+        let windows = &plan.windows;
         windows
             .iter()
             .find(|c| !self.allows(c))
@@ -204,17 +236,39 @@ impl Reach {
     }
 }
 
+/// `certfleet-<hex>.crt` directly inside `dir`: a file certfleet named itself.
+fn owned_name(dir: &Path, path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    path.parent() == Some(dir)
+        && name
+            .strip_prefix("certfleet-")
+            .and_then(|rest| rest.strip_suffix(".crt"))
+            .is_some_and(|hex| !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// What proves a change worked when no port serves it: a client machine's trust, judged
+/// after its store changed. `Ok` says what was proved; `Err` why the change is undone.
+pub trait Probe: Send + Sync + std::fmt::Debug {
+    /// What is checked, for the progress line.
+    fn describe(&self) -> String;
+    fn run(&self) -> std::pin::Pin<Box<dyn Future<Output = Result<String, String>> + Send + '_>>;
+}
+
 /// The URL a Sage 300 port is reserved under for HTTP.sys.
 pub fn reservation_url(port: u16) -> String {
     format!("https://+:{port}/")
 }
 
-/// Everything a deployment does, in order: write `files`, make the `windows` changes, run
-/// the reach's check, its restart, then check that its `verify` address serves the new
-/// certificate.
+/// Everything a deployment does, in order: write `files`, take out `removes`, make the
+/// `windows` changes, run the reach's check, its restart, then check that its `verify`
+/// address serves the new certificate and that the `probe` passes.
 #[derive(Debug)]
 pub struct Plan {
     pub files: Vec<FileWrite>,
+    /// Files taken out (a copy is kept, so a rollback puts them back), after the writes.
+    pub removes: Vec<PathBuf>,
     /// Windows configuration changes, made after the files and before the check.
     pub windows: Vec<WindowsChange>,
     /// The commands and the address, with every file and change the endpoint may have.
@@ -224,6 +278,8 @@ pub struct Plan {
     /// On Windows, the accounts besides SYSTEM and Administrators that may read the private
     /// files (an explicit, protected ACL); `None` keeps what the folder gives.
     pub private_readers: Option<Vec<String>>,
+    /// Checked after the restart instead of (or besides) the live port; a failure rolls back.
+    pub probe: Option<Box<dyn Probe>>,
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use super::{
-    Bundle, Driver, Error, FileWrite, Plan, Reach, Restart, VerifyAt, WindowsChange,
+    Bundle, Driver, Error, Exposure, FileWrite, Plan, Reach, Restart, VerifyAt, WindowsChange,
     reservation_url,
 };
 use crate::config::{AgentConfig, Sage300Target};
@@ -255,11 +255,13 @@ impl Driver for Sage300Driver {
             .map(|i| FileWrite {
                 path: i.target.config.clone(),
                 contents: Zeroizing::new(i.config.with_service_uri(&uri)),
-                private: false,
+                exposure: Exposure::Kept,
             })
             .collect();
         Ok(Plan {
             files,
+            removes: Vec::new(),
+            probe: None,
             windows,
             reach: self.reach()?,
             old_sha256: self.current_sha256(&bindings),
@@ -279,6 +281,7 @@ impl Driver for Sage300Driver {
             restart: Some(self.restart()),
             error_log: None,
             verify: Some(self.verify_at()),
+            ..Reach::default()
         })
     }
 }

@@ -149,7 +149,8 @@ impl PemSetup {
             sage300: Vec::new(),
             trust: Vec::new(),
         };
-        move |endpoint| jobs::reach_for(&config, &Host::native(), endpoint)
+        let ledger = crate::trust::install::Ledger::at(self._dir.path());
+        move |endpoint| jobs::reach_for(&config, &Host::native(), &ledger, endpoint)
     }
 }
 

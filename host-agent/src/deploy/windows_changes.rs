@@ -24,6 +24,8 @@ pub enum WindowsChange {
         thumbprint: String,
         der_base64: String,
     },
+    /// A certificate certfleet added to LocalMachine\Root taken out again.
+    Untrust { thumbprint: String },
     /// `url` reserved for Everyone to listen on, when it is not reserved yet.
     Reserve { url: String },
     /// The SSL binding at `key` names `thumbprint`; an existing binding keeps every other
@@ -46,6 +48,10 @@ pub enum WindowsBefore {
     Present,
     /// The binding as it was, every field.
     Binding(BindingSnapshot),
+    /// A certificate that was in the store (a rollback adds it back).
+    Held {
+        der_base64: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +137,21 @@ pub fn before(host: &Host, change: &WindowsChange) -> Result<WindowsBefore, Erro
     Ok(match change {
         WindowsChange::Import { thumbprint } => in_store(host, Store::My, thumbprint)?,
         WindowsChange::Trust { thumbprint, .. } => in_store(host, Store::Root, thumbprint)?,
+        WindowsChange::Untrust { thumbprint } => {
+            match host
+                .stores
+                .find(Store::Root, &parse_thumbprint(thumbprint)?)
+            {
+                Ok(Some(held)) => WindowsBefore::Held {
+                    der_base64: base64::Engine::encode(
+                        &base64::engine::general_purpose::STANDARD,
+                        &held.der,
+                    ),
+                },
+                Ok(None) => WindowsBefore::Absent,
+                Err(e) => return Err(windows(&format!("reading {}", Store::Root), e)),
+            }
+        }
         WindowsChange::Reserve { url } => match host.http.url_acl(url) {
             Ok(Some(_)) => WindowsBefore::Present,
             Ok(None) => WindowsBefore::Absent,
@@ -172,6 +193,15 @@ pub fn apply(host: &Host, bundle: &Bundle, record: &WindowsRecord) -> Result<(),
                 .add(Store::Root, &der)
                 .map(|_| ())
                 .map_err(|e| windows("adding the certificate to LocalMachine\\Root", e))
+        }
+        WindowsChange::Untrust { thumbprint } => {
+            if record.before == WindowsBefore::Absent {
+                return Ok(());
+            }
+            host.stores
+                .remove(Store::Root, &parse_thumbprint(thumbprint)?)
+                .map(|_| ())
+                .map_err(|e| windows("removing the certificate from LocalMachine\\Root", e))
         }
         WindowsChange::Reserve { url } => {
             if record.before == WindowsBefore::Present {
@@ -260,7 +290,17 @@ pub fn undo(host: &Host, record: &WindowsRecord) -> Result<(), String> {
                 .map(|_| ())
                 .map_err(|e| say(&format!("putting the binding {} back", old.key), e))
         }
-        (_, WindowsBefore::Binding(_)) => Ok(()),
+        (WindowsChange::Untrust { .. }, WindowsBefore::Held { der_base64 }) => {
+            let der =
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, der_base64)
+                    .map_err(|_| "the journal holds an unreadable certificate".to_owned())?;
+            host.stores
+                .add(Store::Root, &der)
+                .map(|_| ())
+                .map_err(|e| say("putting the certificate back into LocalMachine\\Root", e))
+        }
+        (WindowsChange::Untrust { .. }, WindowsBefore::Absent) => Ok(()),
+        (_, WindowsBefore::Binding(_) | WindowsBefore::Held { .. }) => Ok(()),
     }
 }
 

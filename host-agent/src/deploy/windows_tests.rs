@@ -93,10 +93,12 @@ impl Driver for WindowsOnly {
     fn plan(&self, _bundle: &Bundle) -> Result<Plan> {
         Ok(Plan {
             files: Vec::new(),
+            removes: Vec::new(),
             windows: self.changes.clone(),
             reach: self.reach()?,
             old_sha256: None,
             private_readers: None,
+            probe: None,
         })
     }
 

@@ -125,13 +125,44 @@ pub async fn check(
         .map(|c| c.facts().sha256.to_string())
         .collect();
     let infos = parsed.iter().map(CertificateInfo::of).collect();
-    let (verdict, reason) = match anchors.roots(host) {
-        Ok(roots) => judge(&served, &parsed, &server_name, roots, &result.store, now),
-        Err(why) => (TrustVerdict::UnknownRoot, why),
-    };
+    let (verdict, reason) = judge_parsed(&server_name, anchors, host, &served, &parsed, now);
     result.verdict = verdict;
     result.reason = reason;
     (result, infos)
+}
+
+/// What `target`'s clients would make of a server that served `chain` (DER, leaf first),
+/// judged against `anchors` now: how a client proves it trusts a server's new certificate
+/// before the server switches to it.
+pub fn judge_chain(
+    target: &TrustTarget,
+    anchors: &Anchors,
+    host: &Host,
+    chain: &[Vec<u8>],
+    now: OffsetDateTime,
+) -> (TrustVerdict, String) {
+    if chain.is_empty() {
+        return (TrustVerdict::InvalidChain, "no certificate to judge".into());
+    }
+    let parsed: Vec<Certificate> = chain
+        .iter()
+        .filter_map(|der| Certificate::from_der(der).ok())
+        .collect();
+    judge_parsed(&target.server_name(), anchors, host, chain, &parsed, now)
+}
+
+fn judge_parsed(
+    server_name: &str,
+    anchors: &Anchors,
+    host: &Host,
+    served: &[Vec<u8>],
+    parsed: &[Certificate],
+    now: OffsetDateTime,
+) -> (TrustVerdict, String) {
+    match anchors.roots(host) {
+        Ok(roots) => judge(served, parsed, server_name, roots, &anchors.describe(), now),
+        Err(why) => (TrustVerdict::UnknownRoot, why),
+    }
 }
 
 /// webpki's verdict on the served chain, in the words an admin acts on.

@@ -7,4 +7,4 @@
 mod check;
 pub mod install;
 
-pub use check::{Anchors, check, check_all};
+pub use check::{Anchors, check, check_all, judge_chain};

@@ -18,6 +18,7 @@ mod rollout_plan;
 mod rollouts;
 mod session;
 mod throttle;
+mod trust_first;
 mod upload;
 mod users;
 mod windows;

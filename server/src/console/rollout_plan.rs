@@ -9,8 +9,8 @@ use certfleet_certkit::Purpose;
 use certfleet_store::EndpointKind;
 
 use certfleet_store::{
-    EndpointUse, NewRollout, NewTarget, RenewalRow, RolloutRow, RolloutState, TargetRow,
-    TargetState,
+    EndpointUse, NewRollout, NewTarget, RenewalRow, RolloutRow, RolloutState, TargetAction,
+    TargetRow, TargetState,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -18,6 +18,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::Console;
 use super::Error;
+use super::trust_first::{self, ClientTrust, TrustNeed};
 
 /// What certkit judges an endpoint kind's renewal for; `None`: no agent driver deploys it.
 fn purpose_of(kind: EndpointKind) -> Option<Purpose> {
@@ -40,6 +41,8 @@ pub struct Proposal {
     pub endpoint_key: String,
     pub endpoint_name: String,
     pub kind: EndpointKind,
+    /// `host:port` the endpoint is reached at, when known.
+    pub address: Option<String>,
     pub current_sha256: String,
     pub current_not_after: i64,
     /// Proposed because it uses a certificate of the same subject and names.
@@ -52,6 +55,9 @@ pub struct Proposal {
     pub problems: Vec<String>,
     /// Worth knowing, not blocking (e.g. the agent is offline now).
     pub notes: Vec<String>,
+    /// The client machines that must trust this endpoint, and what the renewal asks of
+    /// each: those that must first trust its certificate get a trust step before the switch.
+    pub clients: Vec<ClientTrust>,
 }
 
 fn same_names(use_: &EndpointUse, renewal: &RenewalRow) -> bool {
@@ -129,6 +135,14 @@ fn covers(names: &[String], host: &str) -> bool {
 pub async fn plan(console: &Console, renewal_id: i64) -> Result<Vec<Proposal>, Error> {
     let renewal = console.store.renewal(renewal_id).await?;
     let material = certfleet_certkit::read(renewal.chain_pem.as_bytes(), None).ok();
+    // What clients must trust may be the root the upload came with, above the chain.
+    let mut new_chain = material
+        .as_ref()
+        .map(|m| m.certificates.clone())
+        .unwrap_or_default();
+    if let Ok(root) = certfleet_certkit::read(renewal.root_pem.as_bytes(), None) {
+        new_chain.extend(root.certificates);
+    }
     let now = console.now();
     // certkit's verdict for a host name and kind, the same the agent's preflight reaches;
     // many endpoints share one, so each is judged once.
@@ -190,6 +204,14 @@ pub async fn plan(console: &Console, renewal_id: i64) -> Result<Vec<Proposal>, E
         if !online {
             notes.push("the agent is offline: it gets its step when it returns".into());
         }
+        let clients = trust_first::clients(
+            console,
+            &use_.endpoint_name,
+            use_.address.as_deref(),
+            &new_chain,
+        )
+        .await?;
+        notes.extend(client_notes(&clients));
         // A site without a certificate yet (a new managed site) is proposed by its name.
         // Only where a driver can deploy: a store endpoint (the same certificate seen in
         // LocalMachine\My) is listed, not proposed.
@@ -209,16 +231,77 @@ pub async fn plan(console: &Console, renewal_id: i64) -> Result<Vec<Proposal>, E
                 endpoint_key: use_.endpoint_key,
                 endpoint_name: use_.endpoint_name,
                 kind: use_.kind,
+                address: use_.address,
                 current_sha256: use_.sha256,
                 current_not_after: use_.not_after,
                 proposed,
                 contested_by,
                 problems,
                 notes,
+                clients,
             },
         );
     }
     Ok(proposals.into_values().collect())
+}
+
+/// What the plan says about an endpoint's clients: who gets a trust step first, who may
+/// not trust the renewal and why.
+fn client_notes(clients: &[ClientTrust]) -> Vec<String> {
+    let mut notes = Vec::new();
+    let first: Vec<&ClientTrust> = clients
+        .iter()
+        .filter(|c| matches!(c.need, TrustNeed::Install { .. }))
+        .collect();
+    if !first.is_empty() {
+        let names: Vec<String> = first
+            .iter()
+            .map(|c| {
+                if c.online {
+                    c.hostname.clone()
+                } else {
+                    format!("{} (offline now)", c.hostname)
+                }
+            })
+            .collect();
+        notes.push(format!(
+            "{} of {} client machines would not trust the renewal: the rollout first makes              them trust it ({}), then switches the server",
+            first.len(),
+            clients.len(),
+            names.join(", ")
+        ));
+    }
+    for c in clients {
+        if let TrustNeed::Unknown { reason } = &c.need {
+            notes.push(format!(
+                "{} may not trust the renewal: {reason}",
+                c.hostname
+            ));
+        }
+    }
+    notes
+}
+
+/// The trust steps the chosen endpoints need: one per client host and endpoint it must
+/// trust (several server endpoints may share it).
+fn trust_targets(chosen: &[&Proposal]) -> Vec<NewTarget> {
+    let mut out: BTreeMap<(i64, String), NewTarget> = BTreeMap::new();
+    for p in chosen {
+        for c in &p.clients {
+            if let TrustNeed::Install { sha256, .. } = &c.need {
+                out.entry((c.host_id, c.endpoint.clone()))
+                    .or_insert_with(|| NewTarget {
+                        host_id: c.host_id,
+                        endpoint_key: c.endpoint.clone(),
+                        endpoint_name: format!("trusts {} first", c.endpoint),
+                        wave: 0,
+                        action: TargetAction::Trust,
+                        trust_sha256: Some(sha256.clone()),
+                    });
+            }
+        }
+    }
+    out.into_values().collect()
 }
 
 /// What an operator asks for.
@@ -394,15 +477,19 @@ pub async fn create(
         }
     };
     let wave_of = waves(&host_ids, canary, per_wave);
-    let targets = chosen
-        .iter()
-        .map(|p| NewTarget {
-            host_id: p.host_id,
-            endpoint_key: p.endpoint_key.clone(),
-            endpoint_name: p.endpoint_name.clone(),
-            wave: wave_of.get(&p.host_id).copied().unwrap_or(0),
-        })
-        .collect();
+    // Clients that would not trust the renewal are made to trust it in a wave of their own,
+    // before any server switches.
+    let mut targets = trust_targets(&chosen);
+    let first = i64::from(!targets.is_empty());
+    targets.extend(chosen.iter().map(|p| NewTarget {
+        host_id: p.host_id,
+        endpoint_key: p.endpoint_key.clone(),
+        endpoint_name: p.endpoint_name.clone(),
+        wave: first + wave_of.get(&p.host_id).copied().unwrap_or(0),
+        action: TargetAction::Deploy,
+        trust_sha256: None,
+    }));
+    let trust_steps = targets.len() - chosen.len();
     let id = console
         .store
         .create_rollout(&NewRollout {
@@ -425,10 +512,15 @@ pub async fn create(
             AuditAction::RolloutCreated,
             Some(&format!("rollout #{id}")),
             Some(&format!(
-                "renewal #{}, {} endpoints on {} hosts, starts {}",
+                "renewal #{}, {} endpoints on {} hosts{}, starts {}",
                 request.renewal_id,
                 chosen.len(),
                 host_ids.len(),
+                if trust_steps > 0 {
+                    format!(", after {trust_steps} client trust steps")
+                } else {
+                    String::new()
+                },
                 if start_at <= now.unix_timestamp() {
                     "now".to_owned()
                 } else {

@@ -45,6 +45,8 @@ impl std::fmt::Debug for UploadRequest {
 /// warnings worth showing (they do not block).
 pub struct Accepted {
     pub chain: Vec<Certificate>,
+    /// The root the upload came with: kept for client machines, never deployed.
+    pub root: Option<Certificate>,
     pub key: PrivateKey,
     pub warnings: Vec<String>,
 }
@@ -162,20 +164,24 @@ fn judge(mut material: Material, now: OffsetDateTime) -> Result<Accepted, String
     // Leaf and intermediates, in order; a root is left out (clients have it, and a server
     // sending it only costs bytes).
     let mut chain = Vec::new();
+    let mut root = None;
     for entry in &report.certificates {
-        if !matches!(entry.role, Role::Leaf | Role::Intermediate) {
-            continue;
-        }
-        if let Some(cert) = material
+        let Some(cert) = material
             .certificates
             .iter()
             .find(|c| c.facts().sha256 == entry.facts.sha256)
-        {
-            chain.push(cert.clone());
+        else {
+            continue;
+        };
+        match entry.role {
+            Role::Leaf | Role::Intermediate => chain.push(cert.clone()),
+            Role::Root => root = Some(cert.clone()),
+            Role::TrustAnchor | Role::Unrelated => {}
         }
     }
     Ok(Accepted {
         chain,
+        root,
         key,
         warnings,
     })
@@ -207,6 +213,7 @@ pub async fn upload(
     let leaf = accepted.chain[0].facts();
     let sealed_key = console.kek.seal(accepted.key.pkcs8_der())?;
     let chain_pem = certfleet_certkit::write::pem_chain(&accepted.chain);
+    let root_pem = certfleet_certkit::write::pem_chain(accepted.root.as_slice());
     let sha256 = leaf.sha256.to_string();
     let ips: Vec<String> = leaf.ip_addresses.iter().map(|ip| ip.to_string()).collect();
     let id = console
@@ -222,6 +229,7 @@ pub async fn upload(
             not_after: leaf.not_after.unix_timestamp(),
             key_algorithm: &format!("{} {}", leaf.public_key.algorithm, leaf.public_key.bits),
             chain_pem: &chain_pem,
+            root_pem: &root_pem,
             sealed_key: &sealed_key,
             warnings: &accepted.warnings,
             uploaded_by: actor,

@@ -13,7 +13,7 @@ use anyhow::Result;
 use certfleet_proto::{
     ConsoleMessage, DeployOutcome, DeployStep, Job, JobAction, JobProgress, JobResult, Secret,
 };
-use certfleet_store::{RolloutRow, RolloutState, TargetRow, TargetState};
+use certfleet_store::{RolloutRow, RolloutState, TargetAction, TargetRow, TargetState};
 use tokio::sync::watch;
 
 use super::Rollouts;
@@ -25,6 +25,12 @@ const RESEND_AFTER_SECS: i64 = 30;
 const OFFLINE_GRACE_SECS: i64 = 24 * 3600;
 
 const IN_FLIGHT: &[TargetState] = TargetState::IN_FLIGHT;
+
+/// Counted against the rollout's failure limit: a failure on a host, or a client left out
+/// of its trust step (it will not trust the server once it switches).
+fn counts_as_failure(t: &TargetRow) -> bool {
+    t.state.is_failure() || (t.action == TargetAction::Trust && t.state == TargetState::Skipped)
+}
 
 /// The deterministic job id of a target: the same on every send, so the agent's journal
 /// recognises a repeat.
@@ -82,12 +88,13 @@ async fn drive(
     let now = rollouts.now();
     let secs = now.unix_timestamp();
     let targets = rollouts.store.rollout_targets(rollout.id).await?;
-    let failures = targets.iter().filter(|t| t.state.is_failure()).count() as i64;
+    let mut failures = targets.iter().filter(|t| counts_as_failure(t)).count() as i64;
     let in_flight = targets.iter().any(|t| IN_FLIGHT.contains(&t.state));
 
     if failures >= rollout.max_failures {
         let reason = format!(
-            "stopped: {failures} endpoint(s) failed or were rolled back (the limit is {})",
+            "stopped: {failures} step(s) failed, were rolled back or left a client that must \
+             trust the server out (the limit is {})",
             rollout.max_failures
         );
         for t in targets.iter().filter(|t| t.state == TargetState::Pending) {
@@ -136,19 +143,29 @@ async fn drive(
         .map(|t| t.wave)
         .min()
     else {
-        let verified = targets
-            .iter()
+        let deploys = || targets.iter().filter(|t| t.action == TargetAction::Deploy);
+        let verified = deploys()
             .filter(|t| t.state == TargetState::Verified)
             .count();
-        let skipped = targets
-            .iter()
+        let skipped = deploys()
             .filter(|t| t.state == TargetState::Skipped)
             .count();
-        let detail = if skipped == 0 {
+        let mut detail = if skipped == 0 {
             format!("{verified} endpoint(s) verified")
         } else {
             format!("{verified} endpoint(s) verified, {skipped} skipped")
         };
+        let left_out: Vec<&str> = targets
+            .iter()
+            .filter(|t| t.action == TargetAction::Trust && t.state != TargetState::Verified)
+            .map(|t| t.hostname.as_str())
+            .collect();
+        if !left_out.is_empty() {
+            detail.push_str(&format!(
+                "; not yet trusting the new certificate: {}",
+                left_out.join(", ")
+            ));
+        }
         // Nothing renewed at all is not a success, whatever the reason.
         let end = if verified == 0 {
             RolloutState::Failed
@@ -209,6 +226,41 @@ async fn drive(
             }
             let groups = groups_of.get(&t.host_id).map(Vec::as_slice).unwrap_or(&[]);
             let closed = super::windows::closed(windows, groups, now);
+            if !online && t.action == TargetAction::Trust {
+                // A client's trust step does not wait for a day: it is skipped (counted
+                // against the failure limit) or, where that would reach the limit, blocks.
+                let (to, reason) = if failures + 1 < rollout.max_failures {
+                    failures += 1;
+                    (
+                        TargetState::Skipped,
+                        format!(
+                            "skipped: the client was offline when its trust step came; it will \
+                             not trust {} once the server switches, until it is back and made to \
+                             trust the new certificate (counted against the failure limit of {})",
+                            t.endpoint_key, rollout.max_failures
+                        ),
+                    )
+                } else {
+                    (
+                        TargetState::Pending,
+                        format!(
+                            "waiting: the client is offline, and leaving it out would reach the \
+                             rollout's failure limit ({}); the server switches once it has trusted \
+                             the new certificate",
+                            rollout.max_failures
+                        ),
+                    )
+                };
+                if t.detail != reason
+                    && rollouts
+                        .store
+                        .set_target_state(t.id, &[TargetState::Pending], to, None, &reason, secs)
+                        .await?
+                {
+                    changed = true;
+                }
+                continue;
+            }
             if !online {
                 let has_window = windows.iter().any(|w| groups.contains(&w.group_name));
                 let reason = if has_window && closed.is_some() {
@@ -253,13 +305,20 @@ async fn drive(
     }
     if !to_send.is_empty() {
         let renewal = rollouts.store.renewal(rollout.renewal_id).await?;
-        let sealed = rollouts
-            .store
-            .renewal_sealed_key(rollout.renewal_id)
-            .await?;
-        let der = rollouts.kek.open(&sealed)?;
-        let key = certfleet_certkit::PrivateKey::from_pkcs8_der(&der)?;
-        let key_pem = Secret::new(certfleet_certkit::write::pkcs8_pem(&key).to_string());
+        // The key is opened only for a deployment: a client's trust step carries none.
+        let key_pem = if to_send.iter().any(|t| t.action == TargetAction::Deploy) {
+            let sealed = rollouts
+                .store
+                .renewal_sealed_key(rollout.renewal_id)
+                .await?;
+            let der = rollouts.kek.open(&sealed)?;
+            let key = certfleet_certkit::PrivateKey::from_pkcs8_der(&der)?;
+            Some(Secret::new(
+                certfleet_certkit::write::pkcs8_pem(&key).to_string(),
+            ))
+        } else {
+            None
+        };
         // Recorded before they are sent, in one transaction: a crash in between re-sends
         // the same job ids.
         let sends: Vec<(i64, String, bool)> = to_send
@@ -272,16 +331,30 @@ async fn drive(
                 continue;
             }
             let id = job_id(t);
+            let action = match (t.action, &key_pem) {
+                (TargetAction::Deploy, Some(key_pem)) => JobAction::Deploy {
+                    endpoint: t.endpoint_key.clone(),
+                    chain_pem: renewal.chain_pem.clone(),
+                    key_pem: key_pem.clone(),
+                    sha256: renewal.sha256.clone(),
+                },
+                // With the upload's root: it may be what the client must trust.
+                (TargetAction::Trust, _) => JobAction::Trust {
+                    endpoint: t.endpoint_key.clone(),
+                    chain_pem: format!("{}{}", renewal.chain_pem, renewal.root_pem),
+                    sha256: t.trust_sha256.clone().unwrap_or_default(),
+                },
+                (TargetAction::Untrust, _) => JobAction::Untrust {
+                    endpoint: t.endpoint_key.clone(),
+                    sha256: t.trust_sha256.clone().unwrap_or_default(),
+                },
+                (TargetAction::Deploy, None) => continue,
+            };
             let frame = certfleet_proto::encode(
                 &uuid::Uuid::new_v4().to_string(),
                 &ConsoleMessage::Job(Job {
                     job_id: id.clone(),
-                    action: JobAction::Deploy {
-                        endpoint: t.endpoint_key.clone(),
-                        chain_pem: renewal.chain_pem.clone(),
-                        key_pem: key_pem.clone(),
-                        sha256: renewal.sha256.clone(),
-                    },
+                    action,
                 }),
             );
             if rollouts.registry.try_send(&t.agent_id, frame) {
