@@ -87,6 +87,33 @@ fn the_servers_page_shows_which_clients_trust_each_endpoint_and_why_not() -> Res
     );
     assert_ne!(good["host_id"], bad["host_id"]);
 
+    // The server's agent serves the leaf alone and lacks the internal root, so it calls the
+    // chain incomplete; a client that trusts it shows the console a root closes it.
+    wait_for(
+        "the known root to close the chain",
+        Duration::from_secs(30),
+        || {
+            let detail = api.get(&format!("/api/v1/hosts/{server_id}")).ok()?.body;
+            let endpoint = detail["endpoint_details"]
+                .as_array()?
+                .iter()
+                .find(|e| e["name"] == SAGE)?
+                .clone();
+            (!endpoint["findings"]
+                .to_string()
+                .contains("chain_incomplete"))
+            .then_some(())
+        },
+    )
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "{e}: {}",
+            api.get(&format!("/api/v1/hosts/{server_id}"))
+                .map(|r| r.body.to_string())
+                .unwrap_or_default()
+        )
+    })?;
+
     // The dashboard's page of the server says it; the client's lists what it must trust.
     let page = api.page(&format!("/hosts/{server_id}"))?;
     assert!(

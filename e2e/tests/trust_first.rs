@@ -194,18 +194,24 @@ fn clients_trust_the_new_ca_before_the_server_switches_and_an_offline_one_is_sho
     let created = api.post("/api/v1/rollouts", json!({"renewal_id": renewal}))?;
     assert_eq!(created.status, 201, "{}", created.body);
     let blocked = created.body["id"].as_i64().unwrap_or_default();
-    let waiting = wait_for("the offline client to block", Duration::from_secs(30), || {
-        let body = api.get(&format!("/api/v1/rollouts/{blocked}")).ok()?.body;
-        body["targets"]
-            .as_array()?
-            .iter()
-            .any(|t| {
-                t["action"] == "trust"
-                    && t["state"] == "pending"
-                    && t["detail"].as_str().is_some_and(|d| d.starts_with("waiting"))
-            })
-            .then_some(body)
-    })
+    let waiting = wait_for(
+        "the offline client to block",
+        Duration::from_secs(30),
+        || {
+            let body = api.get(&format!("/api/v1/rollouts/{blocked}")).ok()?.body;
+            body["targets"]
+                .as_array()?
+                .iter()
+                .any(|t| {
+                    t["action"] == "trust"
+                        && t["state"] == "pending"
+                        && t["detail"]
+                            .as_str()
+                            .is_some_and(|d| d.starts_with("waiting"))
+                })
+                .then_some(body)
+        },
+    )
     .map_err(|e| anyhow::anyhow!("{e}\n{}", logs(&console, &[&bpa1])))?;
     let server_step = waiting["targets"]
         .as_array()
@@ -213,7 +219,10 @@ fn clients_trust_the_new_ca_before_the_server_switches_and_an_offline_one_is_sho
         .unwrap_or_default();
     assert_eq!(server_step["state"], "pending", "{waiting}");
     assert_eq!(server_step["wave"], 1, "{waiting}");
-    assert_eq!(served_sha256(apache_address(port), NAME, &old_ca.pem)?, old.sha256);
+    assert_eq!(
+        served_sha256(apache_address(port), NAME, &old_ca.pem)?,
+        old.sha256
+    );
     let cancelled = api.post(&format!("/api/v1/rollouts/{blocked}/cancel"), json!({}))?;
     assert_eq!(cancelled.status, 200, "{}", cancelled.body);
 

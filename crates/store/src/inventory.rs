@@ -11,13 +11,16 @@ use crate::trust::record_trust;
 use crate::{Error, Result, Store};
 
 /// What an ingest did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IngestOutcome {
     /// False when the snapshot's hash equals the stored one: nothing was written.
     pub changed: bool,
     pub certificates_added: u64,
     pub endpoints_written: u64,
     pub endpoints_removed: u64,
+    /// Servers (name, port) this host, as a client, now trusts over a chain it did not
+    /// trust before.
+    pub newly_trusted: Vec<(String, u16)>,
 }
 
 fn endpoint_hash(endpoint: &Endpoint) -> String {
@@ -223,7 +226,7 @@ impl Store {
         }
 
         record_claims(&mut tx, host_id, &claimed, now).await?;
-        record_trust(&mut tx, host_id, &snapshot.trust, now).await?;
+        outcome.newly_trusted = record_trust(&mut tx, host_id, &snapshot.trust, now).await?;
 
         let keep: HashSet<&str> = snapshot.endpoints.iter().map(|e| e.key.as_str()).collect();
         for (key, (id, _)) in &existing {

@@ -173,6 +173,15 @@ impl Store {
         .ok_or(Error::NotFound { what: "renewal" })
     }
 
+    /// The roots uploads came with (PEM), each once: roots the console knows.
+    pub async fn renewal_roots(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar!(
+            "SELECT DISTINCT root_pem FROM renewals WHERE root_pem != '' ORDER BY root_pem"
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// The sealed private key of a renewal, for a deploy job.
     pub async fn renewal_sealed_key(&self, id: i64) -> Result<String> {
         sqlx::query_scalar!("SELECT sealed_key FROM renewals WHERE id = ?", id)

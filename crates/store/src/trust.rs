@@ -34,32 +34,47 @@ pub struct TrustRow {
 }
 
 /// Replaces the host's trust checks with `checks`, keeping `since` where a verdict stayed.
+/// Returns the servers (name, port) this client now trusts over a chain it did not trust
+/// before.
 pub(crate) async fn record_trust(
     tx: &mut SqliteConnection,
     host_id: i64,
     checks: &[TrustCheck],
     now: i64,
-) -> Result<()> {
+) -> Result<Vec<(String, u16)>> {
     // One statement on every ingest, also of the many servers that have no checks.
-    let before: HashMap<(String, String), (TrustVerdict, i64)> = sqlx::query!(
+    let before: HashMap<(String, String), (TrustVerdict, i64, String)> = sqlx::query!(
         r#"DELETE FROM trust_checks WHERE host_id = ?
            RETURNING endpoint AS "endpoint!", server_name AS "server_name!",
-                     verdict AS "verdict!: TrustVerdict", since AS "since!""#,
+                     verdict AS "verdict!: TrustVerdict", since AS "since!",
+                     chain_json AS "chain_json!""#,
         host_id
     )
     .fetch_all(&mut *tx)
     .await?
     .into_iter()
-    .map(|r| ((r.endpoint, r.server_name), (r.verdict, r.since)))
+    .map(|r| {
+        (
+            (r.endpoint, r.server_name),
+            (r.verdict, r.since, r.chain_json),
+        )
+    })
     .collect();
+    let mut newly_trusted = Vec::new();
     for check in checks {
         let server_name = check.server_name.to_ascii_lowercase();
-        let since = match before.get(&(check.endpoint.clone(), server_name.clone())) {
-            Some((verdict, since)) if *verdict == check.verdict => *since,
+        let chain = serde_json::to_string(&check.chain).unwrap_or_else(|_| "[]".into());
+        let earlier = before.get(&(check.endpoint.clone(), server_name.clone()));
+        let since = match earlier {
+            Some((verdict, since, _)) if *verdict == check.verdict => *since,
             _ => now,
         };
-        let chain = serde_json::to_string(&check.chain).unwrap_or_else(|_| "[]".into());
-        let port = certfleet_proto::host_and_port(&check.endpoint).map_or(0, |(_, p)| i64::from(p));
+        let port = certfleet_proto::host_and_port(&check.endpoint).map_or(0, |(_, p)| p);
+        let was_trusted = earlier.is_some_and(|(v, _, c)| v.is_trusted() && *c == chain);
+        if check.verdict.is_trusted() && !was_trusted && port > 0 {
+            newly_trusted.push((server_name.clone(), port));
+        }
+        let port = i64::from(port);
         sqlx::query!(
             "INSERT OR REPLACE INTO trust_checks (host_id, endpoint, server_name, port, origin,
                  verdict, reason, chain_json, store, revocation, since)
@@ -79,7 +94,7 @@ pub(crate) async fn record_trust(
         .execute(&mut *tx)
         .await?;
     }
-    Ok(())
+    Ok(newly_trusted)
 }
 
 impl Store {
@@ -175,5 +190,41 @@ impl Store {
                 since: r.since,
             })
             .collect())
+    }
+}
+
+impl Store {
+    /// The agents of servers reached as `server_name` on `port` that report a chain
+    /// `chain_incomplete`, each forgetting its last inventory so the next one it sends is
+    /// stored (and judged) again: a client's trust can close such a chain.
+    pub async fn rejudge_incomplete_chains(
+        &self,
+        server_name: &str,
+        port: u16,
+    ) -> Result<Vec<String>> {
+        let name = server_name.to_ascii_lowercase();
+        let suffix = format!("%:{port}");
+        let mut tx = self.write_transaction().await?;
+        let agents = sqlx::query_scalar!(
+            r#"SELECT DISTINCT h.agent_id AS "agent_id!"
+               FROM endpoints e JOIN hosts h ON h.id = e.host_id
+               WHERE lower(e.name) = ?1 AND e.address LIKE ?2
+                 AND EXISTS (SELECT 1 FROM findings f
+                             WHERE f.endpoint_id = e.id AND f.code = 'chain_incomplete')"#,
+            name,
+            suffix
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for agent in &agents {
+            sqlx::query!(
+                "UPDATE agents SET inventory_hash = NULL WHERE id = ?",
+                agent
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(agents)
     }
 }

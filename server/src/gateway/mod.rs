@@ -1,6 +1,7 @@
 //! The agent gateway: enrolment over plain server-authenticated TLS, then one mutually
 //! authenticated WebSocket per agent at `/agent/v1`.
 
+mod chains;
 mod claims;
 mod enroll;
 mod identity;

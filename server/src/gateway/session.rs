@@ -18,6 +18,7 @@ use futures_util::{SinkExt, Stream, StreamExt};
 use tokio::sync::mpsc;
 
 use super::Gateway;
+use super::chains;
 use super::claims::{self, InventoryRate};
 use super::identity::{self, Generation};
 use crate::events::LiveEvent;
@@ -439,6 +440,14 @@ async fn ingest(
         gateway.metrics.inventories_refused.inc();
         return Err((refusal.code, refusal.message));
     }
+    if let Err(e) =
+        chains::judge_known(&gateway.store, &mut inventory.snapshot, gateway.clock.now()).await
+    {
+        return Err((
+            ErrorCode::Internal,
+            format!("could not judge the inventory's chains: {e}"),
+        ));
+    }
     let started = Instant::now();
     match gateway
         .store
@@ -447,6 +456,7 @@ async fn ingest(
     {
         Ok(outcome) => {
             if outcome.changed {
+                rejudge_servers(gateway, &outcome.newly_trusted).await;
                 gateway.publish(LiveEvent::InventoryChanged { host_id });
                 gateway.metrics.inventories_ingested.inc();
                 gateway
@@ -468,6 +478,32 @@ async fn ingest(
             ErrorCode::Internal,
             format!("could not store the inventory: {e}"),
         )),
+    }
+}
+
+/// A client that trusts a server may close the chain the server's own agent called
+/// incomplete: those servers are asked for their inventory again, to be judged anew.
+async fn rejudge_servers(gateway: &Gateway, newly_trusted: &[(String, u16)]) {
+    for (server_name, port) in newly_trusted {
+        match gateway
+            .store
+            .rejudge_incomplete_chains(server_name, *port)
+            .await
+        {
+            Ok(agents) => {
+                for agent in agents {
+                    let rescan = certfleet_proto::encode(
+                        &uuid::Uuid::new_v4().to_string(),
+                        &ConsoleMessage::Job(certfleet_proto::Job {
+                            job_id: format!("rejudge-{}", uuid::Uuid::new_v4()),
+                            action: certfleet_proto::JobAction::Rescan,
+                        }),
+                    );
+                    let _ = gateway.registry.try_send(&agent, rescan);
+                }
+            }
+            Err(e) => tracing::warn!("cannot ask servers to report their chains again: {e}"),
+        }
     }
 }
 
