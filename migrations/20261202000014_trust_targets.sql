@@ -8,3 +8,7 @@ ALTER TABLE rollout_targets ADD COLUMN trust_sha256 TEXT;
 -- The root an upload came with (PEM; empty when none): not deployed to servers, but the
 -- anchor a client machine is made to trust before a server switches to the renewal.
 ALTER TABLE renewals ADD COLUMN root_pem TEXT NOT NULL DEFAULT '';
+
+-- Set when the target's connector still listened on http (its first https): once verified,
+-- the server's host page lists the step that stays manual on the BPA Platform side.
+ALTER TABLE rollout_targets ADD COLUMN first_https INTEGER NOT NULL DEFAULT 0;

@@ -114,6 +114,16 @@ fn the_servers_page_shows_which_clients_trust_each_endpoint_and_why_not() -> Res
         )
     })?;
 
+    // The filter "some client does not trust it" finds the server's certificate.
+    let untrusted = api.get("/api/v1/certificates?clients=untrusted")?.body;
+    assert!(untrusted.to_string().contains(&cert.sha256), "{untrusted}");
+    let page = api.page("/certificates?clients=untrusted")?;
+    assert!(
+        page.text.contains("Some client does not trust it"),
+        "{}",
+        page.text
+    );
+
     // The dashboard's page of the server says it; the client's lists what it must trust.
     let page = api.page(&format!("/hosts/{server_id}"))?;
     assert!(

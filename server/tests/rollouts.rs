@@ -355,3 +355,101 @@ async fn labels_set_in_the_console_join_the_agents_groups_and_select_rollout_hos
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
+
+#[tokio::test]
+async fn a_connectors_first_https_leaves_the_bpa_step_listed_on_its_host_page() {
+    let h = harness().await;
+    let token = admin(&h).await;
+    let console = h.state.console();
+    let caller = console.authenticate(&token).await.expect("admin");
+    let store = h.state.store.clone();
+    let (agent, host) = support::host(&store, "sage01", &["sage"], t0()).await;
+    let http_only = certfleet_proto::Finding {
+        code: "sage_http_only".into(),
+        severity: certfleet_proto::Severity::Info,
+        message: "the connector still listens on http".into(),
+        certificate: None,
+    };
+    support::inventory(
+        &store,
+        &agent,
+        host,
+        &[("sage01.example.test", t0() + 86_400)],
+        vec![http_only],
+    )
+    .await;
+    let ca = TestCa::new("Plan CA");
+    let cert = ca.server(&["sage01.example.test"], 400);
+    let (status, renewal) = support::upload(&h, &token, &ca, &cert).await;
+    assert_eq!(status, StatusCode::CREATED, "{renewal}");
+    let renewal_id = renewal["id"].as_i64().expect("id");
+    let plan = console
+        .plan(caller.can::<Viewer>().expect("viewer"), renewal_id)
+        .await
+        .expect("plan");
+    assert!(plan[0].first_https, "{plan:?}");
+    assert!(
+        plan[0]
+            .notes
+            .iter()
+            .any(|n| n.contains("re-select its company database")),
+        "{plan:?}"
+    );
+    let (status, created) = call(
+        &h,
+        "POST",
+        "/api/v1/rollouts",
+        Some(&token),
+        Some(json!({"renewal_id": renewal_id})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_i64().expect("id");
+    let (_, detail) = call(
+        &h,
+        "GET",
+        &format!("/api/v1/hosts/{host}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(
+        detail["manual_steps"],
+        json!([]),
+        "nothing due before the switch"
+    );
+
+    // Once the switch is verified, the host page lists what stays manual.
+    let target = store.rollout_targets(id).await.expect("targets")[0].clone();
+    assert!(target.first_https);
+    store
+        .set_target_state(
+            target.id,
+            &[certfleet_store::TargetState::Pending],
+            certfleet_store::TargetState::Verified,
+            None,
+            "verified",
+            t0(),
+        )
+        .await
+        .expect("verified");
+    let (_, detail) = call(
+        &h,
+        "GET",
+        &format!("/api/v1/hosts/{host}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    let steps = detail["manual_steps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(steps.len(), 1, "{detail}");
+    assert!(
+        steps[0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("BPA Platform") && t.contains(&format!("rollout #{id}"))),
+        "{detail}"
+    );
+}

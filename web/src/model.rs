@@ -160,6 +160,8 @@ pub struct CertQuery {
     pub purpose: Option<String>,
     /// Name, subject or thumbprint (pasted forms are cleaned).
     pub q: Option<String>,
+    /// `untrusted`: only those some client machine does not trust.
+    pub clients: Option<String>,
     /// `expiry` (default), `-expiry`, `subject`.
     pub sort: Option<String>,
     /// Cursor from the previous page.
@@ -253,6 +255,8 @@ pub struct HostDetail {
     pub can_label: bool,
     /// The servers this host must trust (a client machine), with its verdicts.
     pub trust: Vec<TrustItem>,
+    /// What is left to a person (after a connector's first https: the BPA Platform side).
+    pub manual_steps: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -32,6 +32,9 @@ pub struct CertificateFilter {
     pub issuer: Option<String>,
     /// Only those used by an endpoint of this kind (`apache`, `pem`, …).
     pub kind: Option<String>,
+    /// Only those some client machine was served and does not trust (an unreachable server
+    /// aside): the endpoints some client does not trust.
+    pub untrusted_by_client: bool,
     pub sort: CertSort,
     /// Keyset cursor from the previous page's `next`.
     pub after: Option<(String, String)>,
@@ -113,6 +116,9 @@ impl Store {
                              AND (?12 IS NULL OR EXISTS (SELECT 1 FROM endpoints e JOIN hosts h ON h.id = e.host_id
                                   WHERE h.hostname LIKE ?12 ESCAPE '\'
                                   AND (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)))
+                             AND (?14 = 0 OR EXISTS (SELECT 1 FROM trust_checks t
+                                  WHERE json_extract(t.chain_json, '$[0]') = c.sha256
+                                  AND t.verdict NOT IN ('trusted', 'unreachable')))
                              AND "# + $keyset + r#"
                            ORDER BY "# + $order + r#"
                        )
@@ -134,7 +140,8 @@ impl Store {
                     issuer,
                     filter.kind,
                     host_name,
-                    phrase
+                    phrase,
+                    filter.untrusted_by_client
                 )
                 .fetch_all(&self.pool)
             };

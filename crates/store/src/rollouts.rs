@@ -24,6 +24,8 @@ pub struct EndpointUse {
     pub subject: String,
     pub dns_names: Vec<String>,
     pub not_after: i64,
+    /// A Sage 300 connector on it still listens on http (`sage_http_only`).
+    pub http_only: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +51,8 @@ pub struct NewTarget {
     pub action: TargetAction,
     /// For a trust or untrust target: the certificate the client installs or takes out.
     pub trust_sha256: Option<String>,
+    /// The endpoint's connector listened on http until this rollout.
+    pub first_https: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -84,6 +88,7 @@ pub struct TargetRow {
     pub wave: i64,
     pub action: TargetAction,
     pub trust_sha256: Option<String>,
+    pub first_https: bool,
     pub state: TargetState,
     pub job_id: Option<String>,
     pub step: String,
@@ -101,7 +106,9 @@ impl Store {
                       COALESCE(c.sha256, '') AS "sha256!: String",
                       COALESCE(c.subject, '') AS "subject!: String",
                       COALESCE(c.dns_names_json, '[]') AS "dns_names_json!: String",
-                      COALESCE(c.not_after, 0) AS "not_after!: i64"
+                      COALESCE(c.not_after, 0) AS "not_after!: i64",
+                      EXISTS (SELECT 1 FROM findings f WHERE f.endpoint_id = e.id
+                              AND f.code = 'sage_http_only') AS "http_only!: bool"
                FROM endpoints e
                JOIN hosts h ON h.id = e.host_id
                JOIN agents a ON a.id = h.agent_id AND a.revoked_at IS NULL
@@ -126,6 +133,7 @@ impl Store {
                 subject: r.subject,
                 dns_names: serde_json::from_str(&r.dns_names_json).unwrap_or_default(),
                 not_after: r.not_after,
+                http_only: r.http_only,
             })
             .collect())
     }
@@ -150,8 +158,8 @@ impl Store {
         for t in &new.targets {
             sqlx::query!(
                 "INSERT INTO rollout_targets (rollout_id, host_id, endpoint_key, endpoint_name,
-                     wave, action, trust_sha256, state, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+                     wave, action, trust_sha256, first_https, state, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
                 id,
                 t.host_id,
                 t.endpoint_key,
@@ -159,6 +167,7 @@ impl Store {
                 t.wave,
                 t.action,
                 t.trust_sha256,
+                t.first_https,
                 new.created_at
             )
             .execute(&mut *tx)
@@ -232,7 +241,8 @@ impl Store {
             TargetRow,
             r#"SELECT t.id AS "id!", t.rollout_id, t.host_id, h.hostname, h.agent_id,
                       t.endpoint_key, t.endpoint_name, t.wave, t.action AS "action: TargetAction",
-                      t.trust_sha256, t.state AS "state: TargetState", t.job_id, t.step,
+                      t.trust_sha256, t.first_https AS "first_https: bool",
+                      t.state AS "state: TargetState", t.job_id, t.step,
                       t.detail, t.updated_at
                FROM rollout_targets t JOIN hosts h ON h.id = t.host_id
                WHERE t.rollout_id = ? ORDER BY t.wave, h.hostname, t.endpoint_key"#,
@@ -346,13 +356,30 @@ impl Store {
         Ok(recorded)
     }
 
+    /// The endpoints of a host that a rollout switched to https for the first time, newest
+    /// first: (endpoint name, rollout id, when it was verified).
+    pub async fn first_https_done(&self, host_id: i64) -> Result<Vec<(String, i64, i64)>> {
+        Ok(sqlx::query!(
+            r#"SELECT endpoint_name, rollout_id, updated_at FROM rollout_targets
+               WHERE host_id = ? AND first_https = 1 AND state = 'verified'
+               ORDER BY updated_at DESC"#,
+            host_id
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| (r.endpoint_name, r.rollout_id, r.updated_at))
+        .collect())
+    }
+
     /// The target a job belongs to.
     pub async fn target_by_job(&self, job_id: &str) -> Result<Option<TargetRow>> {
         Ok(sqlx::query_as!(
             TargetRow,
             r#"SELECT t.id AS "id!", t.rollout_id, t.host_id, h.hostname, h.agent_id,
                       t.endpoint_key, t.endpoint_name, t.wave, t.action AS "action: TargetAction",
-                      t.trust_sha256, t.state AS "state: TargetState", t.job_id, t.step,
+                      t.trust_sha256, t.first_https AS "first_https: bool",
+                      t.state AS "state: TargetState", t.job_id, t.step,
                       t.detail, t.updated_at
                FROM rollout_targets t JOIN hosts h ON h.id = t.host_id
                WHERE t.job_id = ?"#,

@@ -825,6 +825,20 @@ async fn a_clients_trust_checks_are_kept_per_server_with_the_time_of_each_verdic
         .ingest_inventory("sage", server, &Inventory::of(served), NOW)
         .await
         .expect("server");
+    let untrusted = || {
+        let store = store.clone();
+        async move {
+            let filter = CertificateFilter {
+                untrusted_by_client: true,
+                limit: 50,
+                now: NOW,
+                ..CertificateFilter::default()
+            };
+            let page = store.certificates(&filter).await.expect("list");
+            page.items.into_iter().map(|c| c.sha256).collect::<Vec<_>>()
+        }
+    };
+    assert!(untrusted().await.is_empty(), "no client has spoken yet");
     let client = |verdict, extra: &str| Snapshot {
         endpoints: vec![],
         certificates: vec![cert("AA", NOW + 300 * DAY), cert("ROOT", NOW + 900 * DAY)],
@@ -833,7 +847,7 @@ async fn a_clients_trust_checks_are_kept_per_server_with_the_time_of_each_verdic
             trust_check(extra, TrustVerdict::Unreachable, &[]),
         ],
     };
-    store
+    let first = store
         .ingest_inventory(
             "bpa1",
             bpa1,
@@ -842,6 +856,12 @@ async fn a_clients_trust_checks_are_kept_per_server_with_the_time_of_each_verdic
         )
         .await
         .expect("client 1");
+    assert_eq!(
+        first.newly_trusted,
+        [("sage01.example.test".to_string(), 4207)],
+        "a server its client now trusts is judged again"
+    );
+    assert!(untrusted().await.is_empty(), "the one client trusts it");
     store
         .ingest_inventory(
             "bpa2",
@@ -851,6 +871,11 @@ async fn a_clients_trust_checks_are_kept_per_server_with_the_time_of_each_verdic
         )
         .await
         .expect("client 2");
+    assert_eq!(
+        untrusted().await,
+        ["AA"],
+        "the certificate a client does not trust"
+    );
 
     // The server endpoint's clients, by the name and port (any case).
     let clients = store
@@ -879,7 +904,7 @@ async fn a_clients_trust_checks_are_kept_per_server_with_the_time_of_each_verdic
     assert_eq!(store.trust_of_host(bpa1).await.expect("host").len(), 2);
 
     // A changed inventory with the same verdict keeps its since; a new verdict starts anew.
-    store
+    let again = store
         .ingest_inventory(
             "bpa1",
             bpa1,
@@ -888,6 +913,10 @@ async fn a_clients_trust_checks_are_kept_per_server_with_the_time_of_each_verdic
         )
         .await
         .expect("same verdict");
+    assert!(
+        again.newly_trusted.is_empty(),
+        "trusted over the same chain before"
+    );
     let row = |rows: Vec<certfleet_store::TrustRow>| {
         rows.into_iter()
             .find(|r| r.server_name == "sage01.example.test")

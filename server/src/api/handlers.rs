@@ -146,6 +146,7 @@ pub async fn host(
         .collect();
     value["endpoint_details"] = serde_json::Value::Array(endpoints);
     value["trust"] = serde_json::to_value(detail.trust).unwrap_or_default();
+    value["manual_steps"] = serde_json::to_value(detail.manual_steps).unwrap_or_default();
     Ok(Json(value))
 }
 

@@ -82,6 +82,11 @@ pub fn spec() -> serde_json::Value {
         ),
         query_param("host", "integer", "host id"),
         query_param(
+            "clients",
+            "string",
+            "untrusted: only those some client machine that must trust them does not"
+        ),
+        query_param(
             "q",
             "string",
             "search subject, names, thumbprint (pasted forms accepted) or SHA-256"

@@ -68,6 +68,8 @@ pub struct CertificateQuery {
     pub purpose: Option<String>,
     /// Name, subject or thumbprint (pasted forms are cleaned).
     pub q: Option<String>,
+    /// `untrusted`: only certificates some client machine that must trust them does not.
+    pub clients: Option<String>,
     /// `expiry` (default), `-expiry`, `subject`.
     pub sort: Option<String>,
     /// The `next` of the previous page.
@@ -112,6 +114,16 @@ impl CertificateQuery {
                 "status {status:?} is not one of expired, expiring, healthy, misconfigured"
             )));
         }
+        let untrusted_by_client = match self.clients.as_deref().unwrap_or("") {
+            "" => false,
+            "untrusted" => true,
+            other => {
+                return Err(Error::Invalid(format!(
+                    "clients {other:?} is not a filter; use clients=untrusted for the \
+                     certificates some client machine does not trust"
+                )));
+            }
+        };
         let sort = match self.sort.as_deref().unwrap_or("expiry") {
             "expiry" | "" => CertSort::ExpiryAsc,
             "-expiry" => CertSort::ExpiryDesc,
@@ -151,6 +163,7 @@ impl CertificateQuery {
             search,
             issuer: self.issuer.clone().filter(|s| !s.trim().is_empty()),
             kind: self.purpose.clone().filter(|s| !s.is_empty()),
+            untrusted_by_client,
             sort,
             after,
             limit,

@@ -30,8 +30,20 @@ pub struct HostDetail {
     pub trust: Vec<TrustRow>,
     /// The groups set in the console (the agent's own are in `host.groups` too).
     pub labels: Vec<String>,
+    /// Steps certfleet cannot take that are left to a person (after a connector's first
+    /// https: the BPA Platform side).
+    pub manual_steps: Vec<ManualStep>,
     /// The time the certificates' days-left were counted from.
     pub now: i64,
+}
+
+/// A step left to a person, with the rollout that made it due.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ManualStep {
+    pub endpoint_name: String,
+    pub rollout_id: i64,
+    pub since: i64,
+    pub text: String,
 }
 
 impl Console {
@@ -77,6 +89,22 @@ impl Console {
             store.trust_of_host(id),
         )?;
         let clients = self.clients_of(&endpoints).await?;
+        let manual_steps = store
+            .first_https_done(id)
+            .await?
+            .into_iter()
+            .map(|(endpoint_name, rollout_id, since)| ManualStep {
+                text: format!(
+                    "{endpoint_name} serves https since rollout #{rollout_id}: in BPA Platform, \
+                     switch each connector connection to this server from http to https (same \
+                     host and port) and re-select its company database; certfleet cannot do \
+                     this step"
+                ),
+                endpoint_name,
+                rollout_id,
+                since,
+            })
+            .collect();
         Ok(HostDetail {
             host: self.host_view(host),
             clients,
@@ -84,6 +112,7 @@ impl Console {
             certificates: certificates.items,
             trust,
             labels,
+            manual_steps,
             now: filter.now,
         })
     }

@@ -32,7 +32,7 @@ pub use certificates::{
     Overview, Summary,
 };
 pub use error::{Error, Refusal, Result};
-pub use hosts::{EndpointRow, HostDetail, HostView};
+pub use hosts::{EndpointRow, HostDetail, HostView, ManualStep};
 pub use renewals::{RenewalRow, UploadRequest};
 pub use rollouts::{
     Control, HostVerdict, Proposal, RolloutRequest, RolloutRow, RolloutView, TargetChoice,

@@ -47,6 +47,9 @@ pub struct Proposal {
     pub current_not_after: i64,
     /// Proposed because it uses a certificate of the same subject and names.
     pub proposed: bool,
+    /// A Sage 300 connector here still listens on http: this rollout is its first https,
+    /// after which each BPA Platform connection to it is switched by hand.
+    pub first_https: bool,
     /// The host that served this endpoint's names first, when that is another host and no
     /// operator has accepted this endpoint yet: an agent's claim to serve a name another
     /// host serves is not trusted with a key until someone accepts it.
@@ -212,6 +215,9 @@ pub async fn plan(console: &Console, renewal_id: i64) -> Result<Vec<Proposal>, E
         )
         .await?;
         notes.extend(client_notes(&clients));
+        if use_.http_only {
+            notes.push(FIRST_HTTPS_STEP.into());
+        }
         // A site without a certificate yet (a new managed site) is proposed by its name.
         // Only where a driver can deploy: a store endpoint (the same certificate seen in
         // LocalMachine\My) is listed, not proposed.
@@ -235,6 +241,7 @@ pub async fn plan(console: &Console, renewal_id: i64) -> Result<Vec<Proposal>, E
                 current_sha256: use_.sha256,
                 current_not_after: use_.not_after,
                 proposed,
+                first_https: use_.http_only,
                 contested_by,
                 problems,
                 notes,
@@ -244,6 +251,11 @@ pub async fn plan(console: &Console, renewal_id: i64) -> Result<Vec<Proposal>, E
     }
     Ok(proposals.into_values().collect())
 }
+
+/// What stays manual after a connector's first https, on the BPA Platform side.
+const FIRST_HTTPS_STEP: &str = "first https for this connector: afterwards, in BPA Platform, \
+     switch each connector connection to this server to https and re-select its company \
+     database (certfleet cannot do this step)";
 
 /// What the plan says about an endpoint's clients: who gets a trust step first, who may
 /// not trust the renewal and why.
@@ -297,6 +309,7 @@ fn trust_targets(chosen: &[&Proposal]) -> Vec<NewTarget> {
                         wave: 0,
                         action: TargetAction::Trust,
                         trust_sha256: Some(sha256.clone()),
+                        first_https: false,
                     });
             }
         }
@@ -488,6 +501,7 @@ pub async fn create(
         wave: first + wave_of.get(&p.host_id).copied().unwrap_or(0),
         action: TargetAction::Deploy,
         trust_sha256: None,
+        first_https: p.first_https,
     }));
     let trust_steps = targets.len() - chosen.len();
     let id = console

@@ -209,6 +209,7 @@ impl Backend for ConsoleBackend {
                 .map(|(e, clients)| convert::endpoint_with_clients(e, clients))
                 .collect(),
             trust: d.trust.into_iter().map(convert::trust_item).collect(),
+            manual_steps: d.manual_steps.into_iter().map(|s| s.text).collect(),
             certificates: d
                 .certificates
                 .iter()

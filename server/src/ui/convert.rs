@@ -102,6 +102,7 @@ pub fn cert_query(query: &CertQuery) -> console::CertificateQuery {
         days: query.days,
         purpose: query.purpose.clone(),
         q: query.q.clone(),
+        clients: query.clients.clone(),
         sort: query.sort.clone(),
         after: query.after.clone(),
     }

@@ -19,6 +19,7 @@ fn query_from(map: &leptos_router::params::ParamsMap) -> CertQuery {
         days: text("days").and_then(|v| v.parse().ok()),
         purpose: text("purpose"),
         q: text("q"),
+        clients: text("clients"),
         sort: text("sort"),
         after: text("after"),
     }
@@ -38,6 +39,7 @@ fn href(query: &CertQuery, base: &str) -> String {
     push("days", query.days.map(|d| d.to_string()));
     push("purpose", query.purpose.clone());
     push("q", query.q.clone());
+    push("clients", query.clients.clone());
     push("sort", query.sort.clone());
     push("after", query.after.clone());
     let encoded: Vec<String> = pairs
@@ -96,6 +98,14 @@ pub fn Certificates() -> impl IntoView {
                     {[("", "Any"), ("apache", "Apache / eSync"), ("pem", "PEM files"), ("sage300", "Sage 300")]
                         .into_iter()
                         .map(|(value, label)| view! { <option value=value selected=move || query.get().purpose.as_deref().unwrap_or("") == value>{label}</option> })
+                        .collect_view()}
+                </select>
+            </label>
+            <label>"Clients"
+                <select name="clients">
+                    {[("", "Any"), ("untrusted", "Some client does not trust it")]
+                        .into_iter()
+                        .map(|(value, label)| view! { <option value=value selected=move || query.get().clients.as_deref().unwrap_or("") == value>{label}</option> })
                         .collect_view()}
                 </select>
             </label>

@@ -100,6 +100,12 @@ fn HostBody(detail: HostDetail) -> impl IntoView {
             </dl>
             {detail.can_label.then(|| view! { <LabelsForm host_id=h.id labels=detail.labels.clone()/> })}
         </div>
+        {(!detail.manual_steps.is_empty()).then(|| view! {
+            <div class="notice" id="manual-steps">
+                <h2>"Left to do by hand"</h2>
+                <ul>{detail.manual_steps.into_iter().map(|step| view! { <li>{step}</li> }).collect_view()}</ul>
+            </div>
+        })}
         <h2>"Endpoints"</h2>
         <EndpointTable endpoints=detail.endpoints certificates=detail.certificates/>
         {(!detail.trust.is_empty()).then(|| view! {
