@@ -600,3 +600,62 @@ fn the_windows_agent_finds_a_sage_300_connector_through_the_scm_and_scans_it() -
     assert_eq!(std::fs::read(&config)?, bytes, "scan leaves the file alone");
     Ok(())
 }
+
+/// The client role under Wine: the trust check through Wine's crypt32 chain engine
+/// (`CertGetCertificateChain` + the SSL policy) against its LocalMachine\Root, before and
+/// after the server's CA is added there with the agent's own store command, and removed.
+#[test]
+fn the_windows_agent_judges_a_servers_chain_with_the_machines_chain_engine() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let Some(wine) = Wine::prepare(dir.path())? else {
+        return Ok(());
+    };
+    let ca = certfleet_e2e::pki::TestCa::new("Example Wine Root");
+    let cert = ca.connector(&["sage01.example.test"], 397);
+    let address = certfleet_e2e::listener::serve_tls(&cert, "");
+    let config = dir.path().join("client.toml");
+    std::fs::write(
+        &config,
+        format!("[[trust]]\nendpoint = \"{address}\"\nserver_name = \"sage01.example.test\"\n"),
+    )?;
+    let scan = |wine: &Wine| -> Result<(Option<i32>, Value)> {
+        let out = wine.agent(&["scan", "--config", &windows_path(&config), "--json"], &[])?;
+        let snapshot: Value = serde_json::from_slice(&out.stdout)
+            .map_err(|e| anyhow::anyhow!("{e}: {}{}", text(&out.stdout), text(&out.stderr)))?;
+        Ok((out.status.code(), snapshot["trust"][0].clone()))
+    };
+    let (status, before) = scan(&wine)?;
+    assert_eq!(before["verdict"], "unknown_root", "{before:#}");
+    assert_eq!(before["store"], "LocalMachine\\Root", "{before:#}");
+    assert!(
+        before["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("0x800B0109") || r.contains("0x800B010A")),
+        "the chain engine's own code (CERT_E_UNTRUSTEDROOT, or CERT_E_CHAINING read from the \
+         chain's status where Wine's SSL policy passes the chain): {before:#}"
+    );
+    assert_eq!(status, Some(1), "untrusted: scan fails");
+
+    let root_file = dir.path().join("root.pem");
+    std::fs::write(&root_file, &ca.pem)?;
+    let out = wine.agent(
+        &["store", "add", &windows_path(&root_file), "--store", "root"],
+        &[],
+    )?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (status, after) = scan(&wine)?;
+    assert_eq!(after["verdict"], "trusted", "{after:#}");
+    assert_eq!(after["revocation"], "cache_only", "{after:#}");
+    assert_eq!(status, Some(0), "{after:#}");
+
+    let thumbprint = {
+        use sha1::Digest;
+        let der = pem::parse(&ca.pem)?.into_contents();
+        hex::encode_upper(sha1::Sha1::digest(&der))
+    };
+    let out = wine.agent(&["store", "remove", &thumbprint, "--store", "root"], &[])?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (_, removed) = scan(&wine)?;
+    assert_eq!(removed["verdict"], "unknown_root", "{removed:#}");
+    Ok(())
+}

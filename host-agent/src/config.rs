@@ -163,6 +163,19 @@ pub struct TrustTarget {
     /// endpoint; a self-signed certificate naming the endpoint's host needs none.
     #[serde(default)]
     pub allowed_issuers: Vec<String>,
+    /// Windows: `cache_only` (default: an offline client does not wait on a CRL fetch, and a
+    /// status not cached is not a failure) or `online`.
+    #[serde(default)]
+    pub revocation: TrustRevocation,
+}
+
+/// How far a Windows client's check looks at revocation.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TrustRevocation {
+    #[default]
+    CacheOnly,
+    Online,
 }
 
 /// Debian's and Ubuntu's (and Alpine's) system bundle; Fedora's and RHEL's.

@@ -51,6 +51,7 @@ fn sage_server(console: &Console, dir: &std::path::Path, old: &ServerCert) -> Sa
         stores,
         services,
         http,
+        ..
     } = FakeMachine::new();
     // The service manager knows the connector at the configured folder: discovered and
     // configured are one installation.

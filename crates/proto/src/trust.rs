@@ -40,6 +40,8 @@ words! {
         Revoked = "revoked",
         /// A signature or an encoding in the chain is broken.
         InvalidChain = "invalid_chain",
+        /// Revocation was to be checked online and its status could not be had.
+        RevocationUnknown = "revocation_unknown",
         /// Nothing answered with TLS: the check could not be made.
         Unreachable = "unreachable",
         /// A verdict a newer agent knows and this console does not.

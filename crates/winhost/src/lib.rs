@@ -4,6 +4,7 @@
 //! (`fake`) that behaves as Windows documents, error codes included, and the real calls in
 //! `windows` (built for Windows targets only). Only that module may use `unsafe`.
 
+pub mod chains;
 mod error;
 pub mod fake;
 pub mod httpsys;
@@ -14,6 +15,7 @@ pub mod unsupported;
 #[allow(unsafe_code)]
 pub mod windows;
 
+pub use chains::{ChainEngine, ChainVerdict, RevocationCheck};
 pub use error::{Code, Error, Result};
 pub use httpsys::{BindingKey, HttpConfig, SslBinding, UrlAcl};
 pub use services::{ServiceConfig, ServiceState, ServiceStatus, Services, Wait};
@@ -27,6 +29,7 @@ pub struct Host {
     pub stores: Arc<dyn CertStores>,
     pub services: Arc<dyn Services>,
     pub http: Arc<dyn HttpConfig>,
+    pub chains: Arc<dyn ChainEngine>,
 }
 
 impl std::fmt::Debug for Host {
@@ -45,6 +48,7 @@ impl Host {
                 stores: Arc::new(windows::SystemStores),
                 services: Arc::new(windows::ScmServices),
                 http: Arc::new(windows::HttpSysConfig),
+                chains: Arc::new(windows::MachineChains),
             }
         }
         #[cfg(not(windows))]
@@ -53,7 +57,8 @@ impl Host {
             Host {
                 stores: none.clone(),
                 services: none.clone(),
-                http: none,
+                http: none.clone(),
+                chains: none,
             }
         }
     }

@@ -4,6 +4,7 @@
 
 use certfleet_certkit::Thumbprint;
 
+use crate::chains::{ChainEngine, ChainVerdict, RevocationCheck};
 use crate::httpsys::{BindingKey, HttpConfig, SslBinding, UrlAcl};
 use crate::services::{ServiceConfig, ServiceStatus, Services};
 use crate::stores::{CertStores, Imported, Store, StoredCertificate};
@@ -19,6 +20,12 @@ fn no<T>(what: &'static str) -> Result<T> {
 const STORES: &str = "the Windows certificate stores";
 const SCM: &str = "the Windows service control manager";
 const HTTP: &str = "the HTTP.sys configuration";
+
+impl ChainEngine for NotWindows {
+    fn verify(&self, _: &[Vec<u8>], _: &str, _: RevocationCheck) -> Result<ChainVerdict> {
+        no("the Windows chain engine")
+    }
+}
 
 impl CertStores for NotWindows {
     fn list(&self, _: Store) -> Result<Vec<StoredCertificate>> {

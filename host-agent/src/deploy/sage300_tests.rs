@@ -53,6 +53,7 @@ async fn server(scheme: &str) -> Server {
         stores,
         services,
         http,
+        ..
     } = FakeMachine::new();
     services.install(
         DEFAULT_SERVICE,

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use certfleet_certkit::{self as certkit, Certificate};
 use certfleet_proto::{CertificateInfo, Revocation, TrustCheck, TrustOrigin, TrustVerdict};
-use certfleet_winhost::{Host, Store};
+use certfleet_winhost::{Code, Host, RevocationCheck, Store};
 use rustls::CertificateError;
 use rustls::client::danger::ServerCertVerifier;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use time::OffsetDateTime;
 
-use crate::config::TrustTarget;
+use crate::config::{TrustRevocation, TrustTarget};
 
 /// The roots a chain is judged against.
 #[derive(Debug, Clone)]
@@ -104,7 +104,11 @@ pub async fn check(
         reason: String::new(),
         chain: Vec::new(),
         store: anchors.describe(),
-        revocation: Revocation::NotChecked,
+        revocation: match (anchors, target.revocation) {
+            (Anchors::Bundle(_), _) => Revocation::NotChecked,
+            (Anchors::Store, TrustRevocation::CacheOnly) => Revocation::CacheOnly,
+            (Anchors::Store, TrustRevocation::Online) => Revocation::Online,
+        },
     };
     let served = match crate::inventory::served_chain(&target.endpoint, Some(&server_name)).await {
         Ok(chain) => chain,
@@ -125,7 +129,7 @@ pub async fn check(
         .map(|c| c.facts().sha256.to_string())
         .collect();
     let infos = parsed.iter().map(CertificateInfo::of).collect();
-    let (verdict, reason) = judge_parsed(&server_name, anchors, host, &served, &parsed, now);
+    let (verdict, reason) = judge_parsed(target, anchors, host, &served, &parsed, now);
     result.verdict = verdict;
     result.reason = reason;
     (result, infos)
@@ -148,20 +152,124 @@ pub fn judge_chain(
         .iter()
         .filter_map(|der| Certificate::from_der(der).ok())
         .collect();
-    judge_parsed(&target.server_name(), anchors, host, chain, &parsed, now)
+    judge_parsed(target, anchors, host, chain, &parsed, now)
 }
 
 fn judge_parsed(
-    server_name: &str,
+    target: &TrustTarget,
     anchors: &Anchors,
     host: &Host,
     served: &[Vec<u8>],
     parsed: &[Certificate],
     now: OffsetDateTime,
 ) -> (TrustVerdict, String) {
+    let server_name = target.server_name();
+    if let Anchors::Store = anchors {
+        let revocation = match target.revocation {
+            TrustRevocation::CacheOnly => RevocationCheck::CacheOnly,
+            TrustRevocation::Online => RevocationCheck::Online,
+        };
+        match host.chains.verify(served, &server_name, revocation) {
+            Ok(verdict) => return machine_verdict(verdict.error, parsed, &server_name, now),
+            // Where the machine has no chain engine of its own, webpki judges against the
+            // store's roots.
+            Err(certfleet_winhost::Error::Unsupported { .. }) => {}
+            Err(e) => return (TrustVerdict::InvalidChain, e.to_string()),
+        }
+    }
     match anchors.roots(host) {
-        Ok(roots) => judge(served, parsed, server_name, roots, &anchors.describe(), now),
+        Ok(roots) => judge(
+            served,
+            parsed,
+            &server_name,
+            roots,
+            &anchors.describe(),
+            now,
+        ),
         Err(why) => (TrustVerdict::UnknownRoot, why),
+    }
+}
+
+/// The Windows chain engine's SSL-policy status in the words an admin acts on.
+fn machine_verdict(
+    error: Option<Code>,
+    parsed: &[Certificate],
+    server_name: &str,
+    now: OffsetDateTime,
+) -> (TrustVerdict, String) {
+    let store = Store::Root;
+    let Some(code) = error else {
+        return (
+            TrustVerdict::Trusted,
+            format!(
+                "the machine's chain engine builds the chain to a root in {store}; the \
+                 certificate names {server_name} and allows Server Authentication"
+            ),
+        );
+    };
+    let top = parsed.last().map(|c| c.facts());
+    let leaf = parsed.first().map(|c| c.facts());
+    let said = format!("the machine's chain engine says {code}");
+    match code {
+        Code::CERT_E_UNTRUSTEDROOT | Code::CERT_E_CHAINING | Code::CERT_E_UNTRUSTEDTESTROOT => (
+            TrustVerdict::UnknownRoot,
+            format!(
+                "{said}: the served chain ends at \"{}\", issued by \"{}\", and no root in \
+                 {store} closes it; this machine's clients will refuse the connection. Trust \
+                 the server's certificate (self-signed) or the root of its issuing CA here",
+                top.map_or("?", |t| t.subject.as_str()),
+                top.map_or("?", |t| t.issuer.as_str())
+            ),
+        ),
+        Code::CERT_E_CN_NO_MATCH => (
+            TrustVerdict::NameMismatch,
+            format!(
+                "{said}: the certificate does not name {server_name}, the name clients \
+                 connect by: renew it with that name, or set server_name to the name they use"
+            ),
+        ),
+        Code::CERT_E_EXPIRED | Code::CERT_E_VALIDITYPERIODNESTING => {
+            match leaf.filter(|l| l.not_before > now) {
+                Some(l) => (
+                    TrustVerdict::NotYetValid,
+                    format!(
+                        "{said}: the certificate is valid only from {}: check the clocks of \
+                         this machine and of the CA",
+                        l.not_before
+                    ),
+                ),
+                None => (
+                    TrustVerdict::Expired,
+                    format!("{said}: a certificate of the chain has expired: renew it"),
+                ),
+            }
+        }
+        Code::CERT_E_WRONG_USAGE => (
+            TrustVerdict::NoServerAuth,
+            format!(
+                "{said}: the certificate does not allow Server Authentication, which TLS \
+                 clients require: issue it with Server Authentication (Sage 300 also asks for \
+                 Client Authentication)"
+            ),
+        ),
+        Code::CERT_E_REVOKED | Code::CRYPT_E_REVOKED => (
+            TrustVerdict::Revoked,
+            format!("{said}: a certificate of the chain is revoked: replace it"),
+        ),
+        Code::CRYPT_E_REVOCATION_OFFLINE
+        | Code::CRYPT_E_NO_REVOCATION_CHECK
+        | Code::CERT_E_REVOCATION_FAILURE => (
+            TrustVerdict::RevocationUnknown,
+            format!(
+                "{said}: revocation was to be checked online and its status could not be \
+                 fetched: let this machine reach the CA's CRL or OCSP address, or set \
+                 revocation = \"cache_only\""
+            ),
+        ),
+        _ => (
+            TrustVerdict::InvalidChain,
+            format!("{said}: the served chain is not valid"),
+        ),
     }
 }
 
@@ -293,5 +401,59 @@ fn names_of(leaf: &Certificate) -> String {
         "no DNS name or address".into()
     } else {
         names.join(", ")
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use certfleet_e2e::listener::serve_tls;
+    use certfleet_e2e::pki::TestCa;
+    use certfleet_winhost::CertStores;
+
+    use super::*;
+    use crate::trust::install::tests::target;
+
+    /// The Windows path (LocalMachine\Root through the chain engine) on the fake machine,
+    /// whose engine answers with the SSL policy's codes.
+    #[tokio::test]
+    async fn the_machines_chain_engine_judges_against_its_root_store() {
+        let ca = TestCa::new("Example Internal Root");
+        let cert = ca.connector(&["sage01.example.test"], 397);
+        let address = serve_tls(&cert, "");
+        let (host, stores, _) = Host::fake();
+        let sage = target(&address, "sage01.example.test");
+        let now = OffsetDateTime::now_utc();
+
+        let (check, _) = super::check(&sage, &Anchors::Store, &host, now).await;
+        assert_eq!(check.verdict, TrustVerdict::UnknownRoot, "{check:?}");
+        assert!(check.reason.contains("0x800B0109"), "{}", check.reason);
+        assert!(
+            check.reason.contains("Example Internal Root"),
+            "{}",
+            check.reason
+        );
+        assert_eq!(check.revocation, Revocation::CacheOnly);
+
+        let root = certkit::read(ca.pem.as_bytes(), None)
+            .expect("ca")
+            .certificates[0]
+            .clone();
+        stores.add(Store::Root, root.der()).expect("trust the root");
+        let (check, _) = super::check(&sage, &Anchors::Store, &host, now).await;
+        assert_eq!(check.verdict, TrustVerdict::Trusted, "{check:?}");
+
+        let other_name = target(&address, "other.example.test");
+        let (check, _) = super::check(&other_name, &Anchors::Store, &host, now).await;
+        assert_eq!(check.verdict, TrustVerdict::NameMismatch, "{check:?}");
+        assert!(check.reason.contains("0x800B010F"), "{}", check.reason);
+
+        // Online revocation that cannot be fetched is its own verdict, not "revoked".
+        let online = TrustTarget {
+            revocation: TrustRevocation::Online,
+            ..sage.clone()
+        };
+        let (check, _) = super::check(&online, &Anchors::Store, &host, now).await;
+        assert_eq!(check.verdict, TrustVerdict::RevocationUnknown, "{check:?}");
+        assert_eq!(check.revocation, Revocation::Online);
     }
 }

@@ -199,6 +199,7 @@ pub(crate) mod tests {
             update_command: None,
             ca_file: None,
             allowed_issuers: Vec::new(),
+            revocation: Default::default(),
         }
     }
 

@@ -2,10 +2,12 @@
 //! Windows' documented behaviour, error codes included, so code written against the traits
 //! meets the same answers here as on a server.
 
+mod chains;
 mod httpsys;
 mod services;
 mod stores;
 
+pub use chains::FakeChains;
 pub use httpsys::FakeHttpConfig;
 pub use services::{Behaviour, FakeServices};
 pub use stores::FakeStores;
@@ -20,6 +22,7 @@ pub struct FakeMachine {
     pub stores: Arc<FakeStores>,
     pub services: Arc<FakeServices>,
     pub http: Arc<FakeHttpConfig>,
+    pub chains: Arc<FakeChains>,
 }
 
 impl FakeMachine {
@@ -27,15 +30,18 @@ impl FakeMachine {
         let stores = Arc::new(FakeStores::new());
         let services = Arc::new(FakeServices::new());
         let http = Arc::new(FakeHttpConfig::new(stores.clone()));
+        let chains = Arc::new(FakeChains::new(stores.clone()));
         FakeMachine {
             host: crate::Host {
                 stores: stores.clone(),
                 services: services.clone(),
                 http: http.clone(),
+                chains: chains.clone(),
             },
             stores,
             services,
             http,
+            chains,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The real Windows calls behind the traits. Every `unsafe` block says why it is sound.
 
 pub mod acl;
+mod chains;
 pub mod eventlog;
 mod httpsys;
 pub mod service_host;
@@ -8,6 +9,7 @@ mod services;
 mod stores;
 mod wide;
 
+pub use chains::MachineChains;
 pub use httpsys::HttpSysConfig;
 pub use services::{Install, ScmServices, install, recovery, uninstall};
 pub use stores::SystemStores;
