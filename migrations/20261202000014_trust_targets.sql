@@ -12,3 +12,7 @@ ALTER TABLE renewals ADD COLUMN root_pem TEXT NOT NULL DEFAULT '';
 -- Set when the target's connector still listened on http (its first https): once verified,
 -- the server's host page lists the step that stays manual on the BPA Platform side.
 ALTER TABLE rollout_targets ADD COLUMN first_https INTEGER NOT NULL DEFAULT 0;
+
+-- For a trust target: the certificate the client trusted the server by before (its old
+-- anchor), which a later cleanup rollout may take out again if certfleet had put it there.
+ALTER TABLE rollout_targets ADD COLUMN replaces_sha256 TEXT;

@@ -225,6 +225,12 @@ fn clients_trust_the_new_ca_before_the_server_switches_and_an_offline_one_is_sho
     );
     let cancelled = api.post(&format!("/api/v1/rollouts/{blocked}/cancel"), json!({}))?;
     assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    let early = api.post(&format!("/api/v1/rollouts/{blocked}/cleanup"), json!({}))?;
+    assert_eq!(
+        early.status, 409,
+        "only after a rollout succeeded: {}",
+        early.body
+    );
 
     // Two failures allowed: the offline client is left out, the online one trusts first.
     let created = api.post(
@@ -313,6 +319,42 @@ fn clients_trust_the_new_ca_before_the_server_switches_and_an_offline_one_is_sho
                 .then_some(())
         },
     )?;
+    // Later, separately: the old anchor taken out where certfleet put it. The online client's
+    // old root was there before certfleet (the test put it in its bundle), so it stays.
+    let reply = api.post(&format!("/api/v1/rollouts/{id}/cleanup"), json!({}))?;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let cleanup = reply.body["id"].as_i64().unwrap_or_default();
+    let cleaned = wait_for("the cleanup to end", Duration::from_secs(60), || {
+        let body = api.get(&format!("/api/v1/rollouts/{cleanup}")).ok()?.body;
+        ["succeeded", "failed"]
+            .contains(&body["state"].as_str().unwrap_or(""))
+            .then_some(body)
+    })
+    .map_err(|e| anyhow::anyhow!("{e}\n{}", logs(&console, &[&bpa1])))?;
+    let untrust = cleaned["targets"][0].clone();
+    assert_eq!(
+        cleaned["targets"].as_array().map(Vec::len),
+        Some(1),
+        "{cleaned}"
+    );
+    assert_eq!(untrust["action"], "untrust", "{cleaned}");
+    assert_eq!(
+        untrust["trust_sha256"],
+        sha256_of(&old_ca.pem).as_str(),
+        "{cleaned}"
+    );
+    assert_eq!(untrust["state"], "verified", "{cleaned}");
+    assert!(
+        untrust["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("not certfleet's")),
+        "{cleaned}"
+    );
+    assert!(
+        online.local.join("root-0.crt").exists(),
+        "the admin's own root stays"
+    );
+
     let page = api.page(&format!("/rollouts/{id}"))?;
     let hostname = left_out["hostname"].as_str().unwrap_or("?");
     assert!(

@@ -53,6 +53,8 @@ pub struct NewTarget {
     pub trust_sha256: Option<String>,
     /// The endpoint's connector listened on http until this rollout.
     pub first_https: bool,
+    /// For a trust target: the client's old anchor, which a cleanup may take out later.
+    pub replaces_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -89,6 +91,7 @@ pub struct TargetRow {
     pub action: TargetAction,
     pub trust_sha256: Option<String>,
     pub first_https: bool,
+    pub replaces_sha256: Option<String>,
     pub state: TargetState,
     pub job_id: Option<String>,
     pub step: String,
@@ -158,8 +161,8 @@ impl Store {
         for t in &new.targets {
             sqlx::query!(
                 "INSERT INTO rollout_targets (rollout_id, host_id, endpoint_key, endpoint_name,
-                     wave, action, trust_sha256, first_https, state, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+                     wave, action, trust_sha256, first_https, replaces_sha256, state, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
                 id,
                 t.host_id,
                 t.endpoint_key,
@@ -168,6 +171,7 @@ impl Store {
                 t.action,
                 t.trust_sha256,
                 t.first_https,
+                t.replaces_sha256,
                 new.created_at
             )
             .execute(&mut *tx)
@@ -241,7 +245,7 @@ impl Store {
             TargetRow,
             r#"SELECT t.id AS "id!", t.rollout_id, t.host_id, h.hostname, h.agent_id,
                       t.endpoint_key, t.endpoint_name, t.wave, t.action AS "action: TargetAction",
-                      t.trust_sha256, t.first_https AS "first_https: bool",
+                      t.trust_sha256, t.first_https AS "first_https: bool", t.replaces_sha256,
                       t.state AS "state: TargetState", t.job_id, t.step,
                       t.detail, t.updated_at
                FROM rollout_targets t JOIN hosts h ON h.id = t.host_id
@@ -378,7 +382,7 @@ impl Store {
             TargetRow,
             r#"SELECT t.id AS "id!", t.rollout_id, t.host_id, h.hostname, h.agent_id,
                       t.endpoint_key, t.endpoint_name, t.wave, t.action AS "action: TargetAction",
-                      t.trust_sha256, t.first_https AS "first_https: bool",
+                      t.trust_sha256, t.first_https AS "first_https: bool", t.replaces_sha256,
                       t.state AS "state: TargetState", t.job_id, t.step,
                       t.detail, t.updated_at
                FROM rollout_targets t JOIN hosts h ON h.id = t.host_id

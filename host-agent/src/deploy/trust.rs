@@ -147,12 +147,8 @@ impl Driver for TrustDriver {
         Box::pin(async move {
             match self.change {
                 Change::Install => self.anchor(bundle).map(|_| ()),
-                Change::Remove if self.entry(&bundle.sha256).is_some() => Ok(()),
-                Change::Remove => Err(Error::Endpoint(format!(
-                    "refused: certfleet did not install {} for {} on this machine, so it is not \
-                     certfleet's to remove; it stays",
-                    bundle.sha256, self.target.endpoint
-                ))),
+                // What certfleet did not install is left alone (the plan changes nothing).
+                Change::Remove => Ok(()),
             }
         })
     }
@@ -194,12 +190,14 @@ impl Driver for TrustDriver {
                 }));
             }
             Change::Remove => {
-                let entry = self.entry(&bundle.sha256).ok_or_else(|| {
-                    Error::Endpoint(format!(
-                        "certfleet did not install {} for {}",
+                let Some(entry) = self.entry(&bundle.sha256) else {
+                    plan.probe = Some(Box::new(LeftAlone(format!(
+                        "nothing taken out: certfleet did not install {} for {} on this \
+                         machine, so it is not certfleet's to remove and it stays",
                         bundle.sha256, self.target.endpoint
-                    ))
-                })?;
+                    ))));
+                    return Ok(plan);
+                };
                 // Another endpoint's entry keeps the certificate; only this one is forgotten.
                 if !self.shared(&entry.sha256) {
                     match entry.place {
@@ -286,6 +284,21 @@ impl Driver for TrustDriver {
             path: self.ledger.path().to_owned(),
             source: std::io::Error::new(e.io().kind(), e.to_string()),
         })
+    }
+}
+
+/// A removal that had nothing of certfleet's to take out: says so.
+#[derive(Debug)]
+struct LeftAlone(String);
+
+impl Probe for LeftAlone {
+    fn describe(&self) -> String {
+        "nothing of certfleet's to take out".into()
+    }
+
+    fn run(&self) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + '_>> {
+        let said = self.0.clone();
+        Box::pin(async move { Ok(said) })
     }
 }
 

@@ -61,6 +61,7 @@ where
         .route("/api/v1/rollouts/{id}/pause", post(rollouts::pause))
         .route("/api/v1/rollouts/{id}/resume", post(rollouts::resume))
         .route("/api/v1/rollouts/{id}/cancel", post(rollouts::cancel))
+        .route("/api/v1/rollouts/{id}/cleanup", post(rollouts::cleanup))
         .route(
             "/api/v1/windows",
             get(rollouts::windows).post(rollouts::add_window),

@@ -31,6 +31,7 @@ pub const PATHS: &[&str] = &[
     "POST /api/v1/rollouts/{id}/pause",
     "POST /api/v1/rollouts/{id}/resume",
     "POST /api/v1/rollouts/{id}/cancel",
+    "POST /api/v1/rollouts/{id}/cleanup",
     "GET /api/v1/windows",
     "POST /api/v1/windows",
     "DELETE /api/v1/windows/{id}",
@@ -135,6 +136,7 @@ pub fn spec() -> serde_json::Value {
             "/api/v1/rollouts/{id}/pause": { "post": op("Pause: no new deployments start; running ones finish", Some("operator"), serde_json::json!([path_param("id")])) },
             "/api/v1/rollouts/{id}/resume": { "post": op("Resume a paused rollout", Some("operator"), serde_json::json!([path_param("id")])) },
             "/api/v1/rollouts/{id}/cancel": { "post": op("Cancel: pending targets are cancelled; running ones finish", Some("operator"), serde_json::json!([path_param("id")])) },
+            "/api/v1/rollouts/{id}/cleanup": { "post": op("After a succeeded rollout that put trust first: a new rollout taking out of each client the old anchor it trusted the server by, where certfleet installed it", Some("operator"), serde_json::json!([path_param("id")])) },
             "/api/v1/windows": {
                 "get": op("Maintenance windows per host group", Some("viewer"), none.clone()),
                 "post": op("Add a window: {group_name, weekdays: \"sat,sun\", start_minute, end_minute (may span midnight), utc_offset_minutes}", Some("admin"), none.clone()),

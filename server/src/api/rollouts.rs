@@ -69,6 +69,15 @@ async fn control(
     ))
 }
 
+pub async fn cleanup(
+    State(console): State<Console>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<(StatusCode, Json<RolloutRow>), ApiError> {
+    let row = console.cleanup_trust(caller.can::<Operator>()?, id).await?;
+    Ok((StatusCode::CREATED, Json(row)))
+}
+
 pub async fn pause(
     State(console): State<Console>,
     caller: Caller,

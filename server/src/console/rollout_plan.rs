@@ -301,6 +301,7 @@ fn trust_targets(chosen: &[&Proposal]) -> Vec<NewTarget> {
     for p in chosen {
         for c in &p.clients {
             if let TrustNeed::Install { sha256, .. } = &c.need {
+                let replaces = c.old_anchor.clone().filter(|old| old != sha256);
                 out.entry((c.host_id, c.endpoint.clone()))
                     .or_insert_with(|| NewTarget {
                         host_id: c.host_id,
@@ -310,6 +311,7 @@ fn trust_targets(chosen: &[&Proposal]) -> Vec<NewTarget> {
                         action: TargetAction::Trust,
                         trust_sha256: Some(sha256.clone()),
                         first_https: false,
+                        replaces_sha256: replaces,
                     });
             }
         }
@@ -502,6 +504,7 @@ pub async fn create(
         action: TargetAction::Deploy,
         trust_sha256: None,
         first_https: p.first_https,
+        replaces_sha256: None,
     }));
     let trust_steps = targets.len() - chosen.len();
     let id = console
@@ -545,6 +548,83 @@ pub async fn create(
         .await?;
     console.rollout_wake.notify_one();
     Ok(console.store.rollout(id).await?)
+}
+
+/// After a rollout that put trust first: a new rollout whose steps take out of each client
+/// the old anchor it trusted the server by, where certfleet had installed it (the agent
+/// refuses anything else, and puts an entry back when the server is not trusted without it).
+/// A separate, later step, never part of the switch.
+pub async fn cleanup(console: &Console, actor: &str, id: i64) -> Result<RolloutRow, Error> {
+    let rollout = console.store.rollout(id).await?;
+    if rollout.state != RolloutState::Succeeded {
+        return Err(Error::Conflict(format!(
+            "rollout #{id} is {}: old trust entries are taken out only after a rollout \
+             succeeded",
+            rollout.state
+        )));
+    }
+    let targets: Vec<NewTarget> = console
+        .store
+        .rollout_targets(id)
+        .await?
+        .into_iter()
+        .filter(|t| t.action == TargetAction::Trust && t.state == TargetState::Verified)
+        .filter_map(|t| {
+            let old = t.replaces_sha256?;
+            Some(NewTarget {
+                host_id: t.host_id,
+                endpoint_name: format!(
+                    "no longer trusts {} by {}",
+                    t.endpoint_key,
+                    &old[..16.min(old.len())]
+                ),
+                endpoint_key: t.endpoint_key,
+                wave: 0,
+                action: TargetAction::Untrust,
+                trust_sha256: Some(old),
+                first_https: false,
+                replaces_sha256: None,
+            })
+        })
+        .collect();
+    if targets.is_empty() {
+        return Err(Error::Invalid(format!(
+            "rollout #{id} made no client trust a new certificate in place of one the console \
+             knows: there is nothing to take out"
+        )));
+    }
+    let now = console.now().unix_timestamp();
+    let count = targets.len();
+    let new_id = console
+        .store
+        .create_rollout(&NewRollout {
+            renewal_id: rollout.renewal_id,
+            start_at: now,
+            time_zone: "UTC",
+            wave_hosts: None,
+            wave_percent: None,
+            // Every client is tried: one whose entry is not certfleet's says so and fails
+            // alone.
+            max_failures: count as i64 + 1,
+            created_by: actor,
+            created_at: now,
+            targets,
+        })
+        .await?;
+    console
+        .store
+        .audit(
+            now,
+            actor,
+            AuditAction::RolloutCreated,
+            Some(&format!("rollout #{new_id}")),
+            Some(&format!(
+                "trust cleanup after rollout #{id}: {count} client trust entries to take out"
+            )),
+        )
+        .await?;
+    console.rollout_wake.notify_one();
+    Ok(console.store.rollout(new_id).await?)
 }
 
 /// A rollout with its targets, for the API and the UI.

@@ -42,6 +42,11 @@ impl Console {
         rollout::control(self, who.name(), id, action).await
     }
 
+    /// Takes out of the clients the old trust entries a succeeded rollout replaced.
+    pub async fn cleanup_trust(&self, who: Can<'_, Operator>, id: i64) -> Result<RolloutRow> {
+        rollout::cleanup(self, who.name(), id).await
+    }
+
     /// The latest rollouts, newest first.
     pub async fn rollouts(&self, _who: Can<'_, Viewer>, limit: i64) -> Result<Vec<RolloutRow>> {
         Ok(self.store.rollouts(limit).await?)

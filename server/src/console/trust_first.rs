@@ -27,6 +27,9 @@ pub struct ClientTrust {
     /// Its last trust check of the server as it serves now.
     pub verdict: TrustVerdict,
     pub need: TrustNeed,
+    /// SHA-256 of the certificate the client trusts the server by now (its old chain's
+    /// self-signed top, or a root the console holds of the top's issuer), when known.
+    pub old_anchor: Option<String>,
 }
 
 /// What a client must be made to trust before the server switches to the renewal.
@@ -114,10 +117,31 @@ pub async fn clients(
         return Ok(Vec::new());
     };
     let rows = console.store.clients_of(name, port).await?;
+    let roots: Vec<Certificate> = console
+        .store
+        .renewal_roots()
+        .await?
+        .iter()
+        .filter_map(|pem| certfleet_certkit::read(pem.as_bytes(), None).ok())
+        .flat_map(|m| m.certificates)
+        .collect();
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let old_chain = served_chain(console, &row).await?;
+        let old_anchor = row
+            .verdict
+            .is_trusted()
+            .then(|| anchor_of(&old_chain))
+            .flatten()
+            .and_then(|a| match a.cert {
+                Some((sha256, _)) => Some(sha256),
+                None => roots
+                    .iter()
+                    .find(|r| r.facts().subject == a.name)
+                    .map(|r| r.facts().sha256.to_string()),
+            });
         out.push(ClientTrust {
+            old_anchor,
             need: need_of(row.verdict, &old_chain, new_chain),
             online: console.registry.is_connected(&row.agent_id),
             host_id: row.host_id,

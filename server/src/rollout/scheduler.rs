@@ -143,7 +143,13 @@ async fn drive(
         .map(|t| t.wave)
         .min()
     else {
-        let deploys = || targets.iter().filter(|t| t.action == TargetAction::Deploy);
+        // A cleanup rollout has no deployment: its untrust steps are what it did.
+        let any_deploy = targets.iter().any(|t| t.action == TargetAction::Deploy);
+        let deploys = || {
+            targets
+                .iter()
+                .filter(move |t| !any_deploy || t.action == TargetAction::Deploy)
+        };
         let verified = deploys()
             .filter(|t| t.state == TargetState::Verified)
             .count();

@@ -205,8 +205,10 @@ async fn a_client_trusts_a_new_certificate_before_the_server_serves_it_and_loses
             removal(&other.facts().sha256.to_string()),
         )
         .await;
-    assert_eq!(done.phase, Phase::Failed, "{}", done.detail);
+    assert_eq!(done.phase, Phase::Committed, "{}", done.detail);
     assert!(done.detail.contains("not certfleet's"), "{}", done.detail);
+    assert_eq!(client.crt_files().len(), 1, "nothing else taken out");
+    assert_eq!(client.live(&target).await, TrustVerdict::Trusted);
     drop(client.dir);
 }
 
