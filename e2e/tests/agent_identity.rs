@@ -29,9 +29,11 @@ async fn answer(ws: &mut Socket) -> Result<ConsoleMessage> {
             .context("no answer in 10 s")?
             .context("closed")??;
         if let Message::Text(text) = message {
-            return decode_from_console(&text)
-                .map(|(_, m)| m)
-                .map_err(|e| anyhow::anyhow!("{e:?}"));
+            match decode_from_console(&text) {
+                // The trust list that follows the welcome is no answer to anything.
+                Ok((_, ConsoleMessage::TrustList(_))) => continue,
+                other => return other.map(|(_, m)| m).map_err(|e| anyhow::anyhow!("{e:?}")),
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ use certfleet_e2e::pki::TestCa;
 use certfleet_e2e::{Agent, Console, wait_for};
 
 const SAGE: &str = "sage01.example.test";
+const LOCAL: &str = "localhost";
 
 #[test]
 fn the_servers_page_shows_which_clients_trust_each_endpoint_and_why_not() -> Result<()> {
@@ -139,5 +140,98 @@ fn the_servers_page_shows_which_clients_trust_each_endpoint_and_why_not() -> Res
         "{}",
         client_page.text
     );
+    Ok(())
+}
+
+/// A client host group attached to a server endpoint in the console: the client, whose own
+/// agent.toml has no [[trust]] table, is told to trust the endpoint, checks it (origin
+/// console) and shows on the server's page; detached, it stops.
+#[test]
+fn a_client_group_attached_in_the_console_makes_its_hosts_check_the_endpoint() -> Result<()> {
+    let temp = tempfile::tempdir()?;
+    let console = Console::start(&temp.path().join("console"))?;
+    let api = Api::admin(&console)?;
+    let internal = TestCa::new("Example Internal Root");
+    // Clients connect by the endpoint's name: one that resolves here.
+    let cert = internal.connector(&[LOCAL], 397);
+    let port = serve_tls(&cert, "");
+    let files = temp.path().join("server-files");
+    std::fs::create_dir_all(&files)?;
+    std::fs::write(files.join("sage.pem"), &cert.cert_pem)?;
+    let server_config = format!(
+        "rescan_secs = 2\ngroups = [\"sage\"]\n[[pem]]\nname = \"{LOCAL}\"\ncertificate = '{}'\naddress = \"{port}\"\n",
+        files.join("sage.pem").display()
+    );
+    let _server = Agent::start(&console, &temp.path().join("server"), &server_config)?;
+    let _bpa = Agent::start(
+        &console,
+        &temp.path().join("bpa"),
+        "rescan_secs = 2\ngroups = [\"bpa\"]\n",
+    )?;
+    let server_id = wait_for("the server's endpoint", Duration::from_secs(30), || {
+        let hosts = api.get("/api/v1/hosts").ok()?.body;
+        hosts.as_array()?.iter().find_map(|h| {
+            h["groups"]
+                .as_array()?
+                .iter()
+                .any(|g| g == "sage")
+                .then(|| h["id"].as_i64())
+                .flatten()
+        })
+    })?;
+    let endpoint_key = wait_for("the endpoint's key", Duration::from_secs(30), || {
+        let detail = api.get(&format!("/api/v1/hosts/{server_id}")).ok()?.body;
+        detail["endpoint_details"]
+            .as_array()?
+            .iter()
+            .find(|e| e["name"] == LOCAL)
+            .and_then(|e| e["key"].as_str().map(str::to_owned))
+    })?;
+    let attach = api.post(
+        &format!("/api/v1/hosts/{server_id}/endpoints/clients"),
+        serde_json::json!({"endpoint_key": endpoint_key, "group": "bpa"}),
+    )?;
+    assert_eq!(attach.status, 200, "{}", attach.body);
+    assert_eq!(attach.body[0]["group_name"], "bpa", "{}", attach.body);
+    let client = wait_for(
+        "the client's check of the attached endpoint",
+        Duration::from_secs(30),
+        || {
+            let detail = api.get(&format!("/api/v1/hosts/{server_id}")).ok()?.body;
+            let endpoint = detail["endpoint_details"]
+                .as_array()?
+                .iter()
+                .find(|e| e["name"] == LOCAL)?
+                .clone();
+            endpoint["clients"].as_array()?.first().cloned()
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("{e}\n{}", console.log_text()))?;
+    assert_eq!(client["origin"], "console", "{client}");
+    // The system's bundle does not hold the test's root.
+    assert_eq!(client["verdict"], "unknown_root", "{client}");
+    let audit = api.get("/api/v1/audit?limit=50")?.body.to_string();
+    assert!(audit.contains("host.clients_attached"), "{audit}");
+
+    let detach = api.request(
+        "DELETE",
+        &format!("/api/v1/hosts/{server_id}/endpoints/clients"),
+        Some(serde_json::json!({"endpoint_key": endpoint_key, "group": "bpa"})),
+        &[],
+    )?;
+    assert_eq!(detach.status, 200, "{}", detach.body);
+    wait_for(
+        "the client to stop checking it",
+        Duration::from_secs(30),
+        || {
+            let detail = api.get(&format!("/api/v1/hosts/{server_id}")).ok()?.body;
+            let endpoint = detail["endpoint_details"]
+                .as_array()?
+                .iter()
+                .find(|e| e["name"] == LOCAL)?
+                .clone();
+            endpoint["clients"].as_array()?.is_empty().then_some(())
+        },
+    )?;
     Ok(())
 }

@@ -256,8 +256,16 @@ async fn session(
     }
 
     let mut last_hash = String::new();
-    let snapshot =
-        inventory::collect(config, jobs.deployments.host(), OffsetDateTime::now_utc()).await;
+    // What the console said this machine must trust, as it said last (it says it again after
+    // the welcome).
+    let mut attached = crate::trust::attached::load(&identity.dir, &config.trust);
+    let snapshot = inventory::collect_with(
+        config,
+        &attached,
+        jobs.deployments.host(),
+        OffsetDateTime::now_utc(),
+    )
+    .await;
     send_inventory(&mut sink, snapshot, &mut last_hash).await?;
     // Results the console may have missed (a disconnect or restart mid-deployment).
     for result in jobs.deployments.unreported() {
@@ -278,7 +286,7 @@ async fn session(
                 }))).await?;
             }
             _ = rescan.tick() => {
-                let snapshot = inventory::collect(config, jobs.deployments.host(), OffsetDateTime::now_utc()).await;
+                let snapshot = inventory::collect_with(config, &attached, jobs.deployments.host(), OffsetDateTime::now_utc()).await;
                 send_inventory(&mut sink, snapshot, &mut last_hash).await?;
             }
             Some(message) = jobs.out.recv() => {
@@ -329,7 +337,7 @@ async fn session(
                         }
                         match job.action {
                             JobAction::Rescan => {
-                                let snapshot = inventory::collect(config, jobs.deployments.host(), OffsetDateTime::now_utc()).await;
+                                let snapshot = inventory::collect_with(config, &attached, jobs.deployments.host(), OffsetDateTime::now_utc()).await;
                                 last_hash.clear();
                                 send_inventory(&mut sink, snapshot, &mut last_hash).await?;
                                 sink.send(send(AgentMessage::JobResult(JobResult {
@@ -372,6 +380,18 @@ async fn session(
                                     sha256,
                                 });
                             }
+                        }
+                    }
+                    Ok(ConsoleMessage::TrustList(list)) => {
+                        if let Err(e) = crate::trust::attached::save(&identity.dir, &list.endpoints) {
+                            tracing::warn!("cannot keep the console's trust list: {e}");
+                        }
+                        let now_attached = crate::trust::attached::targets(&list.endpoints, &config.trust);
+                        if now_attached != attached {
+                            attached = now_attached;
+                            tracing::info!(servers = attached.len(), "the console's trust list changed");
+                            let snapshot = inventory::collect_with(config, &attached, jobs.deployments.host(), OffsetDateTime::now_utc()).await;
+                            send_inventory(&mut sink, snapshot, &mut last_hash).await?;
                         }
                     }
                     Ok(ConsoleMessage::Ack(_)) | Ok(ConsoleMessage::Welcome(_)) | Ok(ConsoleMessage::Renewed(_)) => {}

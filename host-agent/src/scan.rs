@@ -61,7 +61,15 @@ pub fn run(args: &Args, host: &Host) -> ExitCode {
         .enable_all()
         .build()
     {
-        Ok(rt) => rt.block_on(inventory::collect(&config, host, OffsetDateTime::now_utc())),
+        Ok(rt) => {
+            let attached = crate::trust::attached::load(&dir, &config.trust);
+            rt.block_on(inventory::collect_with(
+                &config,
+                &attached,
+                host,
+                OffsetDateTime::now_utc(),
+            ))
+        }
         Err(e) => {
             eprintln!("certfleet-agent: cannot start the async runtime: {e}");
             return ExitCode::from(COULD_NOT_RUN);

@@ -25,6 +25,7 @@ pub mod secrets;
 pub mod state;
 pub mod tls;
 pub mod tokens;
+pub mod trust_lists;
 pub mod ui;
 
 use certfleet_store::AuditAction;

@@ -109,7 +109,17 @@ fn hello() -> AgentMessage {
     })
 }
 
+/// The next frame, past the (empty) trust list that follows every welcome.
 async fn next(rx: &mut mpsc::Receiver<String>) -> ConsoleMessage {
+    loop {
+        match next_frame(rx).await {
+            ConsoleMessage::TrustList(list) if list.endpoints.is_empty() => continue,
+            other => return other,
+        }
+    }
+}
+
+async fn next_frame(rx: &mut mpsc::Receiver<String>) -> ConsoleMessage {
     let text = tokio::time::timeout(Duration::from_secs(5), rx.recv())
         .await
         .expect("an answer in time")
@@ -130,7 +140,14 @@ async fn inventory_is_acknowledged_with_the_stored_hash() {
         out_tx,
     ));
     in_tx.send(frame(hello())).await.expect("send");
-    assert!(matches!(next(&mut out_rx).await, ConsoleMessage::Welcome(w) if w.agent_id == AGENT));
+    assert!(
+        matches!(next_frame(&mut out_rx).await, ConsoleMessage::Welcome(w) if w.agent_id == AGENT)
+    );
+    // The servers the console says this host must trust: none here, said so (it clears a
+    // list the agent kept from before).
+    assert!(
+        matches!(next_frame(&mut out_rx).await, ConsoleMessage::TrustList(l) if l.endpoints.is_empty())
+    );
     let inventory = Inventory::of(Snapshot::default());
     let hash = inventory.hash.clone();
     in_tx

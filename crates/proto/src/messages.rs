@@ -61,7 +61,26 @@ messages! {
         Ack(Ack) = "ack",
         Error(ErrorBody) = "error",
         Renewed(Renewed) = "renewed",
+        TrustList(TrustList) = "trust_list",
     }
+}
+
+/// The servers the console says this machine must trust, besides its own `[[trust]]` tables
+/// (a client host group attached to a server endpoint). Sent after `welcome` and whenever it
+/// changes, whole. The agent checks them; it never installs anything for them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustList {
+    pub endpoints: Vec<AttachedEndpoint>,
+}
+
+/// One server endpoint a client must trust, by the name and port it is reached at.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachedEndpoint {
+    /// `host:port`.
+    pub endpoint: String,
+    pub server_name: String,
 }
 
 /// First frame after connecting.

@@ -182,6 +182,15 @@ fn console_messages() -> Vec<(&'static str, ConsoleMessage)> {
             ),
         ),
         (
+            "trust_list",
+            ConsoleMessage::TrustList(TrustList {
+                endpoints: vec![AttachedEndpoint {
+                    endpoint: "sage01.example.test:4207".into(),
+                    server_name: "sage01.example.test".into(),
+                }],
+            }),
+        ),
+        (
             "ack",
             ConsoleMessage::Ack(Ack {
                 of: "f0".into(),

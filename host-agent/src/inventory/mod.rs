@@ -179,6 +179,17 @@ async fn endpoint(
 
 /// Reads every target in the configuration and probes every live port.
 pub async fn collect(config: &AgentConfig, host: &Host, now: OffsetDateTime) -> Snapshot {
+    collect_with(config, &[], host, now).await
+}
+
+/// With the servers the console says this machine must also trust (`attached`), checked and
+/// reported with origin `console`.
+pub async fn collect_with(
+    config: &AgentConfig,
+    attached: &[crate::config::TrustTarget],
+    host: &Host,
+    now: OffsetDateTime,
+) -> Snapshot {
     let mut endpoints = Vec::new();
     let mut certificates = Vec::new();
     for target in &config.apache {
@@ -285,6 +296,11 @@ pub async fn collect(config: &AgentConfig, host: &Host, now: OffsetDateTime) -> 
     .await;
     stores::collect(&*host.stores, now, &mut endpoints, &mut certificates);
     let mut trust = crate::trust::check_all(&config.trust, host, now, &mut certificates).await;
+    let mut from_console = crate::trust::check_all(attached, host, now, &mut certificates).await;
+    for check in &mut from_console {
+        check.origin = certfleet_proto::TrustOrigin::Console;
+    }
+    trust.extend(from_console);
     endpoints.sort_by(|a, b| a.key.cmp(&b.key));
     certificates.sort_by(|a, b| a.sha256.cmp(&b.sha256));
     trust.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));

@@ -4,6 +4,7 @@
 //! certificate carry the name, does it allow Server Authentication — and reports the verdict
 //! with its reason.
 
+pub mod attached;
 mod check;
 pub mod install;
 

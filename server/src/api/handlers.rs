@@ -147,6 +147,7 @@ pub async fn host(
     value["endpoint_details"] = serde_json::Value::Array(endpoints);
     value["trust"] = serde_json::to_value(detail.trust).unwrap_or_default();
     value["manual_steps"] = serde_json::to_value(detail.manual_steps).unwrap_or_default();
+    value["client_groups"] = serde_json::to_value(detail.client_groups).unwrap_or_default();
     Ok(Json(value))
 }
 
@@ -251,6 +252,52 @@ pub async fn accept_endpoint(
         .await?;
     Ok(Json(
         serde_json::json!({ "host_id": id, "endpoint_key": body.endpoint_key, "accepted": true }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientGroupRequest {
+    endpoint_key: String,
+    group: String,
+}
+
+/// Every host of `group` must trust the endpoint (POST) or no longer (DELETE).
+pub async fn attach_clients(
+    State(console): State<Console>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(body): Json<ClientGroupRequest>,
+) -> Result<Json<Vec<certfleet_store::ClientGroupRow>>, ApiError> {
+    Ok(Json(
+        console
+            .set_client_group(
+                caller.can::<Operator>()?,
+                id,
+                &body.endpoint_key,
+                &body.group,
+                true,
+            )
+            .await?,
+    ))
+}
+
+pub async fn detach_clients(
+    State(console): State<Console>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(body): Json<ClientGroupRequest>,
+) -> Result<Json<Vec<certfleet_store::ClientGroupRow>>, ApiError> {
+    Ok(Json(
+        console
+            .set_client_group(
+                caller.can::<Operator>()?,
+                id,
+                &body.endpoint_key,
+                &body.group,
+                false,
+            )
+            .await?,
     ))
 }
 

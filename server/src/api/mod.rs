@@ -37,6 +37,10 @@ where
             "/api/v1/hosts/{id}/endpoints/accept",
             post(handlers::accept_endpoint),
         )
+        .route(
+            "/api/v1/hosts/{id}/endpoints/clients",
+            post(handlers::attach_clients).delete(handlers::detach_clients),
+        )
         .route("/api/v1/certificates", get(handlers::certificates))
         .route("/api/v1/certificates/{sha256}", get(handlers::certificate))
         .route("/api/v1/agents", get(handlers::agents))

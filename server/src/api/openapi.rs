@@ -14,6 +14,8 @@ pub const PATHS: &[&str] = &[
     "GET /api/v1/hosts/{id}",
     "GET /api/v1/certificates",
     "POST /api/v1/hosts/{id}/endpoints/accept",
+    "POST /api/v1/hosts/{id}/endpoints/clients",
+    "DELETE /api/v1/hosts/{id}/endpoints/clients",
     "GET /api/v1/certificates/{sha256}",
     "GET /api/v1/agents",
     "POST /api/v1/agents/{id}/revoke",
@@ -111,6 +113,10 @@ pub fn spec() -> serde_json::Value {
             "/api/v1/hosts": { "get": op("Hosts with their endpoint and finding counts", Some("viewer"), none.clone()) },
             "/api/v1/hosts/{id}": { "get": op("One host with its endpoints and findings", Some("viewer"), serde_json::json!([path_param("id")])) },
             "/api/v1/certificates": { "get": op("Certificates in use, soonest expiry first, paginated", Some("viewer"), cert_params) },
+            "/api/v1/hosts/{id}/endpoints/clients": {
+                "post": op("Attach a client host group to an endpoint: {endpoint_key, group}. Every host in the group must trust it; each is sent its list and checks it (installs nothing for it)", Some("operator"), serde_json::json!([path_param("id")])),
+                "delete": op("Detach a client host group from an endpoint: {endpoint_key, group}", Some("operator"), serde_json::json!([path_param("id")]))
+            },
             "/api/v1/hosts/{id}/endpoints/accept": { "post": op("Accept an endpoint whose names another host served first: {endpoint_key}. Until then the plan shows it as new and no renewal's key goes to it", Some("operator"), serde_json::json!([path_param("id")])) },
             "/api/v1/certificates/{sha256}": { "get": op("One certificate, the endpoints using it, its PEM", Some("viewer"), serde_json::json!([path_param("sha256")])) },
             "/api/v1/agents": { "get": op("Enrolled agents and whether they are online", Some("viewer"), none.clone()) },

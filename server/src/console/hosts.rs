@@ -5,7 +5,7 @@ use certfleet_store::AuditAction;
 use serde::Serialize;
 
 use super::{Admin, Can, CertificateRow, Console, Error, Operator, Result, Viewer};
-use certfleet_store::{CertificateFilter, HostRow, TrustRow};
+use certfleet_store::{CertificateFilter, ClientGroupRow, HostRow, TrustRow};
 
 pub use certfleet_store::EndpointRow;
 
@@ -33,6 +33,8 @@ pub struct HostDetail {
     /// Steps certfleet cannot take that are left to a person (after a connector's first
     /// https: the BPA Platform side).
     pub manual_steps: Vec<ManualStep>,
+    /// The client host groups attached to its endpoints.
+    pub client_groups: Vec<ClientGroupRow>,
     /// The time the certificates' days-left were counted from.
     pub now: i64,
 }
@@ -113,6 +115,7 @@ impl Console {
             trust,
             labels,
             manual_steps,
+            client_groups: store.client_groups(id).await?,
             now: filter.now,
         })
     }
@@ -152,11 +155,58 @@ impl Console {
             Some(&list.join(", ")),
         )
         .await?;
+        // Its groups decide which servers it must trust.
+        if let Some(host) = self.store.host(host_id).await? {
+            crate::trust_lists::push_to_host(&self.store, &self.registry, host_id, &host.agent_id)
+                .await?;
+        }
         Ok(groups)
     }
 }
 
 impl Console {
+    /// Attaches (or detaches) a client host group to a server's endpoint: every host in it
+    /// must trust the endpoint, and is told so now. Audited; doing it twice changes nothing.
+    pub async fn set_client_group(
+        &self,
+        who: Can<'_, Operator>,
+        host_id: i64,
+        endpoint_key: &str,
+        group: &str,
+        attach: bool,
+    ) -> Result<Vec<ClientGroupRow>> {
+        let group = group.trim();
+        if group.is_empty() || group.len() > 64 {
+            return Err(Error::Invalid(
+                "name the client host group (1 to 64 characters), e.g. bpa".into(),
+            ));
+        }
+        let changed = if attach {
+            self.store
+                .attach_client_group(host_id, endpoint_key, group, who.name(), self.now_secs())
+                .await?
+        } else {
+            self.store
+                .detach_client_group(host_id, endpoint_key, group)
+                .await?
+        };
+        if changed {
+            self.record(
+                who.name(),
+                if attach {
+                    AuditAction::ClientsAttached
+                } else {
+                    AuditAction::ClientsDetached
+                },
+                Some(&format!("host #{host_id}")),
+                Some(&format!("{endpoint_key}: group {group}")),
+            )
+            .await?;
+            crate::trust_lists::push_to_group(&self.store, &self.registry, group).await?;
+        }
+        Ok(self.store.client_groups(host_id).await?)
+    }
+
     /// Accepts an endpoint whose names another host served first, so a renewal may go to
     /// it; audited. Accepting twice changes nothing.
     pub async fn accept_endpoint(

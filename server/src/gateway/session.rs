@@ -297,6 +297,7 @@ pub async fn run_session<S>(
                 continue;
             }
         };
+        let mut welcomed = false;
         let reply = match (host_id, message) {
             (_, AgentMessage::Hello(hello)) => {
                 match gateway
@@ -306,6 +307,7 @@ pub async fn run_session<S>(
                 {
                     Ok(id) => {
                         host_id = Some(id);
+                        welcomed = true;
                         gateway.publish(LiveEvent::AgentOnline {
                             agent_id: agent_id.clone(),
                         });
@@ -379,6 +381,17 @@ pub async fn run_session<S>(
         let frame = reply_frame(&id, reply, &gateway, &mut errors_in_a_row);
         if outbound.send(frame).await.is_err() {
             break;
+        }
+        // After the welcome: the servers the console says this client must trust.
+        if let (true, Some(host)) = (welcomed, host_id) {
+            match crate::trust_lists::frame_for(&gateway.store, host).await {
+                Ok(list) => {
+                    if outbound.send(list).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => tracing::warn!(agent = %agent_id, "cannot send the trust list: {e}"),
+            }
         }
         if errors_in_a_row >= MAX_CONSECUTIVE_ERRORS {
             break;
