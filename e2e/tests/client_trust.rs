@@ -14,22 +14,36 @@ use certfleet_e2e::{Agent, Console, wait_for};
 const SAGE: &str = "sage01.example.test";
 const LOCAL: &str = "localhost";
 
+/// A server agent in group `group` watching a PEM file, for `name`, that a live TLS port
+/// serves: the port's address, the certificate and the agent.
+fn pem_server(
+    console: &Console,
+    dir: &std::path::Path,
+    ca: &TestCa,
+    name: &str,
+    group: &str,
+) -> Result<(String, certfleet_e2e::pki::ServerCert, Agent)> {
+    let cert = ca.connector(&[name], 397);
+    let port = serve_tls(&cert, "");
+    let files = dir.join("server-files");
+    std::fs::create_dir_all(&files)?;
+    let pem = files.join("server.pem");
+    std::fs::write(&pem, &cert.cert_pem)?;
+    let config = format!(
+        "rescan_secs = 2\ngroups = [\"{group}\"]\n[[pem]]\nname = \"{name}\"\ncertificate = '{}'\naddress = \"{port}\"\n",
+        pem.display()
+    );
+    let agent = Agent::start(console, &dir.join("server"), &config)?;
+    Ok((port, cert, agent))
+}
+
 #[test]
 fn the_servers_page_shows_which_clients_trust_each_endpoint_and_why_not() -> Result<()> {
     let temp = tempfile::tempdir()?;
     let console = Console::start(&temp.path().join("console"))?;
     let api = Api::admin(&console)?;
     let internal = TestCa::new("Example Internal Root");
-    let cert = internal.connector(&[SAGE], 397);
-    let port = serve_tls(&cert, "");
-    let files = temp.path().join("server-files");
-    std::fs::create_dir_all(&files)?;
-    std::fs::write(files.join("sage.pem"), &cert.cert_pem)?;
-    let server_config = format!(
-        "rescan_secs = 2\n[[pem]]\nname = \"{SAGE}\"\ncertificate = '{}'\naddress = \"{port}\"\n",
-        files.join("sage.pem").display()
-    );
-    let _server = Agent::start(&console, &temp.path().join("server"), &server_config)?;
+    let (port, cert, _server) = pem_server(&console, temp.path(), &internal, SAGE, "server")?;
     let client_config = |bundle: &std::path::Path| {
         format!(
             "rescan_secs = 2\n[[trust]]\nendpoint = \"{port}\"\nserver_name = \"{SAGE}\"\nca_file = '{}'\n",
@@ -153,16 +167,7 @@ fn a_client_group_attached_in_the_console_makes_its_hosts_check_the_endpoint() -
     let api = Api::admin(&console)?;
     let internal = TestCa::new("Example Internal Root");
     // Clients connect by the endpoint's name: one that resolves here.
-    let cert = internal.connector(&[LOCAL], 397);
-    let port = serve_tls(&cert, "");
-    let files = temp.path().join("server-files");
-    std::fs::create_dir_all(&files)?;
-    std::fs::write(files.join("sage.pem"), &cert.cert_pem)?;
-    let server_config = format!(
-        "rescan_secs = 2\ngroups = [\"sage\"]\n[[pem]]\nname = \"{LOCAL}\"\ncertificate = '{}'\naddress = \"{port}\"\n",
-        files.join("sage.pem").display()
-    );
-    let _server = Agent::start(&console, &temp.path().join("server"), &server_config)?;
+    let (_, _, _server) = pem_server(&console, temp.path(), &internal, LOCAL, "sage")?;
     let _bpa = Agent::start(
         &console,
         &temp.path().join("bpa"),

@@ -239,13 +239,8 @@ fn clients_trust_the_new_ca_before_the_server_switches_and_an_offline_one_is_sho
     )?;
     assert_eq!(created.status, 201, "{}", created.body);
     let id = created.body["id"].as_i64().unwrap_or_default();
-    let done = wait_for("the rollout to end", Duration::from_secs(90), || {
-        let body = api.get(&format!("/api/v1/rollouts/{id}")).ok()?.body;
-        ["succeeded", "failed"]
-            .contains(&body["state"].as_str().unwrap_or(""))
-            .then_some(body)
-    })
-    .map_err(|e| anyhow::anyhow!("{e}\n{}", logs(&console, &[&bpa1])))?;
+    let done =
+        ended(&api, id, 90).map_err(|e| anyhow::anyhow!("{e}\n{}", logs(&console, &[&bpa1])))?;
     assert_eq!(
         done["state"],
         "succeeded",
@@ -324,13 +319,8 @@ fn clients_trust_the_new_ca_before_the_server_switches_and_an_offline_one_is_sho
     let reply = api.post(&format!("/api/v1/rollouts/{id}/cleanup"), json!({}))?;
     assert_eq!(reply.status, 201, "{}", reply.body);
     let cleanup = reply.body["id"].as_i64().unwrap_or_default();
-    let cleaned = wait_for("the cleanup to end", Duration::from_secs(60), || {
-        let body = api.get(&format!("/api/v1/rollouts/{cleanup}")).ok()?.body;
-        ["succeeded", "failed"]
-            .contains(&body["state"].as_str().unwrap_or(""))
-            .then_some(body)
-    })
-    .map_err(|e| anyhow::anyhow!("{e}\n{}", logs(&console, &[&bpa1])))?;
+    let cleaned = ended(&api, cleanup, 60)
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", logs(&console, &[&bpa1])))?;
     let untrust = cleaned["targets"][0].clone();
     assert_eq!(
         cleaned["targets"].as_array().map(Vec::len),
@@ -363,6 +353,16 @@ fn clients_trust_the_new_ca_before_the_server_switches_and_an_offline_one_is_sho
         page.text
     );
     Ok(())
+}
+
+/// The rollout once it ended (succeeded or failed).
+fn ended(api: &Api, id: i64, secs: u64) -> anyhow::Result<Value> {
+    wait_for("the rollout to end", Duration::from_secs(secs), || {
+        let body = api.get(&format!("/api/v1/rollouts/{id}")).ok()?.body;
+        ["succeeded", "failed"]
+            .contains(&body["state"].as_str().unwrap_or(""))
+            .then_some(body)
+    })
 }
 
 fn apache_address(port: u16) -> std::net::SocketAddr {

@@ -73,7 +73,7 @@ fn the_lists_are_explicit() {
     );
     assert_eq!(
         ConsoleMessage::ACCEPTED,
-        &["welcome", "job", "ack", "error", "renewed"]
+        &["welcome", "job", "ack", "error", "renewed", "trust_list"]
     );
 }
 
