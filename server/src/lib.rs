@@ -87,6 +87,7 @@ pub async fn prepare(config: Config) -> Result<Prepared> {
     let revoked = RevocationList::new(store.revoked_agent_ids().await?);
     let config = Arc::new(config);
     let state = AppState {
+        ingest: gateway::IngestWriter::start(store.clone()),
         store,
         addresses: addresses::Addresses::new(config.clone()),
         config,

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::connections::{PendingChecks, Registry};
 use crate::console::{Console, ConsoleParts};
 use crate::events::Events;
-use crate::gateway::{Gateway, GatewayParts};
+use crate::gateway::{Gateway, GatewayParts, IngestWriter};
 use crate::metrics::Metrics;
 use crate::pki::Pki;
 use crate::rollout::{RolloutParts, Rollouts};
@@ -44,6 +44,8 @@ pub struct AppState {
     pub pending_checks: PendingChecks,
     /// Failed logins per user and address, and the password hashing queue.
     pub logins: crate::console::LoginGuard,
+    /// Stores every session's inventories, many in one transaction.
+    pub ingest: IngestWriter,
 }
 
 impl std::fmt::Debug for AppState {
@@ -86,6 +88,7 @@ impl AppState {
             events: self.events.clone(),
             clock: self.clock.clone(),
             reports: Arc::new(self.rollouts()),
+            ingest: self.ingest.clone(),
         })
     }
 

@@ -95,23 +95,22 @@ impl Store {
     }
 }
 
-/// Inside ingest's transaction: `host_id` claims `names`; the ones nobody owned are its.
+/// Inside ingest's transaction: each host claims its names, in order; the ones nobody
+/// owned are the first claimer's. One statement for the whole batch.
 pub(crate) async fn record_claims(
     tx: &mut sqlx::SqliteConnection,
-    host_id: i64,
-    names: &BTreeSet<String>,
+    claims: &[(String, i64)],
     now: i64,
 ) -> Result<()> {
-    if names.is_empty() {
+    if claims.is_empty() {
         return Ok(());
     }
-    let names = serde_json::to_string(names).unwrap_or_else(|_| "[]".into());
+    let claims = serde_json::to_string(claims).unwrap_or_else(|_| "[]".into());
     sqlx::query!(
         "INSERT OR IGNORE INTO name_owners (name, host_id, since)
-         SELECT value, ?, ? FROM json_each(?)",
-        host_id,
+         SELECT value->>0, value->>1, ? FROM json_each(?)",
         now,
-        names
+        claims
     )
     .execute(&mut *tx)
     .await?;

@@ -34,7 +34,7 @@ pub use certs::{CertSort, CertificateFilter, CertificatePage};
 pub use claims::{NameOwner, claimed_names, is_dns_like};
 pub use client_groups::ClientGroupRow;
 pub use error::{Error, Result};
-pub use inventory::IngestOutcome;
+pub use inventory::{IngestOutcome, IngestRequest};
 pub use read::{CertificateRow, EXPIRING_SECS, EndpointRow, FindingRow, HostRow, Summary};
 pub use renewals::{NewRenewal, RenewalRow, SealedPlace};
 pub use rollouts::{EndpointUse, NewRollout, NewTarget, RolloutRow, TargetRow, WindowRow};

@@ -33,67 +33,97 @@ pub struct TrustRow {
     pub since: i64,
 }
 
-/// Replaces the host's trust checks with `checks`, keeping `since` where a verdict stayed.
-/// Returns the servers (name, port) this client now trusts over a chain it did not trust
-/// before.
+/// Replaces each host's trust checks with its new ones (every host listed, also those that
+/// now have none), keeping `since` where a verdict stayed. Returns, per host, the servers
+/// (name, port) that client now trusts over a chain it did not trust before. Two
+/// statements for the whole batch.
 pub(crate) async fn record_trust(
     tx: &mut SqliteConnection,
-    host_id: i64,
-    checks: &[TrustCheck],
+    hosts: &[(i64, &[TrustCheck])],
     now: i64,
-) -> Result<Vec<(String, u16)>> {
-    // One statement on every ingest, also of the many servers that have no checks.
-    let before: HashMap<(String, String), (TrustVerdict, i64, String)> = sqlx::query!(
-        r#"DELETE FROM trust_checks WHERE host_id = ?
-           RETURNING endpoint AS "endpoint!", server_name AS "server_name!",
-                     verdict AS "verdict!: TrustVerdict", since AS "since!",
-                     chain_json AS "chain_json!""#,
-        host_id
+) -> Result<HashMap<i64, Vec<(String, u16)>>> {
+    #[derive(Serialize)]
+    struct Row<'a> {
+        host_id: i64,
+        endpoint: &'a str,
+        server_name: String,
+        port: i64,
+        origin: TrustOrigin,
+        verdict: TrustVerdict,
+        reason: &'a str,
+        chain: String,
+        store: &'a str,
+        revocation: Revocation,
+        since: i64,
+    }
+    let ids = serde_json::to_string(&hosts.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+        .unwrap_or_else(|_| "[]".into());
+    let before: HashMap<(i64, String, String), (TrustVerdict, i64, String)> = sqlx::query!(
+        r#"DELETE FROM trust_checks WHERE host_id IN (SELECT value FROM json_each(?))
+           RETURNING host_id AS "host_id!", endpoint AS "endpoint!",
+                     server_name AS "server_name!", verdict AS "verdict!: TrustVerdict",
+                     since AS "since!", chain_json AS "chain_json!""#,
+        ids
     )
     .fetch_all(&mut *tx)
     .await?
     .into_iter()
     .map(|r| {
         (
-            (r.endpoint, r.server_name),
+            (r.host_id, r.endpoint, r.server_name),
             (r.verdict, r.since, r.chain_json),
         )
     })
     .collect();
-    let mut newly_trusted = Vec::new();
-    for check in checks {
-        let server_name = check.server_name.to_ascii_lowercase();
-        let chain = serde_json::to_string(&check.chain).unwrap_or_else(|_| "[]".into());
-        let earlier = before.get(&(check.endpoint.clone(), server_name.clone()));
-        let since = match earlier {
-            Some((verdict, since, _)) if *verdict == check.verdict => *since,
-            _ => now,
-        };
-        let port = certfleet_proto::host_and_port(&check.endpoint).map_or(0, |(_, p)| p);
-        let was_trusted = earlier.is_some_and(|(v, _, c)| v.is_trusted() && *c == chain);
-        if check.verdict.is_trusted() && !was_trusted && port > 0 {
-            newly_trusted.push((server_name.clone(), port));
+    let mut newly_trusted: HashMap<i64, Vec<(String, u16)>> = HashMap::new();
+    let mut rows = Vec::new();
+    for (host_id, checks) in hosts {
+        for check in *checks {
+            let server_name = check.server_name.to_ascii_lowercase();
+            let chain = serde_json::to_string(&check.chain).unwrap_or_else(|_| "[]".into());
+            let earlier = before.get(&(*host_id, check.endpoint.clone(), server_name.clone()));
+            let since = match earlier {
+                Some((verdict, since, _)) if *verdict == check.verdict => *since,
+                _ => now,
+            };
+            let port = certfleet_proto::host_and_port(&check.endpoint).map_or(0, |(_, p)| p);
+            let was_trusted = earlier.is_some_and(|(v, _, c)| v.is_trusted() && *c == chain);
+            if check.verdict.is_trusted() && !was_trusted && port > 0 {
+                newly_trusted
+                    .entry(*host_id)
+                    .or_default()
+                    .push((server_name.clone(), port));
+            }
+            rows.push(Row {
+                host_id: *host_id,
+                endpoint: &check.endpoint,
+                server_name,
+                port: i64::from(port),
+                origin: check.origin,
+                verdict: check.verdict,
+                reason: &check.reason,
+                chain,
+                store: &check.store,
+                revocation: check.revocation,
+                since,
+            });
         }
-        let port = i64::from(port);
-        sqlx::query!(
-            "INSERT OR REPLACE INTO trust_checks (host_id, endpoint, server_name, port, origin,
-                 verdict, reason, chain_json, store, revocation, since)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            host_id,
-            check.endpoint,
-            server_name,
-            port,
-            check.origin,
-            check.verdict,
-            check.reason,
-            chain,
-            check.store,
-            check.revocation,
-            since
-        )
-        .execute(&mut *tx)
-        .await?;
     }
+    if rows.is_empty() {
+        return Ok(newly_trusted);
+    }
+    let rows = serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into());
+    sqlx::query!(
+        "INSERT OR REPLACE INTO trust_checks (host_id, endpoint, server_name, port, origin,
+             verdict, reason, chain_json, store, revocation, since)
+         SELECT value->>'host_id', value->>'endpoint', value->>'server_name', value->>'port',
+             value->>'origin', value->>'verdict', value->>'reason', value->>'chain',
+             value->>'store', value->>'revocation', value->>'since'
+         FROM json_each(?)",
+        rows
+    )
+    .execute(&mut *tx)
+    .await?;
     Ok(newly_trusted)
 }
 

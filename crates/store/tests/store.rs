@@ -1,7 +1,9 @@
 //! The storage layer against real SQLite files.
 
 use certfleet_proto::{CertificateInfo, Endpoint, Finding, Hello, Inventory, Snapshot};
-use certfleet_store::{CertSort, CertificateFilter, Error, NewAgent, NewToken, Role, Store};
+use certfleet_store::{
+    CertSort, CertificateFilter, Error, IngestRequest, NewAgent, NewToken, Role, Store,
+};
 
 const NOW: i64 = 1_800_000_000;
 const DAY: i64 = 86_400;
@@ -550,6 +552,17 @@ async fn concurrent_enrolments_and_ingests_all_succeed() {
 
 #[tokio::test]
 async fn the_summary_matches_a_naive_count_through_many_changes() {
+    summary_matches_a_naive_count(false).await;
+}
+
+#[tokio::test]
+async fn the_summary_matches_a_naive_count_when_hosts_share_transactions() {
+    // The hosts share certificates: a batch holds the same new certificate from several
+    // snapshots, and counts it once with every use.
+    summary_matches_a_naive_count(true).await;
+}
+
+async fn summary_matches_a_naive_count(batched: bool) {
     // Expiries around the week and month boundaries, errors here and there, certificates
     // moving between endpoints and disappearing: the per-day tallies must agree with
     // counting the final state directly.
@@ -571,7 +584,9 @@ async fn the_summary_matches_a_naive_count_through_many_changes() {
     };
     let mut final_state: std::collections::HashMap<String, Vec<(String, i64, bool)>> =
         Default::default();
-    for round in 0..4 {
+    let mut added = 0;
+    for _round in 0..4 {
+        let mut round = Vec::new();
         for (id, host) in &hosts {
             let mut endpoints = Vec::new();
             let mut certificates = Vec::new();
@@ -596,23 +611,43 @@ async fn the_summary_matches_a_naive_count_through_many_changes() {
                 }
                 mine.push((sha, not_after, broken));
             }
-            let _ = round;
-            store
-                .ingest_inventory(
-                    id,
-                    *host,
-                    &Inventory::of(Snapshot {
-                        endpoints,
-                        certificates,
-                        trust: Vec::new(),
-                    }),
-                    NOW,
-                )
-                .await
-                .expect("ingest");
+            let inventory = Inventory::of(Snapshot {
+                endpoints,
+                certificates,
+                trust: Vec::new(),
+            });
+            round.push((id.as_str(), *host, inventory));
             final_state.insert(id.clone(), mine);
         }
+        let outcomes = if batched {
+            let requests: Vec<IngestRequest<'_>> = round
+                .iter()
+                .map(|(agent_id, host_id, inventory)| IngestRequest {
+                    agent_id,
+                    host_id: *host_id,
+                    inventory,
+                })
+                .collect();
+            store.ingest_inventories(&requests, NOW).await
+        } else {
+            let mut outcomes = Vec::new();
+            for (id, host, inventory) in &round {
+                outcomes.push(store.ingest_inventory(id, *host, inventory, NOW).await);
+            }
+            outcomes
+        };
+        for outcome in outcomes {
+            added += outcome.expect("ingest").certificates_added;
+        }
     }
+    // Each certificate counted as added once, however many snapshots listed it.
+    let distinct: std::collections::HashSet<String> = final_state
+        .values()
+        .flatten()
+        .map(|(sha, _, _)| sha.clone())
+        .collect();
+    assert!(added >= distinct.len() as u64);
+    assert!(added <= 40, "{added} certificates added of 40 possible");
     // And certificates on either side of each boundary, inside the days the boundaries fall in.
     let edges = [
         ("E1", NOW - 1000, false),
@@ -955,4 +990,110 @@ async fn a_clients_trust_checks_are_kept_per_server_with_the_time_of_each_verdic
         .await
         .expect("sweep");
     assert!(store.certificate_der("ROOT").await.expect("der").is_some());
+}
+
+fn with_der(sha: &str, der: &[u8]) -> CertificateInfo {
+    use base64::Engine;
+    CertificateInfo {
+        der_base64: base64::engine::general_purpose::STANDARD.encode(der),
+        ..cert(sha, NOW + 60 * DAY)
+    }
+}
+
+#[tokio::test]
+async fn a_shared_transaction_stores_each_snapshot_as_if_alone_and_refuses_only_the_bad_one() {
+    let (_dir, store) = store().await;
+    let a = enrolled(&store, "ba").await;
+    let b = enrolled(&store, "bb").await;
+    let c = enrolled(&store, "bc").await;
+    let of = |endpoints: Vec<Endpoint>, certificates: Vec<CertificateInfo>| {
+        Inventory::of(Snapshot {
+            endpoints,
+            certificates,
+            trust: Vec::new(),
+        })
+    };
+    // Each DER its own length, so a wrong offset into the shared blob shows.
+    let first = of(
+        vec![endpoint("e", "A1", vec![])],
+        vec![with_der("A1", &[1; 7]), with_der("A2", &[2; 300])],
+    );
+    let broken = of(vec![endpoint("e", "MISSING", vec![])], vec![]);
+    let third = of(
+        vec![endpoint("e", "C1", vec![error_finding()])],
+        vec![with_der("C1", &[3; 1500]), with_der("A2", &[2; 300])],
+    );
+    // The same agent twice: its later snapshot wins.
+    let again = of(
+        vec![endpoint("e2", "A2", vec![])],
+        vec![with_der("A2", &[2; 300])],
+    );
+    let request = |agent_id, host_id, inventory| IngestRequest {
+        agent_id,
+        host_id,
+        inventory,
+    };
+    let outcomes = store
+        .ingest_inventories(
+            &[
+                request("ba", a, &first),
+                request("bb", b, &broken),
+                request("bc", c, &third),
+                request("ba", a, &again),
+                request("nobody", 999, &first),
+            ],
+            NOW,
+        )
+        .await;
+    let [first_out, broken_out, third_out, again_out, nobody_out] = &outcomes[..] else {
+        panic!("one outcome per request: {outcomes:?}");
+    };
+    let first_out = first_out.as_ref().expect("first stored");
+    assert!(first_out.changed);
+    assert_eq!(first_out.certificates_added, 2);
+    assert_eq!(first_out.endpoints_written, 1);
+    assert!(matches!(broken_out, Err(Error::Corrupt(m)) if m.contains("MISSING")));
+    let third_out = third_out.as_ref().expect("third stored");
+    assert_eq!(
+        third_out.certificates_added, 1,
+        "A2 was the first snapshot's"
+    );
+    let again_out = again_out.as_ref().expect("later snapshot stored");
+    assert_eq!(
+        (again_out.endpoints_written, again_out.endpoints_removed),
+        (1, 1)
+    );
+    assert!(matches!(nobody_out, Err(Error::NotFound { .. })));
+
+    for (sha, der) in [
+        ("A1", vec![1; 7]),
+        ("A2", vec![2; 300]),
+        ("C1", vec![3; 1500]),
+    ] {
+        assert_eq!(
+            store.certificate_der(sha).await.expect("der").as_deref(),
+            Some(&der[..]),
+            "{sha}'s DER"
+        );
+    }
+    let endpoints = store.endpoints(Some(a), None).await.expect("endpoints");
+    let keys: Vec<&str> = endpoints.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["e2"]);
+    let summary = store.summary(NOW, 90).await.expect("summary");
+    assert_eq!(
+        summary.certificates, 2,
+        "A2 (ba) and C1 (bc) are in use; A1 no longer"
+    );
+    assert_eq!(summary.misconfigured, 1);
+
+    // Sent again unchanged, in one batch: nothing is written.
+    let outcomes = store
+        .ingest_inventories(
+            &[request("ba", a, &again), request("bc", c, &third)],
+            NOW + 1,
+        )
+        .await;
+    for outcome in outcomes {
+        assert!(!outcome.expect("unchanged").changed);
+    }
 }

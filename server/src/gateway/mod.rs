@@ -6,6 +6,7 @@ mod claims;
 mod enroll;
 mod identity;
 mod session;
+mod writer;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -13,6 +14,7 @@ use axum::routing::{get, post};
 
 pub use enroll::secret_hash;
 pub use session::{Incoming, Peer, run_session};
+pub use writer::{IngestWriter, MAX_BATCH, Stopped};
 
 use std::sync::Arc;
 
@@ -42,6 +44,7 @@ pub struct Gateway {
     events: Events,
     clock: Clock,
     reports: Arc<dyn JobReports>,
+    ingest: IngestWriter,
 }
 
 /// The handles [`Gateway`] is made of.
@@ -54,6 +57,7 @@ pub struct GatewayParts {
     pub events: Events,
     pub clock: Clock,
     pub reports: Arc<dyn JobReports>,
+    pub ingest: IngestWriter,
 }
 
 impl std::fmt::Debug for GatewayParts {
@@ -73,6 +77,7 @@ impl Gateway {
             events: parts.events,
             clock: parts.clock,
             reports: parts.reports,
+            ingest: parts.ingest,
         }
     }
 

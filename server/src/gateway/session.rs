@@ -21,6 +21,7 @@ use super::Gateway;
 use super::chains;
 use super::claims::{self, InventoryRate};
 use super::identity::{self, Generation};
+use super::writer::Stopped;
 use crate::events::LiveEvent;
 use crate::tls::{PeerAgent, PeerCertificate};
 
@@ -462,11 +463,20 @@ async fn ingest(
         ));
     }
     let started = Instant::now();
-    match gateway
-        .store
-        .ingest_inventory(agent_id, host_id, &inventory, gateway.now_secs())
+    let hash = inventory.hash.clone();
+    let stored = gateway
+        .ingest
+        .ingest(agent_id, host_id, inventory, gateway.now_secs())
         .await
-    {
+        .map_err(|Stopped| {
+            (
+                ErrorCode::Internal,
+                "the console is shutting down: the inventory was not stored; send it again \
+                 after reconnecting"
+                    .to_owned(),
+            )
+        })?;
+    match stored {
         Ok(outcome) => {
             if outcome.changed {
                 rejudge_servers(gateway, &outcome.newly_trusted).await;
@@ -484,7 +494,7 @@ async fn ingest(
                     "inventory stored"
                 );
             }
-            Ok(ack(frame_id, Some(inventory.hash)))
+            Ok(ack(frame_id, Some(hash)))
         }
         Err(certfleet_store::Error::Corrupt(detail)) => Err((ErrorCode::InventoryInvalid, detail)),
         Err(e) => Err((
