@@ -37,6 +37,11 @@ impl TestCa {
         TestCa { params, key, pem }
     }
 
+    /// What signs this CA's certificates (for callers that shape their own).
+    pub fn issuer(&self) -> Issuer<'_, &KeyPair> {
+        Issuer::from_params(&self.params, &self.key)
+    }
+
     /// A server certificate for `names`, valid from yesterday for `days` days.
     pub fn server(&self, names: &[&str], days: i64) -> ServerCert {
         self.issue(names, days, vec![ExtendedKeyUsagePurpose::ServerAuth])

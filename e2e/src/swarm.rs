@@ -1,7 +1,8 @@
 //! Simulated agents for the benches: enrolment over HTTPS with a token and a CSR, and a
 //! mutually authenticated WebSocket to the gateway, as the real agent does them.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use certfleet_proto::{EnrollRequest, EnrollResponse, EnrollmentToken};
@@ -37,6 +38,36 @@ pub fn listed_certificate(
     Ok(certfleet_proto::CertificateInfo::of(&read))
 }
 
+/// A real certificate for `names` issued by `ca`, as an inventory lists it — as most
+/// certificates in a fleet are: issued, not self-signed (the console checks a self-signed
+/// certificate's own signature when it reads it, an issued one's it does not). `key` is the
+/// leaf's key, one for many certificates so a swarm's set-up is signing alone; `serial`
+/// makes each one distinct.
+pub fn issued_certificate(
+    ca: &crate::pki::TestCa,
+    key: &rcgen::KeyPair,
+    names: &[String],
+    serial: u64,
+    not_after: time::OffsetDateTime,
+) -> Result<certfleet_proto::CertificateInfo> {
+    let mut params = rcgen::CertificateParams::new(names.to_vec())?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    if let Some(first) = names.first() {
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, first.as_str());
+    }
+    params.serial_number = Some(rcgen::SerialNumber::from(serial.to_be_bytes().to_vec()));
+    params.not_before = not_after - time::Duration::days(365);
+    params.not_after = not_after;
+    params.use_authority_key_identifier_extension = true;
+    let cert = params.signed_by(key, &ca.issuer())?;
+    let read = certfleet_certkit::Certificate::from_der(cert.der())
+        .map_err(|e| anyhow::anyhow!("rcgen made an unreadable certificate: {e}"))?;
+    Ok(certfleet_proto::CertificateInfo::of(&read))
+}
+
+#[derive(Clone)]
 pub struct Enrolled {
     pub chain: Vec<CertificateDer<'static>>,
     pub key: Vec<u8>,
@@ -80,6 +111,38 @@ pub async fn enroll(console: &Console, ca: &str, token: &str) -> Result<Enrolled
 pub async fn connect(gateway: SocketAddr, ca: &str, identity: Enrolled) -> Result<Socket> {
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(identity.key));
     let tls = tls_connect(gateway, tls_config(ca, Some((identity.chain, key)))?).await?;
+    upgrade(gateway, tls).await
+}
+
+/// The TLS settings of an enrolled agent that trusts `ca`, made once for many connections.
+pub fn agent_tls(ca: &str, identity: &Enrolled) -> Result<Arc<rustls::ClientConfig>> {
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(identity.key.clone()));
+    tls_config(ca, Some((identity.chain.clone(), key)))
+}
+
+/// Connects from `source` (one of several loopback addresses, so ten thousand connections
+/// do not run out of ephemeral ports) and opens the agent WebSocket.
+pub async fn connect_from(
+    source: IpAddr,
+    gateway: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+) -> Result<Socket> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(source, 0))?;
+    let tcp = socket.connect(gateway).await?;
+    tcp.set_nodelay(true)?;
+    let name = rustls_pki_types::ServerName::try_from("localhost")?;
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await?;
+    upgrade(gateway, tls).await
+}
+
+async fn upgrade(
+    gateway: SocketAddr,
+    tls: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+) -> Result<Socket> {
+    // Sized like the real agent's: the default read buffer (128 KiB) would dwarf the rest.
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0);
@@ -90,4 +153,48 @@ pub async fn connect(gateway: SocketAddr, ca: &str, identity: Enrolled) -> Resul
     )
     .await?;
     Ok(ws)
+}
+
+/// The loopback source address of simulated agent `index`: 127.0.0.1 to 127.0.0.32.
+pub fn source_address(index: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (index % 32) as u8))
+}
+
+/// Raises this process's open-file soft limit to its hard limit (a swarm holds a socket per
+/// agent); returns the limit now in force.
+pub fn raise_open_files() -> Result<u64> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    limit.current = limit.maximum;
+    setrlimit(Resource::Nofile, limit)?;
+    Ok(getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX))
+}
+
+/// A process's resident memory, from `/proc/PID/status`.
+pub fn rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no VmRSS for process {pid}"))
+}
+
+/// CPU time a process has used so far (user and system), from `/proc/PID/stat`.
+pub fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name may hold spaces; the fields after it are plain.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| -> Result<f64> {
+        Ok(fields
+            .get(i)
+            .ok_or_else(|| anyhow::anyhow!("short /proc/{pid}/stat"))?
+            .parse::<f64>()?)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name; the
+    // kernel counts in USER_HZ, 100 a second on Linux.
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
 }

@@ -86,8 +86,9 @@ pub async fn prepare(config: Config) -> Result<Prepared> {
         bootstrap_admin(&store, &config.admin_username, now.unix_timestamp()).await?;
     let revoked = RevocationList::new(store.revoked_agent_ids().await?);
     let config = Arc::new(config);
+    let metrics = Arc::new(Metrics::default());
     let state = AppState {
-        ingest: gateway::IngestWriter::start(store.clone()),
+        writer: gateway::GatewayWriter::start(store.clone(), metrics.clone()),
         store,
         addresses: addresses::Addresses::new(config.clone()),
         config,
@@ -96,7 +97,7 @@ pub async fn prepare(config: Config) -> Result<Prepared> {
         kek,
         revoked,
         registry: connections::Registry::default(),
-        metrics: Arc::new(Metrics::default()),
+        metrics,
         clock: clock::Clock::system(),
         events: Default::default(),
         rollout_wake: Arc::new(tokio::sync::Notify::new()),

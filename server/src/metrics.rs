@@ -15,7 +15,9 @@ pub struct Metrics {
     pub frame_errors: Counter,
     pub inventories_ingested: Counter,
     pub inventories_refused: Counter,
+    pub inventories_unchanged: Counter,
     pub ingest_seconds: Histogram,
+    pub ingest_batch_size: Histogram,
     pub enrollments: Counter,
 }
 
@@ -35,7 +37,9 @@ impl Default for Metrics {
             frame_errors: Counter::default(),
             inventories_ingested: Counter::default(),
             inventories_refused: Counter::default(),
+            inventories_unchanged: Counter::default(),
             ingest_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+            ingest_batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
             enrollments: Counter::default(),
             registry: Registry::default(),
         };
@@ -70,8 +74,18 @@ impl Default for Metrics {
             metrics.inventories_refused.clone(),
         );
         registry.register(
+            "inventories_unchanged",
+            "Inventories sent again unchanged: acknowledged without reading or writing",
+            metrics.inventories_unchanged.clone(),
+        );
+        registry.register(
+            "ingest_batch_size",
+            "Snapshots the ingest writer stored in one transaction",
+            metrics.ingest_batch_size.clone(),
+        );
+        registry.register(
             "ingest_seconds",
-            "Time to store one changed inventory snapshot",
+            "Time from handing a changed inventory to the ingest writer to its being stored",
             metrics.ingest_seconds.clone(),
         );
         registry.register(

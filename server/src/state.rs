@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::connections::{PendingChecks, Registry};
 use crate::console::{Console, ConsoleParts};
 use crate::events::Events;
-use crate::gateway::{Gateway, GatewayParts, IngestWriter};
+use crate::gateway::{Gateway, GatewayParts, GatewayWriter};
 use crate::metrics::Metrics;
 use crate::pki::Pki;
 use crate::rollout::{RolloutParts, Rollouts};
@@ -44,8 +44,8 @@ pub struct AppState {
     pub pending_checks: PendingChecks,
     /// Failed logins per user and address, and the password hashing queue.
     pub logins: crate::console::LoginGuard,
-    /// Stores every session's inventories, many in one transaction.
-    pub ingest: IngestWriter,
+    /// Makes the gateway's writes (hellos, heartbeats, inventories), many in one transaction.
+    pub writer: GatewayWriter,
 }
 
 impl std::fmt::Debug for AppState {
@@ -88,7 +88,7 @@ impl AppState {
             events: self.events.clone(),
             clock: self.clock.clone(),
             reports: Arc::new(self.rollouts()),
-            ingest: self.ingest.clone(),
+            writer: self.writer.clone(),
         })
     }
 

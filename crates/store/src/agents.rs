@@ -37,6 +37,17 @@ impl Store {
         .await?)
     }
 
+    /// The hash of the agent's stored inventory: a snapshot with the same hash is the one
+    /// stored, and needs neither checking nor writing again.
+    pub async fn inventory_hash(&self, agent_id: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar!("SELECT inventory_hash FROM agents WHERE id = ?", agent_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .flatten(),
+        )
+    }
+
     pub async fn list_agents(&self) -> Result<Vec<AgentRow>> {
         Ok(sqlx::query_as!(
             AgentRow,
@@ -58,7 +69,7 @@ impl Store {
             now,
             id
         )
-        .execute(&self.pool)
+        .execute(&self.writes)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -70,13 +81,6 @@ impl Store {
                 .fetch_all(&self.pool)
                 .await?,
         )
-    }
-
-    pub async fn touch_agent(&self, id: &str, now: i64) -> Result<()> {
-        sqlx::query!("UPDATE agents SET last_seen_at = ? WHERE id = ?", now, id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     /// After a renewal over the mTLS channel.
@@ -97,7 +101,7 @@ impl Store {
             not_after,
             id
         )
-        .execute(&self.pool)
+        .execute(&self.writes)
         .await?;
         Ok(())
     }
@@ -105,46 +109,38 @@ impl Store {
     /// Records what the agent said in `hello`; returns its host's id. Its groups join the
     /// labels set in the UI.
     pub async fn upsert_host(&self, agent_id: &str, hello: &Hello, now: i64) -> Result<i64> {
-        let agent_groups = serde_json::to_string(&hello.groups).unwrap_or_else(|_| "[]".into());
         let mut tx = self.write_transaction().await?;
-        sqlx::query!(
-            "UPDATE agents SET agent_version = ?, last_seen_at = ? WHERE id = ?",
-            hello.agent_version,
-            now,
-            agent_id
-        )
-        .execute(&mut *tx)
-        .await?;
-        let labels: Vec<String> =
-            sqlx::query_scalar!("SELECT labels_json FROM hosts WHERE agent_id = ?", agent_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .and_then(|json| serde_json::from_str(&json).ok())
-                .unwrap_or_default();
-        let groups = serde_json::to_string(&union(&hello.groups, &labels)).unwrap_or_default();
-        let id = sqlx::query_scalar!(
-            r#"INSERT INTO hosts (agent_id, hostname, fqdn, os, arch, groups_json,
-                   agent_groups_json, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (agent_id) DO UPDATE SET
-                   hostname = excluded.hostname, fqdn = excluded.fqdn, os = excluded.os,
-                   arch = excluded.arch, groups_json = excluded.groups_json,
-                   agent_groups_json = excluded.agent_groups_json,
-                   updated_at = excluded.updated_at
-               RETURNING id AS "id!""#,
-            agent_id,
-            hello.hostname,
-            hello.fqdn,
-            hello.os,
-            hello.arch,
-            groups,
-            agent_groups,
-            now
-        )
-        .fetch_one(&mut *tx)
-        .await?;
+        let id = upsert_host_in(&mut tx, agent_id, hello, now).await?;
         tx.commit().await?;
         Ok(id)
+    }
+
+    /// Many agents' hellos in one transaction; their hosts' ids, in order. An error is the
+    /// transaction's: none was recorded.
+    pub async fn upsert_hosts(&self, hellos: &[(&str, &Hello)], now: i64) -> Result<Vec<i64>> {
+        let mut tx = self.write_transaction().await?;
+        let mut ids = Vec::with_capacity(hellos.len());
+        for (agent_id, hello) in hellos {
+            ids.push(upsert_host_in(&mut tx, agent_id, hello, now).await?);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Records that the agents were heard from (their heartbeats), in one statement.
+    pub async fn touch_agents(&self, agent_ids: &[&str], now: i64) -> Result<()> {
+        if agent_ids.is_empty() {
+            return Ok(());
+        }
+        let ids = serde_json::to_string(agent_ids).unwrap_or_else(|_| "[]".into());
+        sqlx::query!(
+            "UPDATE agents SET last_seen_at = ?1 WHERE id IN (SELECT value FROM json_each(?2))",
+            now,
+            ids
+        )
+        .execute(&self.writes)
+        .await?;
+        Ok(())
     }
 
     /// Sets the labels given in the UI; the host's groups become them plus its agent's.
@@ -186,4 +182,49 @@ fn union(a: &[String], b: &[String]) -> Vec<String> {
     all.sort();
     all.dedup();
     all
+}
+
+async fn upsert_host_in(
+    tx: &mut sqlx::SqliteConnection,
+    agent_id: &str,
+    hello: &Hello,
+    now: i64,
+) -> Result<i64> {
+    let agent_groups = serde_json::to_string(&hello.groups).unwrap_or_else(|_| "[]".into());
+    sqlx::query!(
+        "UPDATE agents SET agent_version = ?, last_seen_at = ? WHERE id = ?",
+        hello.agent_version,
+        now,
+        agent_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    let labels: Vec<String> =
+        sqlx::query_scalar!("SELECT labels_json FROM hosts WHERE agent_id = ?", agent_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default();
+    let groups = serde_json::to_string(&union(&hello.groups, &labels)).unwrap_or_default();
+    Ok(sqlx::query_scalar!(
+        r#"INSERT INTO hosts (agent_id, hostname, fqdn, os, arch, groups_json,
+               agent_groups_json, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (agent_id) DO UPDATE SET
+               hostname = excluded.hostname, fqdn = excluded.fqdn, os = excluded.os,
+               arch = excluded.arch, groups_json = excluded.groups_json,
+               agent_groups_json = excluded.agent_groups_json,
+               updated_at = excluded.updated_at
+           RETURNING id AS "id!""#,
+        agent_id,
+        hello.hostname,
+        hello.fqdn,
+        hello.os,
+        hello.arch,
+        groups,
+        agent_groups,
+        now
+    )
+    .fetch_one(&mut *tx)
+    .await?)
 }

@@ -227,7 +227,7 @@ impl Store {
         let mut cleared = 0;
         for key in keys.iter().filter(|k| !still_true.contains(*k)) {
             cleared += sqlx::query!("DELETE FROM alert_keys WHERE key = ?", key)
-                .execute(&self.pool)
+                .execute(&self.writes)
                 .await?
                 .rows_affected();
         }
@@ -372,7 +372,7 @@ impl Store {
                 now,
                 id
             )
-            .execute(&self.pool)
+            .execute(&self.writes)
             .await?;
         }
         Ok(())
@@ -419,7 +419,7 @@ impl Store {
             now,
             id
         )
-        .execute(&self.pool)
+        .execute(&self.writes)
         .await?;
         Ok(())
     }
@@ -436,7 +436,7 @@ impl Store {
             next_attempt_at,
             id
         )
-        .execute(&self.pool)
+        .execute(&self.writes)
         .await?;
         Ok(())
     }
@@ -468,7 +468,7 @@ impl Store {
     /// Removes a setting; `false` when there was none.
     pub async fn delete_setting(&self, name: &str) -> Result<bool> {
         let done = sqlx::query!("DELETE FROM settings WHERE name = ?", name)
-            .execute(&self.pool)
+            .execute(&self.writes)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -482,7 +482,7 @@ impl Store {
             value_json,
             now
         )
-        .execute(&self.pool)
+        .execute(&self.writes)
         .await?;
         Ok(())
     }

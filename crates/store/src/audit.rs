@@ -144,7 +144,7 @@ impl Store {
             target,
             detail
         )
-        .execute(&self.pool)
+        .execute(&self.writes)
         .await?;
         Ok(())
     }

@@ -89,7 +89,7 @@ impl Store {
             by,
             at
         )
-        .execute(&self.pool)
+        .execute(&self.writes)
         .await?;
         Ok(done.rows_affected() == 1)
     }

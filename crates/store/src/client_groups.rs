@@ -68,7 +68,7 @@ impl Store {
             endpoint_key,
             group
         )
-        .execute(&self.pool)
+        .execute(&self.writes)
         .await?
         .rows_affected();
         Ok(removed == 1)

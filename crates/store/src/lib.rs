@@ -42,10 +42,17 @@ pub use tokens::{NewAgent, NewToken, TokenRow};
 pub use trust::{TrustRow, UntrustedCheck};
 pub use users::{Role, UserRow};
 
-/// The console's database. Cheap to clone (a pool handle).
+/// The console's database. Cheap to clone (pool handles).
+///
+/// Reads go to a pool of connections; every write goes through one more connection of its
+/// own, so writers queue in the process, in order, instead of at SQLite's lock — where a
+/// writer that finds the lock taken sleeps in steps of up to 100 ms, and a storm of small
+/// writes (heartbeats, hellos) next to the ingest writer left the lock idle most of the
+/// time.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    writes: SqlitePool,
 }
 
 impl Store {
@@ -61,18 +68,23 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        let writes = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| Error::open(path, e))?;
+        sqlx::migrate!("../../migrations")
+            .run(&writes)
+            .await
+            .map_err(|e| Error::migrate(path, e))?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
             .await
             .map_err(|e| Error::open(path, e))?;
-        sqlx::migrate!("../../migrations")
-            .run(&pool)
-            .await
-            .map_err(|e| Error::migrate(path, e))?;
         // An up-to-date database needs no write to migrate; make sure one is possible now
         // rather than at the first agent's inventory.
-        let mut conn = pool.acquire().await.map_err(|e| Error::open(path, e))?;
+        let mut conn = writes.acquire().await.map_err(|e| Error::open(path, e))?;
         sqlx::query("BEGIN IMMEDIATE")
             .execute(&mut *conn)
             .await
@@ -82,7 +94,7 @@ impl Store {
             .await
             .map_err(|e| Error::open(path, e))?;
         drop(conn);
-        Ok(Store { pool })
+        Ok(Store { pool, writes })
     }
 
     /// A fresh in-memory database, for tests.
@@ -99,7 +111,10 @@ impl Store {
             .run(&pool)
             .await
             .map_err(|e| Error::migrate(Path::new(":memory:"), e))?;
-        Ok(Store { pool })
+        Ok(Store {
+            writes: pool.clone(),
+            pool,
+        })
     }
 
     /// Takes the write lock up front (`BEGIN IMMEDIATE`): a deferred transaction that reads
@@ -108,10 +123,11 @@ impl Store {
     pub(crate) async fn write_transaction(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.writes.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writes.close().await;
     }
 }

@@ -282,7 +282,7 @@ impl Store {
             id,
             from
         )
-        .execute(&self.pool)
+        .execute(&self.writes)
         .await?
         .rows_affected();
         Ok(changed == 1)
@@ -311,7 +311,7 @@ impl Store {
             target_id,
             from
         )
-        .execute(&self.pool)
+        .execute(&self.writes)
         .await?
         .rows_affected();
         Ok(changed == 1)
@@ -410,7 +410,7 @@ impl Store {
             now,
             job_id
         )
-        .execute(&self.pool)
+        .execute(&self.writes)
         .await?
         .rows_affected();
         Ok(changed == 1)
@@ -452,14 +452,14 @@ impl Store {
             w.end_minute,
             w.utc_offset_minutes
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writes)
         .await?)
     }
 
     pub async fn delete_maintenance_window(&self, id: i64) -> Result<bool> {
         Ok(
             sqlx::query!("DELETE FROM maintenance_windows WHERE id = ?", id)
-                .execute(&self.pool)
+                .execute(&self.writes)
                 .await?
                 .rows_affected()
                 == 1,

@@ -47,7 +47,7 @@ impl Store {
             token.created_at,
             token.expires_at
         )
-        .execute(&self.pool)
+        .execute(&self.writes)
         .await?;
         Ok(())
     }

@@ -98,7 +98,7 @@ impl Store {
             must_change_password,
             now
         )
-        .execute(&self.pool)
+        .execute(&self.writes)
         .await?
         .last_insert_rowid();
         Ok(id)
@@ -145,7 +145,7 @@ impl Store {
             must_change,
             id
         )
-        .execute(&self.pool)
+        .execute(&self.writes)
         .await?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound { what: "user" });
@@ -175,7 +175,7 @@ impl Store {
                RETURNING session_epoch AS "session_epoch!""#,
             id
         )
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writes)
         .await?
         .ok_or(Error::NotFound { what: "user" })
     }
@@ -192,7 +192,7 @@ impl Store {
     pub async fn set_role(&self, id: i64, role: Role) -> Result<()> {
         let role = role.as_str();
         let done = sqlx::query!("UPDATE users SET role = ? WHERE id = ?", role, id)
-            .execute(&self.pool)
+            .execute(&self.writes)
             .await?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound { what: "user" });
@@ -206,7 +206,7 @@ impl Store {
             disabled,
             id
         )
-        .execute(&self.pool)
+        .execute(&self.writes)
         .await?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound { what: "user" });

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 
 pub use enroll::secret_hash;
 pub use session::{Incoming, Peer, run_session};
-pub use writer::{IngestWriter, MAX_BATCH, Stopped};
+pub use writer::{GatewayWriter, MAX_BATCH, Stopped};
 
 use std::sync::Arc;
 
@@ -44,7 +44,7 @@ pub struct Gateway {
     events: Events,
     clock: Clock,
     reports: Arc<dyn JobReports>,
-    ingest: IngestWriter,
+    writer: GatewayWriter,
 }
 
 /// The handles [`Gateway`] is made of.
@@ -57,7 +57,7 @@ pub struct GatewayParts {
     pub events: Events,
     pub clock: Clock,
     pub reports: Arc<dyn JobReports>,
-    pub ingest: IngestWriter,
+    pub writer: GatewayWriter,
 }
 
 impl std::fmt::Debug for GatewayParts {
@@ -77,7 +77,7 @@ impl Gateway {
             events: parts.events,
             clock: parts.clock,
             reports: parts.reports,
-            ingest: parts.ingest,
+            writer: parts.writer,
         }
     }
 

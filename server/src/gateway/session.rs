@@ -302,11 +302,15 @@ pub async fn run_session<S>(
         let reply = match (host_id, message) {
             (_, AgentMessage::Hello(hello)) => {
                 match gateway
-                    .store
-                    .upsert_host(&agent_id, &hello, gateway.now_secs())
+                    .writer
+                    .hello(&agent_id, hello, gateway.now_secs())
                     .await
                 {
-                    Ok(id) => {
+                    Err(Stopped) => Err((
+                        ErrorCode::Internal,
+                        "the console is shutting down: connect again in a moment".to_owned(),
+                    )),
+                    Ok(Ok(id)) => {
                         host_id = Some(id);
                         welcomed = true;
                         gateway.publish(LiveEvent::AgentOnline {
@@ -318,7 +322,7 @@ pub async fn run_session<S>(
                             server_time: gateway.now_secs(),
                         }))
                     }
-                    Err(e) => Err((
+                    Ok(Err(e)) => Err((
                         ErrorCode::Internal,
                         format!("could not record the host: {e}"),
                     )),
@@ -339,12 +343,13 @@ pub async fn run_session<S>(
                 ingest(&gateway, &agent_id, host, &id, inventory).await
             }
             (Some(_), AgentMessage::Heartbeat(_)) => {
-                if let Err(e) = gateway
-                    .store
-                    .touch_agent(&agent_id, gateway.now_secs())
+                if gateway
+                    .writer
+                    .seen(&agent_id, gateway.now_secs())
                     .await
+                    .is_err()
                 {
-                    tracing::warn!(agent = %agent_id, "cannot record the heartbeat: {e}");
+                    tracing::debug!(agent = %agent_id, "heartbeat not recorded: shutting down");
                 }
                 errors_in_a_row = 0;
                 continue;
@@ -449,6 +454,21 @@ async fn ingest(
             "the inventory's hash does not match its content".to_owned(),
         ));
     }
+    // Sent again unchanged (after a reconnect, or a rescan that found nothing new): the
+    // stored snapshot was checked when it was stored; nothing to read or write.
+    match gateway.store.inventory_hash(agent_id).await {
+        Ok(Some(stored)) if stored == inventory.hash => {
+            gateway.metrics.inventories_unchanged.inc();
+            return Ok(ack(frame_id, Some(inventory.hash)));
+        }
+        Ok(_) => {}
+        Err(e) => {
+            return Err((
+                ErrorCode::Internal,
+                format!("could not read the stored inventory's hash: {e}"),
+            ));
+        }
+    }
     if let Err(refusal) = claims::check(&mut inventory.snapshot) {
         tracing::warn!(agent = %agent_id, code = %refusal.code, "inventory refused: {}", refusal.message);
         gateway.metrics.inventories_refused.inc();
@@ -465,7 +485,7 @@ async fn ingest(
     let started = Instant::now();
     let hash = inventory.hash.clone();
     let stored = gateway
-        .ingest
+        .writer
         .ingest(agent_id, host_id, inventory, gateway.now_secs())
         .await
         .map_err(|Stopped| {

@@ -1,44 +1,93 @@
-//! The ingest writer: one task stores every session's inventories. Whatever arrived while
-//! it wrote the last batch goes in the next one, in a single transaction (the store's
-//! `ingest_inventories`), so under a storm of agents the cost of a transaction is shared by
-//! up to `MAX_BATCH` snapshots, and a lone inventory is stored at once.
+//! The gateway's one writer: a task that makes every write a session needs — a host's
+//! hello, a heartbeat, an inventory. Whatever arrived while it wrote the last round goes in
+//! the next, each kind in one transaction (the store's `upsert_hosts`, `touch_agents`,
+//! `ingest_inventories`), so under a storm of agents the cost of a transaction is shared
+//! by up to `MAX_BATCH` of them, and a lone frame is written at once.
 
-use certfleet_proto::Inventory;
+use std::sync::Arc;
+
+use certfleet_proto::{Hello, Inventory};
 use certfleet_store::{IngestOutcome, IngestRequest, Store};
 use tokio::sync::{mpsc, oneshot};
 
-/// Snapshots in one transaction at most: big enough to share its cost, small enough that
-/// the write lock is never held for long (a batch of realistic inventories takes well
+use crate::metrics::Metrics;
+
+/// Jobs in one round at most: big enough to share a transaction's cost, small enough that
+/// the write connection is never held for long (a round of realistic inventories takes well
 /// under a second).
 pub const MAX_BATCH: usize = 256;
-/// Inventories waiting for the writer; a session whose inventory finds the queue full
-/// waits (that agent's next frame is not read meanwhile).
+/// Jobs waiting for the writer; a session whose job finds the queue full waits (that
+/// agent's next frame is not read meanwhile).
 const QUEUE: usize = 4 * MAX_BATCH;
 
-struct Job {
-    agent_id: String,
-    host_id: i64,
-    inventory: Inventory,
-    now: i64,
-    reply: oneshot::Sender<certfleet_store::Result<IngestOutcome>>,
+type Reply<T> = oneshot::Sender<certfleet_store::Result<T>>;
+
+enum Job {
+    Hello {
+        agent_id: String,
+        hello: Hello,
+        now: i64,
+        reply: Reply<i64>,
+    },
+    Seen {
+        agent_id: String,
+        now: i64,
+    },
+    Inventory {
+        agent_id: String,
+        host_id: i64,
+        inventory: Inventory,
+        now: i64,
+        reply: Reply<IngestOutcome>,
+    },
 }
 
 /// A handle to the writer; cheap to clone.
 #[derive(Clone, Debug)]
-pub struct IngestWriter {
+pub struct GatewayWriter {
     jobs: mpsc::Sender<Job>,
 }
 
-impl IngestWriter {
+/// The writer has stopped: the console is shutting down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped;
+
+impl GatewayWriter {
     /// Starts the writer task on the current runtime; it ends when every handle is dropped.
-    pub fn start(store: Store) -> Self {
+    pub fn start(store: Store, metrics: Arc<Metrics>) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, queue));
-        IngestWriter { jobs }
+        tokio::spawn(run(store, metrics, queue));
+        GatewayWriter { jobs }
     }
 
-    /// Stores `inventory` for the agent's host, in the next batch; `Err(Stopped)` when the
-    /// console is shutting down and the inventory was not stored.
+    /// Records the agent's hello; its host's id.
+    pub async fn hello(
+        &self,
+        agent_id: &str,
+        hello: Hello,
+        now: i64,
+    ) -> Result<certfleet_store::Result<i64>, Stopped> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Hello {
+            agent_id: agent_id.to_owned(),
+            hello,
+            now,
+            reply,
+        };
+        self.jobs.send(job).await.map_err(|_| Stopped)?;
+        answer.await.map_err(|_| Stopped)
+    }
+
+    /// Records a heartbeat; nothing waits for it to be written.
+    pub async fn seen(&self, agent_id: &str, now: i64) -> Result<(), Stopped> {
+        let job = Job::Seen {
+            agent_id: agent_id.to_owned(),
+            now,
+        };
+        self.jobs.send(job).await.map_err(|_| Stopped)
+    }
+
+    /// Stores `inventory` for the agent's host.
     pub async fn ingest(
         &self,
         agent_id: &str,
@@ -47,7 +96,7 @@ impl IngestWriter {
         now: i64,
     ) -> Result<certfleet_store::Result<IngestOutcome>, Stopped> {
         let (reply, outcome) = oneshot::channel();
-        let job = Job {
+        let job = Job::Inventory {
             agent_id: agent_id.to_owned(),
             host_id,
             inventory,
@@ -59,28 +108,94 @@ impl IngestWriter {
     }
 }
 
-/// The writer has stopped: the console is shutting down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stopped;
-
-async fn run(store: Store, mut queue: mpsc::Receiver<Job>) {
-    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        // One clock reading for the batch: its snapshots are stored in the same instant.
-        let now = batch.iter().map(|j| j.now).max().unwrap_or_default();
-        let requests: Vec<IngestRequest<'_>> = batch
-            .iter()
-            .map(|j| IngestRequest {
-                agent_id: &j.agent_id,
-                host_id: j.host_id,
-                inventory: &j.inventory,
-            })
-            .collect();
-        let outcomes = store.ingest_inventories(&requests, now).await;
-        drop(requests);
-        for (job, outcome) in batch.drain(..).zip(outcomes) {
-            // A session that went away meanwhile does not need its answer.
-            let _ = job.reply.send(outcome);
+async fn run(store: Store, metrics: Arc<Metrics>, mut queue: mpsc::Receiver<Job>) {
+    let mut round: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut round, MAX_BATCH).await > 0 {
+        let mut hellos = Vec::new();
+        let mut seen = Vec::new();
+        let mut inventories = Vec::new();
+        for job in round.drain(..) {
+            match job {
+                Job::Hello {
+                    agent_id,
+                    hello,
+                    now,
+                    reply,
+                } => hellos.push((agent_id, hello, now, reply)),
+                Job::Seen { agent_id, now } => seen.push((agent_id, now)),
+                Job::Inventory {
+                    agent_id,
+                    host_id,
+                    inventory,
+                    now,
+                    reply,
+                } => inventories.push((agent_id, host_id, inventory, now, reply)),
+            }
         }
+        // Hellos first: a session sends its inventory only after its welcome, but a host
+        // re-connecting says hello again.
+        write_hellos(&store, hellos).await;
+        write_seen(&store, seen).await;
+        if !inventories.is_empty() {
+            metrics.ingest_batch_size.observe(inventories.len() as f64);
+            write_inventories(&store, inventories).await;
+        }
+    }
+}
+
+async fn write_hellos(store: &Store, hellos: Vec<(String, Hello, i64, Reply<i64>)>) {
+    if hellos.is_empty() {
+        return;
+    }
+    // One clock reading for the round: its writes are made in the same instant.
+    let now = hellos.iter().map(|h| h.2).max().unwrap_or_default();
+    let batch: Vec<(&str, &Hello)> = hellos.iter().map(|(a, h, _, _)| (a.as_str(), h)).collect();
+    match store.upsert_hosts(&batch, now).await {
+        Ok(ids) => {
+            for ((_, _, _, reply), id) in hellos.into_iter().zip(ids) {
+                // A session that went away meanwhile does not need its answer.
+                let _ = reply.send(Ok(id));
+            }
+        }
+        Err(e) => {
+            // Each on its own, so one that cannot be recorded fails alone.
+            tracing::warn!(
+                hellos = hellos.len(),
+                "recording hellos together failed ({e}); one by one"
+            );
+            for (agent_id, hello, now, reply) in hellos {
+                let _ = reply.send(store.upsert_host(&agent_id, &hello, now).await);
+            }
+        }
+    }
+}
+
+async fn write_seen(store: &Store, seen: Vec<(String, i64)>) {
+    let Some(now) = seen.iter().map(|s| s.1).max() else {
+        return;
+    };
+    let ids: Vec<&str> = seen.iter().map(|(a, _)| a.as_str()).collect();
+    if let Err(e) = store.touch_agents(&ids, now).await {
+        tracing::warn!(agents = ids.len(), "cannot record heartbeats: {e}");
+    }
+}
+
+async fn write_inventories(
+    store: &Store,
+    inventories: Vec<(String, i64, Inventory, i64, Reply<IngestOutcome>)>,
+) {
+    let now = inventories.iter().map(|i| i.3).max().unwrap_or_default();
+    let requests: Vec<IngestRequest<'_>> = inventories
+        .iter()
+        .map(|(agent_id, host_id, inventory, _, _)| IngestRequest {
+            agent_id,
+            host_id: *host_id,
+            inventory,
+        })
+        .collect();
+    let outcomes = store.ingest_inventories(&requests, now).await;
+    drop(requests);
+    for ((_, _, _, _, reply), outcome) in inventories.into_iter().zip(outcomes) {
+        let _ = reply.send(outcome);
     }
 }

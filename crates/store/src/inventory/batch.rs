@@ -131,7 +131,9 @@ pub(super) async fn write(
     items: &[&Checked<'_>],
     now: i64,
 ) -> Result<Vec<Result<IngestOutcome>>> {
+    let mut steps = Steps::start();
     let mut tx = store.write_transaction().await?;
+    steps.mark("begin");
     let agent_ids = json(&items.iter().map(|c| c.request.agent_id).collect::<Vec<_>>());
     let stored_hashes: HashMap<String, Option<String>> = sqlx::query!(
         r#"SELECT id AS "id!", inventory_hash FROM agents
@@ -144,6 +146,7 @@ pub(super) async fn write(
     .map(|r| (r.id, r.inventory_hash))
     .collect();
 
+    steps.mark("hashes");
     let mut outcomes: Vec<Result<IngestOutcome>> = Vec::with_capacity(items.len());
     let mut changed: Vec<(usize, &Checked<'_>)> = Vec::new();
     for (at, item) in items.iter().enumerate() {
@@ -191,6 +194,7 @@ pub(super) async fn write(
     .into_iter()
     .collect();
 
+    steps.mark("known");
     // Endpoints: what each host had, what it has now.
     let host_ids = json(
         &changed
@@ -217,6 +221,7 @@ pub(super) async fn write(
         );
     }
 
+    steps.mark("endpoints_read");
     // Stored certificates whose usage counts are recomputed at the end; a new certificate's
     // are counted here, as every endpoint that uses it is written in this transaction.
     let mut affected: BTreeSet<String> = BTreeSet::new();
@@ -293,6 +298,7 @@ pub(super) async fn write(
         done[at].endpoints_removed = endpoints_removed;
     }
 
+    steps.mark("plan");
     // New certificates, written once with their counts; their DERs as one blob and each
     // one's place in it (no hex or JSON for the bulk).
     let mut days = counts::Days::default();
@@ -331,6 +337,7 @@ pub(super) async fn write(
         )
         .execute(&mut *tx)
         .await?;
+        steps.mark("certificates");
         let places = json(&places);
         sqlx::query!(
             "INSERT INTO certificate_ders (sha256, der)
@@ -340,6 +347,7 @@ pub(super) async fn write(
         )
         .execute(&mut *tx)
         .await?;
+        steps.mark("ders");
     }
 
     if !written.is_empty() {
@@ -366,6 +374,7 @@ pub(super) async fn write(
         .into_iter()
         .map(|r| ((r.host_id, r.key), r.id))
         .collect();
+        steps.mark("endpoint_upsert");
         if !rewritten_ids.is_empty() {
             let rewritten = json(&rewritten_ids);
             sqlx::query!(
@@ -374,6 +383,7 @@ pub(super) async fn write(
             )
             .execute(&mut *tx)
             .await?;
+            steps.mark("findings_delete");
         }
         let mut findings = Vec::new();
         for (host_id, endpoint) in &findings_of {
@@ -402,10 +412,12 @@ pub(super) async fn write(
             )
             .execute(&mut *tx)
             .await?;
+            steps.mark("findings");
         }
     }
 
     record_claims(&mut tx, &claims, now).await?;
+    steps.mark("claims");
     let trust: Vec<(i64, &[certfleet_proto::TrustCheck])> = changed
         .iter()
         .map(|(_, c)| {
@@ -416,6 +428,7 @@ pub(super) async fn write(
         })
         .collect();
     let mut newly_trusted = record_trust(&mut tx, &trust, now).await?;
+    steps.mark("trust");
     for (at, (_, item)) in changed.iter().enumerate() {
         if let Some(servers) = newly_trusted.remove(&item.request.host_id) {
             done[at].newly_trusted = servers;
@@ -430,10 +443,12 @@ pub(super) async fn write(
         )
         .execute(&mut *tx)
         .await?;
+        steps.mark("removed");
     }
 
     counts::recompute(&mut tx, &affected, now, &mut days).await?;
     days.write(&mut tx).await?;
+    steps.mark("counts");
 
     let hashes = json(
         &changed
@@ -448,9 +463,55 @@ pub(super) async fn write(
     )
     .execute(&mut *tx)
     .await?;
+    steps.mark("agents");
     tx.commit().await?;
+    steps.mark("commit");
+    tracing::info!(
+        snapshots = items.len(),
+        changed = changed.len(),
+        certificates_added = done.iter().map(|d| d.certificates_added).sum::<u64>(),
+        endpoints_written = done.iter().map(|d| d.endpoints_written).sum::<u64>(),
+        recounted = affected.len(),
+        "ingest batch stored: {}",
+        steps.report()
+    );
     for ((at, _), outcome) in changed.iter().zip(done) {
         outcomes[*at] = Ok(outcome);
     }
     Ok(outcomes)
+}
+
+/// How long each step of a batch took, for the log line that says a batch was stored.
+struct Steps {
+    last: std::time::Instant,
+    took: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl Steps {
+    fn start() -> Self {
+        Steps {
+            last: std::time::Instant::now(),
+            took: Vec::new(),
+        }
+    }
+
+    fn mark(&mut self, step: &'static str) {
+        let now = std::time::Instant::now();
+        self.took.push((step, now - self.last));
+        self.last = now;
+    }
+
+    fn report(&self) -> String {
+        let total: std::time::Duration = self.took.iter().map(|(_, d)| *d).sum();
+        let steps: Vec<String> = self
+            .took
+            .iter()
+            .map(|(step, d)| format!("{step} {:.1}", d.as_secs_f64() * 1000.0))
+            .collect();
+        format!(
+            "{:.1} ms ({} ms)",
+            total.as_secs_f64() * 1000.0,
+            steps.join(", ")
+        )
+    }
 }
