@@ -115,6 +115,12 @@ fn main() -> Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
+    let files = certfleet_e2e::swarm::raise_open_files()?;
+    anyhow::ensure!(
+        files as usize > n + 1_000,
+        "{n} agents need {} open files; this process may have {files}",
+        n + 1_000
+    );
     let temp = tempfile::tempdir()?;
     let console = Console::start(temp.path())?;
     let api = Api::admin(&console)?;
@@ -210,6 +216,7 @@ fn main() -> Result<()> {
         .block_on(async { tokio::time::timeout(Duration::from_secs(30), job_rx.recv()).await })?
         .context("no canary job")?;
     let mut last_job = canary_at;
+    let mut waits = Vec::with_capacity(n);
     runtime.block_on(async {
         for _ in 1..n {
             let (_, at) = tokio::time::timeout(Duration::from_secs(60), job_rx.recv())
@@ -217,10 +224,17 @@ fn main() -> Result<()> {
                 .map_err(|_| anyhow!("not every agent got its job within 60 s"))?
                 .context("closed")?;
             last_job = last_job.max(at);
+            waits.push(at - canary_at);
         }
         anyhow::Ok(())
     })?;
     let all_jobs = last_job - canary_at;
+    waits.sort();
+    let quantile = |p: f64| {
+        waits
+            .get(((waits.len() as f64 * p).ceil() as usize).saturating_sub(1))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
     let done = loop {
         let body = api.get(&format!("/api/v1/rollouts/{rollout}"))?.body;
         if body["state"] != "running" && body["state"] != "scheduled" {
@@ -234,9 +248,11 @@ fn main() -> Result<()> {
         (canary_at - clicked).as_secs_f64() * 1000.0
     );
     println!(
-        "second wave: {} agents held their deploy job {:.1} ms after the canary's",
+        "second wave: {} agents held their deploy job {:.1} ms after the canary's (p50 {:.1} ms, p99 {:.1} ms)",
         n - 1,
-        all_jobs.as_secs_f64() * 1000.0
+        all_jobs.as_secs_f64() * 1000.0,
+        quantile(0.50),
+        quantile(0.99)
     );
     println!(
         "click -> rollout {} with every result stored: {:.1} ms ({})",

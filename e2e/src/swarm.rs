@@ -32,7 +32,11 @@ pub fn listed_certificate(
     params.serial_number = Some(rcgen::SerialNumber::from(serial.to_be_bytes().to_vec()));
     params.not_before = not_after - time::Duration::days(365);
     params.not_after = not_after;
-    let cert = params.self_signed(key)?;
+    listed(&params.self_signed(key)?)
+}
+
+/// The certificate as an agent lists it.
+fn listed(cert: &rcgen::Certificate) -> Result<certfleet_proto::CertificateInfo> {
     let read = certfleet_certkit::Certificate::from_der(cert.der())
         .map_err(|e| anyhow::anyhow!("rcgen made an unreadable certificate: {e}"))?;
     Ok(certfleet_proto::CertificateInfo::of(&read))
@@ -61,10 +65,7 @@ pub fn issued_certificate(
     params.not_before = not_after - time::Duration::days(365);
     params.not_after = not_after;
     params.use_authority_key_identifier_extension = true;
-    let cert = params.signed_by(key, &ca.issuer())?;
-    let read = certfleet_certkit::Certificate::from_der(cert.der())
-        .map_err(|e| anyhow::anyhow!("rcgen made an unreadable certificate: {e}"))?;
-    Ok(certfleet_proto::CertificateInfo::of(&read))
+    listed(&params.signed_by(key, &ca.issuer())?)
 }
 
 #[derive(Clone)]

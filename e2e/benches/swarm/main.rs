@@ -102,6 +102,28 @@ fn report_cpu(phase: &str, before: (f64, f64, Instant), after: (f64, f64, Instan
     );
 }
 
+/// Does `start`, then waits until all `n` agents had an inventory of `round` stored; how
+/// long that took.
+async fn all_stored(
+    events: &mut mpsc::UnboundedReceiver<Event>,
+    n: usize,
+    round: usize,
+    what: &str,
+    start: impl FnOnce(),
+) -> Result<Duration> {
+    let started = Instant::now();
+    start();
+    let mut stored = 0;
+    until(events, Duration::from_secs(300), what, |e| {
+        if matches!(e, Event::Stored { round: r } if r == round) {
+            stored += 1;
+        }
+        stored == n
+    })
+    .await?;
+    Ok(started.elapsed())
+}
+
 /// Waits for events until `done` says the phase is over, or fails after `limit`.
 async fn until(
     events: &mut mpsc::UnboundedReceiver<Event>,
@@ -356,24 +378,13 @@ fn main() -> Result<()> {
 
     // Unchanged re-sends: every agent sends its inventory again; nothing may be written.
     let ingested_before = probe::metric(&api, "certfleet_inventories_ingested_total")?;
-    let resent = runtime.block_on(async {
-        let started = Instant::now();
-        commands.send_modify(|c| c.resend += 1);
-        let mut stored = 0;
-        until(
-            &mut events,
-            Duration::from_secs(300),
-            "the unchanged re-send",
-            |e| {
-                if let Event::Stored { round: 0, .. } = e {
-                    stored += 1;
-                }
-                stored == n
-            },
-        )
-        .await?;
-        anyhow::Ok(started.elapsed())
-    })?;
+    let resent = runtime.block_on(all_stored(
+        &mut events,
+        n,
+        0,
+        "the unchanged re-send",
+        || commands.send_modify(|c| c.resend += 1),
+    ))?;
     let ingested_after = probe::metric(&api, "certfleet_inventories_ingested_total")?;
     if ingested_after != ingested_before {
         bail!(
@@ -386,24 +397,13 @@ fn main() -> Result<()> {
     // of requests reads the overview and the expiring list.
     let probing = probe::Probe::start(&console, &api)?;
     let cpu_before_changed = cpu(pid)?;
-    let changed = runtime.block_on(async {
-        let started = Instant::now();
-        commands.send_modify(|c| c.round = 1);
-        let mut stored = 0;
-        until(
-            &mut events,
-            Duration::from_secs(300),
-            "the changed inventories",
-            |e| {
-                if let Event::Stored { round: 1, .. } = e {
-                    stored += 1;
-                }
-                stored == n
-            },
-        )
-        .await?;
-        anyhow::Ok(started.elapsed())
-    })?;
+    let changed = runtime.block_on(all_stored(
+        &mut events,
+        n,
+        1,
+        "the changed inventories",
+        || commands.send_modify(|c| c.round = 1),
+    ))?;
     report_cpu("the changed inventories", cpu_before_changed, cpu(pid)?);
     let pages = probing.stop()?;
     for name in [
