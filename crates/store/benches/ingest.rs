@@ -2,7 +2,7 @@
 //! certificate new), then the same snapshots again (nothing to write), then changed ones.
 //! Prints certificate rows per second for each.
 //!
-//! HOSTS=2000 CERTS_PER_HOST=10 BATCH=64 cargo bench -p certfleet-store --bench ingest
+//! HOSTS=2000 CERTS_PER_HOST=10 BATCH=64 READERS=0 cargo bench -p certfleet-store --bench ingest
 
 use std::time::Instant;
 
@@ -152,15 +152,42 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let hosts = hosts(&store, n, now).await?;
         let first: Vec<Inventory> = (0..n).map(|h| inventory(h, per_host, 0, now)).collect();
         let changed: Vec<Inventory> = (0..n).map(|h| inventory(h, per_host, 1, now)).collect();
-        for (what, inventories) in [("first snapshots", &first), ("the same again", &first), ("changed snapshots", &changed)] {
+        // READERS=N: N tasks reading one agent's stored hash after another meanwhile, as
+        // the console's sessions do, so the writer shares the file with readers.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..env("READERS", 0))
+            .map(|r| {
+                let (store, stop) = (store.clone(), stop.clone());
+                let agents: Vec<String> = hosts.iter().map(|(a, _)| a.clone()).collect();
+                tokio::spawn(async move {
+                    let mut i = r;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let _ = store.inventory_hash(&agents[i % agents.len()]).await;
+                        i += 7;
+                    }
+                })
+            })
+            .collect();
+        let phases = [
+            ("first snapshots", &first),
+            ("the same again", &first),
+            ("changed snapshots", &changed),
+        ];
+        for (what, inventories) in phases {
             let started = Instant::now();
             let added = ingest_all(&store, &hosts, inventories, batch, now).await?;
             let secs = started.elapsed().as_secs_f64();
+            let wal = std::fs::metadata(temp.path().join("certfleet.db-wal")).map_or(0, |m| m.len());
+            println!("  (the WAL file is {} MiB now)", wal >> 20);
             println!(
                 "{what}: {n} hosts x {per_host} certificates, {batch} hosts a transaction, in {secs:.2} s -> {:.0} snapshots/s, {:.0} certificate rows/s ({added} added)",
                 n as f64 / secs,
                 (n * per_host) as f64 / secs
             );
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for reader in readers {
+            reader.await?;
         }
         Ok(())
     })
