@@ -132,7 +132,7 @@ impl Store {
         if agent_ids.is_empty() {
             return Ok(());
         }
-        let ids = serde_json::to_string(agent_ids).unwrap_or_else(|_| "[]".into());
+        let ids = crate::json(agent_ids);
         sqlx::query!(
             "UPDATE agents SET last_seen_at = ?1 WHERE id IN (SELECT value FROM json_each(?2))",
             now,

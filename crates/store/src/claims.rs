@@ -105,7 +105,7 @@ pub(crate) async fn record_claims(
     if claims.is_empty() {
         return Ok(());
     }
-    let claims = serde_json::to_string(claims).unwrap_or_else(|_| "[]".into());
+    let claims = crate::json(claims);
     sqlx::query!(
         "INSERT OR IGNORE INTO name_owners (name, host_id, since)
          SELECT value->>0, value->>1, ? FROM json_each(?)",

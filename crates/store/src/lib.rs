@@ -131,3 +131,8 @@ impl Store {
         self.writes.close().await;
     }
 }
+
+/// JSON text of `value`, for a `json_each(?)` parameter: many rows in one statement.
+pub(crate) fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
+}

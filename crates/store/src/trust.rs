@@ -56,8 +56,7 @@ pub(crate) async fn record_trust(
         revocation: Revocation,
         since: i64,
     }
-    let ids = serde_json::to_string(&hosts.iter().map(|(id, _)| *id).collect::<Vec<_>>())
-        .unwrap_or_else(|_| "[]".into());
+    let ids = crate::json(&hosts.iter().map(|(id, _)| *id).collect::<Vec<_>>());
     let before: HashMap<(i64, String, String), (TrustVerdict, i64, String)> = sqlx::query!(
         r#"DELETE FROM trust_checks WHERE host_id IN (SELECT value FROM json_each(?))
            RETURNING host_id AS "host_id!", endpoint AS "endpoint!",
@@ -80,7 +79,7 @@ pub(crate) async fn record_trust(
     for (host_id, checks) in hosts {
         for check in *checks {
             let server_name = check.server_name.to_ascii_lowercase();
-            let chain = serde_json::to_string(&check.chain).unwrap_or_else(|_| "[]".into());
+            let chain = crate::json(&check.chain);
             let earlier = before.get(&(*host_id, check.endpoint.clone(), server_name.clone()));
             let since = match earlier {
                 Some((verdict, since, _)) if *verdict == check.verdict => *since,
@@ -112,7 +111,7 @@ pub(crate) async fn record_trust(
     if rows.is_empty() {
         return Ok(newly_trusted);
     }
-    let rows = serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into());
+    let rows = crate::json(&rows);
     sqlx::query!(
         "INSERT OR REPLACE INTO trust_checks (host_id, endpoint, server_name, port, origin,
              verdict, reason, chain_json, store, revocation, since)

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 
 pub use enroll::secret_hash;
 pub use session::{Incoming, Peer, run_session};
-pub use writer::{GatewayWriter, MAX_BATCH, Stopped};
+pub use writer::GatewayWriter;
 
 use std::sync::Arc;
 

@@ -15,7 +15,7 @@ use crate::metrics::Metrics;
 /// Jobs in one round at most: big enough to share a transaction's cost, small enough that
 /// the write connection is never held for long (a round of realistic inventories takes well
 /// under a second).
-pub const MAX_BATCH: usize = 256;
+const MAX_BATCH: usize = 256;
 /// Jobs waiting for the writer; a session whose job finds the queue full waits (that
 /// agent's next frame is not read meanwhile).
 const QUEUE: usize = 4 * MAX_BATCH;
@@ -67,15 +67,13 @@ impl GatewayWriter {
         hello: Hello,
         now: i64,
     ) -> Result<certfleet_store::Result<i64>, Stopped> {
-        let (reply, answer) = oneshot::channel();
-        let job = Job::Hello {
+        self.ask(|reply| Job::Hello {
             agent_id: agent_id.to_owned(),
             hello,
             now,
             reply,
-        };
-        self.jobs.send(job).await.map_err(|_| Stopped)?;
-        answer.await.map_err(|_| Stopped)
+        })
+        .await
     }
 
     /// Records a heartbeat; nothing waits for it to be written.
@@ -95,16 +93,24 @@ impl GatewayWriter {
         inventory: Inventory,
         now: i64,
     ) -> Result<certfleet_store::Result<IngestOutcome>, Stopped> {
-        let (reply, outcome) = oneshot::channel();
-        let job = Job::Inventory {
+        self.ask(|reply| Job::Inventory {
             agent_id: agent_id.to_owned(),
             host_id,
             inventory,
             now,
             reply,
-        };
-        self.jobs.send(job).await.map_err(|_| Stopped)?;
-        outcome.await.map_err(|_| Stopped)
+        })
+        .await
+    }
+
+    /// Queues the job `make` builds around a reply channel, and waits for the answer.
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> Job,
+    ) -> Result<certfleet_store::Result<T>, Stopped> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send(make(reply)).await.map_err(|_| Stopped)?;
+        answer.await.map_err(|_| Stopped)
     }
 }
 

@@ -7,8 +7,9 @@ use certfleet_proto::{CertificateInfo, Endpoint, EndpointKind, Severity};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{Checked, IngestOutcome, counts, json};
+use super::{Checked, IngestOutcome, counts};
 use crate::claims::{claimed_names, record_claims};
+use crate::json;
 use crate::trust::record_trust;
 use crate::{Error, Result, Store};
 
@@ -202,7 +203,8 @@ pub(super) async fn write(
             .map(|(_, c)| c.request.host_id)
             .collect::<Vec<_>>(),
     );
-    let mut before: HashMap<(i64, String), Stored> = HashMap::new();
+    // By host, then endpoint key.
+    let mut before: HashMap<i64, HashMap<String, Stored>> = HashMap::new();
     for row in sqlx::query!(
         r#"SELECT id AS "id!", host_id, key, content_sha256, configured_sha256, served_sha256
            FROM endpoints WHERE host_id IN (SELECT value FROM json_each(?))"#,
@@ -211,8 +213,8 @@ pub(super) async fn write(
     .fetch_all(&mut *tx)
     .await?
     {
-        before.insert(
-            (row.host_id, row.key),
+        before.entry(row.host_id).or_default().insert(
+            row.key,
             Stored {
                 id: row.id,
                 content: row.content_sha256,
@@ -239,11 +241,12 @@ pub(super) async fn write(
             .iter()
             .map(|c| (c.sha256.as_str(), c))
             .collect();
+        let stored = before.remove(&host_id).unwrap_or_default();
         let mut claimed = BTreeSet::new();
         let mut endpoints_written = 0;
         for endpoint in &snapshot.endpoints {
             let content = endpoint_hash(endpoint);
-            let old = before.get(&(host_id, endpoint.key.clone()));
+            let old = stored.get(endpoint.key.as_str());
             if old.is_some_and(|o| o.content == content) {
                 continue;
             }
@@ -287,8 +290,8 @@ pub(super) async fn write(
         claims.extend(claimed.into_iter().map(|name| (name, host_id)));
         let keep: HashSet<&str> = snapshot.endpoints.iter().map(|e| e.key.as_str()).collect();
         let mut endpoints_removed = 0;
-        for ((host, key), old) in &before {
-            if *host == host_id && !keep.contains(key.as_str()) {
+        for (key, old) in &stored {
+            if !keep.contains(key.as_str()) {
                 affected.extend(old.shas.iter().flatten().cloned());
                 removed_ids.push(old.id);
                 endpoints_removed += 1;

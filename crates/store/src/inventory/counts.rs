@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sqlx::SqliteConnection;
 
-use super::json;
 use crate::Result;
+use crate::json;
 
 /// Changes to the per-day tallies, by expiry day.
 #[derive(Debug, Default)]

@@ -179,7 +179,7 @@ impl Store {
         )
         .fetch_all(&mut *tx)
         .await?;
-        let list = serde_json::to_string(&unused).unwrap_or_else(|_| "[]".into());
+        let list = crate::json(&unused);
         sqlx::query!(
             "DELETE FROM certificate_ders WHERE sha256 IN (SELECT value FROM json_each(?))",
             list
@@ -201,9 +201,4 @@ impl Store {
 fn base64_decode(text: &str) -> Option<Vec<u8>> {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.decode(text).ok()
-}
-
-/// JSON text of `value` for a `json_each(?)` parameter.
-fn json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
 }
