@@ -243,6 +243,13 @@ fn main() -> Result<()> {
         std::thread::sleep(Duration::from_millis(5));
     };
     let finished = clicked.elapsed();
+    for line in console
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("rollout jobs sent"))
+    {
+        println!("console: {line}");
+    }
     println!(
         "click -> canary job (agent {first}): {:.1} ms",
         (canary_at - clicked).as_secs_f64() * 1000.0

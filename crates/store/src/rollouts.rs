@@ -325,37 +325,47 @@ impl Store {
         sends: &[(i64, String, bool)],
         now: i64,
     ) -> Result<Vec<i64>> {
+        // Two statements for the whole wave (one UPDATE per target took 300 ms at 10,000).
+        let (first, again): (Vec<_>, Vec<_>) = sends.iter().partition(|(_, _, pending)| *pending);
+        let first = crate::json(
+            &first
+                .iter()
+                .map(|(target, job, _)| (target, job))
+                .collect::<Vec<_>>(),
+        );
+        let again = crate::json(
+            &again
+                .iter()
+                .map(|(target, job, _)| (target, job))
+                .collect::<Vec<_>>(),
+        );
         let mut tx = self.write_transaction().await?;
-        let mut recorded = Vec::with_capacity(sends.len());
-        for (target, job_id, from_pending) in sends {
-            let changed = if *from_pending {
-                sqlx::query!(
-                    "UPDATE rollout_targets SET state = 'sent', job_id = ?, detail = 'sent to the agent',
-                         updated_at = ?
-                     WHERE id = ? AND state = 'pending'",
-                    job_id,
-                    now,
-                    target
-                )
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-            } else {
-                sqlx::query!(
-                    "UPDATE rollout_targets SET updated_at = ?
-                     WHERE id = ? AND job_id = ? AND state IN ('sent', 'preflighted', 'applied')",
-                    now,
-                    target,
-                    job_id
-                )
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-            };
-            if changed == 1 {
-                recorded.push(*target);
-            }
-        }
+        let mut recorded = sqlx::query_scalar!(
+            r#"UPDATE rollout_targets
+               SET state = 'sent', job_id = s.value ->> 1, detail = 'sent to the agent',
+                   updated_at = ?1
+               FROM json_each(?2) AS s
+               WHERE rollout_targets.id = s.value ->> 0 AND rollout_targets.state = 'pending'
+               RETURNING rollout_targets.id AS "id!: i64""#,
+            now,
+            first
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        recorded.extend(
+            sqlx::query_scalar!(
+                r#"UPDATE rollout_targets SET updated_at = ?1
+                   FROM json_each(?2) AS s
+                   WHERE rollout_targets.id = s.value ->> 0
+                     AND rollout_targets.job_id = s.value ->> 1
+                     AND rollout_targets.state IN ('sent', 'preflighted', 'applied')
+                   RETURNING rollout_targets.id AS "id!: i64""#,
+                now,
+                again
+            )
+            .fetch_all(&mut *tx)
+            .await?,
+        );
         tx.commit().await?;
         Ok(recorded)
     }

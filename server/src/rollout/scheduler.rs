@@ -5,7 +5,7 @@
 //! next wave when a wave is done, and stops when failures reach the threshold.
 
 use certfleet_store::AuditAction;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use crate::events::LiveEvent;
@@ -87,7 +87,9 @@ async fn drive(
 ) -> Result<()> {
     let now = rollouts.now();
     let secs = now.unix_timestamp();
+    let began = std::time::Instant::now();
     let targets = rollouts.store.rollout_targets(rollout.id).await?;
+    let read = began.elapsed();
     let mut failures = targets.iter().filter(|t| counts_as_failure(t)).count() as i64;
     let in_flight = targets.iter().any(|t| IN_FLIGHT.contains(&t.state));
 
@@ -331,7 +333,15 @@ async fn drive(
             .iter()
             .map(|t| (t.id, job_id(t), t.state == TargetState::Pending))
             .collect();
-        let recorded = rollouts.store.mark_targets_sent(&sends, secs).await?;
+        let prepared = began.elapsed();
+        let recorded: HashSet<i64> = rollouts
+            .store
+            .mark_targets_sent(&sends, secs)
+            .await?
+            .into_iter()
+            .collect();
+        let marked = began.elapsed();
+        let count = to_send.len();
         for t in to_send {
             if !recorded.contains(&t.id) {
                 continue;
@@ -368,6 +378,16 @@ async fn drive(
             }
             changed = true;
         }
+        // Where a wave's time goes, for the fan-out bench and for a slow rollout.
+        tracing::info!(
+            rollout = rollout.id,
+            jobs = count,
+            targets_read_ms = read.as_millis() as u64,
+            prepared_ms = prepared.as_millis() as u64,
+            recorded_ms = marked.as_millis() as u64,
+            queued_ms = began.elapsed().as_millis() as u64,
+            "rollout jobs sent"
+        );
     }
     if changed {
         publish(rollouts, rollout.id);
