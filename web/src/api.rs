@@ -24,7 +24,7 @@ async fn redirect_plain_form(path: &str) {
 }
 
 /// The logged-in user, or `None`.
-#[server(prefix = "/ui", endpoint = "viewer")]
+#[server(prefix = "/ui", endpoint = "viewer", output = crate::codec::Json)]
 pub async fn current_viewer() -> Result<Option<Viewer>, UiError> {
     match session(false).await {
         Ok((_, viewer)) => Ok(Some(viewer)),
@@ -33,7 +33,7 @@ pub async fn current_viewer() -> Result<Option<Viewer>, UiError> {
     }
 }
 
-#[server(prefix = "/ui", endpoint = "login")]
+#[server(prefix = "/ui", endpoint = "login", output = crate::codec::Json)]
 pub async fn login(username: String, password: String) -> Result<Viewer, UiError> {
     let parts: axum::http::request::Parts = leptos_axum::extract()
         .await
@@ -52,7 +52,7 @@ pub async fn login(username: String, password: String) -> Result<Viewer, UiError
     Ok(viewer)
 }
 
-#[server(prefix = "/ui", endpoint = "logout")]
+#[server(prefix = "/ui", endpoint = "logout", output = crate::codec::Json)]
 pub async fn logout() -> Result<(), UiError> {
     // Ends the user's sessions everywhere when this one is still good; the cookie goes
     // either way.
@@ -69,7 +69,7 @@ pub async fn logout() -> Result<(), UiError> {
     Ok(())
 }
 
-#[server(prefix = "/ui", endpoint = "password")]
+#[server(prefix = "/ui", endpoint = "password", output = crate::codec::Json)]
 pub async fn change_password(current: String, new: String) -> Result<(), UiError> {
     let (backend, viewer) = session(true).await?;
     let cookie = backend.change_password(&viewer, &current, &new).await?;
@@ -81,43 +81,43 @@ pub async fn change_password(current: String, new: String) -> Result<(), UiError
     Ok(())
 }
 
-#[server(prefix = "/ui", endpoint = "overview")]
+#[server(prefix = "/ui", endpoint = "overview", output = crate::codec::Json)]
 pub async fn get_overview() -> Result<Overview, UiError> {
     let (backend, viewer) = session(false).await?;
     backend.overview(&viewer).await
 }
 
-#[server(prefix = "/ui", endpoint = "certificates")]
+#[server(prefix = "/ui", endpoint = "certificates", output = crate::codec::Json)]
 pub async fn get_certificates(query: CertQuery) -> Result<CertPage, UiError> {
     let (backend, viewer) = session(false).await?;
     backend.certificates(&viewer, &query, 50).await
 }
 
-#[server(prefix = "/ui", endpoint = "certificate")]
+#[server(prefix = "/ui", endpoint = "certificate", output = crate::codec::Json)]
 pub async fn get_certificate(sha256: String) -> Result<CertDetail, UiError> {
     let (backend, viewer) = session(false).await?;
     backend.certificate(&viewer, &sha256).await
 }
 
-#[server(prefix = "/ui", endpoint = "hosts")]
+#[server(prefix = "/ui", endpoint = "hosts", output = crate::codec::Json)]
 pub async fn get_hosts() -> Result<Vec<HostItem>, UiError> {
     let (backend, viewer) = session(false).await?;
     backend.hosts(&viewer).await
 }
 
-#[server(prefix = "/ui", endpoint = "host")]
+#[server(prefix = "/ui", endpoint = "host", output = crate::codec::Json)]
 pub async fn get_host(id: i64) -> Result<HostDetail, UiError> {
     let (backend, viewer) = session(false).await?;
     backend.host(&viewer, id).await
 }
 
-#[server(prefix = "/ui", endpoint = "agents")]
+#[server(prefix = "/ui", endpoint = "agents", output = crate::codec::Json)]
 pub async fn get_agents() -> Result<Vec<AgentItem>, UiError> {
     let (backend, viewer) = session(false).await?;
     backend.agents(&viewer).await
 }
 
-#[server(prefix = "/ui", endpoint = "create_token")]
+#[server(prefix = "/ui", endpoint = "create_token", output = crate::codec::Json)]
 pub async fn create_token(hours: Option<u64>, host: Option<String>) -> Result<NewToken, UiError> {
     let (backend, viewer) = session(true).await?;
     let host = host.filter(|h| !h.trim().is_empty());
@@ -126,25 +126,25 @@ pub async fn create_token(hours: Option<u64>, host: Option<String>) -> Result<Ne
         .await
 }
 
-#[server(prefix = "/ui", endpoint = "revoke_agent")]
+#[server(prefix = "/ui", endpoint = "revoke_agent", output = crate::codec::Json)]
 pub async fn revoke_agent(agent_id: String) -> Result<(), UiError> {
     let (backend, viewer) = session(true).await?;
     backend.revoke_agent(&viewer, &agent_id).await
 }
 
-#[server(prefix = "/ui", endpoint = "audit")]
+#[server(prefix = "/ui", endpoint = "audit", output = crate::codec::Json)]
 pub async fn get_audit(before: Option<i64>) -> Result<Vec<AuditItem>, UiError> {
     let (backend, viewer) = session(false).await?;
     backend.audit(&viewer, before).await
 }
 
-#[server(prefix = "/ui", endpoint = "users")]
+#[server(prefix = "/ui", endpoint = "users", output = crate::codec::Json)]
 pub async fn get_users() -> Result<Vec<UserItem>, UiError> {
     let (backend, viewer) = session(false).await?;
     backend.users(&viewer).await
 }
 
-#[server(prefix = "/ui", endpoint = "add_user")]
+#[server(prefix = "/ui", endpoint = "add_user", output = crate::codec::Json)]
 pub async fn add_user(username: String, role: String) -> Result<String, UiError> {
     let (backend, viewer) = session(true).await?;
     let role =
@@ -152,7 +152,7 @@ pub async fn add_user(username: String, role: String) -> Result<String, UiError>
     backend.add_user(&viewer, username.trim(), role).await
 }
 
-#[server(prefix = "/ui", endpoint = "set_role")]
+#[server(prefix = "/ui", endpoint = "set_role", output = crate::codec::Json)]
 pub async fn set_role(user_id: i64, role: String) -> Result<(), UiError> {
     let (backend, viewer) = session(true).await?;
     let role =
@@ -160,19 +160,19 @@ pub async fn set_role(user_id: i64, role: String) -> Result<(), UiError> {
     backend.set_role(&viewer, user_id, role).await
 }
 
-#[server(prefix = "/ui", endpoint = "set_disabled")]
+#[server(prefix = "/ui", endpoint = "set_disabled", output = crate::codec::Json)]
 pub async fn set_disabled(user_id: i64, disabled: bool) -> Result<(), UiError> {
     let (backend, viewer) = session(true).await?;
     backend.set_disabled(&viewer, user_id, disabled).await
 }
 
-#[server(prefix = "/ui", endpoint = "alert_settings")]
+#[server(prefix = "/ui", endpoint = "alert_settings", output = crate::codec::Json)]
 pub async fn get_alert_settings() -> Result<AlertPage, UiError> {
     let (backend, viewer) = session(false).await?;
     backend.alert_settings(&viewer).await
 }
 
-#[server(prefix = "/ui", endpoint = "save_alert_settings")]
+#[server(prefix = "/ui", endpoint = "save_alert_settings", output = crate::codec::Json)]
 pub async fn save_alert_settings(
     settings: AlertForm,
     password: Option<String>,
@@ -184,25 +184,25 @@ pub async fn save_alert_settings(
         .await
 }
 
-#[server(prefix = "/ui", endpoint = "test_email")]
+#[server(prefix = "/ui", endpoint = "test_email", output = crate::codec::Json)]
 pub async fn send_test_email(to: String) -> Result<String, UiError> {
     let (backend, viewer) = session(true).await?;
     backend.send_test_email(&viewer, to.trim()).await
 }
 
-#[server(prefix = "/ui", endpoint = "renewals")]
+#[server(prefix = "/ui", endpoint = "renewals", output = crate::codec::Json)]
 pub async fn get_renewals() -> Result<(Vec<RenewalItem>, Vec<RolloutItem>), UiError> {
     let (backend, viewer) = session(false).await?;
     backend.renewals(&viewer).await
 }
 
-#[server(prefix = "/ui", endpoint = "renewal")]
+#[server(prefix = "/ui", endpoint = "renewal", output = crate::codec::Json)]
 pub async fn get_renewal(id: i64) -> Result<RenewalPage, UiError> {
     let (backend, viewer) = session(false).await?;
     backend.renewal(&viewer, id).await
 }
 
-#[server(prefix = "/ui", endpoint = "start_rollout")]
+#[server(prefix = "/ui", endpoint = "start_rollout", output = crate::codec::Json)]
 pub async fn start_rollout(form: RolloutForm) -> Result<i64, UiError> {
     let (backend, viewer) = session(true).await?;
     let id = backend.start_rollout(&viewer, &form).await?;
@@ -211,7 +211,7 @@ pub async fn start_rollout(form: RolloutForm) -> Result<i64, UiError> {
 }
 
 /// Accepts an endpoint the plan of renewal `renewal_id` shows as new.
-#[server(prefix = "/ui", endpoint = "accept_endpoint")]
+#[server(prefix = "/ui", endpoint = "accept_endpoint", output = crate::codec::Json)]
 pub async fn accept_endpoint(
     renewal_id: i64,
     host_id: i64,
@@ -225,13 +225,13 @@ pub async fn accept_endpoint(
     Ok(())
 }
 
-#[server(prefix = "/ui", endpoint = "rollout")]
+#[server(prefix = "/ui", endpoint = "rollout", output = crate::codec::Json)]
 pub async fn get_rollout(id: i64) -> Result<RolloutDetail, UiError> {
     let (backend, viewer) = session(false).await?;
     backend.rollout(&viewer, id).await
 }
 
-#[server(prefix = "/ui", endpoint = "control_rollout")]
+#[server(prefix = "/ui", endpoint = "control_rollout", output = crate::codec::Json)]
 pub async fn control_rollout(id: i64, action: String) -> Result<(), UiError> {
     let (backend, viewer) = session(true).await?;
     backend.control_rollout(&viewer, id, &action).await?;
@@ -239,7 +239,7 @@ pub async fn control_rollout(id: i64, action: String) -> Result<(), UiError> {
     Ok(())
 }
 
-#[server(prefix = "/ui", endpoint = "set_host_labels")]
+#[server(prefix = "/ui", endpoint = "set_host_labels", output = crate::codec::Json)]
 pub async fn set_host_labels(host_id: i64, labels: String) -> Result<Vec<String>, UiError> {
     let (backend, viewer) = session(true).await?;
     let groups = backend.set_host_labels(&viewer, host_id, &labels).await?;
@@ -247,13 +247,13 @@ pub async fn set_host_labels(host_id: i64, labels: String) -> Result<Vec<String>
     Ok(groups)
 }
 
-#[server(prefix = "/ui", endpoint = "windows")]
+#[server(prefix = "/ui", endpoint = "windows", output = crate::codec::Json)]
 pub async fn get_windows() -> Result<(Vec<WindowItem>, bool), UiError> {
     let (backend, viewer) = session(false).await?;
     backend.windows(&viewer).await
 }
 
-#[server(prefix = "/ui", endpoint = "add_window")]
+#[server(prefix = "/ui", endpoint = "add_window", output = crate::codec::Json)]
 pub async fn add_window(window: WindowItem) -> Result<(), UiError> {
     let (backend, viewer) = session(true).await?;
     backend.add_window(&viewer, &window).await?;
@@ -261,7 +261,7 @@ pub async fn add_window(window: WindowItem) -> Result<(), UiError> {
     Ok(())
 }
 
-#[server(prefix = "/ui", endpoint = "delete_window")]
+#[server(prefix = "/ui", endpoint = "delete_window", output = crate::codec::Json)]
 pub async fn delete_window(id: i64) -> Result<(), UiError> {
     let (backend, viewer) = session(true).await?;
     backend.delete_window(&viewer, id).await?;
@@ -269,7 +269,7 @@ pub async fn delete_window(id: i64) -> Result<(), UiError> {
     Ok(())
 }
 
-#[server(prefix = "/ui", endpoint = "check_renewal")]
+#[server(prefix = "/ui", endpoint = "check_renewal", output = crate::codec::Json)]
 pub async fn check_renewal(id: i64) -> Result<Vec<HostCheck>, UiError> {
     let (backend, viewer) = session(true).await?;
     backend.check_renewal(&viewer, id).await

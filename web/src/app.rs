@@ -1,6 +1,8 @@
 //! The document shell, the layout and the router.
 
 use leptos::prelude::*;
+
+use crate::form::{FormAction, PostForm};
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{A, Outlet, ParentRoute, Redirect, Route, Router, Routes};
 use leptos_router::hooks::use_location;
@@ -118,7 +120,7 @@ pub fn App() -> impl IntoView {
 fn Layout() -> impl IntoView {
     let session = expect_context::<Session>().0;
     let location = use_location();
-    let logout = ServerAction::<Logout>::new();
+    let logout = FormAction::<Logout>::new();
     Effect::new(move |_| {
         if let Some(Ok(())) = logout.value().get() {
             #[cfg(feature = "hydrate")]
@@ -159,9 +161,9 @@ fn Layout() -> impl IntoView {
                                     }}
                                 </span>
                                 <span class="who">{format!("{} ({})", v.name, v.role.as_str())}</span>
-                                <ActionForm action=logout>
+                                <PostForm action=logout>
                                     <button type="submit" class="secondary">"Log out"</button>
-                                </ActionForm>
+                                </PostForm>
                             </header>
                             <main id="content">
                                 <Outlet/>

@@ -8,7 +8,9 @@ pub mod api;
 pub mod app;
 #[cfg(feature = "ssr")]
 pub mod backend;
+pub mod codec;
 mod components;
+mod form;
 mod live;
 pub mod model;
 mod pages;

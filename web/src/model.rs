@@ -72,7 +72,7 @@ impl std::fmt::Display for UiError {
 impl std::error::Error for UiError {}
 
 impl leptos::server_fn::error::FromServerFnError for UiError {
-    type Encoder = leptos::server_fn::codec::JsonEncoding;
+    type Encoder = crate::codec::JsonText;
 
     fn from_server_fn_error(value: leptos::server_fn::error::ServerFnErrorErr) -> Self {
         UiError::Transport(value.to_string())

@@ -1,6 +1,8 @@
 //! Admin pages: the audit log and the users.
 
 use leptos::prelude::*;
+
+use crate::form::{FormAction, PostForm};
 use leptos_router::hooks::use_query_map;
 
 use crate::api::{AddUser, SetDisabled, SetRole, get_audit, get_users};
@@ -54,9 +56,9 @@ pub fn Audit() -> impl IntoView {
 
 #[component]
 pub fn Users() -> impl IntoView {
-    let add = ServerAction::<AddUser>::new();
-    let set_role = ServerAction::<SetRole>::new();
-    let set_disabled = ServerAction::<SetDisabled>::new();
+    let add = FormAction::<AddUser>::new();
+    let set_role = FormAction::<SetRole>::new();
+    let set_disabled = FormAction::<SetDisabled>::new();
     let list = Resource::new(
         move || {
             (
@@ -71,7 +73,7 @@ pub fn Users() -> impl IntoView {
         <h1>"Users"</h1>
         <section class="panel">
             <h2>"Add a user"</h2>
-            <ActionForm action=add attr:class="filters" attr:id="user-form">
+            <PostForm action=add attr:class="filters" attr:id="user-form">
                 <label>"User name" <input type="text" name="username" required/></label>
                 <label>"Role"
                     <select name="role">
@@ -81,7 +83,7 @@ pub fn Users() -> impl IntoView {
                     </select>
                 </label>
                 <button type="submit">"Add"</button>
-            </ActionForm>
+            </PostForm>
             {move || add.value().get().map(|r| match r {
                 Ok(password) => view! {
                     <p class="notice" id="new-user-password">"One-time password (shown once; the user must change it at the first login): "<code>{password}</code></p>
@@ -110,21 +112,21 @@ pub fn Users() -> impl IntoView {
                                             <tr>
                                                 <td>{u.username.clone()}</td>
                                                 <td>
-                                                    <ActionForm action=set_role attr:class="filters">
+                                                    <PostForm action=set_role attr:class="filters">
                                                         <input type="hidden" name="user_id" value=id_for_role/>
                                                         <select name="role" aria-label=role_label>
                                                             {["viewer", "operator", "admin"].into_iter().map(|r| view! { <option value=r selected=r == role>{r}</option> }).collect_view()}
                                                         </select>
                                                         <button type="submit" class="secondary">"Set role"</button>
-                                                    </ActionForm>
+                                                    </PostForm>
                                                 </td>
                                                 <td>{if u.disabled { "disabled" } else if u.must_change_password { "must change password" } else { "active" }}</td>
                                                 <td>
-                                                    <ActionForm action=set_disabled>
+                                                    <PostForm action=set_disabled>
                                                         <input type="hidden" name="user_id" value=id_for_state/>
                                                         <input type="hidden" name="disabled" value=(!u.disabled).to_string()/>
                                                         <button type="submit" class="secondary">{if u.disabled { "Enable" } else { "Disable" }}</button>
-                                                    </ActionForm>
+                                                    </PostForm>
                                                 </td>
                                             </tr>
                                         }

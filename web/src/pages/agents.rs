@@ -2,6 +2,8 @@
 //! and every agent with its status; admins can revoke.
 
 use leptos::prelude::*;
+
+use crate::form::{FormAction, PostForm};
 use leptos_router::components::A;
 
 use crate::api::{CreateToken, RevokeAgent, get_agents};
@@ -12,8 +14,8 @@ use crate::model::{AgentStatus, Role};
 
 #[component]
 pub fn Agents() -> impl IntoView {
-    let create = ServerAction::<CreateToken>::new();
-    let revoke = ServerAction::<RevokeAgent>::new();
+    let create = FormAction::<CreateToken>::new();
+    let revoke = FormAction::<RevokeAgent>::new();
     let list = Resource::new(move || (tick(), revoke.version().get()), |_| get_agents());
     let is_admin = move || viewer().is_some_and(|v| v.role >= Role::Admin);
     view! {
@@ -21,11 +23,11 @@ pub fn Agents() -> impl IntoView {
         <Show when=is_admin>
             <section class="panel" id="enrol">
                 <h2>"Enrol a host"</h2>
-                <ActionForm action=create attr:class="filters" attr:id="token-form">
+                <PostForm action=create attr:class="filters" attr:id="token-form">
                     <label>"Valid for (hours)" <input type="number" name="hours" value="24" min="1" max="720" style="width: 6em"/></label>
                     <label>"For host (a note)" <input type="text" name="host" placeholder="sage01.example.com"/></label>
                     <button type="submit">"Create enrolment token"</button>
-                </ActionForm>
+                </PostForm>
                 {move || create.value().get().map(|result| match result {
                     Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
                     Ok(token) => view! {
@@ -82,10 +84,10 @@ pub fn Agents() -> impl IntoView {
                                                 <td class="wide">{a.version.clone().unwrap_or_default()}</td>
                                                 <td>
                                                     {can_revoke.then(|| view! {
-                                                        <ActionForm action=revoke>
+                                                        <PostForm action=revoke>
                                                             <input type="hidden" name="agent_id" value=id.clone()/>
                                                             <button type="submit" class="danger" aria-label=format!("Revoke agent {id}")>"Revoke"</button>
-                                                        </ActionForm>
+                                                        </PostForm>
                                                     })}
                                                 </td>
                                             </tr>

@@ -3,14 +3,16 @@
 
 use leptos::prelude::*;
 
+use crate::form::{FormAction, PostForm};
+
 use crate::api::{SaveAlertSettings, SendTestEmail, get_alert_settings};
 use crate::components::{Empty, ErrorNotice, date_time};
 use crate::model::{AlertPage, OutboxItem};
 
 #[component]
 pub fn AlertSettings() -> impl IntoView {
-    let save = ServerAction::<SaveAlertSettings>::new();
-    let test = ServerAction::<SendTestEmail>::new();
+    let save = FormAction::<SaveAlertSettings>::new();
+    let test = FormAction::<SendTestEmail>::new();
     // Reload the form only after a successful save: a refused one keeps what was typed.
     let saved = RwSignal::new(0u32);
     Effect::new(move |_| {
@@ -35,8 +37,8 @@ pub fn AlertSettings() -> impl IntoView {
 #[component]
 fn SettingsForm(
     page: AlertPage,
-    save: ServerAction<SaveAlertSettings>,
-    test: ServerAction<SendTestEmail>,
+    save: FormAction<SaveAlertSettings>,
+    test: FormAction<SendTestEmail>,
 ) -> impl IntoView {
     let f = page.form;
     let security = f.security.clone();
@@ -54,7 +56,7 @@ fn SettingsForm(
         <p class="notice" id="alerts-state">{state}</p>
         <section class="panel">
             <h2>"Email settings"</h2>
-            <ActionForm action=save attr:id="alert-settings" attr:class="settings">
+            <PostForm action=save attr:id="alert-settings" attr:class="settings">
                 <fieldset>
                     <legend>"SMTP server"</legend>
                     <label>"Host" <input type="text" name="settings[smtp_host]" value=f.smtp_host placeholder="smtp.example.com"/></label>
@@ -88,7 +90,7 @@ fn SettingsForm(
                     <label>"Console address in links" <input type="text" name="settings[base_url]" value=f.base_url placeholder="https://certfleet.example.com:8443"/></label>
                 </fieldset>
                 <button type="submit">"Save"</button>
-            </ActionForm>
+            </PostForm>
             {move || save.value().get().map(|r| match r {
                 Ok(()) => view! { <p class="notice" id="alert-settings-saved">"Saved."</p> }.into_any(),
                 Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
@@ -97,10 +99,10 @@ fn SettingsForm(
         <section class="panel">
             <h2>"Send a test email"</h2>
             <p class="muted">"Uses the saved settings."</p>
-            <ActionForm action=test attr:class="filters" attr:id="test-email">
+            <PostForm action=test attr:class="filters" attr:id="test-email">
                 <label>"To" <input type="email" name="to" required/></label>
                 <button type="submit">"Send test email"</button>
-            </ActionForm>
+            </PostForm>
             {move || test.value().get().map(|r| match r {
                 Ok(answer) => view! { <p class="notice" id="test-email-answer">"The server answered: "<code>{answer}</code></p> }.into_any(),
                 Err(e) => view! { <ErrorNotice error=e/> }.into_any(),

@@ -3,6 +3,8 @@
 //! must trust each one — and, on a client machine, the servers it must trust.
 
 use leptos::prelude::*;
+
+use crate::form::{FormAction, PostForm};
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
@@ -182,13 +184,13 @@ fn clients_list(clients: Vec<TrustItem>) -> Option<AnyView> {
 /// windows and rollouts name them).
 #[component]
 fn LabelsForm(host_id: i64, labels: Vec<String>) -> impl IntoView {
-    let save = ServerAction::<SetHostLabels>::new();
+    let save = FormAction::<SetHostLabels>::new();
     view! {
-        <ActionForm action=save attr:class="filters" attr:id="labels-form">
+        <PostForm action=save attr:class="filters" attr:id="labels-form">
             <input type="hidden" name="host_id" value=host_id/>
             <label>"Groups set here (comma separated)" <input type="text" name="labels" value=labels.join(", ") placeholder="prod, esync"/></label>
             <button type="submit">"Save groups"</button>
-        </ActionForm>
+        </PostForm>
         {move || save.value().get().map(|r| match r {
             Ok(groups) => view! { <p class="notice" id="labels-saved">"Groups now: "{groups.join(", ")}</p> }.into_any(),
             Err(e) => view! { <ErrorNotice error=e/> }.into_any(),

@@ -1,6 +1,8 @@
 //! Login, and the first-admin flow: a one-time password must be changed before anything else.
 
 use leptos::prelude::*;
+
+use crate::form::{FormAction, PostForm};
 use leptos_router::components::Redirect;
 
 use crate::api::{ChangePassword as ChangePasswordFn, Login as LoginFn};
@@ -18,7 +20,7 @@ fn reload_at(path: &str) {
 
 #[component]
 pub fn Login() -> impl IntoView {
-    let action = ServerAction::<LoginFn>::new();
+    let action = FormAction::<LoginFn>::new();
     let session = expect_context::<Session>().0;
     Effect::new(move |_| {
         if let Some(Ok(viewer)) = action.value().get() {
@@ -40,34 +42,34 @@ pub fn Login() -> impl IntoView {
                     })
                 })}
             </Suspense>
-            <ActionForm action=action attr:class="login panel" attr:id="login-form">
+            <PostForm action=action attr:class="login panel" attr:id="login-form">
                 <h1>"Log in to certfleet"</h1>
                 {move || action.value().get().and_then(Result::err).map(|e| view! { <ErrorNotice error=e/> })}
                 <label>"User name" <input type="text" name="username" autocomplete="username" required/></label>
                 <label>"Password" <input type="password" name="password" autocomplete="current-password" required/></label>
                 <button type="submit">"Log in"</button>
                 <p class="muted">"First start? The one-time password of the admin was printed by certfleet-server."</p>
-            </ActionForm>
+            </PostForm>
         </main>
     }
 }
 
 #[component]
 pub fn ChangePassword() -> impl IntoView {
-    let action = ServerAction::<ChangePasswordFn>::new();
+    let action = FormAction::<ChangePasswordFn>::new();
     Effect::new(move |_| {
         if let Some(Ok(())) = action.value().get() {
             reload_at("/");
         }
     });
     view! {
-        <ActionForm action=action attr:class="login panel" attr:id="password-form">
+        <PostForm action=action attr:class="login panel" attr:id="password-form">
             <h1>"Choose your password"</h1>
             <p class="muted">"Replace the one-time password with one of your own (12 characters or more)."</p>
             {move || action.value().get().and_then(Result::err).map(|e| view! { <ErrorNotice error=e/> })}
             <label>"Current password" <input type="password" name="current" autocomplete="current-password" required/></label>
             <label>"New password" <input type="password" name="new" autocomplete="new-password" minlength="12" required/></label>
             <button type="submit">"Save"</button>
-        </ActionForm>
+        </PostForm>
     }
 }

@@ -3,6 +3,8 @@
 //! works without JavaScript; a refusal comes back with the reason.
 
 use leptos::prelude::*;
+
+use crate::form::{FormAction, PostForm};
 use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
@@ -155,8 +157,8 @@ pub fn RolloutList(rollouts: Vec<RolloutItem>) -> impl IntoView {
 /// groups' windows (a host whose groups have none may be changed any time).
 #[component]
 pub fn Windows() -> impl IntoView {
-    let add = ServerAction::<AddWindow>::new();
-    let delete = ServerAction::<DeleteWindow>::new();
+    let add = FormAction::<AddWindow>::new();
+    let delete = FormAction::<DeleteWindow>::new();
     let data = Resource::new(
         move || (add.version().get(), delete.version().get()),
         |_| get_windows(),
@@ -184,10 +186,10 @@ pub fn Windows() -> impl IntoView {
                                                     <td>{w.end.clone()}</td>
                                                     <td>{if w.utc_offset.is_empty() { "UTC".to_owned() } else { w.utc_offset.clone() }}</td>
                                                     <td>{can_edit.then(|| view! {
-                                                        <ActionForm action=delete attr:class="inline">
+                                                        <PostForm action=delete attr:class="inline">
                                                             <input type="hidden" name="id" value=w.id/>
                                                             <button type="submit">"Remove"</button>
-                                                        </ActionForm>
+                                                        </PostForm>
                                                     })}</td>
                                                 </tr>
                                             }).collect_view()}
@@ -197,14 +199,14 @@ pub fn Windows() -> impl IntoView {
                             }.into_any()
                         }}
                         {can_edit.then(|| view! {
-                            <ActionForm action=add attr:class="filters" attr:id="window-form">
+                            <PostForm action=add attr:class="filters" attr:id="window-form">
                                 <label>"Group" <input type="text" name="window[group_name]" placeholder="esync" required/></label>
                                 <label>"Days" <input type="text" name="window[weekdays]" placeholder="sat,sun" required/></label>
                                 <label>"From" <input type="text" name="window[start]" placeholder="22:00" required/></label>
                                 <label>"To" <input type="text" name="window[end]" placeholder="02:00" required/></label>
                                 <label>"UTC offset" <input type="text" name="window[utc_offset]" placeholder="+01:00"/></label>
                                 <button type="submit">"Add window"</button>
-                            </ActionForm>
+                            </PostForm>
                         })}
                     }.into_any(),
                 }

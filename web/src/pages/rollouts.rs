@@ -2,6 +2,8 @@
 //! rollout (every endpoint's state and step, live; pause, resume, cancel).
 
 use leptos::prelude::*;
+
+use crate::form::{FormAction, PostForm};
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
@@ -27,7 +29,7 @@ fn id_param() -> impl Fn() -> i64 + Copy {
 #[component]
 pub fn Renewal() -> impl IntoView {
     let id = id_param();
-    let accept = ServerAction::<AcceptEndpoint>::new();
+    let accept = FormAction::<AcceptEndpoint>::new();
     let data = Resource::new(
         move || (tick(), id(), accept.version().get()),
         |(_, id, _)| get_renewal(id),
@@ -45,9 +47,9 @@ pub fn Renewal() -> impl IntoView {
 }
 
 #[component]
-fn RenewalBody(page: RenewalPage, accept: ServerAction<AcceptEndpoint>) -> impl IntoView {
+fn RenewalBody(page: RenewalPage, accept: FormAction<AcceptEndpoint>) -> impl IntoView {
     let r = page.renewal;
-    let start = ServerAction::<StartRollout>::new();
+    let start = FormAction::<StartRollout>::new();
     let navigate = use_navigate();
     Effect::new(move |_| {
         if let Some(Ok(id)) = start.value().get() {
@@ -80,7 +82,7 @@ fn RenewalBody(page: RenewalPage, accept: ServerAction<AcceptEndpoint>) -> impl 
             view! { <Empty><p>"No endpoint in the inventory uses a certificate this one could replace."</p></Empty> }.into_any()
         } else {
             view! {
-                <ActionForm action=start attr:id="rollout-form">
+                <PostForm action=start attr:id="rollout-form">
                     <input type="hidden" name="form[renewal_id]" value=r.id/>
                     <div class="table-wrap">
                         <table id="plan">
@@ -115,7 +117,7 @@ fn RenewalBody(page: RenewalPage, accept: ServerAction<AcceptEndpoint>) -> impl 
                             <button type="submit" id="roll-out" disabled=!any_proposed>"Roll out"</button>
                         </fieldset>
                     })}
-                </ActionForm>
+                </PostForm>
             }.into_any()
         }}
         {move || start.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorNotice error=e/> })}
@@ -133,7 +135,7 @@ fn NewEndpoints(
     renewal_id: i64,
     items: Vec<PlanItem>,
     can_accept: bool,
-    accept: ServerAction<AcceptEndpoint>,
+    accept: FormAction<AcceptEndpoint>,
 ) -> impl IntoView {
     view! {
         <h2>"New endpoints"</h2>
@@ -143,12 +145,12 @@ fn NewEndpoints(
                 <li>
                     {format!("{} on {} (first served by {})", p.endpoint_name, p.hostname, p.contested_by.clone().unwrap_or_default())}
                     {can_accept.then(|| view! {
-                        <ActionForm action=accept attr:class="inline">
+                        <PostForm action=accept attr:class="inline">
                             <input type="hidden" name="renewal_id" value=renewal_id/>
                             <input type="hidden" name="host_id" value=p.host_id/>
                             <input type="hidden" name="endpoint_key" value=p.endpoint_key.clone()/>
                             <button type="submit">"Accept"</button>
-                        </ActionForm>
+                        </PostForm>
                     })}
                 </li>
             }).collect_view()}
@@ -160,13 +162,13 @@ fn NewEndpoints(
 /// Asks the hosts for their own preflight of the proposed endpoints; nothing changes.
 #[component]
 fn HostChecks(renewal_id: i64) -> impl IntoView {
-    let check = ServerAction::<CheckRenewal>::new();
+    let check = FormAction::<CheckRenewal>::new();
     view! {
-        <ActionForm action=check attr:class="filters" attr:id="check-form">
+        <PostForm action=check attr:class="filters" attr:id="check-form">
             <input type="hidden" name="id" value=renewal_id/>
             <button type="submit">"Check on the hosts"</button>
             <span class="muted">"Each agent runs the preflight (names, purpose, the port) and changes nothing."</span>
-        </ActionForm>
+        </PostForm>
         {move || check.pending().get().then(|| view! { <p class="muted">"Asking the hosts…"</p> })}
         {move || check.value().get().map(|r| match r {
             Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
@@ -202,7 +204,7 @@ fn HostChecks(renewal_id: i64) -> impl IntoView {
 #[component]
 pub fn Rollout() -> impl IntoView {
     let id = id_param();
-    let control = ServerAction::<ControlRollout>::new();
+    let control = FormAction::<ControlRollout>::new();
     let data = Resource::new(
         move || (tick(), id(), control.version().get()),
         |(_, id, _)| get_rollout(id),
@@ -221,7 +223,7 @@ pub fn Rollout() -> impl IntoView {
 }
 
 #[component]
-fn RolloutBody(detail: RolloutDetail, control: ServerAction<ControlRollout>) -> impl IntoView {
+fn RolloutBody(detail: RolloutDetail, control: FormAction<ControlRollout>) -> impl IntoView {
     let r = detail.rollout;
     let id = r.id;
     let actions: &[(&str, &str)] = match r.state {
@@ -244,11 +246,11 @@ fn RolloutBody(detail: RolloutDetail, control: ServerAction<ControlRollout>) -> 
             {format!(" · {} · by {} · stops after {} failure(s) · {}/{} verified", when, r.created_by, r.max_failures, r.verified, r.targets)}
         </p>
         {detail.can_control.then(|| actions.iter().map(|(action, label)| view! {
-            <ActionForm action=control attr:class="inline">
+            <PostForm action=control attr:class="inline">
                 <input type="hidden" name="id" value=id/>
                 <input type="hidden" name="action" value=*action/>
                 <button type="submit" id=format!("rollout-{action}")>{*label}</button>
-            </ActionForm>
+            </PostForm>
         }).collect_view())}
         <div class="table-wrap">
             <table id="targets">
