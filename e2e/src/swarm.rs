@@ -28,11 +28,20 @@ pub fn listed_certificate(
     serial: u64,
     not_after: time::OffsetDateTime,
 ) -> Result<certfleet_proto::CertificateInfo> {
+    listed(&year_until(names, serial, not_after)?.self_signed(key)?)
+}
+
+/// A year's certificate for `names` with `serial`, ending at `not_after`.
+fn year_until(
+    names: &[String],
+    serial: u64,
+    not_after: time::OffsetDateTime,
+) -> Result<rcgen::CertificateParams> {
     let mut params = rcgen::CertificateParams::new(names.to_vec())?;
     params.serial_number = Some(rcgen::SerialNumber::from(serial.to_be_bytes().to_vec()));
     params.not_before = not_after - time::Duration::days(365);
     params.not_after = not_after;
-    listed(&params.self_signed(key)?)
+    Ok(params)
 }
 
 /// The certificate as an agent lists it.
@@ -54,16 +63,13 @@ pub fn issued_certificate(
     serial: u64,
     not_after: time::OffsetDateTime,
 ) -> Result<certfleet_proto::CertificateInfo> {
-    let mut params = rcgen::CertificateParams::new(names.to_vec())?;
+    let mut params = year_until(names, serial, not_after)?;
     params.distinguished_name = rcgen::DistinguishedName::new();
     if let Some(first) = names.first() {
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, first.as_str());
     }
-    params.serial_number = Some(rcgen::SerialNumber::from(serial.to_be_bytes().to_vec()));
-    params.not_before = not_after - time::Duration::days(365);
-    params.not_after = not_after;
     params.use_authority_key_identifier_extension = true;
     listed(&params.signed_by(key, &ca.issuer())?)
 }
