@@ -142,6 +142,20 @@ impl Api {
         self.request("GET", path, None, &[("cookie", &cookie)])
     }
 
+    /// A value from `/metrics`: the first sample whose name ends with `name`.
+    pub fn metric(&self, name: &str) -> Result<f64> {
+        let reply = self.get("/metrics")?;
+        reply
+            .text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .find_map(|l| {
+                let (metric, value) = l.split_once(' ')?;
+                metric.ends_with(name).then(|| value.trim().parse().ok())?
+            })
+            .ok_or_else(|| anyhow!("no metric {name} in {}", reply.text))
+    }
+
     pub fn post(&self, path: &str, body: Value) -> Result<Reply> {
         self.request("POST", path, Some(body), &[])
     }

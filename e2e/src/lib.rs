@@ -207,6 +207,13 @@ impl Console {
         Ok(())
     }
 
+    /// Starts it again on the same data and ports with `env` added to its configuration.
+    pub fn restart_with_env(&mut self, env: &[(&str, &str)]) -> Result<()> {
+        self.env
+            .extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        self.restart()
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -277,6 +284,10 @@ impl Agent {
             dir: dir.to_path_buf(),
             log,
         })
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn id(&self) -> Result<String> {

@@ -179,12 +179,21 @@ pub fn raise_open_files() -> Result<u64> {
 
 /// A process's resident memory, from `/proc/PID/status`.
 pub fn rss_kib(pid: u32) -> Result<u64> {
+    status_kib(pid, "VmRSS")
+}
+
+/// The most resident memory a process has had (`VmHWM`), in KiB.
+pub fn peak_rss_kib(pid: u32) -> Result<u64> {
+    status_kib(pid, "VmHWM")
+}
+
+fn status_kib(pid: u32, field: &str) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no VmRSS for process {pid}"))
+        .ok_or_else(|| anyhow::anyhow!("no {field} for process {pid}"))
 }
 
 /// CPU time a process has used so far (user and system), from `/proc/PID/stat`.

@@ -211,14 +211,17 @@ async fn session(
     let welcome = tokio::time::timeout(Duration::from_secs(15), next_message(&mut stream))
         .await
         .map_err(|_| anyhow!("the console did not answer hello within 15 s"))??;
-    let heartbeat_secs = match welcome {
+    let heartbeat_every = match welcome {
         ConsoleMessage::Welcome(w) => {
             tracing::info!(agent = %w.agent_id, "connected to {server}");
             let skew = w.server_time - OffsetDateTime::now_utc().unix_timestamp();
             if skew.abs() > 300 {
                 tracing::warn!("this machine's clock differs from the console's by {skew} s");
             }
-            w.heartbeat_secs.max(1)
+            match w.heartbeat_ms {
+                Some(ms) => Duration::from_millis(ms.max(10)),
+                None => Duration::from_secs(w.heartbeat_secs.max(1)),
+            }
         }
         ConsoleMessage::Error(e) => bail!("the console refused hello: {}", e.message),
         other => bail!("expected welcome, got {other:?}"),
@@ -274,7 +277,7 @@ async fn session(
         jobs.deployments.mark_reported(&id);
     }
 
-    let mut heartbeat = tokio::time::interval(Duration::from_secs(heartbeat_secs));
+    let mut heartbeat = tokio::time::interval(heartbeat_every);
     heartbeat.tick().await;
     let mut rescan = tokio::time::interval(Duration::from_secs(config.rescan_secs));
     rescan.tick().await;

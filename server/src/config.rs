@@ -25,6 +25,10 @@ pub struct Config {
     pub gateway_url: Option<String>,
     /// How often agents send a heartbeat; three missed ones make an agent offline.
     pub heartbeat_secs: u64,
+    /// For load tests only: agents are told to beat this many milliseconds apart instead
+    /// (10 to 1000), so a benchmark sees a thousand heartbeats in seconds. Whether an agent
+    /// is offline is still judged by `heartbeat_secs`.
+    pub heartbeat_ms: Option<u64>,
     /// An API connection with no request and no traffic for this long is closed.
     pub api_idle_secs: u64,
     /// Lifetime of an agent's client certificate (renewed at two thirds).
@@ -69,6 +73,7 @@ impl Default for Config {
             names: Vec::new(),
             gateway_url: None,
             heartbeat_secs: 30,
+            heartbeat_ms: None,
             api_idle_secs: 60,
             agent_cert_days: 30,
             token_hours: 24,
@@ -141,6 +146,12 @@ impl Config {
     fn check(&self) -> Result<()> {
         if self.heartbeat_secs == 0 || self.heartbeat_secs > 3600 {
             bail!("heartbeat_secs must be between 1 and 3600");
+        }
+        if self
+            .heartbeat_ms
+            .is_some_and(|ms| !(10..=1000).contains(&ms))
+        {
+            bail!("heartbeat_ms must be between 10 and 1000 (or unset: heartbeat_secs applies)");
         }
         if self.api_idle_secs == 0 || self.api_idle_secs > 3600 {
             bail!("api_idle_secs must be between 1 and 3600");

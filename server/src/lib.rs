@@ -88,7 +88,8 @@ pub async fn prepare(config: Config) -> Result<Prepared> {
     let config = Arc::new(config);
     let metrics = Arc::new(Metrics::default());
     let state = AppState {
-        writer: gateway::GatewayWriter::start(store.clone(), metrics.clone()),
+        writer: gateway::GatewayWriter::start(store.clone(), metrics.clone())
+            .context("cannot start the gateway's writer thread")?,
         store,
         addresses: addresses::Addresses::new(config.clone()),
         config,

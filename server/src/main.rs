@@ -10,6 +10,13 @@ use certfleet_server::datadir::DataDir;
 use clap::{Parser, Subcommand};
 use time::OffsetDateTime;
 
+/// mimalloc, not glibc's malloc: with 10,000 agents the console's sessions allocate and free
+/// on every worker thread, and glibc kept what they freed in its per-thread arenas — 815 MB
+/// taken from the system for 488 MB in use, so a third of the console's memory was free
+/// space it never gave back (BENCHMARKS.md, the swarm).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(version, about = "The certfleet console")]
 struct Cli {

@@ -243,6 +243,11 @@ pub struct RenewRequest {
 pub struct Welcome {
     pub agent_id: String,
     pub heartbeat_secs: u64,
+    /// A heartbeat this many milliseconds apart instead, when the console is set to beat
+    /// faster than once a second (load tests). Sent only then, so agents that predate it
+    /// still read the welcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_ms: Option<u64>,
     /// Unix seconds, so the agent can notice a skewed clock.
     pub server_time: i64,
 }

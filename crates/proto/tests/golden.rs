@@ -128,6 +128,16 @@ fn console_messages() -> Vec<(&'static str, ConsoleMessage)> {
             ConsoleMessage::Welcome(Welcome {
                 agent_id: "00000000-0000-4000-8000-000000000001".into(),
                 heartbeat_secs: 30,
+                heartbeat_ms: None,
+                server_time: 1_795_000_000,
+            }),
+        ),
+        (
+            "welcome_fast",
+            ConsoleMessage::Welcome(Welcome {
+                agent_id: "00000000-0000-4000-8000-000000000001".into(),
+                heartbeat_secs: 1,
+                heartbeat_ms: Some(20),
                 server_time: 1_795_000_000,
             }),
         ),

@@ -60,6 +60,25 @@ fn like(text: Option<&str>) -> Option<String> {
     })
 }
 
+/// The hex digits of a term that looks like (part of) a thumbprint or SHA-256, uppercase as
+/// they are stored: pasted with colons, spaces or dashes between the pairs, or without.
+/// `None` when the term has anything else in it, or fewer than three digits.
+fn hash_digits(term: &str) -> Option<String> {
+    let is_separator = |c: char| c == ':' || c == '-' || c.is_whitespace();
+    if !term
+        .chars()
+        .all(|c| c.is_ascii_hexdigit() || is_separator(c))
+    {
+        return None;
+    }
+    let digits: String = term
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    (digits.len() >= 3).then_some(digits)
+}
+
 impl Store {
     /// Certificates in use by at least one endpoint, one page at a time.
     pub async fn certificates(&self, filter: &CertificateFilter) -> Result<CertificatePage> {
@@ -70,11 +89,13 @@ impl Store {
             .as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty());
-        let (search, phrase) = match term {
-            Some(t) if t.chars().count() >= 3 => {
-                (None, Some(format!("\"{}\"", t.replace('"', "\"\""))))
-            }
-            other => (like(other), None),
+        let (search, phrase, hex) = match term {
+            Some(t) if t.chars().count() >= 3 => (
+                None,
+                Some(format!("\"{}\"", t.replace('"', "\"\""))),
+                hash_digits(t),
+            ),
+            other => (like(other), None, None),
         };
         let issuer = like(filter.issuer.as_deref());
         let host_name = like(filter.host_name.as_deref());
@@ -109,7 +130,8 @@ impl Store {
                              AND (?3 IS NULL OR c.subject LIKE ?3 ESCAPE '\' OR c.dns_names_json LIKE ?3 ESCAPE '\'
                                   OR c.thumbprint LIKE ?3 ESCAPE '\' OR c.sha256 LIKE ?3 ESCAPE '\')
                              AND (?13 IS NULL OR c.rowid IN (SELECT rowid FROM certificate_search
-                                  WHERE certificate_search MATCH ?13))
+                                  WHERE certificate_search MATCH ?13)
+                                  OR instr(c.sha256, ?15) > 0 OR instr(c.thumbprint, ?15) > 0)
                              AND (?10 IS NULL OR c.issuer LIKE ?10 ESCAPE '\')
                              AND (?11 IS NULL OR EXISTS (SELECT 1 FROM endpoints e WHERE e.kind = ?11
                                   AND (e.configured_sha256 = c.sha256 OR e.served_sha256 = c.sha256)))
@@ -141,7 +163,8 @@ impl Store {
                     filter.kind,
                     host_name,
                     phrase,
-                    filter.untrusted_by_client
+                    filter.untrusted_by_client,
+                    hex
                 )
                 .fetch_all(&self.pool)
             };
@@ -222,5 +245,19 @@ impl Store {
             }
         }
         Ok(timeline)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hash_digits;
+
+    #[test]
+    fn hash_digits_keep_hex_and_drop_separators() {
+        assert_eq!(hash_digits("ab:cd-ef 01").as_deref(), Some("ABCDEF01"));
+        assert_eq!(hash_digits("ABC").as_deref(), Some("ABC"));
+        assert_eq!(hash_digits("a:b"), None, "two digits are too few");
+        assert_eq!(hash_digits("web01"), None, "w is not a hex digit");
+        assert_eq!(hash_digits("ab.cd"), None, "a dot is not a separator");
     }
 }

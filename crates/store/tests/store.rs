@@ -1097,3 +1097,74 @@ async fn a_shared_transaction_stores_each_snapshot_as_if_alone_and_refuses_only_
         assert!(!outcome.expect("unchanged").changed);
     }
 }
+
+#[tokio::test]
+async fn search_finds_a_hash_pasted_with_separators_in_either_case() {
+    let (_dir, store) = store().await;
+    let host = enrolled(&store, "a1").await;
+    let hashed = |sha: &str, thumbprint: &str, name: &str| CertificateInfo {
+        thumbprint: thumbprint.into(),
+        subject: format!("CN={name}"),
+        dns_names: vec![name.into()],
+        ..cert(sha, NOW + 90 * DAY)
+    };
+    let certificates = vec![
+        hashed("AB12CD34EF56", "0011223344", "one.example.test"),
+        hashed("99887766", "5566CAFE77", "two.example.test"),
+        hashed("44332211", "8899AABB", "cafe.example.test"),
+    ];
+    let snapshot = Snapshot {
+        endpoints: certificates
+            .iter()
+            .map(|c| endpoint(&c.sha256, &c.sha256, vec![]))
+            .collect(),
+        certificates,
+        trust: Vec::new(),
+    };
+    store
+        .ingest_inventory("a1", host, &Inventory::of(snapshot), NOW)
+        .await
+        .expect("ingest");
+    let search = |term: &str| {
+        let store = store.clone();
+        let filter = CertificateFilter {
+            search: Some(term.into()),
+            limit: 50,
+            now: NOW,
+            ..CertificateFilter::default()
+        };
+        async move {
+            let mut found: Vec<String> = store
+                .certificates(&filter)
+                .await
+                .expect("list")
+                .items
+                .into_iter()
+                .map(|c| c.sha256)
+                .collect();
+            found.sort();
+            found
+        }
+    };
+    assert_eq!(
+        search("cd:34:ef").await,
+        vec!["AB12CD34EF56"],
+        "SHA-256, colons, lower case"
+    );
+    assert_eq!(
+        search("22 33 44").await,
+        vec!["AB12CD34EF56"],
+        "thumbprint, spaces"
+    );
+    assert_eq!(
+        search("cafe").await,
+        vec!["44332211", "99887766"],
+        "a name and a thumbprint"
+    );
+    assert_eq!(
+        search("two.example").await,
+        vec!["99887766"],
+        "names still match"
+    );
+    assert!(search("cafg").await.is_empty(), "not hex, and no such name");
+}

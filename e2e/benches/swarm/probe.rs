@@ -1,6 +1,5 @@
 //! A browser's worth of reading while the swarm writes: the overview page and the expiring
-//! list, one after the other over one kept-alive HTTPS connection, as a logged-in admin;
-//! and a counter from the console's metrics.
+//! list, one after the other over one kept-alive HTTPS connection, as a logged-in admin.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,20 +11,6 @@ use certfleet_e2e::api::{Api, tls_config, tls_connect};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-
-/// The value of the metric whose name ends with `name` (Prometheus text).
-pub fn metric(api: &Api, name: &str) -> Result<f64> {
-    let reply = api.get("/metrics")?;
-    reply
-        .text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| {
-            let (metric, value) = l.split_once(' ')?;
-            metric.ends_with(name).then(|| value.trim().parse().ok())?
-        })
-        .ok_or_else(|| anyhow!("no metric {name} in {}", reply.text))
-}
 
 /// What is read, and the goal for its p95.
 const PAGES: [(&str, &str, &str, &str); 2] = [

@@ -319,6 +319,7 @@ pub async fn run_session<S>(
                         Ok(ConsoleMessage::Welcome(Welcome {
                             agent_id: agent_id.clone(),
                             heartbeat_secs: gateway.config.heartbeat_secs,
+                            heartbeat_ms: gateway.config.heartbeat_ms,
                             server_time: gateway.now_secs(),
                         }))
                     }

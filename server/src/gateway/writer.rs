@@ -53,11 +53,21 @@ pub struct GatewayWriter {
 pub struct Stopped;
 
 impl GatewayWriter {
-    /// Starts the writer task on the current runtime; it ends when every handle is dropped.
-    pub fn start(store: Store, metrics: Arc<Metrics>) -> Self {
+    /// Starts the writer on a thread of its own; it ends when every handle is dropped.
+    ///
+    /// Not a task beside the sessions: each of a round's statements is an await on SQLite's
+    /// worker thread, and under a connect storm a task woken from it waits behind thousands
+    /// of sessions' work in the runtime's queue, so the write connection stood idle between
+    /// statements (the writer ran at half its in-process rate inside the console).
+    pub fn start(store: Store, metrics: Arc<Metrics>) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, metrics, queue));
-        GatewayWriter { jobs }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?;
+        std::thread::Builder::new()
+            .name("gateway-writer".into())
+            .spawn(move || runtime.block_on(run(store, metrics, queue)))?;
+        Ok(GatewayWriter { jobs })
     }
 
     /// Records the agent's hello; its host's id.

@@ -111,7 +111,8 @@ struct EndpointRow<'a> {
 
 #[derive(Serialize)]
 struct FindingRow<'a> {
-    endpoint_id: i64,
+    host_id: i64,
+    key: &'a str,
     code: &'a str,
     severity: Severity,
     message: &'a str,
@@ -355,7 +356,9 @@ pub(super) async fn write(
 
     if !written.is_empty() {
         let rows = json(&written);
-        let ids: HashMap<(i64, String), i64> = sqlx::query!(
+        // No RETURNING: SQLite's worker hands each returned row over on its own, waking this
+        // task once per endpoint; the findings below find their endpoint by its key instead.
+        sqlx::query!(
             r#"INSERT INTO endpoints (host_id, key, kind, name, address, config_path,
                    configured_sha256, served_sha256, errors_json, content_sha256, updated_at)
                SELECT value->>'host_id', value->>'key', value->>'kind', value->>'name',
@@ -367,16 +370,12 @@ pub(super) async fn write(
                    config_path = excluded.config_path,
                    configured_sha256 = excluded.configured_sha256,
                    served_sha256 = excluded.served_sha256, errors_json = excluded.errors_json,
-                   content_sha256 = excluded.content_sha256, updated_at = excluded.updated_at
-               RETURNING id AS "id!", host_id AS "host_id!", key AS "key!""#,
+                   content_sha256 = excluded.content_sha256, updated_at = excluded.updated_at"#,
             now,
             rows
         )
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|r| ((r.host_id, r.key), r.id))
-        .collect();
+        .execute(&mut *tx)
+        .await?;
         steps.mark("endpoint_upsert");
         if !rewritten_ids.is_empty() {
             let rewritten = json(&rewritten_ids);
@@ -390,14 +389,9 @@ pub(super) async fn write(
         }
         let mut findings = Vec::new();
         for (host_id, endpoint) in &findings_of {
-            let Some(id) = ids.get(&(*host_id, endpoint.key.clone())) else {
-                return Err(Error::Corrupt(format!(
-                    "endpoint {} was written but not returned",
-                    endpoint.key
-                )));
-            };
             findings.extend(endpoint.findings.iter().map(|f| FindingRow {
-                endpoint_id: *id,
+                host_id: *host_id,
+                key: &endpoint.key,
                 code: &f.code,
                 severity: f.severity,
                 message: &f.message,
@@ -408,9 +402,10 @@ pub(super) async fn write(
             let findings = json(&findings);
             sqlx::query!(
                 "INSERT INTO findings (endpoint_id, code, severity, message, certificate)
-                 SELECT value->>'endpoint_id', value->>'code', value->>'severity',
-                     value->>'message', value->>'certificate'
-                 FROM json_each(?)",
+                 SELECT e.id, j.value->>'code', j.value->>'severity', j.value->>'message',
+                     j.value->>'certificate'
+                 FROM json_each(?) AS j
+                 JOIN endpoints e ON e.host_id = j.value->>'host_id' AND e.key = j.value->>'key'",
                 findings
             )
             .execute(&mut *tx)
