@@ -2,7 +2,9 @@
 //! hello, a heartbeat, an inventory. Whatever arrived while it wrote the last round goes in
 //! the next, each kind in one transaction (the store's `upsert_hosts`, `touch_agents`,
 //! `ingest_inventories`), so under a storm of agents the cost of a transaction is shared
-//! by up to `MAX_BATCH` of them, and a lone frame is written at once.
+//! by up to `MAX_BATCH` of them, and a lone frame is written at once. Hellos and heartbeats
+//! come in a queue of their own and every one waiting joins the next round: an agent's
+//! welcome never waits for a round of other agents' inventories to make room for it.
 
 use std::sync::Arc;
 
@@ -16,6 +18,8 @@ use crate::metrics::Metrics;
 /// the write connection is never held for long (a round of realistic inventories takes well
 /// under a second).
 const MAX_BATCH: usize = 256;
+/// Hellos and heartbeats in one round at most (each is a row or two).
+const MAX_QUICK: usize = 16 * MAX_BATCH;
 /// Jobs waiting for the writer; a session whose job finds the queue full waits (that
 /// agent's next frame is not read meanwhile).
 const QUEUE: usize = 4 * MAX_BATCH;
@@ -45,7 +49,9 @@ enum Job {
 /// A handle to the writer; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct GatewayWriter {
-    jobs: mpsc::Sender<Job>,
+    /// Hellos and heartbeats.
+    quick: mpsc::Sender<Job>,
+    inventories: mpsc::Sender<Job>,
 }
 
 /// The writer has stopped: the console is shutting down.
@@ -60,14 +66,15 @@ impl GatewayWriter {
     /// of sessions' work in the runtime's queue, so the write connection stood idle between
     /// statements (the writer ran at half its in-process rate inside the console).
     pub fn start(store: Store, metrics: Arc<Metrics>) -> std::io::Result<Self> {
-        let (jobs, queue) = mpsc::channel(QUEUE);
+        let (quick, quick_queue) = mpsc::channel(MAX_QUICK);
+        let (inventories, inventory_queue) = mpsc::channel(QUEUE);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()?;
         std::thread::Builder::new()
             .name("gateway-writer".into())
-            .spawn(move || runtime.block_on(run(store, metrics, queue)))?;
-        Ok(GatewayWriter { jobs })
+            .spawn(move || runtime.block_on(run(store, metrics, quick_queue, inventory_queue)))?;
+        Ok(GatewayWriter { quick, inventories })
     }
 
     /// Records the agent's hello; its host's id.
@@ -77,7 +84,7 @@ impl GatewayWriter {
         hello: Hello,
         now: i64,
     ) -> Result<certfleet_store::Result<i64>, Stopped> {
-        self.ask(|reply| Job::Hello {
+        self.ask(&self.quick, |reply| Job::Hello {
             agent_id: agent_id.to_owned(),
             hello,
             now,
@@ -92,7 +99,7 @@ impl GatewayWriter {
             agent_id: agent_id.to_owned(),
             now,
         };
-        self.jobs.send(job).await.map_err(|_| Stopped)
+        self.quick.send(job).await.map_err(|_| Stopped)
     }
 
     /// Stores `inventory` for the agent's host.
@@ -103,7 +110,7 @@ impl GatewayWriter {
         inventory: Inventory,
         now: i64,
     ) -> Result<certfleet_store::Result<IngestOutcome>, Stopped> {
-        self.ask(|reply| Job::Inventory {
+        self.ask(&self.inventories, |reply| Job::Inventory {
             agent_id: agent_id.to_owned(),
             host_id,
             inventory,
@@ -116,17 +123,41 @@ impl GatewayWriter {
     /// Queues the job `make` builds around a reply channel, and waits for the answer.
     async fn ask<T>(
         &self,
+        queue: &mpsc::Sender<Job>,
         make: impl FnOnce(Reply<T>) -> Job,
     ) -> Result<certfleet_store::Result<T>, Stopped> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(make(reply)).await.map_err(|_| Stopped)?;
+        queue.send(make(reply)).await.map_err(|_| Stopped)?;
         answer.await.map_err(|_| Stopped)
     }
 }
 
-async fn run(store: Store, metrics: Arc<Metrics>, mut queue: mpsc::Receiver<Job>) {
-    let mut round: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut round, MAX_BATCH).await > 0 {
+async fn run(
+    store: Store,
+    metrics: Arc<Metrics>,
+    mut quick: mpsc::Receiver<Job>,
+    mut inventories_queue: mpsc::Receiver<Job>,
+) {
+    let mut round: Vec<Job> = Vec::with_capacity(MAX_QUICK);
+    let mut inventory_round: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    loop {
+        // Whichever comes first; then whatever else is waiting joins the round.
+        let received = tokio::select! {
+            biased;
+            n = quick.recv_many(&mut round, MAX_QUICK) => n,
+            n = inventories_queue.recv_many(&mut inventory_round, MAX_BATCH) => n,
+        };
+        if received == 0 {
+            // Every handle is gone (the queues close together): what the other queue still
+            // holds is written before the writer ends.
+            take_ready(&mut inventories_queue, &mut inventory_round, MAX_BATCH);
+            if inventory_round.is_empty() {
+                break;
+            }
+        }
+        take_ready(&mut quick, &mut round, MAX_QUICK);
+        take_ready(&mut inventories_queue, &mut inventory_round, MAX_BATCH);
+        round.append(&mut inventory_round);
         let mut hellos = Vec::new();
         let mut seen = Vec::new();
         let mut inventories = Vec::new();
@@ -155,6 +186,16 @@ async fn run(store: Store, metrics: Arc<Metrics>, mut queue: mpsc::Receiver<Job>
         if !inventories.is_empty() {
             metrics.ingest_batch_size.observe(inventories.len() as f64);
             write_inventories(&store, inventories).await;
+        }
+    }
+}
+
+/// Moves what `queue` holds now into `round`, until it holds `limit` jobs.
+fn take_ready(queue: &mut mpsc::Receiver<Job>, round: &mut Vec<Job>, limit: usize) {
+    while round.len() < limit {
+        match queue.try_recv() {
+            Ok(job) => round.push(job),
+            Err(_) => break,
         }
     }
 }
