@@ -76,6 +76,18 @@ fn cert(sha: &str, not_after: i64) -> CertificateInfo {
     }
 }
 
+/// The SHA-256s of the certificates `filter` lists, in the list's order.
+async fn listed_shas(store: &Store, filter: &CertificateFilter) -> Vec<String> {
+    store
+        .certificates(filter)
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .map(|c| c.sha256)
+        .collect()
+}
+
 fn endpoint(key: &str, sha: &str, findings: Vec<Finding>) -> Endpoint {
     Endpoint {
         key: key.into(),
@@ -346,16 +358,7 @@ async fn summary_and_certificate_filters_agree() {
             now: NOW,
             ..CertificateFilter::default()
         };
-        async move {
-            store
-                .certificates(&filter)
-                .await
-                .expect("list")
-                .items
-                .into_iter()
-                .map(|c| c.sha256)
-                .collect::<Vec<_>>()
-        }
+        async move { listed_shas(&store, &filter).await }
     };
     assert_eq!(
         list(None, None, None).await,
@@ -1134,14 +1137,7 @@ async fn search_finds_a_hash_pasted_with_separators_in_either_case() {
             ..CertificateFilter::default()
         };
         async move {
-            let mut found: Vec<String> = store
-                .certificates(&filter)
-                .await
-                .expect("list")
-                .items
-                .into_iter()
-                .map(|c| c.sha256)
-                .collect();
+            let mut found = listed_shas(&store, &filter).await;
             found.sort();
             found
         }
