@@ -21,6 +21,10 @@ cargo build --release --locked -p certfleet-server
 # On its own: built beside the console, it would get the features the console's
 # dependencies turn on, and the size measured would not be the one shipped.
 cargo build --release --locked -p certfleet-agent
+cargo build --profile agent --locked -p certfleet-agent
+if rustup target list --installed 2>/dev/null | grep -q x86_64-pc-windows-gnu; then
+  cargo build --profile agent --locked -p certfleet-agent --target x86_64-pc-windows-gnu
+fi
 cargo bench --locked -p certfleet-e2e -p certfleet-store --no-run 2>&1 | grep -v '^ *Executable' || true
 bash scripts/build-web.sh > "$logs/web.log" 2>&1 || { cat "$logs/web.log"; exit 1; }
 

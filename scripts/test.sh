@@ -11,7 +11,8 @@ ensure_test_packages
 ensure_windows_target
 bash scripts/build-web.sh
 # Built here, not from inside a test: a cargo build there would wait on this build's lock.
-cargo build --release -p certfleet-agent --target x86_64-pc-windows-gnu --locked
+# The agent as shipped (small over fast): the Wine lane tests the very build users get.
+cargo build --profile agent -p certfleet-agent --target x86_64-pc-windows-gnu --locked
 cargo test --workspace --locked
 # Every test THREATS.md names as a mitigation's proof must exist.
 bash scripts/check-threats.sh

@@ -24,21 +24,41 @@ fn main() -> Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(60);
-    let mut rows = vec![size_row(
-        "stripped release binary, Linux x86_64",
-        &bin("certfleet-agent"),
-    )?];
-    // The Windows build sits beside the host's: <target>/x86_64-pc-windows-gnu/release.
-    let windows = bin("certfleet-agent")
+    // The agent as shipped (`--profile agent`) when it was built, else the release build.
+    let release = bin("certfleet-agent");
+    let shipped = release
         .parent()
         .and_then(Path::parent)
-        .map(|target| target.join("x86_64-pc-windows-gnu/release/certfleet-agent.exe"));
-    match windows.filter(|p| p.exists()) {
-        Some(exe) => rows.push(size_row("stripped release binary, Windows x86_64", &exe)?),
-        None => println!(
-            "no Windows build: `cargo build --release -p certfleet-agent --target \
-             x86_64-pc-windows-gnu` adds its size"
+        .map(|target| target.join("agent/certfleet-agent"))
+        .filter(|p| p.exists());
+    let mut rows = vec![size_row("stripped release binary, Linux x86_64", &release)?];
+    if let Some(exe) = &shipped {
+        rows.push(size_row("the same built with `--profile agent`", exe)?);
+    }
+    // The Windows builds sit beside the host's: <target>/x86_64-pc-windows-gnu/<profile>.
+    for (profile, figure) in [
+        ("release", "stripped release binary, Windows x86_64"),
+        (
+            "agent",
+            "the same built with `--profile agent` (what scripts/test.sh builds)",
         ),
+    ] {
+        let exe = release
+            .parent()
+            .and_then(Path::parent)
+            .map(|target| {
+                target.join(format!(
+                    "x86_64-pc-windows-gnu/{profile}/certfleet-agent.exe"
+                ))
+            })
+            .filter(|p| p.exists());
+        match exe {
+            Some(exe) => rows.push(size_row(figure, &exe)?),
+            None => println!(
+                "no Windows {profile} build: `cargo build --profile {profile} -p certfleet-agent \
+                 --target x86_64-pc-windows-gnu` adds its size"
+            ),
+        }
     }
 
     let temp = tempfile::tempdir()?;
@@ -54,7 +74,13 @@ fn main() -> Result<()> {
             )
         })
         .collect();
-    let agent = Agent::start(&console, &temp.path().join("agent"), &config)?;
+    let measured = shipped.as_ref().unwrap_or(&release);
+    println!("measuring {}", measured.display());
+    let dir = temp.path().join("agent");
+    Agent::enroll(&console.gateway_url(), &console.create_token()?, &dir)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    std::fs::write(dir.join("agent.toml"), &config)?;
+    let agent = Agent::run_binary(measured, &dir)?;
     let pid = agent.pid().context("agent pid")?;
     let connections = |agent: &Agent| agent.log_text().matches("connected to").count();
     wait_for("the agent to connect", Duration::from_secs(30), || {

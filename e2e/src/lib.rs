@@ -269,9 +269,14 @@ impl Agent {
     }
 
     pub fn run(dir: &Path) -> Result<Agent> {
+        Agent::run_binary(&bin("certfleet-agent"), dir)
+    }
+
+    /// `run` of the agent binary at `exe` (another profile's build).
+    pub fn run_binary(exe: &Path, dir: &Path) -> Result<Agent> {
         std::fs::create_dir_all(dir)?;
         let log = dir.join("agent.log");
-        let child = Command::new(bin("certfleet-agent"))
+        let child = Command::new(exe)
             .args(["run", "--data-dir"])
             .arg(dir)
             .env("CERTFLEET_LOG", "info")

@@ -1,7 +1,7 @@
 //! The Windows agent under Wine: a fresh prefix per test (`wineboot -i`), the one shim Wine
 //! 8.0 needs (`ProcessPrng`, built here with MinGW from `e2e/wine/`), a persistent
-//! wineserver for the test's duration, and the release `certfleet-agent.exe` that
-//! `scripts/test.sh` builds before the tests.
+//! wineserver for the test's duration, and the shipped `certfleet-agent.exe` (`--profile
+//! agent`) that `scripts/test.sh` builds before the tests.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -29,7 +29,8 @@ fn find(name: &str) -> Option<PathBuf> {
     })
 }
 
-/// `target/x86_64-pc-windows-gnu/release/certfleet-agent.exe` beside this test's target.
+/// `target/x86_64-pc-windows-gnu/agent/certfleet-agent.exe` beside this test's target: the
+/// agent as shipped (`--profile agent`).
 pub fn windows_agent() -> PathBuf {
     if let Some(path) = std::env::var_os("CERTFLEET_WINDOWS_AGENT") {
         return PathBuf::from(path);
@@ -41,7 +42,7 @@ pub fn windows_agent() -> PathBuf {
         .and_then(Path::parent)
         .and_then(Path::parent)
         .expect("target directory");
-    target.join("x86_64-pc-windows-gnu/release/certfleet-agent.exe")
+    target.join("x86_64-pc-windows-gnu/agent/certfleet-agent.exe")
 }
 
 /// A Linux path as Wine's Z: drive shows it to Windows programs.
