@@ -262,10 +262,15 @@ impl Agent {
 
     /// Enrols with a fresh token and starts `run` with `config` as agent.toml.
     pub fn start(console: &Console, dir: &Path, config: &str) -> Result<Agent> {
+        Agent::start_binary(&bin("certfleet-agent"), console, dir, config)
+    }
+
+    /// `start` with the agent binary at `exe` running (another profile's build).
+    pub fn start_binary(exe: &Path, console: &Console, dir: &Path, config: &str) -> Result<Agent> {
         let token = console.create_token()?;
         Agent::enroll(&console.gateway_url(), &token, dir).map_err(|e| anyhow!(e))?;
         std::fs::write(dir.join("agent.toml"), config)?;
-        Agent::run(dir)
+        Agent::run_binary(exe, dir)
     }
 
     pub fn run(dir: &Path) -> Result<Agent> {

@@ -23,4 +23,4 @@ pub use hostname::{Reference as HostName, covers, dns_name_matches};
 pub use judge::{ChainEntry, KeyReport, Policy, Purpose, Report, Role, judge, misfits};
 pub use key::{KeyKind, PrivateKey};
 pub use read::{Format, Material, ReadNote, read};
-pub use thumbprint::{Fingerprint, Thumbprint};
+pub use thumbprint::{Fingerprint, Thumbprint, pasted_hex_digits};

@@ -99,6 +99,13 @@ impl Fingerprint {
 
 /// The hex digits of what a user pasted, upper case; separators and invisible marks
 /// dropped, any other character refused with its position. Empty is refused too.
+/// The hex digits of what a user pasted as (part of) a thumbprint or fingerprint, uppercase,
+/// with separators and invisible marks dropped; `None` when anything else is in it. For
+/// searching by a hash's fragment, where a wrong length is no error.
+pub fn pasted_hex_digits(input: &str) -> Option<String> {
+    pasted_hex(input).ok()
+}
+
 fn pasted_hex(input: &str) -> Result<String> {
     let mut digits = String::with_capacity(64);
     for (position, c) in input.chars().enumerate() {

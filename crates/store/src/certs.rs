@@ -61,22 +61,11 @@ fn like(text: Option<&str>) -> Option<String> {
 }
 
 /// The hex digits of a term that looks like (part of) a thumbprint or SHA-256, uppercase as
-/// they are stored: pasted with colons, spaces or dashes between the pairs, or without.
-/// `None` when the term has anything else in it, or fewer than three digits.
+/// they are stored, read by certkit as it reads a pasted thumbprint (colons, spaces, dashes
+/// and invisible marks dropped). `None` when the term has anything else in it, or fewer
+/// than three digits.
 fn hash_digits(term: &str) -> Option<String> {
-    let is_separator = |c: char| c == ':' || c == '-' || c.is_whitespace();
-    if !term
-        .chars()
-        .all(|c| c.is_ascii_hexdigit() || is_separator(c))
-    {
-        return None;
-    }
-    let digits: String = term
-        .chars()
-        .filter(char::is_ascii_hexdigit)
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
-    (digits.len() >= 3).then_some(digits)
+    certfleet_certkit::pasted_hex_digits(term).filter(|digits| digits.len() >= 3)
 }
 
 impl Store {
@@ -259,5 +248,10 @@ mod tests {
         assert_eq!(hash_digits("a:b"), None, "two digits are too few");
         assert_eq!(hash_digits("web01"), None, "w is not a hex digit");
         assert_eq!(hash_digits("ab.cd"), None, "a dot is not a separator");
+        assert_eq!(
+            hash_digits("\u{200e}ab cd").as_deref(),
+            Some("ABCD"),
+            "the certificate dialog's invisible mark is dropped"
+        );
     }
 }

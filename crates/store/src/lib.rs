@@ -73,7 +73,8 @@ impl Store {
             // 32 MiB of pages rather than SQLite's 2 MiB: the indexes a certificate is
             // inserted into are keyed by hashes, so each insert lands on a random page; with
             // 100,000 certificates those pages no longer fit the default, and every insert
-            // read them back from the file (10,300 → 13,100 certificate rows/s, BENCHMARKS.md).
+            // read them back from the file (store bench: 10,300 certificate rows/s with 2 MiB, 12,200
+            // with 16 MiB, 13,100 with 64 MiB; BENCHMARKS.md).
             .connect_with(options.clone().pragma("cache_size", "-32768"))
             .await
             .map_err(|e| Error::open(path, e))?;
