@@ -214,3 +214,25 @@ pub fn cpu_seconds(pid: u32) -> Result<f64> {
     // kernel counts in USER_HZ, 100 a second on Linux.
     Ok((ticks(11)? + ticks(12)?) / 100.0)
 }
+
+/// Connections the kernel dropped because a listener's accept queue was full, counted since
+/// boot over the whole machine (`TcpExt: ListenOverflows` in `/proc/net/netstat`): a client
+/// whose SYN was dropped retries only after TCP's own backoff (1, 2, 4, 8 s…).
+pub fn listen_overflows() -> Result<u64> {
+    let netstat = std::fs::read_to_string("/proc/net/netstat")?;
+    // Pairs of lines: the field names, then their values.
+    let lines: Vec<&str> = netstat.lines().collect();
+    for pair in lines.chunks(2) {
+        let [names, values] = pair else { continue };
+        if !names.starts_with("TcpExt:") {
+            continue;
+        }
+        let at = names
+            .split_whitespace()
+            .position(|n| n == "ListenOverflows");
+        if let Some(value) = at.and_then(|i| values.split_whitespace().nth(i)) {
+            return Ok(value.parse()?);
+        }
+    }
+    anyhow::bail!("/proc/net/netstat has no TcpExt ListenOverflows")
+}

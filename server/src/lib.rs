@@ -36,7 +36,6 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use certfleet_store::{Role, Store};
 use time::OffsetDateTime;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::auth::Sessions;
@@ -158,22 +157,18 @@ pub async fn serve(
 ) -> Result<()> {
     let state = prepared.state.clone();
     let config = state.config.clone();
-    let api_listener = TcpListener::bind(config.api_listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (api_listen): is the port taken?",
-                config.api_listen
-            )
-        })?;
-    let gateway_listener = TcpListener::bind(config.gateway_listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (gateway_listen): is the port taken?",
-                config.gateway_listen
-            )
-        })?;
+    let api_listener = tls::listen(config.api_listen).with_context(|| {
+        format!(
+            "cannot listen on {} (api_listen): is the port taken?",
+            config.api_listen
+        )
+    })?;
+    let gateway_listener = tls::listen(config.gateway_listen).with_context(|| {
+        format!(
+            "cannot listen on {} (gateway_listen): is the port taken?",
+            config.gateway_listen
+        )
+    })?;
     let bound = Bound {
         api: api_listener.local_addr()?,
         gateway: gateway_listener.local_addr()?,

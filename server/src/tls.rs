@@ -164,6 +164,28 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// queue (they are not refused), so a flood of slow clients cannot crowd agents out.
 const UNFINISHED_AT_ONCE: usize = 1024;
 
+/// Connections the kernel completes and holds for `accept` (capped by `net.core.somaxconn`,
+/// 4,096 on current Linux). Tokio's `TcpListener::bind` asks for 1,024: when 10,000 agents
+/// come back after a restart and the handshakes in progress are at their limit, the queue
+/// overflows, the kernel drops their SYNs and each client retries after 1, 2, 4, 8 s… (TCP's
+/// own backoff), so the last agents were back after 30 s instead of 10 (swarm bench).
+const LISTEN_BACKLOG: u32 = 8192;
+
+/// Binds a listener on `address` with room for a reconnect storm in its accept queue.
+pub fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restarted console rebinds at once, even with
+    // connections of the last run still in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Accepts TLS connections until `shutdown` turns true, serving `app` on each. The verified
 /// agent identity (if any) is put into each request's extensions as `PeerAgent`.
 pub async fn serve(

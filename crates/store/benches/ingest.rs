@@ -6,6 +6,8 @@
 
 use std::time::Instant;
 
+use sha2::Digest;
+
 use certfleet_proto::{CertificateInfo, Endpoint, Finding, Hello, Inventory, Severity, Snapshot};
 use certfleet_store::{IngestRequest, NewAgent, NewToken, Store};
 
@@ -26,13 +28,15 @@ fn inventory(h: usize, per_host: usize, round: usize, now: i64) -> Inventory {
     for c in 0..per_host {
         let n = (round * 1_000_000 + h) * per_host + c;
         let not_after = now - 30 * DAY + ((n * 7919) % (430 * 86_400)) as i64;
-        let sha = format!("{n:064X}");
+        // A real SHA-256 (and thumbprint) lands anywhere in the hash-keyed indexes; a counter
+        // would append to them and hide what a fleet's first snapshots cost.
+        let sha = hex::encode_upper(sha2::Sha256::digest(n.to_le_bytes()));
         let name = format!("site{c}.host{h:05}.example.test");
         // A DER-sized blob: the store keeps it as given (the gateway checked it).
         let der = vec![(n % 251) as u8; 1200];
         certificates.push(CertificateInfo {
             sha256: sha.clone(),
-            thumbprint: format!("{n:040X}"),
+            thumbprint: sha[..40].to_owned(),
             subject: format!("CN={name}"),
             issuer: "CN=Corp Issuing CA".into(),
             serial: format!("{n:X}"),
@@ -139,6 +143,11 @@ async fn ingest_all(
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // RUST_LOG=certfleet_store=info prints each transaction's steps and their times.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let n = env("HOSTS", 2000);
     let per_host = env("CERTS_PER_HOST", 10);
     let batch = env("BATCH", 64);

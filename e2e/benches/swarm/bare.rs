@@ -51,8 +51,8 @@ pub fn serve(dir: &std::path::Path) -> Result<()> {
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let socket = tokio::net::TcpSocket::new_v4()?;
         socket.bind("127.0.0.1:0".parse()?)?;
-        // The console's listener takes the default backlog too.
-        let listener = socket.listen(1024)?;
+        // The console's accept queue (`server/src/tls.rs`'s LISTEN_BACKLOG).
+        let listener = socket.listen(8192)?;
         std::fs::write(dir.join("address"), listener.local_addr()?.to_string())?;
         let (jobs, _) = broadcast::channel::<()>(4);
         loop {
