@@ -40,7 +40,7 @@ run() {
 run swarm SWARM_AGENTS="${SWARM_AGENTS:-10000}" cargo bench --locked -q -p certfleet-e2e --bench swarm
 run fanout-1000 FANOUT_AGENTS=1000 cargo bench --locked -q -p certfleet-e2e --bench fanout
 run fanout-large FANOUT_AGENTS="${FANOUT_AGENTS:-10000}" cargo bench --locked -q -p certfleet-e2e --bench fanout
-run store HOSTS=10000 CERTS_PER_HOST=10 BATCH=256 cargo bench --locked -q -p certfleet-store --bench ingest
+run store HOSTS=10000 CERTS_PER_HOST=10 BATCH=1024 cargo bench --locked -q -p certfleet-store --bench ingest
 run agent cargo bench --locked -q -p certfleet-e2e --bench agent
 elapsed=$(( $(date +%s) - started ))
 
