@@ -59,6 +59,17 @@ pub fn wait_for<T>(
     }
 }
 
+/// An agent configuration watching certkit's fixture certificate and key as a PEM endpoint
+/// named `name`, rescanned every minute.
+pub fn pem_fixture_config(name: &str) -> String {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/certkit/tests/fixtures");
+    format!(
+        "rescan_secs = 60\n[[pem]]\nname = \"{name}\"\ncertificate = \"{}\"\nkey = \"{}\"\n",
+        fixtures.join("leaf.pem").display(),
+        fixtures.join("key-pkcs8.pem").display()
+    )
+}
+
 /// A running console.
 pub struct Console {
     child: Option<Child>,

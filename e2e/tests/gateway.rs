@@ -67,12 +67,7 @@ fn a_restarted_console_gets_its_agents_back_with_the_inventory_intact() -> anyho
     let temp = tempfile::tempdir()?;
     let mut console = Console::start(&temp.path().join("console"))?;
     let mut api = Api::admin(&console)?;
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/certkit/tests/fixtures");
-    let config = format!(
-        "rescan_secs = 60\n[[pem]]\nname = \"sage.example.test\"\ncertificate = \"{}\"\nkey = \"{}\"\n",
-        fixtures.join("leaf.pem").display(),
-        fixtures.join("key-pkcs8.pem").display()
-    );
+    let config = certfleet_e2e::pem_fixture_config("sage.example.test");
     let agent = Agent::start(&console, &temp.path().join("agent"), &config)?;
     let id = agent.id()?;
     let count = |api: &Api| -> Option<usize> {

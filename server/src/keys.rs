@@ -30,11 +30,25 @@ pub enum Source {
 /// The key from `CERTFLEET_KEK`, else `kek.key` (created on the first start), checked
 /// against the canary; an interrupted rotation is finished here.
 pub async fn load(dir: &DataDir, store: &Store, env: Option<&str>, now: i64) -> Result<Kek> {
+    let canary = store.setting(CANARY).await?;
     let (kek, source) = match env {
         Some(text) => (Kek::from_base64(text)?, Source::Environment),
-        None => (Kek::new(&dir.secret(KEK_FILE, 32)?)?, Source::DataFolder),
+        None => {
+            // A database sealed under a key, and no key: a restored folder, most likely. A
+            // new key would open none of its secrets; say what is missing instead.
+            if canary.is_some() && !dir.path(KEK_FILE).exists() {
+                bail!(
+                    "the database in {} holds secrets sealed under a key-encryption key, but the \
+                     folder has no kek.key and CERTFLEET_KEK is not set: after a restore, copy \
+                     the backed-up console's kek.key into the folder (or restore with \
+                     --kek-file), or set CERTFLEET_KEK",
+                    dir.path("").display()
+                );
+            }
+            (Kek::new(&dir.secret(KEK_FILE, 32)?)?, Source::DataFolder)
+        }
     };
-    let Some(json) = store.setting(CANARY).await? else {
+    let Some(json) = canary else {
         let sealed = kek.seal(CANARY_TEXT)?;
         store
             .set_setting(CANARY, &serde_json::to_string(&sealed)?, now)
@@ -58,8 +72,8 @@ pub async fn load(dir: &DataDir, store: &Store, env: Option<&str>, now: i64) -> 
     }
     bail!(
         "the key-encryption key ({}) does not open this database's secrets: kek.key or \
-         CERTFLEET_KEK was replaced. Restore the key that goes with this database (from the \
-         backup taken with it)",
+         CERTFLEET_KEK was replaced. Restore the key that goes with this database (the one kept \
+         apart from its backups: a certfleet backup does not hold it)",
         match source {
             Source::Environment => "CERTFLEET_KEK",
             Source::DataFolder => "kek.key in the data folder",

@@ -5,6 +5,7 @@ pub mod addresses;
 pub mod alerts;
 pub mod api;
 pub mod auth;
+pub mod backup;
 pub mod clock;
 pub mod config;
 pub mod connections;

@@ -50,6 +50,24 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Copy the data folder into one backup file, beside a running console (the database as
+    /// of one moment, the agent CA and its key, the console's TLS and session keys). The
+    /// key-encryption key is not in it: keep it apart, it is needed to restore.
+    Backup {
+        /// The backup file to write (a new file, owner-only: it holds the agent CA's key).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup into a new or empty data folder (then start the console on it).
+    Restore {
+        /// The backup file written by `certfleet-server backup`.
+        #[arg(long)]
+        from: PathBuf,
+        /// The backed-up console's kek.key, copied into the folder (else set CERTFLEET_KEK
+        /// before `serve`).
+        #[arg(long)]
+        kek_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,6 +139,8 @@ fn main() -> Result<()> {
         Command::Keys {
             command: KeysCommand::Rotate { new_kek_env },
         } => runtime.block_on(rotate_keys(config, new_kek_env)),
+        Command::Backup { to } => runtime.block_on(backup(config, to)),
+        Command::Restore { from, kek_file } => restore(config, from, kek_file),
     }
 }
 
@@ -236,5 +256,37 @@ async fn rotate_keys(config: Config, new_kek_env: Option<String>) -> Result<()> 
             rotated.resealed
         ),
     }
+    Ok(())
+}
+
+async fn backup(config: Config, to: PathBuf) -> Result<()> {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let made = certfleet_server::backup::backup(&config.data_dir, &to, now).await?;
+    println!(
+        "backed up {} ({} files, {} bytes) to {}; it holds the agent CA's key: keep it as \
+         safe as the data folder. The key-encryption key is not in it (kek.key, or \
+         CERTFLEET_KEK): keep that apart, a restore needs it",
+        config.data_dir.display(),
+        made.files,
+        made.bytes,
+        to.display()
+    );
+    Ok(())
+}
+
+fn restore(config: Config, from: PathBuf, kek_file: Option<PathBuf>) -> Result<()> {
+    let made = certfleet_server::backup::restore(&from, &config.data_dir, kek_file.as_deref())?;
+    let next = if kek_file.is_some() {
+        "start it with `certfleet-server serve`"
+    } else {
+        "copy the backed-up console's kek.key into it (or set CERTFLEET_KEK), then start it \
+         with `certfleet-server serve`"
+    };
+    println!(
+        "restored {} files ({} bytes) into {}; {next}",
+        made.files,
+        made.bytes,
+        config.data_dir.display()
+    );
     Ok(())
 }

@@ -5,6 +5,7 @@
 mod agents;
 mod alerts;
 mod audit;
+mod backup;
 mod certs;
 mod claims;
 mod client_groups;
@@ -29,6 +30,7 @@ pub use alerts::{
     AlertAction, DigestItemRow, ErrorFindingRow, ExpiringUse, NewEmail, OfflineAgent, OutboxRow,
 };
 pub use audit::{AuditAction, AuditRow};
+pub use backup::copy_database;
 pub use certfleet_proto::{EndpointKind, RolloutState, TargetAction, TargetState};
 pub use certs::{CertSort, CertificateFilter, CertificatePage};
 pub use claims::{NameOwner, claimed_names, is_dns_like};

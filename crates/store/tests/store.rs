@@ -1164,3 +1164,70 @@ async fn search_finds_a_hash_pasted_with_separators_in_either_case() {
     );
     assert!(search("cafg").await.is_empty(), "not hex, and no such name");
 }
+
+#[tokio::test]
+async fn a_copy_taken_beside_an_open_store_is_whole_and_its_search_still_matches() {
+    let (dir, store) = store().await;
+    let host = enrolled(&store, "a1").await;
+    let names = ["gone1", "gone2", "kept"];
+    let all = Snapshot {
+        endpoints: names.iter().map(|n| endpoint(n, n, vec![])).collect(),
+        certificates: names.iter().map(|n| cert(n, NOW + DAY)).collect(),
+        trust: Vec::new(),
+    };
+    store
+        .ingest_inventory("a1", host, &Inventory::of(all), NOW)
+        .await
+        .expect("ingest");
+    // The first two go: the one left sits after a gap of row numbers, where a copy that
+    // renumbered the rows would part it from its search entry.
+    let one = Snapshot {
+        endpoints: vec![endpoint("kept", "kept", vec![])],
+        certificates: vec![cert("kept", NOW + DAY)],
+        trust: Vec::new(),
+    };
+    store
+        .ingest_inventory("a1", host, &Inventory::of(one), NOW + 10)
+        .await
+        .expect("ingest");
+    assert_eq!(
+        store
+            .remove_unused_certificates(NOW + 11)
+            .await
+            .expect("tidy"),
+        2
+    );
+
+    // Taken while the store is open (as beside a running console), through its own
+    // connection.
+    let copy = dir.path().join("copy.db");
+    certfleet_store::copy_database(&dir.path().join("certfleet.db"), &copy)
+        .await
+        .expect("copy");
+    assert!(
+        certfleet_store::copy_database(&dir.path().join("certfleet.db"), &copy)
+            .await
+            .is_err(),
+        "an existing file is not overwritten"
+    );
+    let copied = Store::open(&copy).await.expect("open the copy");
+    let search = |term: &str| CertificateFilter {
+        search: Some(term.into()),
+        limit: 50,
+        now: NOW,
+        ..CertificateFilter::default()
+    };
+    assert_eq!(
+        listed_shas(&copied, &search("kept.example")).await,
+        vec!["kept"]
+    );
+    assert!(listed_shas(&copied, &search("gone1")).await.is_empty());
+    assert_eq!(
+        copied.certificate_der("kept").await.expect("der"),
+        store.certificate_der("kept").await.expect("der")
+    );
+    assert_eq!(
+        copied.hosts().await.expect("hosts").len(),
+        store.hosts().await.expect("hosts").len()
+    );
+}
