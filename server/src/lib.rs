@@ -18,6 +18,7 @@ pub mod gateway;
 pub mod headers;
 pub mod housekeeping;
 pub mod idle;
+pub mod init;
 pub mod keys;
 pub mod metrics;
 pub mod pki;

@@ -50,6 +50,20 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Write a commented configuration and a systemd unit for running the console as a
+    /// service (files already there are left alone), and print the steps that finish it.
+    Init {
+        /// Where to write the configuration.
+        #[arg(long, default_value = "/etc/certfleet/certfleet-server.toml")]
+        config_file: PathBuf,
+        /// Where to write the systemd unit.
+        #[arg(long, default_value = "/etc/systemd/system/certfleet-server.service")]
+        unit_file: PathBuf,
+        /// A name agents and browsers reach the console by (repeat for more); it goes into
+        /// the console's TLS certificate.
+        #[arg(long = "name")]
+        names: Vec<String>,
+    },
     /// Copy the data folder into one backup file, beside a running console (the database as
     /// of one moment, the agent CA and its key, the console's TLS and session keys). The
     /// key-encryption key is not in it: keep it apart, it is needed to restore.
@@ -139,6 +153,11 @@ fn main() -> Result<()> {
         Command::Keys {
             command: KeysCommand::Rotate { new_kek_env },
         } => runtime.block_on(rotate_keys(config, new_kek_env)),
+        Command::Init {
+            config_file,
+            unit_file,
+            names,
+        } => init(cli.data_dir, &config_file, &unit_file, &names),
         Command::Backup { to } => runtime.block_on(backup(config, to)),
         Command::Restore { from, kek_file } => restore(config, from, kek_file),
     }
@@ -287,6 +306,42 @@ fn restore(config: Config, from: PathBuf, kek_file: Option<PathBuf>) -> Result<(
         made.files,
         made.bytes,
         config.data_dir.display()
+    );
+    Ok(())
+}
+
+fn init(
+    data_dir: Option<PathBuf>,
+    config_file: &std::path::Path,
+    unit_file: &std::path::Path,
+    names: &[String],
+) -> Result<()> {
+    use certfleet_server::init;
+    // A service's data lives under /var/lib, not in the folder the command ran in.
+    let data_dir = data_dir.unwrap_or_else(|| PathBuf::from("/var/lib/certfleet"));
+    let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+    let (config_file, unit_file, data_dir) = (
+        absolute(config_file),
+        absolute(unit_file),
+        absolute(&data_dir),
+    );
+    let exe = std::env::current_exe().context("cannot tell where this executable is")?;
+    for (path, text) in [
+        (&config_file, init::config_text(&data_dir, names)?),
+        (&unit_file, init::unit_text(&exe, &config_file, &data_dir)),
+    ] {
+        if init::write_new(path, &text)? {
+            println!("wrote {}", path.display());
+        } else {
+            println!("left {} as it is (it exists)", path.display());
+        }
+    }
+    println!(
+        "\nTo finish, as root:\n  useradd --system --home-dir {dir} --shell /usr/sbin/nologin certfleet\n  \
+         install -d -o certfleet -g certfleet -m 700 {dir}\n  systemctl daemon-reload\n  \
+         systemctl enable --now certfleet-server\n  journalctl -u certfleet-server   # the \
+         admin's one-time password is printed at the first start",
+        dir = data_dir.display()
     );
     Ok(())
 }

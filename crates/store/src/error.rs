@@ -26,6 +26,13 @@ pub enum Error {
     )]
     Migrate { path: String, detail: String },
 
+    #[error(
+        "the database {path} was last used by a newer certfleet-server: its schema has \
+         migration {version}, which this one does not know; nothing was changed. Run that \
+         version (or a newer one) on it, or restore a backup made with this version"
+    )]
+    Newer { path: String, version: i64 },
+
     #[error("the enrolment token is unknown or its secret is wrong: create a new token")]
     TokenInvalid,
     #[error("the enrolment token was already used: create a new token for each agent")]
@@ -79,6 +86,14 @@ impl Error {
     }
 
     pub(crate) fn migrate(path: &Path, e: sqlx::migrate::MigrateError) -> Self {
+        // Applied to the file, unknown to this binary: a downgrade (or a backup restored
+        // from a newer console). Refused before anything runs.
+        if let sqlx::migrate::MigrateError::VersionMissing(version) = e {
+            return Error::Newer {
+                path: path.display().to_string(),
+                version,
+            };
+        }
         if let sqlx::migrate::MigrateError::Execute(inner) = &e
             && let Some(classified) = classify(path, inner)
         {

@@ -125,6 +125,47 @@ async fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
 }
 
 #[tokio::test]
+async fn a_database_from_a_newer_console_is_refused_and_left_alone() {
+    let (dir, store) = store().await;
+    enrolled(&store, "a1").await;
+    store.close().await;
+    let path = dir.path().join("certfleet.db");
+    // What a newer certfleet-server leaves behind: one more migration applied.
+    {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("connect");
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+             VALUES (99991231000099, 'from the future', 1, x'00', 0)",
+        )
+        .execute(&mut conn)
+        .await
+        .expect("a migration from the future");
+        conn.close().await.expect("close");
+    }
+    let before = std::fs::read(&path).expect("read");
+    let err = Store::open(&path).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Newer {
+                version: 99991231000099,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("newer certfleet-server"), "{err}");
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        before,
+        "nothing was changed"
+    );
+}
+
+#[tokio::test]
 async fn a_database_locked_by_another_writer_is_refused_with_the_reason() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("certfleet.db");
