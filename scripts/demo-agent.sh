@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Enrols the demo agent with a token from the console's Agents page and runs it (Ctrl-C
-# stops it). Start the console first: bash scripts/demo.sh
+# Enrols the demo agent with an enrolment token and runs it (Ctrl-C stops it).
+# scripts/demo.sh runs it with a token of its own; by hand, after the console is up:
 #   bash scripts/demo-agent.sh cf1.xxxxxxxx.yyyyyyyy.zzzz
+# Once enrolled (demo-data/agent/agent.json), it runs again without a token.
 # It watches the fixture certificates, a certificate 25 days from expiry (an alert email),
 # and a demo eSync server: a private Debian apache2 on 127.0.0.1:8445 that, like many
 # hardened servers, offers only ECDSA cipher suites. Renewed certificates to upload are
 # written to demo-data/renewals (see the README's "Renew the demo Apache").
 set -euo pipefail
 cd "$(dirname "$0")/.."
-token="${1:?give the enrolment token made on the Agents page}"
 data="$PWD/demo-data"
+token="${1:-}"
+if [ -z "$token" ] && [ ! -f "$data/agent/agent.json" ]; then
+  echo "demo-agent: give the enrolment token made on the Agents page" >&2
+  exit 2
+fi
 gateway="${CERTFLEET_DEMO_GATEWAY:-127.0.0.1:8444}"
 apache_port="${CERTFLEET_DEMO_APACHE_PORT:-8445}"
 fixtures="$PWD/crates/certkit/tests/fixtures"
@@ -28,6 +33,18 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 25 \
 # renewals to upload: a good one (ECDSA, as the server needs) and one this server cannot
 # use (RSA: Apache starts, but no client can complete a handshake), which is rolled back.
 apache_block=""
+apache_started=""
+agent_pid=""
+# Whatever ends this script (a failed step, Ctrl-C, scripts/demo.sh stopping) stops the
+# agent and the Apache it started.
+stop() {
+  if [ -n "$agent_pid" ]; then kill "$agent_pid" 2>/dev/null || true; fi
+  if [ -n "$apache_started" ]; then
+    /usr/sbin/apache2 -f "$site/httpd.conf" -k stop >/dev/null 2>&1 || true
+  fi
+}
+trap stop EXIT
+trap 'exit 0' INT TERM
 if [ -x /usr/sbin/apache2 ]; then
   ca="$data/demo-ca" site="$data/apache" renewals="$data/renewals"
   mkdir -p "$ca" "$site/ssl" "$renewals"
@@ -85,7 +102,7 @@ CONF
   # One left over from an earlier run goes first.
   /usr/sbin/apache2 -f "$site/httpd.conf" -k stop >/dev/null 2>&1 && sleep 1 || true
   /usr/sbin/apache2 -f "$site/httpd.conf" -k start
-  trap '/usr/sbin/apache2 -f "$site/httpd.conf" -k stop >/dev/null 2>&1 || true' EXIT
+  apache_started=1
   apache_block="
 [[apache]]
 config = \"$site/httpd.conf\"
@@ -99,7 +116,9 @@ else
   echo "demo-agent: /usr/sbin/apache2 is missing (apt-get install apache2): no demo eSync server" >&2
 fi
 
-printf '%s\n' "$token" | "$agent" enroll --server "https://$gateway" --token-file - --data-dir "$data/agent"
+if [ ! -f "$data/agent/agent.json" ]; then
+  printf '%s\n' "$token" | "$agent" enroll --server "https://$gateway" --token-file - --data-dir "$data/agent"
+fi
 cat > "$data/agent/agent.toml" <<TOML
 rescan_secs = 30
 groups = ["demo", "esync"]
@@ -120,4 +139,7 @@ name = "weak.example.test"
 certificate = "$fixtures/weak-sha1-rsa1024.pem"
 $apache_block
 TOML
-"$agent" run --data-dir "$data/agent"
+# In the background, so a TERM from scripts/demo.sh stops the agent and the Apache too.
+"$agent" run --data-dir "$data/agent" &
+agent_pid=$!
+wait "$agent_pid"
