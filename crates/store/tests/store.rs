@@ -102,6 +102,16 @@ fn endpoint(key: &str, sha: &str, findings: Vec<Finding>) -> Endpoint {
     }
 }
 
+/// An inventory of one endpoint per `(key, sha)`, each with its own certificate (expiring in
+/// a day), no findings.
+fn snapshot_of(uses: &[(&str, &str)]) -> Inventory {
+    Inventory::of(Snapshot {
+        endpoints: uses.iter().map(|(k, s)| endpoint(k, s, vec![])).collect(),
+        certificates: uses.iter().map(|(_, s)| cert(s, NOW + DAY)).collect(),
+        trust: Vec::new(),
+    })
+}
+
 fn error_finding() -> Finding {
     Finding {
         code: "name_not_covered".into(),
@@ -771,26 +781,18 @@ async fn summary_matches_a_naive_count(batched: bool) {
 async fn a_certificate_unused_for_long_enough_is_removed_and_a_used_one_kept() {
     let (_dir, store) = store().await;
     let host = enrolled(&store, "a1").await;
-    let both = Snapshot {
-        endpoints: vec![
-            endpoint("old", "OLD", vec![]),
-            endpoint("kept", "KEPT", vec![]),
-        ],
-        certificates: vec![cert("OLD", NOW + DAY), cert("KEPT", NOW + DAY)],
-        trust: Vec::new(),
-    };
     store
-        .ingest_inventory("a1", host, &Inventory::of(both), NOW)
+        .ingest_inventory(
+            "a1",
+            host,
+            &snapshot_of(&[("old", "OLD"), ("kept", "KEPT")]),
+            NOW,
+        )
         .await
         .expect("ingest");
     // The "old" endpoint goes away at NOW + 10: its certificate is unused from then on.
-    let one = Snapshot {
-        endpoints: vec![endpoint("kept", "KEPT", vec![])],
-        certificates: vec![cert("KEPT", NOW + DAY)],
-        trust: Vec::new(),
-    };
     store
-        .ingest_inventory("a1", host, &Inventory::of(one), NOW + 10)
+        .ingest_inventory("a1", host, &snapshot_of(&[("kept", "KEPT")]), NOW + 10)
         .await
         .expect("ingest");
     assert_eq!(
@@ -1210,25 +1212,15 @@ async fn search_finds_a_hash_pasted_with_separators_in_either_case() {
 async fn a_copy_taken_beside_an_open_store_is_whole_and_its_search_still_matches() {
     let (dir, store) = store().await;
     let host = enrolled(&store, "a1").await;
-    let names = ["gone1", "gone2", "kept"];
-    let all = Snapshot {
-        endpoints: names.iter().map(|n| endpoint(n, n, vec![])).collect(),
-        certificates: names.iter().map(|n| cert(n, NOW + DAY)).collect(),
-        trust: Vec::new(),
-    };
+    let all = snapshot_of(&[("gone1", "gone1"), ("gone2", "gone2"), ("kept", "kept")]);
     store
-        .ingest_inventory("a1", host, &Inventory::of(all), NOW)
+        .ingest_inventory("a1", host, &all, NOW)
         .await
         .expect("ingest");
     // The first two go: the one left sits after a gap of row numbers, where a copy that
     // renumbered the rows would part it from its search entry.
-    let one = Snapshot {
-        endpoints: vec![endpoint("kept", "kept", vec![])],
-        certificates: vec![cert("kept", NOW + DAY)],
-        trust: Vec::new(),
-    };
     store
-        .ingest_inventory("a1", host, &Inventory::of(one), NOW + 10)
+        .ingest_inventory("a1", host, &snapshot_of(&[("kept", "kept")]), NOW + 10)
         .await
         .expect("ingest");
     assert_eq!(
