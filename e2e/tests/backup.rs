@@ -93,6 +93,11 @@ fn a_backup_of_a_running_console_restores_into_one_its_agents_connect_to() -> an
     let keyless = temp.path().join("keyless");
     let restored = server(&["restore".as_ref(), "--from".as_ref(), file.as_os_str()])?;
     assert!(!restored.status.success(), "--data-dir is required");
+    assert!(
+        String::from_utf8_lossy(&restored.stderr).contains("say where to restore"),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
     restore(&file, &keyless.join("data"), None)?;
     let refused = Console::start(&keyless)
         .err()

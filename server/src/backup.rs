@@ -259,24 +259,15 @@ fn extract(from: &Path, dir: &Path) -> Result<Summary> {
             return Err(damaged(format!("it holds {name} twice")));
         }
         let mut out = create_owner_only(&target)?;
-        let mut hasher = Sha256::new();
-        let mut buffer = vec![0u8; 64 * 1024];
-        let mut size = 0u64;
-        loop {
-            let n = entry
-                .read(&mut buffer)
-                .map_err(|e| damaged(format!("{name} is cut short ({e})")))?;
-            if n == 0 {
-                break;
+        let (size, sha256) = copy_hashing(&mut entry, &mut out).map_err(|failed| match failed {
+            Failed::Read(e) => damaged(format!("{name} is cut short ({e})")),
+            Failed::Write(e) => {
+                anyhow::Error::new(e).context(format!("cannot write {}", target.display()))
             }
-            hasher.update(&buffer[..n]);
-            out.write_all(&buffer[..n])
-                .with_context(|| format!("cannot write {}", target.display()))?;
-            size += n as u64;
-        }
+        })?;
         out.sync_all()
             .with_context(|| format!("cannot write {} to disk", target.display()))?;
-        if size != expected.bytes || hex::encode(hasher.finalize()) != expected.sha256 {
+        if size != expected.bytes || sha256 != expected.sha256 {
             return Err(damaged(format!(
                 "{name} is not the file the backup was made with (its size or SHA-256 differs)"
             )));
@@ -300,17 +291,30 @@ fn extract(from: &Path, dir: &Path) -> Result<Summary> {
 
 fn hash_file(path: &Path) -> Result<(u64, String)> {
     let mut file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    copy_hashing(&mut file, &mut std::io::sink()).map_err(|failed| {
+        let (Failed::Read(e) | Failed::Write(e)) = failed;
+        anyhow::Error::new(e).context(format!("cannot read {}", path.display()))
+    })
+}
+
+/// Which side of a copy failed.
+enum Failed {
+    Read(std::io::Error),
+    Write(std::io::Error),
+}
+
+/// Copies `from` into `to`, hashing on the way: the bytes copied and their SHA-256 (hex).
+fn copy_hashing(from: &mut impl Read, to: &mut impl Write) -> Result<(u64, String), Failed> {
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 64 * 1024];
     let mut bytes = 0u64;
     loop {
-        let n = file
-            .read(&mut buffer)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let n = from.read(&mut buffer).map_err(Failed::Read)?;
         if n == 0 {
             break;
         }
         hasher.update(&buffer[..n]);
+        to.write_all(&buffer[..n]).map_err(Failed::Write)?;
         bytes += n as u64;
     }
     Ok((bytes, hex::encode(hasher.finalize())))

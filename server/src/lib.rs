@@ -159,18 +159,8 @@ pub async fn serve(
 ) -> Result<()> {
     let state = prepared.state.clone();
     let config = state.config.clone();
-    let api_listener = tls::listen(config.api_listen).with_context(|| {
-        format!(
-            "cannot listen on {} (api_listen): is the port taken?",
-            config.api_listen
-        )
-    })?;
-    let gateway_listener = tls::listen(config.gateway_listen).with_context(|| {
-        format!(
-            "cannot listen on {} (gateway_listen): is the port taken?",
-            config.gateway_listen
-        )
-    })?;
+    let api_listener = tls::listen(config.api_listen, "api_listen")?;
+    let gateway_listener = tls::listen(config.gateway_listen, "gateway_listen")?;
     let bound = Bound {
         api: api_listener.local_addr()?,
         gateway: gateway_listener.local_addr()?,

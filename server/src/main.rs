@@ -159,7 +159,16 @@ fn main() -> Result<()> {
             names,
         } => init(cli.data_dir, &config_file, &unit_file, &names),
         Command::Backup { to } => runtime.block_on(backup(config, to)),
-        Command::Restore { from, kek_file } => restore(config, from, kek_file),
+        Command::Restore { from, kek_file } => {
+            // Never the default folder by accident: where a console is brought back is said.
+            if cli.data_dir.is_none() && cli.config.is_none() {
+                anyhow::bail!(
+                    "say where to restore: --data-dir DIR (a new or empty folder), or --config \
+                     with the data_dir of the console to bring back"
+                );
+            }
+            restore(config, from, kek_file)
+        }
     }
 }
 

@@ -171,8 +171,14 @@ const UNFINISHED_AT_ONCE: usize = 1024;
 /// own backoff), so the last agents were back after 30 s instead of 10 (swarm bench).
 const LISTEN_BACKLOG: u32 = 8192;
 
-/// Binds a listener on `address` with room for a reconnect storm in its accept queue.
-pub fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+/// Binds a listener on `address` (the config key `setting`, for the error) with room for a
+/// reconnect storm in its accept queue.
+pub fn listen(address: SocketAddr, setting: &str) -> Result<TcpListener> {
+    bind_listener(address)
+        .with_context(|| format!("cannot listen on {address} ({setting}): is the port taken?"))
+}
+
+fn bind_listener(address: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if address.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
