@@ -100,6 +100,7 @@ async fn agent(
                                 ok: true,
                                 detail: "no-op driver".into(),
                                 outcome: Some(DeployOutcome::Committed),
+                                csr_pem: None,
                             }))).await?;
                         }
                     }

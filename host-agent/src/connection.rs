@@ -94,8 +94,21 @@ pub async fn run(identity: Identity, config: AgentConfig, host: Host) -> Result<
     }
     let (out_tx, mut out_rx) = tokio::sync::mpsc::channel(64);
     let config = std::sync::Arc::new(config);
-    let deployments =
-        deploy::jobs::Deployments::new(journal, config.clone(), out_tx, host, ledger.clone());
+    let pending_keys =
+        crate::pending_keys::PendingKeys::open(&identity.dir.join("pending-keys"))
+            .context("cannot create the pending-keys folder in the agent's data folder")?;
+    let forgotten = pending_keys.prune(crate::pending_keys::KEEP_FOR);
+    if forgotten > 0 {
+        tracing::info!("forgot {forgotten} pending keys whose certificate never came (30 days)");
+    }
+    let deployments = deploy::jobs::Deployments::new(
+        journal,
+        config.clone(),
+        out_tx,
+        host,
+        ledger.clone(),
+        pending_keys,
+    );
     let mut jobs = Jobs {
         seen: &mut seen_jobs,
         deployments: &deployments,
@@ -319,6 +332,12 @@ async fn session(
                             }
                             None => {}
                         }
+                        // Asked again, a key request answers from the key it kept.
+                        if let JobAction::KeyRequest { endpoint, key_type, names } = job.action {
+                            tracing::info!(job = %job.job_id, %endpoint, "making a {key_type} key");
+                            jobs.deployments.key_request(job.job_id, endpoint, key_type, names);
+                            continue;
+                        }
                         if !jobs.seen.first_time(&job.job_id) {
                             if matches!(job.action, JobAction::Deploy { .. } | JobAction::Trust { .. } | JobAction::Untrust { .. }) {
                                 // Accepted before but not begun: it waits its turn behind
@@ -335,6 +354,7 @@ async fn session(
                                 ok: false,
                                 detail: "refused: this job id was already handled (replay)".into(),
                                 outcome: None,
+                                csr_pem: None,
                             }))).await?;
                             continue;
                         }
@@ -348,16 +368,19 @@ async fn session(
                                     ok: true,
                                     detail: "inventory sent".into(),
                                     outcome: None,
+                                    csr_pem: None,
                                 }))).await?;
                             }
-                            JobAction::Deploy { endpoint, chain_pem, key_pem, sha256 } => {
+                            JobAction::Deploy { endpoint, chain_pem, key_pem, sha256, pending_key } => {
                                 tracing::info!(job = %job.job_id, %endpoint, "deploying {sha256}");
                                 jobs.deployments.start(job.job_id, endpoint, deploy::Bundle {
                                     chain_pem,
-                                    key_pem: zeroize::Zeroizing::new(key_pem.expose().to_owned()),
+                                    key_pem: zeroize::Zeroizing::new(key_pem.map(|k| k.expose().to_owned()).unwrap_or_default()),
                                     sha256,
-                                });
+                                }, pending_key);
                             }
+                            // Handled above, before the replay check.
+                            JobAction::KeyRequest { .. } => {}
                             JobAction::Trust { endpoint, chain_pem, sha256 } => {
                                 tracing::info!(job = %job.job_id, %endpoint, "trusting {sha256}");
                                 let key = deploy::trust::Change::Install.key(&endpoint);
@@ -365,7 +388,7 @@ async fn session(
                                     chain_pem,
                                     key_pem: zeroize::Zeroizing::new(String::new()),
                                     sha256,
-                                });
+                                }, None);
                             }
                             JobAction::Untrust { endpoint, sha256 } => {
                                 tracing::info!(job = %job.job_id, %endpoint, "untrusting {sha256}");
@@ -374,7 +397,7 @@ async fn session(
                                     chain_pem: String::new(),
                                     key_pem: zeroize::Zeroizing::new(String::new()),
                                     sha256,
-                                });
+                                }, None);
                             }
                             JobAction::Preflight { endpoint, chain_pem, sha256 } => {
                                 jobs.deployments.check(job.job_id, endpoint, deploy::Bundle {

@@ -12,6 +12,7 @@ pub mod identity;
 pub mod inspect;
 pub mod inventory;
 pub mod logfile;
+pub mod pending_keys;
 pub mod private;
 pub mod sage300;
 pub mod scan;

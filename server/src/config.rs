@@ -47,6 +47,8 @@ pub struct Config {
     pub alerts: crate::alerts::settings::AlertSettings,
     /// Who may read `/metrics` besides logged-in users.
     pub metrics: MetricsConfig,
+    /// Renewals the console obtains itself, by host group's policy.
+    pub renewals: crate::policy::RenewalsConfig,
 }
 
 /// `[metrics]`: a bearer token for a scraper (Prometheus) that has no console account.
@@ -82,6 +84,7 @@ impl Default for Config {
             downloads_dir: None,
             alerts: crate::alerts::settings::AlertSettings::default(),
             metrics: MetricsConfig::default(),
+            renewals: crate::policy::RenewalsConfig::default(),
         }
     }
 }
@@ -165,6 +168,9 @@ impl Config {
         self.alerts
             .check()
             .map_err(|e| anyhow::anyhow!("[alerts]: {e}"))?;
+        self.renewals
+            .check()
+            .map_err(|e| anyhow::anyhow!("[renewals]: {e}"))?;
         Ok(())
     }
 

@@ -18,7 +18,11 @@ const KEK_NEW_FILE: &str = "kek.key.new";
 const CANARY: &str = "kek.canary";
 const CANARY_TEXT: &[u8] = b"certfleet key-encryption key canary";
 /// Settings whose value is a sealed secret.
-const SEALED_SETTINGS: &[&str] = &[CANARY, crate::alerts::PASSWORD];
+const SEALED_SETTINGS: &[&str] = &[
+    CANARY,
+    crate::alerts::PASSWORD,
+    crate::issuing_ca::KEY_SETTING,
+];
 
 /// Where the key came from; rotation treats the two differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,9 +19,12 @@ pub mod headers;
 pub mod housekeeping;
 pub mod idle;
 pub mod init;
+pub mod issuing_ca;
 pub mod keys;
 pub mod metrics;
 pub mod pki;
+pub mod policy;
+pub mod renewals;
 pub mod rollout;
 pub mod secrets;
 pub mod state;
@@ -103,6 +106,7 @@ pub async fn prepare(config: Config) -> Result<Prepared> {
         clock: clock::Clock::system(),
         events: Default::default(),
         rollout_wake: Arc::new(tokio::sync::Notify::new()),
+        renewal_wake: Arc::new(tokio::sync::Notify::new()),
         pending_checks: Default::default(),
         logins: Default::default(),
     };
@@ -189,8 +193,14 @@ pub async fn serve(
         state.clock.clone(),
         shutdown_alerts.clone(),
     );
+    let renewals = renewals::run(
+        state.console(),
+        Duration::from_secs(config.renewals.check_secs),
+        state.renewal_wake.clone(),
+        shutdown_alerts.clone(),
+    );
     let alerts = alerts::run(state.alerts(), shutdown_alerts);
-    let (a, g, (), (), ()) = tokio::join!(api, gateway, alerts, rollouts, tidy);
+    let (a, g, (), (), (), ()) = tokio::join!(api, gateway, alerts, rollouts, tidy, renewals);
     state.store.close().await;
     drop(prepared);
     a.and(g)

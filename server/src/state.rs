@@ -40,6 +40,8 @@ pub struct AppState {
     pub events: Events,
     /// Wakes the rollout scheduler early (a job result came in, a rollout was created).
     pub rollout_wake: Arc<tokio::sync::Notify>,
+    /// Wakes the renewal scheduler (someone asked for a renewal now).
+    pub renewal_wake: Arc<tokio::sync::Notify>,
     /// Dry-run preflights waiting for their agents' answers.
     pub pending_checks: PendingChecks,
     /// Failed logins per user and address, and the password hashing queue.
@@ -106,6 +108,7 @@ impl AppState {
             clock: self.clock.clone(),
             addresses: self.addresses.clone(),
             rollout_wake: self.rollout_wake.clone(),
+            renewal_wake: self.renewal_wake.clone(),
             alerts: self.alerts(),
             logins: self.logins.clone(),
         })

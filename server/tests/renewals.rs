@@ -209,6 +209,9 @@ async fn only_operators_and_admins_upload() {
 async fn sealed_renewal(store: &Store, kek: &certfleet_server::secrets::Kek, key: &[u8]) -> i64 {
     store
         .insert_renewal(&NewRenewal {
+            source: certfleet_store::RenewalSource::Upload,
+            key_agent_id: None,
+            pending_key: None,
             sha256: "AB",
             thumbprint: "CD",
             subject: "CN=x",

@@ -25,5 +25,5 @@ pub use frame::{
     decode_from_console, encode,
 };
 pub use messages::*;
-pub use states::{RolloutState, TargetAction, TargetState};
+pub use states::{IssuanceState, RenewalSource, RolloutState, TargetAction, TargetState};
 pub use trust::{Revocation, TrustCheck, TrustOrigin, TrustVerdict, host_and_port};

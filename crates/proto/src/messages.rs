@@ -195,6 +195,9 @@ pub struct JobResult {
     /// For a deployment: `committed`, `rolled_back` or `failed` (nothing was changed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<DeployOutcome>,
+    /// For a `key_request`: the certificate request (PEM) for the key kept on the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csr_pem: Option<String>,
 }
 
 /// Where a deployment ended on the host.
@@ -271,10 +274,26 @@ pub enum JobAction {
         endpoint: String,
         /// Leaf first, then its issuers.
         chain_pem: String,
-        /// Unencrypted PKCS#8; travels only inside the mutually authenticated channel.
-        key_pem: Secret,
+        /// Unencrypted PKCS#8; travels only inside the mutually authenticated channel. Absent
+        /// when the key was made on this host (`pending_key`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key_pem: Option<Secret>,
         /// The leaf's SHA-256 (uppercase hex) the port must serve afterwards.
         sha256: String,
+        /// The job id of the `key_request` whose key this host kept pending: the key to pair
+        /// the chain with, which never left the host.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pending_key: Option<String>,
+    },
+    /// Make a new private key for one endpoint, keep it pending on this host and answer with
+    /// a certificate request only (`JobResult::csr_pem`). Asked again with the same job id
+    /// (the console restarted before it had the certificate), the kept key answers again.
+    KeyRequest {
+        endpoint: String,
+        key_type: KeyType,
+        /// The names the certificate will carry (the console decides them; the request
+        /// names them so the host can say which certificate a pending key is for).
+        names: Vec<String>,
     },
     /// Only the checks a deployment would start with (names, purpose, the port), changing
     /// nothing: the plan's verdict from the host itself. No key travels for it.
@@ -346,6 +365,17 @@ words! {
         /// A severity a newer agent knows and this console does not.
         #[serde(other)]
         Other = "other",
+    }
+}
+
+words! {
+    /// The kind of private key a host makes for a certificate request.
+    KeyType {
+        /// ECDSA on P-256: the default.
+        EcdsaP256 = "ecdsa_p256",
+        /// RSA 2048: what Sage 300's .NET stack and older Windows need.
+        Rsa2048 = "rsa2048",
+        Rsa3072 = "rsa3072",
     }
 }
 

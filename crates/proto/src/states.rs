@@ -101,3 +101,37 @@ mod tests {
         assert_eq!(RolloutState::parse("done"), None);
     }
 }
+
+words! {
+    /// Where a renewal's certificate came from.
+    RenewalSource {
+        /// Uploaded by a person, with its key.
+        Upload = "upload",
+        /// Issued by the console's own issuing CA for a key the host made.
+        InternalCa = "internal_ca",
+        /// Obtained over ACME for a key the host made.
+        Acme = "acme",
+    }
+}
+
+words! {
+    /// A renewal the console obtains itself, for one endpoint: requested (the host makes the
+    /// key, the console waits for its request) → issued → rolling out → verified, or failed
+    /// at any step with the old certificate still serving.
+    IssuanceState {
+        Requested = "requested",
+        Issued = "issued",
+        RollingOut = "rolling_out",
+        Verified = "verified",
+        Failed = "failed",
+    }
+}
+
+impl IssuanceState {
+    /// Still on its way: another renewal of the same endpoint waits for it.
+    pub const ACTIVE: &'static [IssuanceState] = &[
+        IssuanceState::Requested,
+        IssuanceState::Issued,
+        IssuanceState::RollingOut,
+    ];
+}

@@ -123,8 +123,9 @@ fn a_deploy_job_round_trips_and_its_key_never_prints() {
         action: JobAction::Deploy {
             endpoint: "apache:*:443:esync.example.com".into(),
             chain_pem: "-----BEGIN CERTIFICATE-----".into(),
-            key_pem: Secret::new("-----BEGIN PRIVATE KEY-----\nMIIsecret".into()),
+            key_pem: Some(Secret::new("-----BEGIN PRIVATE KEY-----\nMIIsecret".into())),
             sha256: "AB".into(),
+            pending_key: None,
         },
     });
     let text = encode("f-1", &job);

@@ -84,6 +84,7 @@ fn agent_messages() -> Vec<(&'static str, AgentMessage)> {
                 ok: true,
                 detail: "verified on 127.0.0.1:443".into(),
                 outcome: Some(DeployOutcome::Committed),
+                csr_pem: None,
             }),
         ),
         (
@@ -93,6 +94,7 @@ fn agent_messages() -> Vec<(&'static str, AgentMessage)> {
                 ok: false,
                 detail: "the port serves the old certificate again".into(),
                 outcome: Some(DeployOutcome::RolledBack),
+                csr_pem: None,
             }),
         ),
         (
@@ -102,6 +104,20 @@ fn agent_messages() -> Vec<(&'static str, AgentMessage)> {
                 ok: true,
                 detail: "inventory sent".into(),
                 outcome: None,
+                csr_pem: None,
+            }),
+        ),
+        (
+            "job_result_csr",
+            AgentMessage::JobResult(JobResult {
+                job_id: "key-00000000-0000-4000-8000-000000000002".into(),
+                ok: true,
+                detail: "a new ecdsa_p256 key is kept pending for sage300:4207".into(),
+                outcome: None,
+                csr_pem: Some(
+                    "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n"
+                        .into(),
+                ),
             }),
         ),
         (
@@ -150,10 +166,36 @@ fn console_messages() -> Vec<(&'static str, ConsoleMessage)> {
                     endpoint: "apache:/etc/apache2/sites-enabled/esync.conf:443".into(),
                     chain_pem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
                         .into(),
-                    key_pem: Secret::new(
+                    key_pem: Some(Secret::new(
                         "-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n".into(),
-                    ),
+                    )),
                     sha256: "AB".repeat(32),
+                    pending_key: None,
+                },
+            ),
+        ),
+        (
+            "job_deploy_pending_key",
+            job(
+                "rollout-2-target-1",
+                JobAction::Deploy {
+                    endpoint: "apache:/etc/apache2/sites-enabled/esync.conf:443".into(),
+                    chain_pem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+                        .into(),
+                    key_pem: None,
+                    sha256: "AB".repeat(32),
+                    pending_key: Some("key-00000000-0000-4000-8000-000000000002".into()),
+                },
+            ),
+        ),
+        (
+            "job_key_request",
+            job(
+                "key-00000000-0000-4000-8000-000000000002",
+                JobAction::KeyRequest {
+                    endpoint: "sage300:4207".into(),
+                    key_type: KeyType::Rsa2048,
+                    names: vec!["sage01.example.test".into()],
                 },
             ),
         ),

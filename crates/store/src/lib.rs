@@ -11,6 +11,7 @@ mod claims;
 mod client_groups;
 mod error;
 mod inventory;
+mod issuances;
 mod read;
 mod renewals;
 mod rollouts;
@@ -31,12 +32,15 @@ pub use alerts::{
 };
 pub use audit::{AuditAction, AuditRow};
 pub use backup::copy_database;
-pub use certfleet_proto::{EndpointKind, RolloutState, TargetAction, TargetState};
+pub use certfleet_proto::{
+    EndpointKind, IssuanceState, KeyType, RenewalSource, RolloutState, TargetAction, TargetState,
+};
 pub use certs::{CertSort, CertificateFilter, CertificatePage};
 pub use claims::{NameOwner, claimed_names, is_dns_like};
 pub use client_groups::ClientGroupRow;
 pub use error::{Error, Result};
 pub use inventory::{IngestOutcome, IngestRequest};
+pub use issuances::{IssuanceRow, NewIssuance};
 pub use read::{CertificateRow, EXPIRING_SECS, EndpointRow, FindingRow, HostRow, Summary};
 pub use renewals::{NewRenewal, RenewalRow, SealedPlace};
 pub use rollouts::{EndpointUse, NewRollout, NewTarget, RolloutRow, TargetRow, WindowRow};

@@ -1,13 +1,19 @@
 //! Renewed certificates uploaded for rollouts. The sealed private key is read only by the
 //! code that builds a deploy job and by key rotation; listings never carry it.
 
+use certfleet_proto::RenewalSource;
 use serde::Serialize;
 
 use crate::{Error, Result, Store};
 
-/// What an upload stores; `sealed_key` is already encrypted by the caller.
+/// What an upload stores; `sealed_key` is already encrypted by the caller, and empty when
+/// the key never left its host (`key_agent_id`, `pending_key`).
 #[derive(Debug, Clone)]
 pub struct NewRenewal<'a> {
+    pub source: RenewalSource,
+    /// The agent that keeps the key, and the id it keeps it under.
+    pub key_agent_id: Option<&'a str>,
+    pub pending_key: Option<&'a str>,
     pub sha256: &'a str,
     pub thumbprint: &'a str,
     pub subject: &'a str,
@@ -30,6 +36,10 @@ pub struct NewRenewal<'a> {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RenewalRow {
     pub id: i64,
+    pub source: RenewalSource,
+    /// The agent that keeps this renewal's key: it can be deployed on that host only.
+    pub key_agent_id: Option<String>,
+    pub pending_key: Option<String>,
     pub sha256: String,
     pub thumbprint: String,
     pub subject: String,
@@ -49,6 +59,9 @@ pub struct RenewalRow {
 
 struct RawRenewal {
     id: i64,
+    source: RenewalSource,
+    key_agent_id: Option<String>,
+    pending_key: Option<String>,
     sha256: String,
     thumbprint: String,
     subject: String,
@@ -70,6 +83,9 @@ impl From<RawRenewal> for RenewalRow {
         let list = |json: &str| serde_json::from_str(json).unwrap_or_default();
         RenewalRow {
             id: r.id,
+            source: r.source,
+            key_agent_id: r.key_agent_id,
+            pending_key: r.pending_key,
             dns_names: list(&r.dns_names_json),
             ip_addresses: list(&r.ip_addresses_json),
             warnings: list(&r.warnings_json),
@@ -100,43 +116,7 @@ impl Store {
     /// Stores an upload; the same leaf twice is refused with the id it already has.
     pub async fn insert_renewal(&self, new: &NewRenewal<'_>) -> Result<i64> {
         let mut tx = self.write_transaction().await?;
-        if let Some(id) = sqlx::query_scalar!(
-            r#"SELECT id AS "id!" FROM renewals WHERE sha256 = ?"#,
-            new.sha256
-        )
-        .fetch_optional(&mut *tx)
-        .await?
-        {
-            return Err(Error::Duplicate(format!(
-                "this certificate was already uploaded as renewal #{id}: roll that one out"
-            )));
-        }
-        let dns = serde_json::to_string(new.dns_names).unwrap_or_else(|_| "[]".into());
-        let ips = serde_json::to_string(new.ip_addresses).unwrap_or_else(|_| "[]".into());
-        let warnings = serde_json::to_string(new.warnings).unwrap_or_else(|_| "[]".into());
-        let id = sqlx::query_scalar!(
-            r#"INSERT INTO renewals (sha256, thumbprint, subject, issuer, dns_names_json,
-                   ip_addresses_json, not_before, not_after, key_algorithm, chain_pem,
-                   root_pem, sealed_key, warnings_json, uploaded_by, uploaded_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id AS "id!""#,
-            new.sha256,
-            new.thumbprint,
-            new.subject,
-            new.issuer,
-            dns,
-            ips,
-            new.not_before,
-            new.not_after,
-            new.key_algorithm,
-            new.chain_pem,
-            new.root_pem,
-            new.sealed_key,
-            warnings,
-            new.uploaded_by,
-            new.uploaded_at
-        )
-        .fetch_one(&mut *tx)
-        .await?;
+        let id = insert_renewal_in(&mut tx, new).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -145,7 +125,8 @@ impl Store {
     pub async fn renewals(&self, limit: i64) -> Result<Vec<RenewalRow>> {
         Ok(sqlx::query_as!(
             RawRenewal,
-            r#"SELECT id AS "id!", sha256, thumbprint, subject, issuer, dns_names_json,
+            r#"SELECT id AS "id!", source AS "source: RenewalSource", key_agent_id, pending_key,
+                      sha256, thumbprint, subject, issuer, dns_names_json,
                       ip_addresses_json, not_before, not_after, key_algorithm, chain_pem,
                       root_pem, warnings_json, uploaded_by, uploaded_at
                FROM renewals ORDER BY id DESC LIMIT ?"#,
@@ -161,7 +142,8 @@ impl Store {
     pub async fn renewal(&self, id: i64) -> Result<RenewalRow> {
         sqlx::query_as!(
             RawRenewal,
-            r#"SELECT id AS "id!", sha256, thumbprint, subject, issuer, dns_names_json,
+            r#"SELECT id AS "id!", source AS "source: RenewalSource", key_agent_id, pending_key,
+                      sha256, thumbprint, subject, issuer, dns_names_json,
                       ip_addresses_json, not_before, not_after, key_algorithm, chain_pem,
                       root_pem, warnings_json, uploaded_by, uploaded_at
                FROM renewals WHERE id = ?"#,
@@ -193,9 +175,12 @@ impl Store {
     /// Every sealed secret: renewal keys, and the settings named in `settings`.
     pub async fn sealed_secrets(&self, settings: &[&str]) -> Result<Vec<(SealedPlace, String)>> {
         let mut out = Vec::new();
-        for row in sqlx::query!(r#"SELECT id AS "id!", sealed_key FROM renewals ORDER BY id"#)
-            .fetch_all(&self.pool)
-            .await?
+        // A key kept on its host has nothing sealed here.
+        for row in sqlx::query!(
+            r#"SELECT id AS "id!", sealed_key FROM renewals WHERE sealed_key != '' ORDER BY id"#
+        )
+        .fetch_all(&self.pool)
+        .await?
         {
             out.push((SealedPlace::RenewalKey(row.id), row.sealed_key));
         }
@@ -249,4 +234,55 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Stores a renewal inside the caller's write transaction; the same leaf twice is refused
+/// with the id it already has.
+pub(crate) async fn insert_renewal_in(
+    conn: &mut sqlx::SqliteConnection,
+    new: &NewRenewal<'_>,
+) -> Result<i64> {
+    if let Some(id) = sqlx::query_scalar!(
+        r#"SELECT id AS "id!" FROM renewals WHERE sha256 = ?"#,
+        new.sha256
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    {
+        return Err(Error::Duplicate(format!(
+            "this certificate was already uploaded as renewal #{id}: roll that one out"
+        )));
+    }
+    let dns = serde_json::to_string(new.dns_names).unwrap_or_else(|_| "[]".into());
+    let ips = serde_json::to_string(new.ip_addresses).unwrap_or_else(|_| "[]".into());
+    let warnings = serde_json::to_string(new.warnings).unwrap_or_else(|_| "[]".into());
+    let id = sqlx::query_scalar!(
+        r#"INSERT INTO renewals (sha256, thumbprint, subject, issuer, dns_names_json,
+               ip_addresses_json, not_before, not_after, key_algorithm, chain_pem,
+               root_pem, sealed_key, warnings_json, uploaded_by, uploaded_at, source,
+               key_agent_id, pending_key)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           RETURNING id AS "id!""#,
+        new.sha256,
+        new.thumbprint,
+        new.subject,
+        new.issuer,
+        dns,
+        ips,
+        new.not_before,
+        new.not_after,
+        new.key_algorithm,
+        new.chain_pem,
+        new.root_pem,
+        new.sealed_key,
+        warnings,
+        new.uploaded_by,
+        new.uploaded_at,
+        new.source,
+        new.key_agent_id,
+        new.pending_key
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(id)
 }

@@ -24,6 +24,9 @@ pub struct EndpointUse {
     pub subject: String,
     pub dns_names: Vec<String>,
     pub not_after: i64,
+    pub not_before: i64,
+    /// The certificate is the one the endpoint's configuration names (not only served).
+    pub configured: bool,
     /// A Sage 300 connector on it still listens on http (`sage_http_only`).
     pub http_only: bool,
 }
@@ -110,6 +113,8 @@ impl Store {
                       COALESCE(c.subject, '') AS "subject!: String",
                       COALESCE(c.dns_names_json, '[]') AS "dns_names_json!: String",
                       COALESCE(c.not_after, 0) AS "not_after!: i64",
+                      COALESCE(c.not_before, 0) AS "not_before!: i64",
+                      COALESCE(c.sha256 = e.configured_sha256, 0) AS "configured!: bool",
                       EXISTS (SELECT 1 FROM findings f WHERE f.endpoint_id = e.id
                               AND f.code = 'sage_http_only') AS "http_only!: bool"
                FROM endpoints e
@@ -136,6 +141,8 @@ impl Store {
                 subject: r.subject,
                 dns_names: serde_json::from_str(&r.dns_names_json).unwrap_or_default(),
                 not_after: r.not_after,
+                not_before: r.not_before,
+                configured: r.configured,
                 http_only: r.http_only,
             })
             .collect())

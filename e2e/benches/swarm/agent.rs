@@ -226,6 +226,7 @@ impl Agent {
                                 ok: true,
                                 detail: "no-op driver".into(),
                                 outcome: Some(DeployOutcome::Committed),
+                                csr_pem: None,
                             });
                             if tx.send(frames.frame(&result).1).await.is_err() {
                                 return self.lost();

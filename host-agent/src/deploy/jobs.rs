@@ -13,6 +13,7 @@ use super::{
     pem, sage300, trust,
 };
 use crate::config::AgentConfig;
+use crate::pending_keys::PendingKeys;
 use crate::trust::install::Ledger;
 
 /// The driver for an endpoint of this host, by its inventory key (or a trust change's
@@ -84,6 +85,7 @@ pub fn result_of(record: &Record) -> JobResult {
         ok: outcome == DeployOutcome::Committed,
         detail: record.detail.clone(),
         outcome: Some(outcome),
+        csr_pem: None,
     }
 }
 
@@ -96,6 +98,7 @@ pub struct Deployments {
     timing: Timing,
     host: Host,
     ledger: Ledger,
+    pending_keys: PendingKeys,
 }
 
 impl std::fmt::Debug for Deployments {
@@ -113,10 +116,12 @@ impl Deployments {
         out: mpsc::Sender<AgentMessage>,
         host: Host,
         ledger: Ledger,
+        pending_keys: PendingKeys,
     ) -> Self {
         Deployments {
             host,
             ledger,
+            pending_keys,
             journal,
             config,
             one_at_a_time: Arc::new(Mutex::new(())),
@@ -130,12 +135,76 @@ impl Deployments {
         &self.host
     }
 
+    /// Makes (or finds, when asked again) the key kept pending for a certificate the console
+    /// will issue, and answers with its certificate request only. An endpoint this agent
+    /// cannot deploy to gets no key.
+    pub fn key_request(
+        &self,
+        job_id: String,
+        endpoint: String,
+        key_type: certfleet_proto::KeyType,
+        names: Vec<String>,
+    ) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let made = match driver_for(&this.config, &this.host, &this.ledger, &endpoint) {
+                Ok(_) => {
+                    let keys = this.pending_keys.clone();
+                    let (id, endpoint) = (job_id.clone(), endpoint.clone());
+                    // An RSA key takes a while to find: off the connection's threads.
+                    tokio::task::spawn_blocking(move || {
+                        keys.request(&id, &endpoint, key_type, &names)
+                    })
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(crate::pending_keys::Error::Csr(format!(
+                            "the key maker stopped: {e}"
+                        )))
+                    })
+                    .map_err(|e| e.to_string())
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            let result = match made {
+                Ok(csr) => JobResult {
+                    job_id,
+                    ok: true,
+                    detail: format!("a new {key_type} key is kept pending for {endpoint}"),
+                    outcome: None,
+                    csr_pem: Some(csr),
+                },
+                Err(detail) => {
+                    tracing::warn!(job = %job_id, "key request refused: {detail}");
+                    JobResult {
+                        job_id,
+                        ok: false,
+                        detail,
+                        outcome: None,
+                        csr_pem: None,
+                    }
+                }
+            };
+            let _ = this.out.send(AgentMessage::JobResult(result)).await;
+        });
+    }
+
     /// Starts a deployment in the background; progress and the result go out through the
-    /// session that is connected at the time.
-    pub fn start(&self, job_id: String, endpoint: String, bundle: Bundle) {
+    /// session that is connected at the time. With `pending_key`, the key is the one kept
+    /// on this host for that request, removed once the deployment is committed.
+    pub fn start(
+        &self,
+        job_id: String,
+        endpoint: String,
+        mut bundle: Bundle,
+        pending_key: Option<String>,
+    ) {
         let this = self.clone();
         tokio::spawn(async move {
             let _turn = this.one_at_a_time.lock().await;
+            let paired = match &pending_key {
+                Some(id) => this.pending_keys.key(id).map(|key| bundle.key_pem = key),
+                None => Ok(()),
+            };
             let out = this.out.clone();
             let id = job_id.clone();
             let mut progress = move |step: DeployStep, detail: &str| {
@@ -146,7 +215,10 @@ impl Deployments {
                     detail: detail.to_owned(),
                 }));
             };
-            let outcome = match driver_for(&this.config, &this.host, &this.ledger, &endpoint) {
+            let driver = paired
+                .map_err(|e| Error::NotConfigured(e.to_string()))
+                .and_then(|()| driver_for(&this.config, &this.host, &this.ledger, &endpoint));
+            let outcome = match driver {
                 Ok(driver) => {
                     execute(
                         &this.host,
@@ -188,6 +260,10 @@ impl Deployments {
                 }
             };
             tracing::info!(job = %job_id, phase = ?outcome.phase, "deployment ended: {}", outcome.detail);
+            if let Some(id) = pending_key.filter(|_| outcome.phase == Phase::Committed) {
+                // The key now lives where the deployment put it.
+                this.pending_keys.remove(&id);
+            }
             if let Some(record) = this.journal.load(&job_id) {
                 let _ = this
                     .out
@@ -222,6 +298,7 @@ impl Deployments {
                     ok,
                     detail,
                     outcome: None,
+                    csr_pem: None,
                 }))
                 .await;
         });

@@ -26,7 +26,7 @@ use settings::AlertSettings;
 
 use outbox::email_row;
 pub use outbox::{send_due, test_email};
-pub use rules::{RolloutProblem, check, rollout_problem};
+pub use rules::{RenewalProblem, RolloutProblem, check, renewal_problem, rollout_problem};
 pub use saved::{effective, password, save};
 
 const DAY: i64 = 86_400;

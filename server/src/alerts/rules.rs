@@ -296,44 +296,102 @@ pub struct RolloutProblem<'a> {
 }
 
 pub async fn rollout_problem(alerts: &Alerts, problem: &RolloutProblem<'_>) -> Result<()> {
+    mail_problem(
+        alerts,
+        &format!("rollout:{}:{}", problem.rollout_id, problem.target_id),
+        problem.groups,
+        |base| Line {
+            host_id: problem.host_id,
+            hostname: problem.hostname.to_owned(),
+            endpoint: problem.endpoint.to_owned(),
+            certificate: None,
+            not_after: None,
+            days_left: None,
+            fix: format!(
+                "{}\nSee {base}/rollouts/{} for every step; fix the cause and start a new rollout.",
+                problem.detail, problem.rollout_id
+            ),
+        },
+        format!(
+            "[certfleet] rollout {}: {} {} on {}",
+            problem.rollout_id,
+            problem.endpoint,
+            problem.outcome.label(),
+            problem.hostname
+        ),
+        "A deployment of a renewed certificate did not go through.",
+    )
+    .await
+}
+
+/// A renewal the console could not obtain (refused by policy, the host or the CA) or whose
+/// rollout did not verify, mailed at once (once per renewal).
+#[derive(Debug)]
+pub struct RenewalProblem<'a> {
+    pub issuance_id: i64,
+    pub host_id: i64,
+    pub hostname: &'a str,
+    pub groups: &'a [String],
+    pub endpoint: &'a str,
+    pub detail: &'a str,
+}
+
+pub async fn renewal_problem(alerts: &Alerts, problem: &RenewalProblem<'_>) -> Result<()> {
+    mail_problem(
+        alerts,
+        &format!("renewal:{}", problem.issuance_id),
+        problem.groups,
+        |base| Line {
+            host_id: problem.host_id,
+            hostname: problem.hostname.to_owned(),
+            endpoint: problem.endpoint.to_owned(),
+            certificate: None,
+            not_after: None,
+            days_left: None,
+            fix: format!(
+                "{}\nThe certificate in use stays in place. See {base}/hosts/{} for the \
+                 endpoint; fix the cause and use Renew now, or wait for the next try.",
+                problem.detail, problem.host_id
+            ),
+        },
+        format!(
+            "[certfleet] renewal of {} on {} failed",
+            problem.endpoint, problem.hostname
+        ),
+        "certfleet could not renew a certificate by itself.",
+    )
+    .await
+}
+
+/// One email about one problem, raised once under `key`, to the groups' recipients.
+async fn mail_problem(
+    alerts: &Alerts,
+    key: &str,
+    groups: &[String],
+    line: impl FnOnce(&str) -> Line,
+    subject: String,
+    intro: &str,
+) -> Result<()> {
     let settings = effective(alerts).await;
-    let recipients = settings.recipients_for(problem.groups);
+    let recipients = settings.recipients_for(groups);
     if recipients.is_empty() {
         return Ok(());
     }
     let base = base_url(alerts, &settings);
-    let key = format!("rollout:{}:{}", problem.rollout_id, problem.target_id);
-    let line = Line {
-        host_id: problem.host_id,
-        hostname: problem.hostname.to_owned(),
-        endpoint: problem.endpoint.to_owned(),
-        certificate: None,
-        not_after: None,
-        days_left: None,
-        fix: format!(
-            "{}\nSee {base}/rollouts/{} for every step; fix the cause and start a new rollout.",
-            problem.detail, problem.rollout_id
-        ),
-    };
+    let line = line(&base);
     let email = NewEmail {
-        idempotency_key: key.clone(),
+        idempotency_key: key.to_owned(),
         recipients,
         ..email_row(render::email(
             &base,
-            format!(
-                "[certfleet] rollout {}: {} {} on {}",
-                problem.rollout_id,
-                problem.endpoint,
-                problem.outcome.label(),
-                problem.hostname
-            ),
-            "A deployment of a renewed certificate did not go through.",
+            subject,
+            intro,
             &[(String::new(), vec![line])],
         ))
     };
     alerts
         .store
-        .raise_alert(&key, alerts.now_secs(), AlertAction::Email(&email))
+        .raise_alert(key, alerts.now_secs(), AlertAction::Email(&email))
         .await?;
     Ok(())
 }

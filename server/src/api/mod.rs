@@ -38,6 +38,10 @@ where
             post(handlers::accept_endpoint),
         )
         .route(
+            "/api/v1/hosts/{id}/endpoints/renew",
+            post(renewals::renew_now),
+        )
+        .route(
             "/api/v1/hosts/{id}/endpoints/clients",
             post(handlers::attach_clients).delete(handlers::detach_clients),
         )
@@ -54,6 +58,8 @@ where
             "/api/v1/renewals",
             get(renewals::list).post(renewals::upload),
         )
+        .route("/api/v1/renewals/schedule", get(renewals::schedule))
+        .route("/api/v1/renewals/issued", get(renewals::issuances))
         .route("/api/v1/renewals/{id}", get(renewals::one))
         .route("/api/v1/renewals/{id}/plan", get(rollouts::plan))
         .route("/api/v1/renewals/{id}/preflight", post(rollouts::preflight))

@@ -4,7 +4,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
-use crate::console::{Caller, Console, Operator, RenewalRow, UploadRequest, Viewer};
+use crate::console::{
+    Caller, Console, IssuanceRow, Operator, RenewalRow, ScheduledRenewal, UploadRequest, Viewer,
+};
 use crate::error::ApiError;
 
 pub async fn upload(
@@ -31,4 +33,41 @@ pub async fn one(
     Path(id): Path<i64>,
 ) -> Result<Json<RenewalRow>, ApiError> {
     Ok(Json(console.renewal(caller.can::<Viewer>()?, id).await?))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenewNowRequest {
+    endpoint_key: String,
+}
+
+/// Renew one endpoint now by its group's policy (the key made on its host).
+pub async fn renew_now(
+    State(console): State<Console>,
+    caller: Caller,
+    Path(host_id): Path<i64>,
+    Json(body): Json<RenewNowRequest>,
+) -> Result<(StatusCode, Json<IssuanceRow>), ApiError> {
+    let row = console
+        .renew_now(caller.can::<Operator>()?, host_id, &body.endpoint_key)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(row)))
+}
+
+/// Every endpoint under a renewal policy, with when it renews and its last renewal.
+pub async fn schedule(
+    State(console): State<Console>,
+    caller: Caller,
+) -> Result<Json<Vec<ScheduledRenewal>>, ApiError> {
+    Ok(Json(
+        console.renewal_schedule(caller.can::<Viewer>()?).await?,
+    ))
+}
+
+/// The renewals the console obtained itself, newest first.
+pub async fn issuances(
+    State(console): State<Console>,
+    caller: Caller,
+) -> Result<Json<Vec<IssuanceRow>>, ApiError> {
+    Ok(Json(console.issuances(caller.can::<Viewer>()?, 200).await?))
 }

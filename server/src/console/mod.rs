@@ -11,6 +11,7 @@ mod caller;
 mod certificates;
 mod error;
 mod hosts;
+mod issuance;
 mod metrics;
 mod preflight;
 mod renewals;
@@ -33,7 +34,8 @@ pub use certificates::{
 };
 pub use error::{Error, Refusal, Result};
 pub use hosts::{EndpointRow, HostDetail, HostView, ManualStep};
-pub use renewals::{RenewalRow, UploadRequest};
+pub use issuance::{SCHEDULER, ScheduledRenewal};
+pub use renewals::{IssuanceRow, RenewalRow, UploadRequest};
 pub use rollouts::{
     Control, HostVerdict, Proposal, RolloutRequest, RolloutRow, RolloutView, TargetChoice,
     TargetRow,
@@ -78,6 +80,8 @@ pub struct Console {
     addresses: Addresses,
     /// Wakes the rollout scheduler when a rollout is created or steered.
     rollout_wake: Arc<Notify>,
+    /// Wakes the renewal scheduler when a person asks for a renewal now.
+    renewal_wake: Arc<Notify>,
     alerts: Alerts,
     logins: LoginGuard,
 }
@@ -97,6 +101,7 @@ pub struct ConsoleParts {
     pub clock: Clock,
     pub addresses: Addresses,
     pub rollout_wake: Arc<Notify>,
+    pub renewal_wake: Arc<Notify>,
     pub alerts: Alerts,
     pub logins: LoginGuard,
 }
@@ -116,6 +121,7 @@ impl Console {
             clock: parts.clock,
             addresses: parts.addresses,
             rollout_wake: parts.rollout_wake,
+            renewal_wake: parts.renewal_wake,
             alerts: parts.alerts,
             logins: parts.logins,
         }

@@ -20,6 +20,11 @@ use super::Console;
 use super::Error;
 use super::trust_first::{self, ClientTrust, TrustNeed};
 
+/// An agent driver deploys to endpoints of this kind.
+pub(super) fn deployable(kind: EndpointKind) -> bool {
+    purpose_of(kind).is_some()
+}
+
 /// What certkit judges an endpoint kind's renewal for; `None`: no agent driver deploys it.
 fn purpose_of(kind: EndpointKind) -> Option<Purpose> {
     match kind {
@@ -86,7 +91,7 @@ fn endpoint_host(use_: &EndpointUse) -> Option<&str> {
 
 /// Endpoints whose names another host served first, and that no operator accepted: the
 /// owning host's name, by (host id, endpoint key).
-async fn contested(
+pub(super) async fn contested(
     console: &Console,
     uses: &[EndpointUse],
 ) -> Result<HashMap<(i64, String), String>, Error> {
@@ -189,6 +194,17 @@ pub async fn plan(console: &Console, renewal_id: i64) -> Result<Vec<Proposal>, E
                 "certfleet cannot deploy to {} endpoints yet",
                 use_.kind
             )),
+        }
+        if renewal
+            .key_agent_id
+            .as_ref()
+            .is_some_and(|keeper| *keeper != use_.agent_id)
+        {
+            problems.push(
+                "this renewal's key was made on another host and never left it: renew this \
+                 endpoint on its own (Renew now)"
+                    .into(),
+            );
         }
         if use_.sha256.is_empty() {
             notes.push("no certificate yet: the rollout creates the site".into());

@@ -219,6 +219,9 @@ pub async fn upload(
     let id = console
         .store
         .insert_renewal(&NewRenewal {
+            source: certfleet_store::RenewalSource::Upload,
+            key_agent_id: None,
+            pending_key: None,
             sha256: &sha256,
             thumbprint: &leaf.thumbprint.to_string(),
             subject: &leaf.subject,

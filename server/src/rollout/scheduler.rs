@@ -313,8 +313,11 @@ async fn drive(
     }
     if !to_send.is_empty() {
         let renewal = rollouts.store.renewal(rollout.renewal_id).await?;
-        // The key is opened only for a deployment: a client's trust step carries none.
-        let key_pem = if to_send.iter().any(|t| t.action == TargetAction::Deploy) {
+        // The key is opened only for a deployment: a client's trust step carries none, and
+        // a key made on its host stays there (the job names it instead).
+        let key_pem = if renewal.pending_key.is_none()
+            && to_send.iter().any(|t| t.action == TargetAction::Deploy)
+        {
             let sealed = rollouts
                 .store
                 .renewal_sealed_key(rollout.renewal_id)
@@ -327,6 +330,18 @@ async fn drive(
         } else {
             None
         };
+        // A renewal whose key one host keeps goes to that host only (the plan offers it to
+        // no other; this holds even if a target was written some other way).
+        let to_send: Vec<&TargetRow> = to_send
+            .into_iter()
+            .filter(|t| {
+                t.action != TargetAction::Deploy
+                    || renewal
+                        .key_agent_id
+                        .as_ref()
+                        .is_none_or(|keeper| *keeper == t.agent_id)
+            })
+            .collect();
         // Recorded before they are sent, in one transaction: a crash in between re-sends
         // the same job ids.
         let sends: Vec<(i64, String, bool)> = to_send
@@ -347,24 +362,29 @@ async fn drive(
                 continue;
             }
             let id = job_id(t);
-            let action = match (t.action, &key_pem) {
-                (TargetAction::Deploy, Some(key_pem)) => JobAction::Deploy {
-                    endpoint: t.endpoint_key.clone(),
-                    chain_pem: renewal.chain_pem.clone(),
-                    key_pem: key_pem.clone(),
-                    sha256: renewal.sha256.clone(),
-                },
+            let action = match (t.action, &key_pem, &renewal.pending_key) {
+                (TargetAction::Deploy, key_pem, pending_key)
+                    if key_pem.is_some() || pending_key.is_some() =>
+                {
+                    JobAction::Deploy {
+                        endpoint: t.endpoint_key.clone(),
+                        chain_pem: renewal.chain_pem.clone(),
+                        key_pem: key_pem.clone(),
+                        sha256: renewal.sha256.clone(),
+                        pending_key: pending_key.clone(),
+                    }
+                }
                 // With the upload's root: it may be what the client must trust.
-                (TargetAction::Trust, _) => JobAction::Trust {
+                (TargetAction::Trust, _, _) => JobAction::Trust {
                     endpoint: t.endpoint_key.clone(),
                     chain_pem: format!("{}{}", renewal.chain_pem, renewal.root_pem),
                     sha256: t.trust_sha256.clone().unwrap_or_default(),
                 },
-                (TargetAction::Untrust, _) => JobAction::Untrust {
+                (TargetAction::Untrust, _, _) => JobAction::Untrust {
                     endpoint: t.endpoint_key.clone(),
                     sha256: t.trust_sha256.clone().unwrap_or_default(),
                 },
-                (TargetAction::Deploy, None) => continue,
+                (TargetAction::Deploy, _, _) => continue,
             };
             let frame = certfleet_proto::encode(
                 &uuid::Uuid::new_v4().to_string(),
