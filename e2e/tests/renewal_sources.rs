@@ -133,3 +133,153 @@ fn an_endpoint_past_its_renewal_point_is_renewed_by_the_internal_ca_with_no_clic
     apache.stop();
     Ok(())
 }
+
+fn endpoint_count(api: &Api) -> usize {
+    api.get("/api/v1/hosts")
+        .ok()
+        .and_then(|r| r.body.as_array().cloned())
+        .map(|hosts| hosts.len())
+        .unwrap_or_default()
+}
+
+#[test]
+fn names_outside_the_policy_or_claimed_by_another_host_get_nothing_issued_and_are_mailed()
+-> anyhow::Result<()> {
+    if !Apache::available() {
+        eprintln!("skipped: apache2 is not installed");
+        return Ok(());
+    }
+    let temp = tempfile::tempdir()?;
+    let ca = TestCa::new("Old CA");
+    let smtp_port = free_port()?;
+    let smtp = certfleet_e2e::smtp::SmtpListener::start(temp.path(), smtp_port)?;
+    let smtp_port = smtp_port.to_string();
+    let policy = policy("\"example.test\"");
+    let console = Console::start_with_env(
+        &temp.path().join("console"),
+        &[
+            ("CERTFLEET_RENEWALS__CHECK_SECS", "1"),
+            ("CERTFLEET_RENEWALS__POLICY", &policy),
+            ("CERTFLEET_ALERTS__SMTP__HOST", "127.0.0.1"),
+            ("CERTFLEET_ALERTS__SMTP__PORT", &smtp_port),
+            ("CERTFLEET_ALERTS__SMTP__SECURITY", "none"),
+            ("CERTFLEET_ALERTS__SMTP__FROM", "certfleet@example.test"),
+            ("CERTFLEET_ALERTS__RECIPIENTS", r#"["ops@example.test"]"#),
+            ("CERTFLEET_ALERTS__DIGEST_AT", "off"),
+            ("CERTFLEET_ALERTS__SEND_SECS", "1"),
+        ],
+    )?;
+    let api = Api::admin(&console)?;
+    // The first host to serve esync.example.test owns the name; a second host that claims
+    // it later, and a host whose name is outside the policy's domains, are both due.
+    let first_cert = ca.server(&[NAME], 20);
+    let mut first = Apache::start(
+        &temp.path().join("a1"),
+        free_port()?,
+        NAME,
+        &first_cert,
+        &ca.pem,
+    )?;
+    let _a1 = Agent::start(&console, &temp.path().join("g1"), &first.agent_config(None))?;
+    wait_for("the first host", Duration::from_secs(30), || {
+        (endpoint_count(&api) == 1).then_some(())
+    })?;
+    let second_cert = ca.server(&[NAME], 20);
+    let mut second = Apache::start(
+        &temp.path().join("a2"),
+        free_port()?,
+        NAME,
+        &second_cert,
+        &ca.pem,
+    )?;
+    let _a2 = Agent::start(
+        &console,
+        &temp.path().join("g2"),
+        &second.agent_config(None),
+    )?;
+    let outside_name = "files.other.test";
+    let outside_cert = ca.server(&[outside_name], 20);
+    let mut outside = Apache::start(
+        &temp.path().join("a3"),
+        free_port()?,
+        outside_name,
+        &outside_cert,
+        &ca.pem,
+    )?;
+    let _a3 = Agent::start(
+        &console,
+        &temp.path().join("g3"),
+        &outside.agent_config(None),
+    )?;
+
+    let ended = wait_for("three renewals to end", Duration::from_secs(120), || {
+        let all = issuances(&api);
+        (all.len() == 3
+            && all
+                .iter()
+                .all(|i| i["state"] == "verified" || i["state"] == "failed"))
+        .then_some(all)
+    })
+    .map_err(|e| anyhow::anyhow!("{e}: {:?}\n{}", issuances(&api), console.log_text()))?;
+    let by_state = |state: &str| -> Vec<String> {
+        ended
+            .iter()
+            .filter(|i| i["state"] == state)
+            .map(|i| i["detail"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(by_state("verified").len(), 1, "{ended:?}");
+    let failed = by_state("failed");
+    assert_eq!(failed.len(), 2, "{ended:?}");
+    assert!(
+        failed
+            .iter()
+            .any(|d| d.contains("served these names first")),
+        "{failed:?}"
+    );
+    assert!(
+        failed
+            .iter()
+            .any(|d| d.contains(outside_name) && d.contains("allowed_domains")),
+        "{failed:?}"
+    );
+    // Nothing was issued for them: each still serves its old certificate.
+    let served = |apache: &Apache| {
+        served_sha256(
+            std::net::SocketAddr::from(([127, 0, 0, 1], apache.port)),
+            if apache.port == outside.port {
+                outside_name
+            } else {
+                NAME
+            },
+            &ca.pem,
+        )
+    };
+    assert_eq!(served(&second)?, second_cert.sha256);
+    assert_eq!(served(&outside)?, outside_cert.sha256);
+    assert!(
+        served(&first).is_err(),
+        "the first host was renewed by the issuing CA"
+    );
+
+    // Each refusal is mailed once, and not retried before retry_after_secs.
+    let mails = wait_for("two renewal emails", Duration::from_secs(60), || {
+        let m: Vec<String> = smtp
+            .messages()
+            .into_iter()
+            .filter(|m| certfleet_e2e::smtp::subject(m).contains("renewal of"))
+            .collect();
+        (m.len() >= 2).then_some(m)
+    })?;
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        issuances(&api).len(),
+        3,
+        "a refused renewal was started again"
+    );
+    first.stop();
+    second.stop();
+    outside.stop();
+    Ok(())
+}
