@@ -47,7 +47,7 @@ ensure_mail_listener() {
 }
 
 # The end-to-end tests: Debian's apache2, chromium and chromedriver, aiosmtpd as the SMTP
-# server that alert emails go to, and for the Windows agent's lane wine64 and MinGW (ring's C
+# server that alert emails go to, pebble as the ACME CA, and for the Windows agent's lane wine64 and MinGW (ring's C
 # code for the Windows build, and the ProcessPrng shim Wine 8.0 lacks).
 ensure_test_packages() {
   local need=()
@@ -60,6 +60,8 @@ ensure_test_packages() {
   # The client-trust tests run the real update-ca-certificates (and its openssl rehash).
   [ -x /usr/sbin/update-ca-certificates ] || need+=(ca-certificates)
   command -v openssl >/dev/null || need+=(openssl)
+  # ACME renewals are tested against Debian's pebble and pebble-challtestsrv on loopback.
+  [ -x /usr/bin/pebble ] && [ -x /usr/bin/pebble-challtestsrv ] || need+=(pebble)
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 }
 

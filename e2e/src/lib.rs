@@ -9,6 +9,7 @@ pub mod apache;
 pub mod api;
 pub mod browser;
 pub mod listener;
+pub mod pebble;
 pub mod pki;
 pub mod smtp;
 pub mod swarm;

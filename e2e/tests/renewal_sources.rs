@@ -283,3 +283,130 @@ fn names_outside_the_policy_or_claimed_by_another_host_get_nothing_issued_and_ar
     outside.stop();
     Ok(())
 }
+
+/// One eSync Apache renewed over ACME by pebble, with the policy's `challenge`; the DNS hook
+/// when it is dns-01.
+fn renewed_over_acme(challenge: &str) -> anyhow::Result<()> {
+    use certfleet_e2e::pebble::Pebble;
+    if !Apache::available() || !Pebble::available() {
+        eprintln!("skipped: apache2 or pebble is not installed");
+        return Ok(());
+    }
+    let temp = tempfile::tempdir()?;
+    let http_port = free_port()?;
+    let pebble = Pebble::start(&temp.path().join("pebble"), http_port)?;
+    let ca = TestCa::new("Old CA");
+    let old = ca.server(&[NAME], 20);
+    let policy = format!(
+        "[{{group = \"esync\", source = \"acme\", challenge = \"{challenge}\", \
+         renew_before_days = 30, allowed_domains = [\"example.test\"]}}]"
+    );
+    let ca_file = pebble.ca_file.display().to_string();
+    let hook = pebble.dns_hook(temp.path())?;
+    let hook_toml = format!(
+        "[{}]",
+        hook.iter()
+            .map(|a| format!("{a:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let console = Console::start_with_env(
+        &temp.path().join("console"),
+        &[
+            ("CERTFLEET_RENEWALS__CHECK_SECS", "1"),
+            ("CERTFLEET_RENEWALS__POLICY", &policy),
+            ("CERTFLEET_ACME__DIRECTORY", &pebble.directory),
+            ("CERTFLEET_ACME__CA_FILE", &ca_file),
+            ("CERTFLEET_ACME__CONTACT", r#"["mailto:ops@example.test"]"#),
+            ("CERTFLEET_ACME__DNS_HOOK", &hook_toml),
+            ("CERTFLEET_ACME__DNS_PROPAGATION_SECS", "0"),
+        ],
+    )?;
+    let api = Api::admin(&console)?;
+    let mut apache = Apache::start(
+        &temp.path().join("apache"),
+        free_port()?,
+        NAME,
+        &old,
+        &ca.pem,
+    )?;
+    let agent_dir = temp.path().join("agent");
+    // The agent answers HTTP-01 where pebble looks (port 80 in production).
+    let config = format!(
+        "acme_http_listen = \"127.0.0.1:{http_port}\"\n{}",
+        apache.agent_config(None)
+    );
+    let agent = Agent::start(&console, &agent_dir, &config)?;
+    let logs = || {
+        format!(
+            "console log:\n{}\nagent log:\n{}",
+            console.log_text(),
+            agent.log_text()
+        )
+    };
+    let done = wait_for("the ACME renewal to end", Duration::from_secs(180), || {
+        issuances(&api)
+            .into_iter()
+            .find(|i| i["state"] == "verified" || i["state"] == "failed")
+    })
+    .map_err(|e| anyhow::anyhow!("{e}: {:?}\n{}", issuances(&api), logs()))?;
+    assert_eq!(done["state"], "verified", "{done}\n{}", logs());
+    let renewal = api
+        .get(&format!("/api/v1/renewals/{}", done["renewal_id"]))?
+        .body;
+    assert_eq!(renewal["source"], "acme", "{renewal}");
+    assert!(
+        renewal["issuer"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Pebble"),
+        "{renewal}"
+    );
+    // Verified on the wire against pebble's root of this run, and nothing else.
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], apache.port));
+    let served = served_sha256(address, NAME, &pebble.root_pem()?)?;
+    assert_eq!(Some(served.as_str()), renewal["sha256"].as_str());
+    let pending: Vec<_> = std::fs::read_dir(agent_dir.join("pending-keys"))?
+        .flatten()
+        .collect();
+    assert!(pending.is_empty(), "{pending:?}");
+    let hook_calls =
+        std::fs::read_to_string(temp.path().join("dns-hook.py.calls")).unwrap_or_default();
+    if challenge == "dns-01" {
+        let record = format!("_acme-challenge.{NAME}");
+        assert_eq!(
+            hook_calls,
+            format!("present {record}\ncleanup {record}\n"),
+            "the hook set the record and took it away"
+        );
+    } else {
+        assert!(
+            hook_calls.is_empty(),
+            "http-01 ran the DNS hook: {hook_calls}"
+        );
+        // The challenge listener closed once the order was done.
+        wait_for(
+            "the challenge listener to close",
+            Duration::from_secs(10),
+            || {
+                std::net::TcpStream::connect(("127.0.0.1", http_port))
+                    .is_err()
+                    .then_some(())
+            },
+        )?;
+    }
+    apache.stop();
+    Ok(())
+}
+
+#[test]
+fn an_endpoint_past_its_renewal_point_is_renewed_over_acme_with_http_01_answered_by_its_agent()
+-> anyhow::Result<()> {
+    renewed_over_acme("http-01")
+}
+
+#[test]
+fn an_endpoint_past_its_renewal_point_is_renewed_over_acme_with_dns_01_through_the_hook()
+-> anyhow::Result<()> {
+    renewed_over_acme("dns-01")
+}

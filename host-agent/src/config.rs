@@ -26,6 +26,10 @@ pub struct AgentConfig {
     /// Servers this machine (a client: BPA Platform, the Connector tool) must trust.
     #[serde(default)]
     pub trust: Vec<TrustTarget>,
+    /// Where ACME HTTP-01 challenges are answered while one is under way (default
+    /// `0.0.0.0:80`; the CA connects to port 80 of the name).
+    #[serde(default)]
+    pub acme_http_listen: Option<std::net::SocketAddr>,
 }
 
 fn default_rescan() -> u64 {

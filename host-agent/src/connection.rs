@@ -332,6 +332,15 @@ async fn session(
                             }
                             None => {}
                         }
+                        // Challenges change nothing on the host: answered every time asked.
+                        if let JobAction::ServeChallenge { endpoint, token, key_authorization } = job.action {
+                            jobs.deployments.serve_challenge(job.job_id, endpoint, token, key_authorization);
+                            continue;
+                        }
+                        if let JobAction::EndChallenge { token } = &job.action {
+                            jobs.deployments.end_challenge(token);
+                            continue;
+                        }
                         // Asked again, a key request answers from the key it kept.
                         if let JobAction::KeyRequest { endpoint, key_type, names } = job.action {
                             tracing::info!(job = %job.job_id, %endpoint, "making a {key_type} key");
@@ -380,7 +389,9 @@ async fn session(
                                 }, pending_key);
                             }
                             // Handled above, before the replay check.
-                            JobAction::KeyRequest { .. } => {}
+                            JobAction::KeyRequest { .. }
+                            | JobAction::ServeChallenge { .. }
+                            | JobAction::EndChallenge { .. } => {}
                             JobAction::Trust { endpoint, chain_pem, sha256 } => {
                                 tracing::info!(job = %job.job_id, %endpoint, "trusting {sha256}");
                                 let key = deploy::trust::Change::Install.key(&endpoint);

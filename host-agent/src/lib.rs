@@ -2,6 +2,7 @@
 //! deploy executor and its drivers, the host's platform layer) for its binary, its tests
 //! and its fuzz targets. The binary (`main.rs`) is only the command line.
 
+pub mod acme_http;
 pub mod config;
 pub mod connection;
 pub mod deploy;

@@ -49,6 +49,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Renewals the console obtains itself, by host group's policy.
     pub renewals: crate::policy::RenewalsConfig,
+    /// The ACME CA for policies with `source = "acme"`.
+    pub acme: crate::acme::AcmeConfig,
 }
 
 /// `[metrics]`: a bearer token for a scraper (Prometheus) that has no console account.
@@ -85,6 +87,7 @@ impl Default for Config {
             alerts: crate::alerts::settings::AlertSettings::default(),
             metrics: MetricsConfig::default(),
             renewals: crate::policy::RenewalsConfig::default(),
+            acme: crate::acme::AcmeConfig::default(),
         }
     }
 }
@@ -171,6 +174,18 @@ impl Config {
         self.renewals
             .check()
             .map_err(|e| anyhow::anyhow!("[renewals]: {e}"))?;
+        self.acme
+            .check()
+            .map_err(|e| anyhow::anyhow!("[acme]: {e}"))?;
+        if self.acme.dns_hook.is_empty()
+            && self
+                .renewals
+                .policy
+                .iter()
+                .any(|p| p.challenge == crate::acme::Challenge::Dns01)
+        {
+            bail!("[renewals]: a policy uses dns-01 but [acme] dns_hook is not set");
+        }
         Ok(())
     }
 

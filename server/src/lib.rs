@@ -1,6 +1,7 @@
 //! The certfleet console: configuration, data folder, internal PKI, the agent gateway
 //! (enrolment and mTLS WebSockets), the JSON API and metrics. `main.rs` is only the CLI.
 
+pub mod acme;
 pub mod addresses;
 pub mod alerts;
 pub mod api;

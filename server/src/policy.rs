@@ -42,7 +42,8 @@ pub enum Purpose {
 pub struct Policy {
     /// The host group (an agent's `groups`, or a label set in the UI).
     pub group: String,
-    /// `internal_ca` or `acme`; `upload` (the default) leaves renewals to people.
+    /// `internal_ca` or `acme` (the `[acme]` directory); `upload` (the default) leaves
+    /// renewals to people.
     #[serde(default = "upload")]
     pub source: RenewalSource,
     #[serde(default = "ecdsa")]
@@ -60,6 +61,10 @@ pub struct Policy {
     /// below one); the internal CA is constrained to them.
     #[serde(default)]
     pub allowed_domains: Vec<String>,
+    /// For `acme`: `http-01` (the host answers on port 80; the default) or `dns-01` (the
+    /// console's `[acme] dns_hook`).
+    #[serde(default)]
+    pub challenge: crate::acme::Challenge,
 }
 
 fn upload() -> RenewalSource {
@@ -97,12 +102,6 @@ impl RenewalsConfig {
             {
                 return Err(format!(
                     "{at}: renew_before_days must be at least 1 and less than validity_days"
-                ));
-            }
-            if p.source == RenewalSource::Acme {
-                return Err(format!(
-                    "{at}: source = \"acme\" is not in this version yet; use internal_ca for \
-                     internal names, or upload"
                 ));
             }
             if p.source != RenewalSource::Upload && p.allowed_domains.is_empty() {
@@ -248,10 +247,6 @@ mod tests {
             (
                 "[[policy]]\ngroup = \"a\"\nsource = \"upload\"\n[[policy]]\ngroup = \"a\"",
                 "one policy",
-            ),
-            (
-                "[[policy]]\ngroup = \"a\"\nsource = \"acme\"\nallowed_domains = [\"x.com\"]",
-                "not in this version",
             ),
         ];
         for (text, needle) in bad {

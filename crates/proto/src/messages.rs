@@ -285,6 +285,16 @@ pub enum JobAction {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pending_key: Option<String>,
     },
+    /// Answer an ACME HTTP-01 challenge for one endpoint's name: serve `key_authorization` at
+    /// `/.well-known/acme-challenge/<token>` on the agent's challenge listener until
+    /// `end_challenge` or ten minutes. The result says whether it is being served.
+    ServeChallenge {
+        endpoint: String,
+        token: String,
+        key_authorization: String,
+    },
+    /// Stop serving a challenge token (validated, or given up).
+    EndChallenge { token: String },
     /// Make a new private key for one endpoint, keep it pending on this host and answer with
     /// a certificate request only (`JobResult::csr_pem`). Asked again with the same job id
     /// (the console restarted before it had the certificate), the kept key answers again.

@@ -189,6 +189,28 @@ fn console_messages() -> Vec<(&'static str, ConsoleMessage)> {
             ),
         ),
         (
+            "job_serve_challenge",
+            job(
+                "challenge-1",
+                JobAction::ServeChallenge {
+                    endpoint: "apache:/etc/apache2/sites-enabled/esync.conf:443".into(),
+                    token: "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA".into(),
+                    key_authorization:
+                        "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI"
+                            .into(),
+                },
+            ),
+        ),
+        (
+            "job_end_challenge",
+            job(
+                "challenge-1-end",
+                JobAction::EndChallenge {
+                    token: "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA".into(),
+                },
+            ),
+        ),
+        (
             "job_key_request",
             job(
                 "key-00000000-0000-4000-8000-000000000002",

@@ -99,6 +99,7 @@ pub struct Deployments {
     host: Host,
     ledger: Ledger,
     pending_keys: PendingKeys,
+    challenges: crate::acme_http::Challenges,
 }
 
 impl std::fmt::Debug for Deployments {
@@ -122,6 +123,7 @@ impl Deployments {
             host,
             ledger,
             pending_keys,
+            challenges: crate::acme_http::Challenges::default(),
             journal,
             config,
             one_at_a_time: Arc::new(Mutex::new(())),
@@ -186,6 +188,50 @@ impl Deployments {
             };
             let _ = this.out.send(AgentMessage::JobResult(result)).await;
         });
+    }
+
+    /// Answers an ACME HTTP-01 challenge for one of this host's endpoints; the result says
+    /// whether it is served.
+    pub fn serve_challenge(
+        &self,
+        job_id: String,
+        endpoint: String,
+        token: String,
+        key_authorization: String,
+    ) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let listen = this
+                .config
+                .acme_http_listen
+                .unwrap_or(crate::acme_http::DEFAULT_LISTEN);
+            let served = match driver_for(&this.config, &this.host, &this.ledger, &endpoint) {
+                Ok(_) => this
+                    .challenges
+                    .serve(listen, &token, &key_authorization)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let (ok, detail) = match served {
+                Ok(address) => (true, format!("answering the challenge on {address}")),
+                Err(e) => (false, e),
+            };
+            let _ = this
+                .out
+                .send(AgentMessage::JobResult(JobResult {
+                    job_id,
+                    ok,
+                    detail,
+                    outcome: None,
+                    csr_pem: None,
+                }))
+                .await;
+        });
+    }
+
+    pub fn end_challenge(&self, token: &str) {
+        self.challenges.end(token);
     }
 
     /// Starts a deployment in the background; progress and the result go out through the

@@ -85,6 +85,7 @@ async fn server(scheme: &str) -> Server {
             allowed_issuers: Vec::new(),
         }],
         trust: Vec::new(),
+        acme_http_listen: None,
     };
     Server {
         host,

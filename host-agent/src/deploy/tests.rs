@@ -148,6 +148,7 @@ impl PemSetup {
             pem: vec![self.target.clone()],
             sage300: Vec::new(),
             trust: Vec::new(),
+            acme_http_listen: None,
         };
         let ledger = crate::trust::install::Ledger::at(self._dir.path());
         move |endpoint| jobs::reach_for(&config, &Host::native(), &ledger, endpoint)

@@ -9,14 +9,14 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use certfleet_proto::{ConsoleMessage, IssuanceState, Job, JobAction, RenewalSource};
+use certfleet_proto::{IssuanceState, JobAction, RenewalSource};
 use certfleet_store::{AuditAction, EndpointUse, IssuanceRow, NewIssuance, NewRenewal};
 use futures_util::StreamExt;
 use serde::Serialize;
 
+use super::obtain;
 use super::rollout_plan::{self, RolloutRequest, TargetChoice};
 use super::{Console, Error};
-use crate::issuing_ca::IssuingCa;
 use crate::policy::Policy;
 
 /// How long a host has to make its key and answer (an RSA key takes seconds).
@@ -244,38 +244,24 @@ async fn fail(console: &Console, row: &IssuanceRow, reason: &str) -> Result<(), 
 /// Asks the host for the request of the key it keeps for `row`; `None` when it is offline
 /// or does not answer in time (the next pass asks again, under the same id).
 async fn ask_for_request(console: &Console, row: &IssuanceRow) -> Option<Result<String, String>> {
-    if !console.registry.is_connected(&row.agent_id) {
-        return None;
-    }
-    let answer = console
-        .pending_checks
-        .expect(&row.request_id, &row.agent_id);
-    let frame = certfleet_proto::encode(
-        &uuid::Uuid::new_v4().to_string(),
-        &ConsoleMessage::Job(Job {
-            job_id: row.request_id.clone(),
-            action: JobAction::KeyRequest {
-                endpoint: row.endpoint_key.clone(),
-                key_type: row.key_type,
-                names: row.names.clone(),
-            },
-        }),
-    );
-    if !console.registry.try_send(&row.agent_id, frame) {
-        console.pending_checks.forget(&row.request_id);
-        return None;
-    }
-    match tokio::time::timeout(ANSWER_WITHIN, answer).await {
-        Ok(Ok(result)) => Some(match (result.ok, result.csr_pem) {
-            (true, Some(csr)) => Ok(csr),
-            (true, None) => Err("the host answered without a certificate request".into()),
-            (false, _) => Err(format!("the host refused to make a key: {}", result.detail)),
-        }),
-        _ => {
-            console.pending_checks.forget(&row.request_id);
-            None
-        }
-    }
+    let action = JobAction::KeyRequest {
+        endpoint: row.endpoint_key.clone(),
+        key_type: row.key_type,
+        names: row.names.clone(),
+    };
+    let result = obtain::ask(
+        console,
+        &row.agent_id,
+        &row.request_id,
+        action,
+        ANSWER_WITHIN,
+    )
+    .await?;
+    Some(match (result.ok, result.csr_pem) {
+        (true, Some(csr)) => Ok(csr),
+        (true, None) => Err("the host answered without a certificate request".into()),
+        (false, _) => Err(format!("the host refused to make a key: {}", result.detail)),
+    })
 }
 
 /// The policy that holds for a renewal's endpoint now (its groups may have changed).
@@ -284,15 +270,15 @@ fn policy_for<'a>(console: &'a Console, groups: &[String]) -> Option<&'a Policy>
 }
 
 /// Moves one renewal on as far as it can go now.
-async fn advance(console: &Console, ca: &tokio::sync::OnceCell<IssuingCa>, row: IssuanceRow) {
-    if let Err(e) = step(console, ca, &row).await {
+async fn advance(console: &Console, sources: &obtain::Sources, row: IssuanceRow) {
+    if let Err(e) = step(console, sources, &row).await {
         tracing::error!(renewal = row.id, "a renewal could not move on: {e}");
     }
 }
 
 async fn step(
     console: &Console,
-    ca: &tokio::sync::OnceCell<IssuingCa>,
+    sources: &obtain::Sources,
     row: &IssuanceRow,
 ) -> Result<(), Error> {
     match row.state {
@@ -306,42 +292,15 @@ async fn step(
                 )
                 .await;
             };
-            if row.source != RenewalSource::InternalCa {
-                return fail(
-                    console,
-                    row,
-                    "this console has no ACME account yet: set the policy's source to \
-                     internal_ca, or renew by upload",
-                )
-                .await;
-            }
             let csr = match ask_for_request(console, row).await {
                 None => return Ok(()),
                 Some(Err(reason)) => return fail(console, row, &reason).await,
                 Some(Ok(csr)) => csr,
             };
-            let domains = console.config.renewals.all_domains();
-            let ca = match ca
-                .get_or_try_init(|| {
-                    IssuingCa::load_or_create(&console.store, &console.kek, &domains, console.now())
-                })
-                .await
-            {
-                Ok(ca) => ca,
-                Err(e) => return fail(console, row, &e.to_string()).await,
-            };
-            let purposes = policy.purposes_for(kind_of(&row.endpoint_key));
-            let issued = match ca.issue(
-                &csr,
-                &row.names,
-                &purposes,
-                policy.validity_days,
-                console.now(),
-            ) {
-                Ok(issued) => issued,
-                Err(e) => return fail(console, row, &e.to_string()).await,
-            };
-            record(console, row, &issued).await
+            match obtain::certificate(console, sources, row, policy, &csr).await {
+                Ok(issued) => record(console, row, &issued).await,
+                Err(reason) => fail(console, row, &reason).await,
+            }
         }
         IssuanceState::Issued => {
             let Some(renewal_id) = row.renewal_id else {
@@ -439,7 +398,7 @@ async fn step(
 }
 
 /// The endpoint kind its key names (`sage300:…`, `apache:…`, `pem:…`).
-fn kind_of(endpoint_key: &str) -> certfleet_proto::EndpointKind {
+pub(super) fn kind_of(endpoint_key: &str) -> certfleet_proto::EndpointKind {
     endpoint_key
         .split(':')
         .next()
@@ -496,7 +455,7 @@ async fn record(
         tracing::info!(host = %row.hostname, endpoint = %row.endpoint_key, renewal = renewal_id, "certificate issued for a key kept on the host");
         // On to the rollout in the same pass.
         let row = console.store.issuance(row.id).await?;
-        Box::pin(step(console, &tokio::sync::OnceCell::new(), &row)).await?;
+        Box::pin(step(console, &obtain::Sources::default(), &row)).await?;
     }
     Ok(())
 }
@@ -546,10 +505,10 @@ pub async fn pass(console: &Console) -> Result<usize, Error> {
             Err(e) => return Err(e),
         }
     }
-    let ca = tokio::sync::OnceCell::new();
+    let sources = obtain::Sources::default();
     let active = console.store.active_issuances().await?;
     futures_util::stream::iter(active)
-        .for_each_concurrent(AT_ONCE, |row| advance(console, &ca, row))
+        .for_each_concurrent(AT_ONCE, |row| advance(console, &sources, row))
         .await;
     Ok(started)
 }

@@ -13,6 +13,7 @@ mod error;
 mod hosts;
 mod issuance;
 mod metrics;
+mod obtain;
 mod preflight;
 mod renewals;
 mod rollout_plan;
