@@ -112,10 +112,13 @@ impl AcmeConfig {
     }
 }
 
+/// Where the sealed ACME accounts are kept: one setting per directory URL.
+pub const ACCOUNT_SETTING_PREFIX: &str = "acme.account.";
+
 /// The setting that keeps the sealed account of a directory.
 fn account_setting(url: &str) -> String {
     format!(
-        "acme.account.{}",
+        "{ACCOUNT_SETTING_PREFIX}{}",
         hex::encode(&sha2::Sha256::digest(url.as_bytes())[..8])
     )
 }

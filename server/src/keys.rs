@@ -88,7 +88,13 @@ pub async fn load(dir: &DataDir, store: &Store, env: Option<&str>, now: i64) -> 
 /// Re-seals every secret under `new`. Returns how many were re-sealed.
 pub async fn reseal(store: &Store, old: &Kek, new: &Kek, now: i64) -> Result<usize> {
     let mut resealed = Vec::new();
-    for (place, sealed) in store.sealed_secrets(SEALED_SETTINGS).await? {
+    // ACME accounts are kept one per directory, each under a name of its own.
+    let accounts = store
+        .setting_names(crate::acme::ACCOUNT_SETTING_PREFIX)
+        .await?;
+    let mut settings: Vec<&str> = SEALED_SETTINGS.to_vec();
+    settings.extend(accounts.iter().map(String::as_str));
+    for (place, sealed) in store.sealed_secrets(&settings).await? {
         let plain = old.open(&sealed).with_context(|| {
             format!("{place:?} cannot be opened with the current key; nothing was changed")
         })?;

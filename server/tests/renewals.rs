@@ -246,15 +246,43 @@ async fn key_rotation_reseals_every_secret_and_a_crash_midway_is_finished_at_sta
         .set_setting(certfleet_server::alerts::PASSWORD, &smtp, 0)
         .await
         .expect("setting");
+    // An ACME account (one setting per directory) and the issuing CA's key are sealed too.
+    let account = serde_json::to_string(&old.seal(b"acme account").expect("seal")).expect("json");
+    store
+        .set_setting(
+            &format!("{}0123abcd", certfleet_server::acme::ACCOUNT_SETTING_PREFIX),
+            &account,
+            0,
+        )
+        .await
+        .expect("setting");
+    let ca_key = serde_json::to_string(&old.seal(b"ca key").expect("seal")).expect("json");
+    store
+        .set_setting(certfleet_server::issuing_ca::KEY_SETTING, &ca_key, 0)
+        .await
+        .expect("setting");
     let old_file = std::fs::read(data.path("kek.key")).expect("kek");
 
     let rotated = keys::rotate(&data, &store, None, None, 1)
         .await
         .expect("rotate");
-    assert_eq!(rotated.resealed, 3, "renewal key, SMTP password and canary");
+    assert_eq!(
+        rotated.resealed, 5,
+        "renewal key, SMTP password, ACME account, issuing CA key and canary"
+    );
+    let account = store
+        .setting(&format!(
+            "{}0123abcd",
+            certfleet_server::acme::ACCOUNT_SETTING_PREFIX
+        ))
+        .await
+        .expect("read")
+        .expect("kept");
+    let account: String = serde_json::from_str(&account).expect("json");
     assert_ne!(std::fs::read(data.path("kek.key")).expect("kek"), old_file);
     assert!(!data.path("kek.key.new").exists());
     let new = keys::load(&data, &store, None, 2).await.expect("load new");
+    assert_eq!(&new.open(&account).expect("open")[..], b"acme account");
     let sealed = store.renewal_sealed_key(id).await.expect("sealed");
     assert_eq!(&new.open(&sealed).expect("open")[..], b"the private key");
     assert!(old.open(&sealed).is_err(), "the old key no longer opens it");

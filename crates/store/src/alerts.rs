@@ -465,6 +465,17 @@ impl Store {
         )
     }
 
+    /// The names of the settings that start with `prefix`, in order.
+    pub async fn setting_names(&self, prefix: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar!(
+            r#"SELECT name AS "name!" FROM settings WHERE substr(name, 1, length(?1)) = ?1
+               ORDER BY name"#,
+            prefix
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Removes a setting; `false` when there was none.
     pub async fn delete_setting(&self, name: &str) -> Result<bool> {
         let done = sqlx::query!("DELETE FROM settings WHERE name = ?", name)
