@@ -130,6 +130,23 @@ fn an_endpoint_past_its_renewal_point_is_renewed_by_the_internal_ca_with_no_clic
             > time::OffsetDateTime::now_utc().unix_timestamp(),
         "{schedule}"
     );
+    // The Renewals page shows it, server-rendered, with the last renewal's state.
+    let page = api.page("/renewals")?;
+    assert_eq!(page.status, 200);
+    let table = page
+        .text
+        .split("id=\"schedule\"")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        table.contains(NAME) && table.contains("internal CA"),
+        "{}",
+        page.text
+    );
+    assert!(
+        table.contains("verified") && table.contains("Renew now"),
+        "{table}"
+    );
     apache.stop();
     Ok(())
 }
@@ -409,4 +426,107 @@ fn an_endpoint_past_its_renewal_point_is_renewed_over_acme_with_http_01_answered
 fn an_endpoint_past_its_renewal_point_is_renewed_over_acme_with_dns_01_through_the_hook()
 -> anyhow::Result<()> {
     renewed_over_acme("dns-01")
+}
+
+/// A TCP port that accepts and never answers: an ACME server that hangs.
+fn black_hole() -> anyhow::Result<(std::net::TcpListener, u16)> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    Ok((listener, port))
+}
+
+#[test]
+fn a_console_and_agent_killed_between_the_request_and_the_certificate_reuse_the_kept_key()
+-> anyhow::Result<()> {
+    use certfleet_e2e::pebble::Pebble;
+    if !Apache::available() || !Pebble::available() {
+        eprintln!("skipped: apache2 or pebble is not installed");
+        return Ok(());
+    }
+    let temp = tempfile::tempdir()?;
+    let http_port = free_port()?;
+    let pebble = Pebble::start(&temp.path().join("pebble"), http_port)?;
+    let (_hole, hole_port) = black_hole()?;
+    let ca = TestCa::new("Old CA");
+    let old = ca.server(&[NAME], 20);
+    let policy = "[{group = \"esync\", source = \"acme\", renew_before_days = 30, \
+                  allowed_domains = [\"example.test\"]}]";
+    let ca_file = pebble.ca_file.display().to_string();
+    let hanging = format!("https://127.0.0.1:{hole_port}/dir");
+    let mut console = Console::start_with_env(
+        &temp.path().join("console"),
+        &[
+            ("CERTFLEET_RENEWALS__CHECK_SECS", "1"),
+            ("CERTFLEET_RENEWALS__POLICY", policy),
+            ("CERTFLEET_ACME__DIRECTORY", &hanging),
+            ("CERTFLEET_ACME__CA_FILE", &ca_file),
+        ],
+    )?;
+    let api = Api::admin(&console)?;
+    let mut apache = Apache::start(
+        &temp.path().join("apache"),
+        free_port()?,
+        NAME,
+        &old,
+        &ca.pem,
+    )?;
+    let agent_dir = temp.path().join("agent");
+    let config = format!(
+        "acme_http_listen = \"127.0.0.1:{http_port}\"\n{}",
+        apache.agent_config(None)
+    );
+    let mut agent = Agent::start(&console, &agent_dir, &config)?;
+
+    // The host made and kept its key and sent its request; the CA hangs. Both die here.
+    let pending = agent_dir.join("pending-keys");
+    let kept = wait_for("the host's pending key", Duration::from_secs(60), || {
+        let entry = std::fs::read_dir(&pending)
+            .ok()?
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().ends_with(".key"))?;
+        Some((
+            entry.file_name(),
+            std::fs::read_to_string(entry.path()).ok()?,
+        ))
+    })?;
+    let requested = issuances(&api);
+    assert_eq!(requested.len(), 1, "{requested:?}");
+    assert_eq!(requested[0]["state"], "requested", "{requested:?}");
+    console.kill();
+    agent.kill();
+
+    // Back, with a CA that answers: the same renewal goes on under the same request, and the
+    // key the host deploys is the one it kept; nothing else was made.
+    let agent = Agent::run(&agent_dir)?;
+    console.restart_with_env(&[("CERTFLEET_ACME__DIRECTORY", &pebble.directory)])?;
+    let done = wait_for("the renewal to end", Duration::from_secs(180), || {
+        issuances(&api)
+            .into_iter()
+            .find(|i| i["state"] == "verified" || i["state"] == "failed")
+    })
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "{e}: {:?}\n{}\n{}",
+            issuances(&api),
+            console.log_text(),
+            agent.log_text()
+        )
+    })?;
+    assert_eq!(done["state"], "verified", "{done}\n{}", console.log_text());
+    assert_eq!(done["request_id"], requested[0]["request_id"], "{done}");
+    assert_eq!(issuances(&api).len(), 1);
+    let deployed = std::fs::read_to_string(apache.key_path())?;
+    assert_eq!(
+        pem::parse(&deployed)?.contents(),
+        pem::parse(&kept.1)?.contents(),
+        "the deployed key is the one kept before the crash ({:?})",
+        kept.0
+    );
+    assert_eq!(
+        std::fs::read_dir(&pending)?.count(),
+        0,
+        "the pending copy is gone"
+    );
+    apache.stop();
+    Ok(())
 }

@@ -118,6 +118,14 @@ impl PendingKeys {
                 // The key first: a request whose description exists always has its key.
                 self.write(&self.key_path(id), key.as_bytes())?;
                 self.write(&self.meta_path(id), &json)?;
+                // A newer request for the endpoint replaces an older one whose certificate
+                // never came (that renewal failed or was given up): one key per endpoint.
+                for other in self.ids() {
+                    if other != id && self.meta(&other).is_some_and(|m| m.endpoint == endpoint) {
+                        tracing::info!(endpoint, "discarded the pending key of request {other}");
+                        self.remove(&other);
+                    }
+                }
                 key
             }
         };
@@ -333,6 +341,19 @@ mod tests {
             material.keys[0].kind(),
             certfleet_certkit::KeyKind::Rsa { bits: 2048 }
         );
+    }
+
+    #[test]
+    fn a_new_request_for_an_endpoint_discards_the_older_pending_key() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let keys = PendingKeys::open(dir.path()).expect("open");
+        keys.request("key-5", "pem:b", KeyType::EcdsaP256, &names())
+            .expect("first");
+        keys.request("key-6", "pem:other", KeyType::EcdsaP256, &names())
+            .expect("other endpoint");
+        keys.request("key-7", "pem:b", KeyType::EcdsaP256, &names())
+            .expect("again");
+        assert_eq!(keys.ids(), vec!["key-6".to_owned(), "key-7".to_owned()]);
     }
 
     #[test]

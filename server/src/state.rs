@@ -74,6 +74,7 @@ impl AppState {
             registry: self.registry.clone(),
             pending_checks: self.pending_checks.clone(),
             wake: self.rollout_wake.clone(),
+            renewal_wake: self.renewal_wake.clone(),
             clock: self.clock.clone(),
             events: self.events.clone(),
             alerts: self.alerts(),

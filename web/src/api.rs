@@ -210,6 +210,21 @@ pub async fn start_rollout(form: RolloutForm) -> Result<i64, UiError> {
     Ok(id)
 }
 
+#[server(prefix = "/ui", endpoint = "renewal_schedule", output = crate::codec::Json)]
+pub async fn get_renewal_schedule() -> Result<(Vec<ScheduleItem>, bool), UiError> {
+    let (backend, viewer) = session(false).await?;
+    backend.renewal_schedule(&viewer).await
+}
+
+/// Renews one endpoint now, by its group's policy.
+#[server(prefix = "/ui", endpoint = "renew_now", output = crate::codec::Json)]
+pub async fn renew_now(host_id: i64, endpoint_key: String) -> Result<(), UiError> {
+    let (backend, viewer) = session(true).await?;
+    backend.renew_now(&viewer, host_id, &endpoint_key).await?;
+    redirect_plain_form("/renewals").await;
+    Ok(())
+}
+
 /// Accepts an endpoint the plan of renewal `renewal_id` shows as new.
 #[server(prefix = "/ui", endpoint = "accept_endpoint", output = crate::codec::Json)]
 pub async fn accept_endpoint(

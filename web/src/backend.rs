@@ -88,6 +88,15 @@ pub trait Backend: Send + Sync + 'static {
         viewer: &Viewer,
     ) -> Result<(Vec<RenewalItem>, Vec<RolloutItem>), UiError>;
     async fn renewal(&self, viewer: &Viewer, id: i64) -> Result<RenewalPage, UiError>;
+    /// Endpoints under a renewal policy, and whether the viewer may renew one now.
+    async fn renewal_schedule(&self, viewer: &Viewer)
+    -> Result<(Vec<ScheduleItem>, bool), UiError>;
+    async fn renew_now(
+        &self,
+        viewer: &Viewer,
+        host_id: i64,
+        endpoint_key: &str,
+    ) -> Result<(), UiError>;
     async fn start_rollout(&self, viewer: &Viewer, form: &RolloutForm) -> Result<i64, UiError>;
     async fn rollout(&self, viewer: &Viewer, id: i64) -> Result<RolloutDetail, UiError>;
     async fn control_rollout(&self, viewer: &Viewer, id: i64, action: &str) -> Result<(), UiError>;

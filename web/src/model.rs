@@ -366,6 +366,24 @@ pub struct RenewalItem {
     pub uploaded_at: i64,
 }
 
+/// An endpoint a renewal policy renews: when, from where, and how its last renewal went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleItem {
+    pub host_id: i64,
+    pub hostname: String,
+    pub endpoint_key: String,
+    pub endpoint_name: String,
+    pub group: String,
+    /// `internal CA` or `ACME`.
+    pub source: String,
+    pub not_after: i64,
+    pub renews_at: i64,
+    /// The last renewal's state word (`verified`, `failed`, `rolling out`, …), if any.
+    pub last_state: Option<String>,
+    pub last_detail: String,
+    pub last_rollout_id: Option<i64>,
+}
+
 /// One endpoint a renewal could go to, with the console's verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanItem {

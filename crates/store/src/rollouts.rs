@@ -106,6 +106,11 @@ impl Store {
     /// Every endpoint with the certificate it is configured with or serves (a row each; an
     /// endpoint without any, such as a managed site not deployed yet, has an empty `sha256`).
     pub async fn endpoint_uses(&self) -> Result<Vec<EndpointUse>> {
+        self.endpoint_uses_on(None).await
+    }
+
+    /// [`Store::endpoint_uses`], of one host only when `host_id` is given.
+    pub async fn endpoint_uses_on(&self, host_id: Option<i64>) -> Result<Vec<EndpointUse>> {
         let rows = sqlx::query!(
             r#"SELECT h.id AS "host_id!", h.hostname, h.agent_id, h.groups_json,
                       e.key AS endpoint_key, e.name AS endpoint_name, e.kind, e.address,
@@ -122,7 +127,9 @@ impl Store {
                JOIN agents a ON a.id = h.agent_id AND a.revoked_at IS NULL
                LEFT JOIN certificates c
                  ON c.sha256 = e.configured_sha256 OR c.sha256 = e.served_sha256
-               ORDER BY h.hostname, e.key"#
+               WHERE ?1 IS NULL OR h.id = ?1
+               ORDER BY h.hostname, e.key"#,
+            host_id
         )
         .fetch_all(&self.pool)
         .await?;

@@ -317,7 +317,14 @@ async fn step(
                         }]),
                         ..RolloutRequest::default()
                     };
-                    match rollout_plan::create(console, &row.started_by, &request).await {
+                    match rollout_plan::create_on(
+                        console,
+                        &row.started_by,
+                        &request,
+                        Some(row.host_id),
+                    )
+                    .await
+                    {
                         Ok(rollout) => rollout.id,
                         Err(Error::Invalid(reason) | Error::Conflict(reason)) => {
                             return fail(console, row, &reason).await;

@@ -92,22 +92,41 @@ pub(super) async fn certificate(
         }
         RenewalSource::Acme => {
             let config = &console.config.acme;
-            let account = sources
-                .acme
-                .get_or_try_init(|| acme::account(&console.store, &console.kek, config))
-                .await
-                .map_err(|e| e.to_string())?;
-            let chain = match policy.challenge {
-                Challenge::Http01 => {
-                    let prover = HostProver { console, row };
-                    acme::order(account, config, policy.challenge, &prover, &row.names, csr).await
-                }
-                Challenge::Dns01 => {
-                    let prover = acme::DnsHook { config };
-                    acme::order(account, config, policy.challenge, &prover, &row.names, csr).await
-                }
-            }
+            let within = Duration::from_secs(config.order_timeout_secs);
+            let late = |what: &str| {
+                format!(
+                    "the ACME server at {} did not {what} within {} s (order_timeout_secs)",
+                    config.directory_url(),
+                    config.order_timeout_secs
+                )
+            };
+            let account = tokio::time::timeout(
+                within,
+                sources
+                    .acme
+                    .get_or_try_init(|| acme::account(&console.store, &console.kek, config)),
+            )
+            .await
+            .map_err(|_| late("answer"))?
             .map_err(|e| e.to_string())?;
+            let order = async {
+                match policy.challenge {
+                    Challenge::Http01 => {
+                        let prover = HostProver { console, row };
+                        acme::order(account, config, policy.challenge, &prover, &row.names, csr)
+                            .await
+                    }
+                    Challenge::Dns01 => {
+                        let prover = acme::DnsHook { config };
+                        acme::order(account, config, policy.challenge, &prover, &row.names, csr)
+                            .await
+                    }
+                }
+            };
+            let chain = tokio::time::timeout(within * 2, order)
+                .await
+                .map_err(|_| late("issue the certificate"))?
+                .map_err(|e| e.to_string())?;
             Ok(Issued {
                 chain_pem: chain,
                 // A public CA's root is the client's own; none is kept with the renewal.

@@ -141,6 +141,17 @@ fn covers(names: &[String], host: &str) -> bool {
 /// Every endpoint the renewal could renew: the proposed ones (same subject and names, or
 /// names the renewal covers) first, then the rest an admin may add.
 pub async fn plan(console: &Console, renewal_id: i64) -> Result<Vec<Proposal>, Error> {
+    plan_on(console, renewal_id, None).await
+}
+
+/// The plan, for the endpoints of one host only when `host` is given (a renewal whose key
+/// one host keeps goes nowhere else, and a fleet-wide plan per renewal would cost the
+/// whole fleet each time).
+async fn plan_on(
+    console: &Console,
+    renewal_id: i64,
+    host: Option<i64>,
+) -> Result<Vec<Proposal>, Error> {
     let renewal = console.store.renewal(renewal_id).await?;
     let material = certfleet_certkit::read(renewal.chain_pem.as_bytes(), None).ok();
     // What clients must trust may be the root the upload came with, above the chain.
@@ -171,7 +182,7 @@ pub async fn plan(console: &Console, renewal_id: i64) -> Result<Vec<Proposal>, E
             .clone()
     };
     let mut proposals: BTreeMap<(bool, String, String), Proposal> = BTreeMap::new();
-    let uses = console.store.endpoint_uses().await?;
+    let uses = console.store.endpoint_uses_on(host).await?;
     let contested = contested(console, &uses).await?;
     // An endpoint already on the renewal (configured or served) is done.
     let done: std::collections::HashSet<(i64, &str)> = uses
@@ -415,8 +426,18 @@ pub async fn create(
     actor: &str,
     request: &RolloutRequest,
 ) -> Result<RolloutRow, Error> {
+    create_on(console, actor, request, None).await
+}
+
+/// [`create`], planned over one host's endpoints only when `host` is given.
+pub(super) async fn create_on(
+    console: &Console,
+    actor: &str,
+    request: &RolloutRequest,
+    host: Option<i64>,
+) -> Result<RolloutRow, Error> {
     let now = console.now();
-    let proposals = plan(console, request.renewal_id).await?;
+    let proposals = plan_on(console, request.renewal_id, host).await?;
     let chosen: Vec<&Proposal> = match &request.targets {
         None => proposals
             .iter()

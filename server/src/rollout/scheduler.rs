@@ -206,6 +206,8 @@ async fn drive(
                 )
                 .await?;
             publish(rollouts, rollout.id);
+            // A renewal the console obtained waits on its rollout's end.
+            rollouts.renewal_wake.notify_one();
         }
         return Ok(());
     };

@@ -418,6 +418,34 @@ impl Backend for ConsoleBackend {
         ))
     }
 
+    async fn renewal_schedule(
+        &self,
+        viewer: &Viewer,
+    ) -> Result<(Vec<ScheduleItem>, bool), UiError> {
+        let rows = self
+            .console
+            .renewal_schedule(self.can::<Read>(viewer)?)
+            .await
+            .map_err(error)?;
+        Ok((
+            rows.into_iter().map(convert::schedule_item).collect(),
+            self.may::<Operator>(viewer),
+        ))
+    }
+
+    async fn renew_now(
+        &self,
+        viewer: &Viewer,
+        host_id: i64,
+        endpoint_key: &str,
+    ) -> Result<(), UiError> {
+        self.console
+            .renew_now(self.can::<Operator>(viewer)?, host_id, endpoint_key)
+            .await
+            .map(|_| ())
+            .map_err(error)
+    }
+
     async fn renewal(&self, viewer: &Viewer, id: i64) -> Result<RenewalPage, UiError> {
         let who = self.can::<Read>(viewer)?;
         let (renewal, plan, rollouts) = tokio::try_join!(

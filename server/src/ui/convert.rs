@@ -209,6 +209,30 @@ pub fn renewal_item(r: console::RenewalRow) -> RenewalItem {
     }
 }
 
+pub fn schedule_item(r: console::ScheduledRenewal) -> ScheduleItem {
+    ScheduleItem {
+        host_id: r.host_id,
+        hostname: r.hostname,
+        endpoint_key: r.endpoint_key,
+        endpoint_name: r.endpoint_name,
+        group: r.group,
+        source: match r.source {
+            certfleet_store::RenewalSource::InternalCa => "internal CA".into(),
+            certfleet_store::RenewalSource::Acme => "ACME".into(),
+            certfleet_store::RenewalSource::Upload => "upload".into(),
+        },
+        not_after: r.not_after,
+        renews_at: r.renews_at,
+        last_state: r.last.as_ref().map(|l| l.state.label()),
+        last_detail: r
+            .last
+            .as_ref()
+            .map(|l| l.detail.clone())
+            .unwrap_or_default(),
+        last_rollout_id: r.last.and_then(|l| l.rollout_id),
+    }
+}
+
 pub fn plan_item(p: console::Proposal) -> PlanItem {
     PlanItem {
         host_id: p.host_id,

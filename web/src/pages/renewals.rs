@@ -8,10 +8,12 @@ use crate::form::{FormAction, PostForm};
 use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::{AddWindow, DeleteWindow, get_renewals, get_windows};
+use crate::api::{
+    AddWindow, DeleteWindow, RenewNow, get_renewal_schedule, get_renewals, get_windows,
+};
 use crate::components::{Empty, ErrorNotice, date, date_time};
 use crate::live::tick;
-use crate::model::{RenewalItem, RolloutItem, RolloutState, TargetState};
+use crate::model::{RenewalItem, RolloutItem, RolloutState, ScheduleItem, TargetState};
 
 /// How a state reads at a glance; always with its icon and words, never colour alone.
 #[derive(Debug, Clone, Copy)]
@@ -97,7 +99,78 @@ pub fn Renewals() -> impl IntoView {
                 }
             })}
         </Suspense>
+        <Schedule/>
         <Windows/>
+    }
+}
+
+/// Endpoints whose host group has a renewal policy (`[[renewals.policy]]`): the console
+/// renews them by itself when due — the key made on the host — or now, on an operator's word.
+#[component]
+fn Schedule() -> impl IntoView {
+    let renew = FormAction::<RenewNow>::new();
+    let data = Resource::new(
+        move || (tick(), renew.version().get()),
+        |_| get_renewal_schedule(),
+    );
+    view! {
+        <h2>"Renewed by policy"</h2>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                    Ok((rows, can_renew)) if rows.is_empty() => {
+                        let _ = can_renew;
+                        view! { <Empty><p>"No host group has a renewal policy: add a [[renewals.policy]] to the console's configuration (README, \"Renewals without uploads\") and its endpoints are renewed here, with no upload."</p></Empty> }.into_any()
+                    }
+                    Ok((rows, can_renew)) => view! {
+                        <div class="table-wrap">
+                            <table id="schedule">
+                                <thead><tr><th class="wide">"Endpoint"</th><th>"Policy"</th><th>"Expires"</th><th>"Renews"</th><th>"Last renewal"</th><th></th></tr></thead>
+                                <tbody>
+                                    {rows.into_iter().map(|r| schedule_row(r, can_renew, renew)).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+        {move || renew.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorNotice error=e/> })}
+    }
+}
+
+fn schedule_row(r: ScheduleItem, can_renew: bool, renew: FormAction<RenewNow>) -> impl IntoView {
+    let last = match r.last_state.as_deref() {
+        None => view! { <span class="muted">"none yet"</span> }.into_any(),
+        Some(state) => {
+            let tone = match state {
+                "verified" => Tone::Ok,
+                "failed" => Tone::Bad,
+                _ => Tone::Busy,
+            };
+            view! {
+                <span title=r.last_detail.clone()>{badge(tone, state.to_owned())}</span>
+                {r.last_rollout_id.map(|id| view! { " " <A href=format!("/rollouts/{id}")>{format!("rollout #{id}")}</A> })}
+            }
+            .into_any()
+        }
+    };
+    view! {
+        <tr>
+            <td class="wide"><A href=format!("/hosts/{}", r.host_id)>{format!("{} · {}", r.hostname, r.endpoint_name)}</A></td>
+            <td>{format!("{} ({})", r.group, r.source)}</td>
+            <td>{date(r.not_after)}</td>
+            <td>{date_time(r.renews_at)}</td>
+            <td>{last}</td>
+            <td>{can_renew.then(|| view! {
+                <PostForm action=renew attr:class="inline">
+                    <input type="hidden" name="host_id" value=r.host_id/>
+                    <input type="hidden" name="endpoint_key" value=r.endpoint_key.clone()/>
+                    <button type="submit">"Renew now"</button>
+                </PostForm>
+            })}</td>
+        </tr>
     }
 }
 
