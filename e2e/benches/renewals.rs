@@ -142,11 +142,7 @@ async fn agent(
 fn verified(api: &Api) -> Result<(usize, usize)> {
     let rows = api.get("/api/v1/renewals/schedule")?.body;
     let rows = rows.as_array().cloned().unwrap_or_default();
-    let count = |state: &str| {
-        rows.iter()
-            .filter(|r| r["last"]["state"] == state)
-            .count()
-    };
+    let count = |state: &str| rows.iter().filter(|r| r["last"]["state"] == state).count();
     Ok((count("verified"), count("failed")))
 }
 

@@ -28,6 +28,43 @@ fn issuances(api: &Api) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// A real Apache for `name` serving `cert`, and a real agent watching it (answering HTTP-01
+/// on `http_port` when given), its data folder under `dir`.
+fn site(
+    console: &Console,
+    dir: &std::path::Path,
+    ca: &TestCa,
+    cert: &certfleet_e2e::pki::ServerCert,
+    name: &str,
+    http_port: Option<u16>,
+) -> anyhow::Result<(Apache, Agent)> {
+    let apache = Apache::start(&dir.join("apache"), free_port()?, name, cert, &ca.pem)?;
+    let mut config = apache.agent_config(None);
+    if let Some(port) = http_port {
+        // Where pebble looks (port 80 of the name in production).
+        config = format!("acme_http_listen = \"127.0.0.1:{port}\"\n{config}");
+    }
+    let agent = Agent::start(console, &dir.join("agent"), &config)?;
+    Ok((apache, agent))
+}
+
+/// The first renewal that ended (verified or failed), or the logs when none did.
+fn ended(api: &Api, console: &Console, agent: &Agent, secs: u64) -> anyhow::Result<Value> {
+    wait_for("a renewal to end", Duration::from_secs(secs), || {
+        issuances(api)
+            .into_iter()
+            .find(|i| i["state"] == "verified" || i["state"] == "failed")
+    })
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "{e}: {:?}\nconsole log:\n{}\nagent log:\n{}",
+            issuances(api),
+            console.log_text(),
+            agent.log_text()
+        )
+    })
+}
+
 #[test]
 fn an_endpoint_past_its_renewal_point_is_renewed_by_the_internal_ca_with_no_click()
 -> anyhow::Result<()> {
@@ -48,35 +85,11 @@ fn an_endpoint_past_its_renewal_point_is_renewed_by_the_internal_ca_with_no_clic
         ],
     )?;
     let api = Api::admin(&console)?;
-    let mut apache = Apache::start(
-        &temp.path().join("apache"),
-        free_port()?,
-        NAME,
-        &old,
-        &ca.pem,
-    )?;
+    let (mut apache, agent) = site(&console, temp.path(), &ca, &old, NAME, None)?;
     let agent_dir = temp.path().join("agent");
-    let agent = Agent::start(&console, &agent_dir, &apache.agent_config(None))?;
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], apache.port));
-
-    let logs = || {
-        format!(
-            "console log:\n{}\nagent log:\n{}",
-            console.log_text(),
-            agent.log_text()
-        )
-    };
-    let done = wait_for(
-        "the renewal to be verified",
-        Duration::from_secs(120),
-        || {
-            issuances(&api)
-                .into_iter()
-                .find(|i| i["state"] == "verified" || i["state"] == "failed")
-        },
-    )
-    .map_err(|e| anyhow::anyhow!("{e}\n{}", logs()))?;
-    assert_eq!(done["state"], "verified", "{done}\n{}", logs());
+    let done = ended(&api, &console, &agent, 120)?;
+    assert_eq!(done["state"], "verified", "{done}\n{}", console.log_text());
     assert_eq!(done["started_by"], "renewal scheduler", "{done}");
     assert_eq!(done["names"], serde_json::json!([NAME]), "{done}");
 
@@ -190,43 +203,35 @@ fn names_outside_the_policy_or_claimed_by_another_host_get_nothing_issued_and_ar
     // The first host to serve esync.example.test owns the name; a second host that claims
     // it later, and a host whose name is outside the policy's domains, are both due.
     let first_cert = ca.server(&[NAME], 20);
-    let mut first = Apache::start(
-        &temp.path().join("a1"),
-        free_port()?,
-        NAME,
+    let (mut first, _a1) = site(
+        &console,
+        &temp.path().join("1"),
+        &ca,
         &first_cert,
-        &ca.pem,
+        NAME,
+        None,
     )?;
-    let _a1 = Agent::start(&console, &temp.path().join("g1"), &first.agent_config(None))?;
     wait_for("the first host", Duration::from_secs(30), || {
         (endpoint_count(&api) == 1).then_some(())
     })?;
     let second_cert = ca.server(&[NAME], 20);
-    let mut second = Apache::start(
-        &temp.path().join("a2"),
-        free_port()?,
-        NAME,
-        &second_cert,
-        &ca.pem,
-    )?;
-    let _a2 = Agent::start(
+    let (mut second, _a2) = site(
         &console,
-        &temp.path().join("g2"),
-        &second.agent_config(None),
+        &temp.path().join("2"),
+        &ca,
+        &second_cert,
+        NAME,
+        None,
     )?;
     let outside_name = "files.other.test";
     let outside_cert = ca.server(&[outside_name], 20);
-    let mut outside = Apache::start(
-        &temp.path().join("a3"),
-        free_port()?,
-        outside_name,
-        &outside_cert,
-        &ca.pem,
-    )?;
-    let _a3 = Agent::start(
+    let (mut outside, _a3) = site(
         &console,
-        &temp.path().join("g3"),
-        &outside.agent_config(None),
+        &temp.path().join("3"),
+        &ca,
+        &outside_cert,
+        outside_name,
+        None,
     )?;
 
     let ended = wait_for("three renewals to end", Duration::from_secs(120), || {
@@ -340,34 +345,10 @@ fn renewed_over_acme(challenge: &str) -> anyhow::Result<()> {
         ],
     )?;
     let api = Api::admin(&console)?;
-    let mut apache = Apache::start(
-        &temp.path().join("apache"),
-        free_port()?,
-        NAME,
-        &old,
-        &ca.pem,
-    )?;
+    let (mut apache, agent) = site(&console, temp.path(), &ca, &old, NAME, Some(http_port))?;
     let agent_dir = temp.path().join("agent");
-    // The agent answers HTTP-01 where pebble looks (port 80 in production).
-    let config = format!(
-        "acme_http_listen = \"127.0.0.1:{http_port}\"\n{}",
-        apache.agent_config(None)
-    );
-    let agent = Agent::start(&console, &agent_dir, &config)?;
-    let logs = || {
-        format!(
-            "console log:\n{}\nagent log:\n{}",
-            console.log_text(),
-            agent.log_text()
-        )
-    };
-    let done = wait_for("the ACME renewal to end", Duration::from_secs(180), || {
-        issuances(&api)
-            .into_iter()
-            .find(|i| i["state"] == "verified" || i["state"] == "failed")
-    })
-    .map_err(|e| anyhow::anyhow!("{e}: {:?}\n{}", issuances(&api), logs()))?;
-    assert_eq!(done["state"], "verified", "{done}\n{}", logs());
+    let done = ended(&api, &console, &agent, 180)?;
+    assert_eq!(done["state"], "verified", "{done}\n{}", console.log_text());
     let renewal = api
         .get(&format!("/api/v1/renewals/{}", done["renewal_id"]))?
         .body;
@@ -463,19 +444,8 @@ fn a_console_and_agent_killed_between_the_request_and_the_certificate_reuse_the_
         ],
     )?;
     let api = Api::admin(&console)?;
-    let mut apache = Apache::start(
-        &temp.path().join("apache"),
-        free_port()?,
-        NAME,
-        &old,
-        &ca.pem,
-    )?;
+    let (mut apache, mut agent) = site(&console, temp.path(), &ca, &old, NAME, Some(http_port))?;
     let agent_dir = temp.path().join("agent");
-    let config = format!(
-        "acme_http_listen = \"127.0.0.1:{http_port}\"\n{}",
-        apache.agent_config(None)
-    );
-    let mut agent = Agent::start(&console, &agent_dir, &config)?;
 
     // The host made and kept its key and sent its request; the CA hangs. Both die here.
     let pending = agent_dir.join("pending-keys");
@@ -499,19 +469,7 @@ fn a_console_and_agent_killed_between_the_request_and_the_certificate_reuse_the_
     // key the host deploys is the one it kept; nothing else was made.
     let agent = Agent::run(&agent_dir)?;
     console.restart_with_env(&[("CERTFLEET_ACME__DIRECTORY", &pebble.directory)])?;
-    let done = wait_for("the renewal to end", Duration::from_secs(180), || {
-        issuances(&api)
-            .into_iter()
-            .find(|i| i["state"] == "verified" || i["state"] == "failed")
-    })
-    .map_err(|e| {
-        anyhow::anyhow!(
-            "{e}: {:?}\n{}\n{}",
-            issuances(&api),
-            console.log_text(),
-            agent.log_text()
-        )
-    })?;
+    let done = ended(&api, &console, &agent, 180)?;
     assert_eq!(done["state"], "verified", "{done}\n{}", console.log_text());
     assert_eq!(done["request_id"], requested[0]["request_id"], "{done}");
     assert_eq!(issuances(&api).len(), 1);

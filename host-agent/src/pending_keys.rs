@@ -11,6 +11,8 @@ use certfleet_proto::KeyType;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::deploy::journal::safe_id;
+
 /// How long a key waits for its certificate before it is forgotten.
 pub const KEEP_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -57,22 +59,9 @@ pub struct PendingKeys {
     dir: PathBuf,
 }
 
-/// Request ids come from the console; only these characters reach a file name.
-fn safe_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
 impl PendingKeys {
     pub fn open(dir: &Path) -> std::io::Result<Self> {
-        let mut create = std::fs::DirBuilder::new();
-        create.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut create, 0o700);
-        create.create(dir)?;
+        crate::deploy::journal::create_private_dir(dir)?;
         Ok(PendingKeys {
             dir: dir.to_path_buf(),
         })

@@ -129,8 +129,9 @@ pub struct Journal {
     dir: PathBuf,
 }
 
-/// Job ids come from the console; only these characters reach a file name.
-fn safe_id(job_id: &str) -> bool {
+/// Job ids come from the console; only these characters reach a file name (the pending
+/// keys' request ids too).
+pub(crate) fn safe_id(job_id: &str) -> bool {
     !job_id.is_empty()
         && job_id.len() <= 128
         && job_id
@@ -138,13 +139,18 @@ fn safe_id(job_id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// Creates `dir` (and its parents) for the agent's user only.
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut create = std::fs::DirBuilder::new();
+    create.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut create, 0o700);
+    create.create(dir)
+}
+
 impl Journal {
     pub fn open(dir: &Path) -> std::io::Result<Self> {
-        let mut create = std::fs::DirBuilder::new();
-        create.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut create, 0o700);
-        create.create(dir)?;
+        create_private_dir(dir)?;
         Ok(Journal {
             dir: dir.to_path_buf(),
         })
