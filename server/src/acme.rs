@@ -302,6 +302,55 @@ pub async fn order(
     result
 }
 
+/// What the CA says about renewing one of its certificates (ACME Renewal Information).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ari {
+    /// The directory offers no renewal information, or the certificate cannot be named
+    /// to it (no Authority Key Identifier).
+    Unsupported,
+    /// Renew within this window (Unix seconds); ask again after `recheck_secs`.
+    Window {
+        start: i64,
+        end: i64,
+        recheck_secs: i64,
+    },
+}
+
+/// The CA's renewal window for `leaf_der`, where its directory offers ARI.
+pub async fn renewal_info(account: &Account, leaf_der: &[u8]) -> Result<Ari, AcmeError> {
+    let der = rustls_pki_types::CertificateDer::from(leaf_der);
+    let Ok(id) = instant_acme::CertificateIdentifier::try_from(&der) else {
+        return Ok(Ari::Unsupported);
+    };
+    match account.renewal_info(&id).await {
+        Ok((info, retry)) => Ok(window_of(&info, retry)),
+        Err(instant_acme::Error::Unsupported(_)) => Ok(Ari::Unsupported),
+        Err(e) => Err(problem(e, "the ACME directory's renewalInfo")),
+    }
+}
+
+fn window_of(info: &instant_acme::RenewalInfo, retry: Duration) -> Ari {
+    Ari::Window {
+        start: info.suggested_window.start.unix_timestamp(),
+        end: info.suggested_window.end.unix_timestamp(),
+        // RFC 9773: ask again no sooner than Retry-After; at least hourly, at most daily.
+        recheck_secs: (retry.as_secs() as i64).clamp(3600, 86_400),
+    }
+}
+
+/// When to renew by a CA's window: a time spread uniformly across it, the same for one
+/// certificate at every pass (`sha256` picks it), or now once the window has passed
+/// (RFC 9773 §4.2).
+pub fn ari_renew_at(start: i64, end: i64, now: i64, sha256: &str) -> i64 {
+    if end <= now {
+        return now;
+    }
+    let start = start.min(end);
+    let spread = u64::from_str_radix(sha256.get(..8).unwrap_or("0"), 16).unwrap_or(0);
+    let fraction = spread as f64 / f64::from(u32::MAX);
+    start + ((end - start) as f64 * fraction.clamp(0.0, 1.0)) as i64
+}
+
 /// DNS-01 through the configured hook command.
 #[derive(Debug)]
 pub struct DnsHook<'a> {
@@ -390,6 +439,49 @@ mod tests {
             account_setting("https://a/dir"),
             account_setting("https://b/dir")
         );
+    }
+
+    #[test]
+    fn the_cas_renewal_window_is_read_and_a_time_within_it_chosen_once_per_certificate() {
+        // The RFC 9773 example answer, as a CA's renewalInfo resource sends it.
+        let info: instant_acme::RenewalInfo = serde_json::from_str(
+            r#"{"suggestedWindow": {"start": "2025-01-02T04:00:00Z", "end": "2025-01-03T04:00:00Z"},
+                "explanationURL": "https://acme.example.com/docs/ari"}"#,
+        )
+        .expect("renewal info");
+        let Ari::Window {
+            start,
+            end,
+            recheck_secs,
+        } = window_of(&info, Duration::from_secs(21_600))
+        else {
+            panic!("a window");
+        };
+        assert_eq!((start, end), (1_735_790_400, 1_735_876_800));
+        assert_eq!(recheck_secs, 21_600);
+        assert_eq!(
+            window_of(&info, Duration::from_secs(5)),
+            Ari::Window {
+                start,
+                end,
+                recheck_secs: 3600
+            },
+            "asked again at most hourly"
+        );
+        let before = start - 86_400;
+        let a = ari_renew_at(start, end, before, "00000000AB");
+        let b = ari_renew_at(start, end, before, "FFFFFFFFAB");
+        let c = ari_renew_at(start, end, before, "80000000AB");
+        assert_eq!(a, start, "the lowest hash renews at the window's start");
+        assert_eq!(b, end, "the highest at its end");
+        assert!(a < c && c < b, "{a} {c} {b}");
+        assert_eq!(
+            c,
+            ari_renew_at(start, end, before + 3600, "80000000AB"),
+            "stable"
+        );
+        // A window already over (the CA wants it replaced now, e.g. before a revocation).
+        assert_eq!(ari_renew_at(start, end, end + 10, "FFFFFFFF"), end + 10);
     }
 
     #[tokio::test]

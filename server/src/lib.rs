@@ -108,6 +108,7 @@ pub async fn prepare(config: Config) -> Result<Prepared> {
         events: Default::default(),
         rollout_wake: Arc::new(tokio::sync::Notify::new()),
         renewal_wake: Arc::new(tokio::sync::Notify::new()),
+        ari: crate::console::AriCache::default(),
         pending_checks: Default::default(),
         logins: Default::default(),
     };

@@ -46,6 +46,8 @@ pub struct AppState {
     pub pending_checks: PendingChecks,
     /// Failed logins per user and address, and the password hashing queue.
     pub logins: crate::console::LoginGuard,
+    /// What ACME CAs said about renewing their certificates, shared by every console handle.
+    pub ari: crate::console::AriCache,
     /// Makes the gateway's writes (hellos, heartbeats, inventories), many in one transaction.
     pub writer: GatewayWriter,
 }
@@ -112,6 +114,7 @@ impl AppState {
             renewal_wake: self.renewal_wake.clone(),
             alerts: self.alerts(),
             logins: self.logins.clone(),
+            ari: self.ari.clone(),
         })
     }
 }

@@ -95,7 +95,10 @@ pub async fn schedule(console: &Console) -> Result<Vec<ScheduledRenewal>, Error>
             source: p.source,
             current_sha256: u.sha256.clone(),
             not_after: u.not_after,
-            renews_at: p.renews_at(u.not_before, u.not_after),
+            renews_at: {
+                let at = p.renews_at(u.not_before, u.not_after);
+                console.ari.known(&u.sha256).map_or(at, |ari| ari.min(at))
+            },
             last: latest.get(&(u.host_id, u.endpoint_key.clone())).cloned(),
         })
         .collect())
@@ -481,13 +484,18 @@ pub async fn pass(console: &Console) -> Result<usize, Error> {
         .map(|i| ((i.host_id, i.endpoint_key.clone()), i))
         .collect();
     let retry_after = console.config.renewals.retry_after_secs as i64;
+    let sources = obtain::Sources::default();
     let mut started = 0;
     let mut seen = BTreeSet::new();
     for (u, policy) in under_policy(console, &uses) {
         if !seen.insert((u.host_id, u.endpoint_key.clone())) {
             continue;
         }
-        if policy.renews_at(u.not_before, u.not_after) > now {
+        let mut renews_at = policy.renews_at(u.not_before, u.not_after);
+        if policy.source == RenewalSource::Acme && renews_at > now {
+            renews_at = super::ari::renew_at(console, &sources, u, renews_at, now).await;
+        }
+        if renews_at > now {
             continue;
         }
         match latest.get(&(u.host_id, u.endpoint_key.clone())) {
@@ -512,7 +520,6 @@ pub async fn pass(console: &Console) -> Result<usize, Error> {
             Err(e) => return Err(e),
         }
     }
-    let sources = obtain::Sources::default();
     let active = console.store.active_issuances().await?;
     futures_util::stream::iter(active)
         .for_each_concurrent(AT_ONCE, |row| advance(console, &sources, row))

@@ -6,6 +6,7 @@
 
 mod agents;
 mod alerts;
+mod ari;
 mod audit;
 mod caller;
 mod certificates;
@@ -27,6 +28,7 @@ mod windows;
 
 pub use agents::{AgentStatus, AgentView, NewToken, TokenRow};
 pub use alerts::{AlertSettings, AlertsView, OutboxEntry};
+pub use ari::AriCache;
 pub use audit::AuditEntry;
 pub use caller::{Admin, Caller, Can, Level, Operator, Role, Viewer};
 pub use certificates::{
@@ -85,6 +87,8 @@ pub struct Console {
     renewal_wake: Arc<Notify>,
     alerts: Alerts,
     logins: LoginGuard,
+    /// What ACME CAs said about renewing their certificates (renewal information).
+    ari: AriCache,
 }
 
 /// The handles [`Console`] is made of.
@@ -105,6 +109,7 @@ pub struct ConsoleParts {
     pub renewal_wake: Arc<Notify>,
     pub alerts: Alerts,
     pub logins: LoginGuard,
+    pub ari: AriCache,
 }
 
 impl Console {
@@ -125,6 +130,7 @@ impl Console {
             renewal_wake: parts.renewal_wake,
             alerts: parts.alerts,
             logins: parts.logins,
+            ari: parts.ari,
         }
     }
 

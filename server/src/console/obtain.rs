@@ -23,6 +23,31 @@ pub(super) struct Sources {
     acme: OnceCell<instant_acme::Account>,
 }
 
+impl Sources {
+    /// The ACME account of the configured directory (made at its first use), within the
+    /// order timeout.
+    pub(super) async fn acme_account(
+        &self,
+        console: &Console,
+    ) -> Result<&instant_acme::Account, String> {
+        let config = &console.config.acme;
+        tokio::time::timeout(
+            Duration::from_secs(config.order_timeout_secs),
+            self.acme
+                .get_or_try_init(|| acme::account(&console.store, &console.kek, config)),
+        )
+        .await
+        .map_err(|_| {
+            format!(
+                "the ACME server at {} did not answer within {} s (order_timeout_secs)",
+                config.directory_url(),
+                config.order_timeout_secs
+            )
+        })?
+        .map_err(|e| e.to_string())
+    }
+}
+
 impl std::fmt::Debug for Sources {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sources").finish_non_exhaustive()
@@ -100,15 +125,7 @@ pub(super) async fn certificate(
                     config.order_timeout_secs
                 )
             };
-            let account = tokio::time::timeout(
-                within,
-                sources
-                    .acme
-                    .get_or_try_init(|| acme::account(&console.store, &console.kek, config)),
-            )
-            .await
-            .map_err(|_| late("answer"))?
-            .map_err(|e| e.to_string())?;
+            let account = sources.acme_account(console).await?;
             let order = async {
                 match policy.challenge {
                     Challenge::Http01 => {
