@@ -133,7 +133,7 @@ impl IssuingCa {
         });
         params.not_before = now - Duration::minutes(5);
         params.not_after = now + Duration::days(CA_DAYS);
-        params.serial_number = Some(serial().map_err(internal)?);
+        params.serial_number = Some(crate::pki::random_serial().map_err(internal)?);
         let cert = params.self_signed(&key).map_err(internal)?;
         Self::from_parts(cert.pem(), key)
     }
@@ -211,7 +211,7 @@ impl IssuingCa {
         }
         params.not_before = now - Duration::minutes(5);
         params.not_after = now + Duration::days(days);
-        params.serial_number = Some(serial().map_err(internal)?);
+        params.serial_number = Some(crate::pki::random_serial().map_err(internal)?);
         params.use_authority_key_identifier_extension = true;
         let issuer =
             Issuer::from_ca_cert_der(&CertificateDer::from(self.cert_der.as_slice()), &self.key)
@@ -224,13 +224,6 @@ impl IssuingCa {
             ca_pem: self.cert_pem.clone(),
         })
     }
-}
-
-fn serial() -> anyhow::Result<rcgen::SerialNumber> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("random source failed: {e}"))?;
-    bytes[0] &= 0x7F;
-    Ok(rcgen::SerialNumber::from_slice(&bytes))
 }
 
 /// The DNS names a CA certificate's name constraints permit.

@@ -49,7 +49,8 @@ impl std::fmt::Debug for Pki {
 /// The CA pin carried in enrolment tokens (defined with the token format in proto).
 pub use certfleet_proto::ca_pin as pin_of;
 
-fn random_serial() -> Result<SerialNumber> {
+/// A random positive 127-bit serial, for every certificate the console signs.
+pub(crate) fn random_serial() -> Result<SerialNumber> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|e| anyhow!("random source failed: {e}"))?;
     bytes[0] &= 0x7F; // positive
