@@ -358,13 +358,7 @@ async fn session(
                                 }))).await?;
                                 continue;
                             }
-                            sink.send(send(AgentMessage::JobResult(JobResult {
-                                job_id: job.job_id,
-                                ok: false,
-                                detail: "refused: this job id was already handled (replay)".into(),
-                                outcome: None,
-                                csr_pem: None,
-                            }))).await?;
+                            sink.send(send(AgentMessage::JobResult(JobResult::answer(job.job_id, false, "refused: this job id was already handled (replay)")))).await?;
                             continue;
                         }
                         match job.action {
@@ -372,13 +366,7 @@ async fn session(
                                 let snapshot = inventory::collect_with(config, &attached, jobs.deployments.host(), OffsetDateTime::now_utc()).await;
                                 last_hash.clear();
                                 send_inventory(&mut sink, snapshot, &mut last_hash).await?;
-                                sink.send(send(AgentMessage::JobResult(JobResult {
-                                    job_id: job.job_id,
-                                    ok: true,
-                                    detail: "inventory sent".into(),
-                                    outcome: None,
-                                    csr_pem: None,
-                                }))).await?;
+                                sink.send(send(AgentMessage::JobResult(JobResult::answer(job.job_id, true, "inventory sent")))).await?;
                             }
                             JobAction::Deploy { endpoint, chain_pem, key_pem, sha256, pending_key } => {
                                 tracing::info!(job = %job.job_id, %endpoint, "deploying {sha256}");

@@ -73,8 +73,12 @@ pub enum Challenge {
 pub enum AcmeError {
     #[error("the ACME CA refused: {0}")]
     Refused(String),
-    #[error("the ACME CA limits requests now ({0}); certfleet tries again later, respecting it")]
-    RateLimited(String),
+    #[error("the ACME CA limits requests now ({detail}); certfleet tries again {}", retry_text(*.retry_at))]
+    RateLimited {
+        detail: String,
+        /// The time the CA named for trying again (Unix seconds), when it named one.
+        retry_at: Option<i64>,
+    },
     #[error("the ACME server at {url} cannot be reached or read: {detail}")]
     Unreachable { url: String, detail: String },
     #[error("the DNS hook failed: {0}")]
@@ -129,7 +133,8 @@ fn problem(e: instant_acme::Error, url: &str) -> AcmeError {
             let kind = p.r#type.clone().unwrap_or_default();
             let detail = p.detail.clone().unwrap_or_else(|| kind.clone());
             if kind.ends_with(":rateLimited") {
-                AcmeError::RateLimited(detail)
+                let retry_at = retry_after_in(&detail);
+                AcmeError::RateLimited { detail, retry_at }
             } else {
                 AcmeError::Refused(format!("{detail} ({kind})"))
             }
@@ -139,6 +144,45 @@ fn problem(e: instant_acme::Error, url: &str) -> AcmeError {
             detail: other.to_string(),
         },
     }
+}
+
+impl AcmeError {
+    /// The time the CA asked certfleet not to try again before, if it named one.
+    pub fn retry_at(&self) -> Option<i64> {
+        match self {
+            AcmeError::RateLimited { retry_at, .. } => *retry_at,
+            _ => None,
+        }
+    }
+}
+
+fn retry_text(retry_at: Option<i64>) -> String {
+    let named = retry_at
+        .and_then(|at| time::OffsetDateTime::from_unix_timestamp(at).ok())
+        .and_then(|at| {
+            at.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        });
+    match named {
+        Some(at) => format!("after {at}, the time it named"),
+        None => "later (retry_after_secs)".into(),
+    }
+}
+
+/// The time a rate-limited CA names in its problem's words: Let's Encrypt writes "retry
+/// after 2026-12-05 01:02:03 UTC". Its Retry-After header would say the same, but
+/// instant-acme's `Problem` does not carry the headers, so the detail is all there is.
+fn retry_after_in(detail: &str) -> Option<i64> {
+    const MARK: &str = "retry after ";
+    let at = detail.to_ascii_lowercase().find(MARK)? + MARK.len();
+    let text = detail.get(at..at + 19)?;
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    Some(
+        time::PrimitiveDateTime::parse(text, format)
+            .ok()?
+            .assume_utc()
+            .unix_timestamp(),
+    )
 }
 
 /// The account for the configured directory: the stored one, or a new one stored now.
@@ -419,6 +463,52 @@ impl Prover for DnsHook<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn api_problem(kind: &str, detail: &str) -> instant_acme::Error {
+        instant_acme::Error::Api(
+            serde_json::from_value(serde_json::json!({
+                "type": kind, "detail": detail, "status": 429
+            }))
+            .expect("problem"),
+        )
+    }
+
+    #[test]
+    fn a_rate_limit_keeps_the_time_the_ca_named() {
+        let e = problem(
+            api_problem(
+                "urn:ietf:params:acme:error:rateLimited",
+                "too many certificates (5) already issued for this exact set of identifiers \
+                 in the last 168h0m0s, retry after 2026-12-05 01:02:03 UTC: see \
+                 https://letsencrypt.org/docs/rate-limits/#new-certificates-per-exact-set-of-identifiers",
+            ),
+            "https://acme.test/dir",
+        );
+        assert_eq!(e.retry_at(), Some(1_796_432_523));
+        let text = e.to_string();
+        assert!(text.contains("limits requests"), "{text}");
+        assert!(text.contains("after 2026-12-05T01:02:03Z"), "{text}");
+
+        // No time named: the console's own retry_after_secs, said so.
+        let e = problem(
+            api_problem("urn:ietf:params:acme:error:rateLimited", "slow down"),
+            "https://acme.test/dir",
+        );
+        assert_eq!(e.retry_at(), None);
+        assert!(e.to_string().contains("retry_after_secs"), "{e}");
+
+        // A time in another problem is not a rate limit.
+        let e = problem(
+            api_problem(
+                "urn:ietf:params:acme:error:rejectedIdentifier",
+                "retry after 2026-12-05 01:02:03 UTC",
+            ),
+            "https://acme.test/dir",
+        );
+        assert_eq!(e.retry_at(), None);
+        // A cut-off time names none.
+        assert_eq!(retry_after_in("retry after 2026-12-05 01:0"), None);
+    }
 
     #[test]
     fn presets_and_urls_and_eab_halves() {

@@ -200,6 +200,19 @@ pub struct JobResult {
     pub csr_pem: Option<String>,
 }
 
+impl JobResult {
+    /// The answer to a job that is neither a deployment nor a key request.
+    pub fn answer(job_id: impl Into<String>, ok: bool, detail: impl Into<String>) -> Self {
+        Self {
+            job_id: job_id.into(),
+            ok,
+            detail: detail.into(),
+            outcome: None,
+            csr_pem: None,
+        }
+    }
+}
+
 /// Where a deployment ended on the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

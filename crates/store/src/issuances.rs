@@ -39,6 +39,8 @@ pub struct IssuanceRow {
     pub rollout_id: Option<i64>,
     pub started_by: String,
     pub detail: String,
+    /// A failed renewal is not started again before this (Unix seconds).
+    pub retry_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -59,6 +61,7 @@ struct RawIssuance {
     rollout_id: Option<i64>,
     started_by: String,
     detail: String,
+    retry_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
 }
@@ -89,6 +92,7 @@ impl TryFrom<RawIssuance> for IssuanceRow {
             rollout_id: r.rollout_id,
             started_by: r.started_by,
             detail: r.detail,
+            retry_at: r.retry_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -103,7 +107,7 @@ macro_rules! issuances {
             r#"SELECT i.id AS "id!", i.host_id, h.hostname, h.agent_id, i.endpoint_key,
                       i.source AS "source: RenewalSource", i.state AS "state: IssuanceState",
                       i.key_type, i.names_json, i.request_id, i.old_sha256, i.renewal_id,
-                      i.rollout_id, i.started_by, i.detail, i.created_at, i.updated_at
+                      i.rollout_id, i.started_by, i.detail, i.retry_at, i.created_at, i.updated_at
                FROM issuances i JOIN hosts h ON h.id = i.host_id "# + $tail
             $(, $arg)*
         )
@@ -169,6 +173,35 @@ impl Store {
             renewal_id,
             rollout_id,
             detail,
+            now,
+            id,
+            from
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(changed == 1)
+    }
+
+    /// Ends an active renewal as failed, not to be tried again before `retry_at`; `false`
+    /// when it had already ended.
+    pub async fn fail_issuance(
+        &self,
+        id: i64,
+        detail: &str,
+        retry_at: i64,
+        now: i64,
+    ) -> Result<bool> {
+        let from = serde_json::to_string(IssuanceState::ACTIVE).unwrap_or_else(|_| "[]".into());
+        let to = IssuanceState::Failed;
+        let mut tx = self.write_transaction().await?;
+        let changed = sqlx::query!(
+            r#"UPDATE issuances SET state = ?, detail = ?, retry_at = ?, updated_at = ?
+               WHERE id = ? AND state IN (SELECT value FROM json_each(?))"#,
+            to,
+            detail,
+            retry_at,
             now,
             id,
             from

@@ -1264,3 +1264,62 @@ async fn a_copy_taken_beside_an_open_store_is_whole_and_its_search_still_matches
         store.hosts().await.expect("hosts").len()
     );
 }
+
+#[tokio::test]
+async fn one_renewal_at_a_time_per_endpoint_and_a_failure_keeps_its_retry_time() {
+    use certfleet_proto::{IssuanceState, KeyType, RenewalSource};
+    use certfleet_store::NewIssuance;
+
+    let (_dir, store) = store().await;
+    let host = enrolled(&store, "a1").await;
+    let names = vec!["esync.example.test".to_owned()];
+    let new = |request_id: &'static str| NewIssuance {
+        host_id: host,
+        endpoint_key: "apache:esync",
+        source: RenewalSource::Acme,
+        key_type: KeyType::EcdsaP256,
+        names: &names,
+        request_id,
+        old_sha256: "old",
+        started_by: "scheduler",
+        now: NOW,
+    };
+    let first = store
+        .start_issuance(&new("key-1"))
+        .await
+        .expect("start")
+        .expect("the first is started");
+    assert_eq!(
+        store.start_issuance(&new("key-2")).await.expect("start"),
+        None,
+        "a second renewal of the endpoint while one is active"
+    );
+
+    let retry_at = NOW + 3 * DAY;
+    assert!(
+        store
+            .fail_issuance(first, "rate limited", retry_at, NOW + 10)
+            .await
+            .expect("fail")
+    );
+    // Ended once: a second failure (another pass) changes nothing.
+    assert!(
+        !store
+            .fail_issuance(first, "again", NOW + DAY, NOW + 20)
+            .await
+            .expect("fail")
+    );
+    let row = store.issuance(first).await.expect("row");
+    assert_eq!(row.state, IssuanceState::Failed);
+    assert_eq!(row.retry_at, Some(retry_at));
+    assert_eq!(row.detail, "rate limited");
+
+    // Ended, the endpoint may renew again.
+    assert!(
+        store
+            .start_issuance(&new("key-3"))
+            .await
+            .expect("start")
+            .is_some()
+    );
+}

@@ -177,13 +177,7 @@ impl Deployments {
                 },
                 Err(detail) => {
                     tracing::warn!(job = %job_id, "key request refused: {detail}");
-                    JobResult {
-                        job_id,
-                        ok: false,
-                        detail,
-                        outcome: None,
-                        csr_pem: None,
-                    }
+                    JobResult::answer(job_id, false, detail)
                 }
             };
             let _ = this.out.send(AgentMessage::JobResult(result)).await;
@@ -219,13 +213,9 @@ impl Deployments {
             };
             let _ = this
                 .out
-                .send(AgentMessage::JobResult(JobResult {
-                    job_id,
-                    ok,
-                    detail,
-                    outcome: None,
-                    csr_pem: None,
-                }))
+                .send(AgentMessage::JobResult(JobResult::answer(
+                    job_id, ok, detail,
+                )))
                 .await;
         });
     }
@@ -339,13 +329,9 @@ impl Deployments {
             };
             let _ = this
                 .out
-                .send(AgentMessage::JobResult(JobResult {
-                    job_id,
-                    ok,
-                    detail,
-                    outcome: None,
-                    csr_pem: None,
-                }))
+                .send(AgentMessage::JobResult(JobResult::answer(
+                    job_id, ok, detail,
+                )))
                 .await;
         });
     }

@@ -84,24 +84,42 @@ pub async fn schedule(console: &Console) -> Result<Vec<ScheduledRenewal>, Error>
         .into_iter()
         .map(|i| ((i.host_id, i.endpoint_key.clone()), i))
         .collect();
+    let retry_after = console.config.renewals.retry_after_secs as i64;
     Ok(under_policy(console, &uses)
         .into_iter()
-        .map(|(u, p)| ScheduledRenewal {
-            host_id: u.host_id,
-            hostname: u.hostname.clone(),
-            endpoint_key: u.endpoint_key.clone(),
-            endpoint_name: u.endpoint_name.clone(),
-            group: p.group.clone(),
-            source: p.source,
-            current_sha256: u.sha256.clone(),
-            not_after: u.not_after,
-            renews_at: {
-                let at = p.renews_at(u.not_before, u.not_after);
-                console.ari.known(&u.sha256).map_or(at, |ari| ari.min(at))
-            },
-            last: latest.get(&(u.host_id, u.endpoint_key.clone())).cloned(),
+        .map(|(u, p)| {
+            let last = latest.get(&(u.host_id, u.endpoint_key.clone())).cloned();
+            let mut renews_at = p.renews_at(u.not_before, u.not_after);
+            renews_at = console
+                .ari
+                .known(&u.sha256)
+                .map_or(renews_at, |ari| ari.min(renews_at));
+            // A failure of this very certificate waits for its retry time.
+            if let Some(failed) = last
+                .as_ref()
+                .filter(|l| l.state == IssuanceState::Failed && l.old_sha256 == u.sha256)
+            {
+                renews_at = renews_at.max(retry_of(failed, retry_after));
+            }
+            ScheduledRenewal {
+                host_id: u.host_id,
+                hostname: u.hostname.clone(),
+                endpoint_key: u.endpoint_key.clone(),
+                endpoint_name: u.endpoint_name.clone(),
+                group: p.group.clone(),
+                source: p.source,
+                current_sha256: u.sha256.clone(),
+                not_after: u.not_after,
+                renews_at,
+                last,
+            }
         })
         .collect())
+}
+
+/// When a failed renewal may start again.
+fn retry_of(failed: &IssuanceRow, retry_after: i64) -> i64 {
+    failed.retry_at.unwrap_or(failed.updated_at + retry_after)
 }
 
 /// The names the next certificate carries: the endpoint's own name first, then the names
@@ -193,18 +211,22 @@ async fn begin(
 
 /// Ends a renewal as failed, mailed once; the old certificate stays in place.
 async fn fail(console: &Console, row: &IssuanceRow, reason: &str) -> Result<(), Error> {
+    fail_until(console, row, reason, None).await
+}
+
+/// `fail`, not tried again before `retry_after_secs` nor before the time the CA named.
+async fn fail_until(
+    console: &Console,
+    row: &IssuanceRow,
+    reason: &str,
+    ca_retry_at: Option<i64>,
+) -> Result<(), Error> {
     let now = console.now_secs();
+    let ours = now + console.config.renewals.retry_after_secs as i64;
+    let retry_at = ca_retry_at.map_or(ours, |ca| ca.max(ours));
     if !console
         .store
-        .set_issuance(
-            row.id,
-            IssuanceState::ACTIVE,
-            IssuanceState::Failed,
-            None,
-            None,
-            reason,
-            now,
-        )
+        .fail_issuance(row.id, reason, retry_at, now)
         .await?
     {
         return Ok(());
@@ -259,7 +281,8 @@ async fn ask_for_request(console: &Console, row: &IssuanceRow) -> Option<Result<
         action,
         ANSWER_WITHIN,
     )
-    .await?;
+    .await
+    .ok()?;
     Some(match (result.ok, result.csr_pem) {
         (true, Some(csr)) => Ok(csr),
         (true, None) => Err("the host answered without a certificate request".into()),
@@ -302,7 +325,7 @@ async fn step(
             };
             match obtain::certificate(console, sources, row, policy, &csr).await {
                 Ok(issued) => record(console, row, &issued).await,
-                Err(reason) => fail(console, row, &reason).await,
+                Err(refusal) => fail_until(console, row, &refusal.reason, refusal.retry_at).await,
             }
         }
         IssuanceState::Issued => {
@@ -407,15 +430,6 @@ async fn step(
     }
 }
 
-/// The endpoint kind its key names (`sage300:…`, `apache:…`, `pem:…`).
-pub(super) fn kind_of(endpoint_key: &str) -> certfleet_proto::EndpointKind {
-    endpoint_key
-        .split(':')
-        .next()
-        .and_then(certfleet_proto::EndpointKind::parse)
-        .unwrap_or(certfleet_proto::EndpointKind::Other)
-}
-
 /// Keeps the issued certificate as a renewal whose key stays on its host.
 async fn record(
     console: &Console,
@@ -430,8 +444,8 @@ async fn record(
         .ok_or_else(|| Error::internal("the issuing CA returned no certificate"))?
         .facts()
         .clone();
-    let sha256 = leaf.sha256.to_string();
-    let ips: Vec<String> = leaf.ip_addresses.iter().map(|ip| ip.to_string()).collect();
+    let columns = super::renewal_columns::LeafColumns::of(&leaf);
+    let sha256 = columns.sha256();
     let by = format!("{} ({})", row.started_by, row.source);
     let renewal_id = console
         .store
@@ -441,21 +455,11 @@ async fn record(
                 source: row.source,
                 key_agent_id: Some(&row.agent_id),
                 pending_key: Some(&row.request_id),
-                sha256: &sha256,
-                thumbprint: &leaf.thumbprint.to_string(),
-                subject: &leaf.subject,
-                issuer: &leaf.issuer,
-                dns_names: &leaf.dns_names,
-                ip_addresses: &ips,
-                not_before: leaf.not_before.unix_timestamp(),
-                not_after: leaf.not_after.unix_timestamp(),
-                key_algorithm: &format!("{} {}", leaf.public_key.algorithm, leaf.public_key.bits),
                 chain_pem: &issued.chain_pem,
                 root_pem: &issued.ca_pem,
-                sealed_key: "",
-                warnings: &[],
                 uploaded_by: &by,
                 uploaded_at: console.now_secs(),
+                ..columns.renewal()
             },
             &format!("issued {sha256}"),
             console.now_secs(),
@@ -507,7 +511,7 @@ pub async fn pass(console: &Console) -> Result<usize, Error> {
             Some(last)
                 if last.state == IssuanceState::Failed
                     && last.old_sha256 == u.sha256
-                    && now < last.updated_at + retry_after =>
+                    && now < retry_of(last, retry_after) =>
             {
                 continue;
             }

@@ -16,6 +16,7 @@ mod issuance;
 mod metrics;
 mod obtain;
 mod preflight;
+mod renewal_columns;
 mod renewals;
 mod rollout_plan;
 mod rollouts;

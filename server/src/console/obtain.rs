@@ -54,17 +54,38 @@ impl std::fmt::Debug for Sources {
     }
 }
 
-/// Sends `action` to an agent as job `job_id` and waits for its result; `None` when the
-/// agent is not connected or does not answer within `within`.
+/// Why an agent gave no answer to a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NoAnswer {
+    /// It is not connected.
+    Offline,
+    /// Its connection's queue is full or closing.
+    Busy,
+    /// It did not answer in time.
+    Late,
+}
+
+impl NoAnswer {
+    /// What an admin reads, `within` being how long the agent had.
+    pub(super) fn describe(self, within: Duration) -> String {
+        match self {
+            NoAnswer::Offline => "the agent is offline".into(),
+            NoAnswer::Busy => "the agent's connection is busy or gone; try again".into(),
+            NoAnswer::Late => format!("no answer within {} s", within.as_secs()),
+        }
+    }
+}
+
+/// Sends `action` to an agent as job `job_id` and waits for its result, at most `within`.
 pub(super) async fn ask(
     console: &Console,
     agent_id: &str,
     job_id: &str,
     action: JobAction,
     within: Duration,
-) -> Option<JobResult> {
+) -> Result<JobResult, NoAnswer> {
     if !console.registry.is_connected(agent_id) {
-        return None;
+        return Err(NoAnswer::Offline);
     }
     let answer = console.pending_checks.expect(job_id, agent_id);
     let frame = certfleet_proto::encode(
@@ -76,13 +97,38 @@ pub(super) async fn ask(
     );
     if !console.registry.try_send(agent_id, frame) {
         console.pending_checks.forget(job_id);
-        return None;
+        return Err(NoAnswer::Busy);
     }
     match tokio::time::timeout(within, answer).await {
-        Ok(Ok(result)) => Some(result),
+        Ok(Ok(result)) => Ok(result),
         _ => {
             console.pending_checks.forget(job_id);
-            None
+            Err(NoAnswer::Late)
+        }
+    }
+}
+
+/// Why no certificate was obtained, and when the CA allows trying again if it said.
+#[derive(Debug)]
+pub(super) struct Refusal {
+    pub reason: String,
+    pub retry_at: Option<i64>,
+}
+
+impl From<String> for Refusal {
+    fn from(reason: String) -> Self {
+        Self {
+            reason,
+            retry_at: None,
+        }
+    }
+}
+
+impl From<AcmeError> for Refusal {
+    fn from(e: AcmeError) -> Self {
+        Self {
+            retry_at: e.retry_at(),
+            reason: e.to_string(),
         }
     }
 }
@@ -94,7 +140,7 @@ pub(super) async fn certificate(
     row: &IssuanceRow,
     policy: &Policy,
     csr: &str,
-) -> Result<Issued, String> {
+) -> Result<Issued, Refusal> {
     match row.source {
         RenewalSource::InternalCa => {
             let domains = console.config.renewals.all_domains();
@@ -105,7 +151,22 @@ pub(super) async fn certificate(
                 })
                 .await
                 .map_err(|e| e.to_string())?;
-            let purposes = policy.purposes_for(super::issuance::kind_of(&row.endpoint_key));
+            // The purposes follow what the endpoint is, as its host reports it now.
+            let kind = console
+                .store
+                .endpoint_uses_on(Some(row.host_id))
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .find(|u| u.endpoint_key == row.endpoint_key)
+                .map(|u| u.kind)
+                .ok_or_else(|| {
+                    format!(
+                        "{} no longer reports the endpoint {}",
+                        row.hostname, row.endpoint_key
+                    )
+                })?;
+            let purposes = policy.purposes_for(kind);
             ca.issue(
                 csr,
                 &row.names,
@@ -113,7 +174,7 @@ pub(super) async fn certificate(
                 policy.validity_days,
                 console.now(),
             )
-            .map_err(|e| e.to_string())
+            .map_err(|e| Refusal::from(e.to_string()))
         }
         RenewalSource::Acme => {
             let config = &console.config.acme;
@@ -142,15 +203,16 @@ pub(super) async fn certificate(
             };
             let chain = tokio::time::timeout(within * 2, order)
                 .await
-                .map_err(|_| late("issue the certificate"))?
-                .map_err(|e| e.to_string())?;
+                .map_err(|_| late("issue the certificate"))??;
             Ok(Issued {
                 chain_pem: chain,
                 // A public CA's root is the client's own; none is kept with the renewal.
                 ca_pem: String::new(),
             })
         }
-        RenewalSource::Upload => Err("this endpoint's policy leaves renewals to uploads".into()),
+        RenewalSource::Upload => {
+            Err(String::from("this endpoint's policy leaves renewals to uploads").into())
+        }
     }
 }
 
@@ -184,15 +246,16 @@ impl Prover for HostProver<'_> {
             )
             .await
             {
-                Some(result) if result.ok => Ok(()),
-                Some(result) => Err(AcmeError::Other(format!(
+                Ok(result) if result.ok => Ok(()),
+                Ok(result) => Err(AcmeError::Other(format!(
                     "{} could not answer the HTTP-01 challenge for {name}: {}",
                     self.row.hostname, result.detail
                 ))),
-                None => Err(AcmeError::Other(format!(
-                    "{} did not answer the HTTP-01 challenge for {name} (offline or busy); \
+                Err(why) => Err(AcmeError::Other(format!(
+                    "{} did not answer the HTTP-01 challenge for {name} ({}); \
                      it is tried again later",
-                    self.row.hostname
+                    self.row.hostname,
+                    why.describe(CHALLENGE_WITHIN)
                 ))),
             }
         })

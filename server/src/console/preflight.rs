@@ -5,14 +5,36 @@
 use certfleet_store::AuditAction;
 use std::time::Duration;
 
-use certfleet_proto::{ConsoleMessage, Job, JobAction};
+use certfleet_proto::JobAction;
 use serde::Serialize;
 
 use super::Console;
 use super::Error;
+use super::obtain::ask;
 
 /// How long a host has to answer.
 const ANSWER_WITHIN: Duration = Duration::from_secs(20);
+
+/// What a host said of its preflight.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub enum Verdict {
+    #[serde(rename = "passed")]
+    Passed,
+    #[serde(rename = "refused")]
+    Refused,
+    #[serde(rename = "no answer")]
+    NoAnswer,
+}
+
+impl Verdict {
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Passed => "passed",
+            Verdict::Refused => "refused",
+            Verdict::NoAnswer => "no answer",
+        }
+    }
+}
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct HostVerdict {
@@ -20,8 +42,7 @@ pub struct HostVerdict {
     pub hostname: String,
     pub endpoint_key: String,
     pub endpoint_name: String,
-    /// `passed`, `refused` or `no answer`.
-    pub verdict: String,
+    pub verdict: Verdict,
     pub detail: String,
 }
 
@@ -34,72 +55,40 @@ pub async fn check(
     let renewal = console.store.renewal(renewal_id).await?;
     let proposals = super::rollout_plan::plan(console, renewal_id).await?;
     let uses = console.store.endpoint_uses().await?;
-    let mut waiting = Vec::new();
-    let mut verdicts = Vec::new();
-    for p in proposals
+    let asked = proposals
         .into_iter()
         .filter(|p| p.proposed && p.problems.is_empty())
-    {
-        let Some(agent_id) = uses
-            .iter()
-            .find(|u| u.host_id == p.host_id)
-            .map(|u| u.agent_id.clone())
-        else {
-            continue;
-        };
-        let mut verdict = HostVerdict {
-            host_id: p.host_id,
-            hostname: p.hostname.clone(),
-            endpoint_key: p.endpoint_key.clone(),
-            endpoint_name: p.endpoint_name.clone(),
-            verdict: "no answer".into(),
-            detail: "the agent is offline".into(),
-        };
-        if !console.registry.is_connected(&agent_id) {
-            verdicts.push(verdict);
-            continue;
-        }
-        let job_id = format!("preflight-{}", uuid::Uuid::new_v4());
-        let answer = console.pending_checks.expect(&job_id, &agent_id);
-        let frame = certfleet_proto::encode(
-            &uuid::Uuid::new_v4().to_string(),
-            &ConsoleMessage::Job(Job {
-                job_id: job_id.clone(),
-                action: JobAction::Preflight {
-                    endpoint: p.endpoint_key.clone(),
-                    chain_pem: renewal.chain_pem.clone(),
-                    sha256: renewal.sha256.clone(),
-                },
-            }),
-        );
-        if !console.registry.try_send(&agent_id, frame) {
-            console.pending_checks.forget(&job_id);
-            verdict.detail = "the agent's connection is busy or gone; try again".into();
-            verdicts.push(verdict);
-            continue;
-        }
-        waiting.push((verdict, job_id, answer));
-    }
-    let answers =
-        futures_util::future::join_all(waiting.into_iter().map(|(mut verdict, job_id, answer)| {
-            let pending = console.pending_checks.clone();
-            async move {
-                match tokio::time::timeout(ANSWER_WITHIN, answer).await {
-                    Ok(Ok(result)) => {
-                        verdict.verdict = if result.ok { "passed" } else { "refused" }.into();
-                        verdict.detail = result.detail;
-                    }
-                    _ => {
-                        pending.forget(&job_id);
-                        verdict.detail = format!("no answer within {} s", ANSWER_WITHIN.as_secs());
-                    }
+        .filter_map(|p| {
+            let agent_id = uses
+                .iter()
+                .find(|u| u.host_id == p.host_id)
+                .map(|u| u.agent_id.clone())?;
+            let action = JobAction::Preflight {
+                endpoint: p.endpoint_key.clone(),
+                chain_pem: renewal.chain_pem.clone(),
+                sha256: renewal.sha256.clone(),
+            };
+            Some(async move {
+                let job_id = format!("preflight-{}", uuid::Uuid::new_v4());
+                let (verdict, detail) =
+                    match ask(console, &agent_id, &job_id, action, ANSWER_WITHIN).await {
+                        Ok(result) if result.ok => (Verdict::Passed, result.detail),
+                        Ok(result) => (Verdict::Refused, result.detail),
+                        Err(why) => (Verdict::NoAnswer, why.describe(ANSWER_WITHIN)),
+                    };
+                HostVerdict {
+                    host_id: p.host_id,
+                    hostname: p.hostname,
+                    endpoint_key: p.endpoint_key,
+                    endpoint_name: p.endpoint_name,
+                    verdict,
+                    detail,
                 }
-                verdict
-            }
-        }))
-        .await;
-    verdicts.extend(answers);
+            })
+        });
+    let mut verdicts = futures_util::future::join_all(asked).await;
     verdicts.sort_by(|a, b| (&a.hostname, &a.endpoint_key).cmp(&(&b.hostname, &b.endpoint_key)));
+    let count = |v: Verdict| verdicts.iter().filter(|h| h.verdict == v).count();
     console
         .store
         .audit(
@@ -109,9 +98,9 @@ pub async fn check(
             Some(&format!("renewal #{renewal_id}")),
             Some(&format!(
                 "{} passed, {} refused, {} without answer",
-                verdicts.iter().filter(|v| v.verdict == "passed").count(),
-                verdicts.iter().filter(|v| v.verdict == "refused").count(),
-                verdicts.iter().filter(|v| v.verdict == "no answer").count()
+                count(Verdict::Passed),
+                count(Verdict::Refused),
+                count(Verdict::NoAnswer)
             )),
         )
         .await?;

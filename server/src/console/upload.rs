@@ -214,29 +214,18 @@ pub async fn upload(
     let sealed_key = console.kek.seal(accepted.key.pkcs8_der())?;
     let chain_pem = certfleet_certkit::write::pem_chain(&accepted.chain);
     let root_pem = certfleet_certkit::write::pem_chain(accepted.root.as_slice());
-    let sha256 = leaf.sha256.to_string();
-    let ips: Vec<String> = leaf.ip_addresses.iter().map(|ip| ip.to_string()).collect();
+    let columns = super::renewal_columns::LeafColumns::of(leaf);
+    let sha256 = columns.sha256();
     let id = console
         .store
         .insert_renewal(&NewRenewal {
-            source: certfleet_store::RenewalSource::Upload,
-            key_agent_id: None,
-            pending_key: None,
-            sha256: &sha256,
-            thumbprint: &leaf.thumbprint.to_string(),
-            subject: &leaf.subject,
-            issuer: &leaf.issuer,
-            dns_names: &leaf.dns_names,
-            ip_addresses: &ips,
-            not_before: leaf.not_before.unix_timestamp(),
-            not_after: leaf.not_after.unix_timestamp(),
-            key_algorithm: &format!("{} {}", leaf.public_key.algorithm, leaf.public_key.bits),
             chain_pem: &chain_pem,
             root_pem: &root_pem,
             sealed_key: &sealed_key,
             warnings: &accepted.warnings,
             uploaded_by: actor,
             uploaded_at: now.unix_timestamp(),
+            ..columns.renewal()
         })
         .await?;
     console

@@ -343,7 +343,7 @@ impl Backend for ConsoleBackend {
             .map(|v| HostCheck {
                 hostname: v.hostname,
                 endpoint_name: v.endpoint_name,
-                verdict: v.verdict,
+                verdict: v.verdict.label().to_owned(),
                 detail: v.detail,
             })
             .collect())
