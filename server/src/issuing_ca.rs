@@ -18,6 +18,8 @@ use crate::secrets::Kek;
 /// The settings that hold it: the certificate (PEM, public) and the sealed key.
 pub const CERTIFICATE_SETTING: &str = "issuing_ca.certificate";
 pub const KEY_SETTING: &str = "issuing_ca.key";
+/// For a sub-CA of an enterprise PKI: its issuers (PEM, up to the root where given).
+pub const CHAIN_SETTING: &str = "issuing_ca.chain";
 
 const CA_DAYS: i64 = 3650;
 
@@ -34,6 +36,8 @@ pub enum IssueError {
     OutsideConstraints { name: String, allowed: String },
     #[error("{0:?} is not a DNS name or IP address a certificate can carry")]
     BadName(String),
+    #[error("the sub-CA certificate is not installed: {0}")]
+    NotInstallable(String),
     #[error("no names to issue for")]
     NoNames,
     #[error("the issuing CA is unusable: {0}")]
@@ -43,8 +47,10 @@ pub enum IssueError {
 /// What the CA issued.
 #[derive(Debug, Clone)]
 pub struct Issued {
-    /// The leaf (the CA is the root: clients trust it, servers do not send it).
+    /// The leaf, then the CAs a server sends with it (none for certfleet's own root; the
+    /// sub-CA and its intermediates under an enterprise PKI).
     pub chain_pem: String,
+    /// The root clients must trust (empty when they trust it by other means).
     pub ca_pem: String,
 }
 
@@ -53,6 +59,10 @@ pub struct IssuingCa {
     cert_pem: String,
     key: KeyPair,
     permitted: Vec<String>,
+    /// What servers send after the leaf.
+    sent_pem: String,
+    /// What clients must trust.
+    root_pem: String,
 }
 
 impl std::fmt::Debug for IssuingCa {
@@ -82,7 +92,11 @@ impl IssuingCa {
             let sealed: String = serde_json::from_str(&key).map_err(internal)?;
             let der = kek.open(&sealed).map_err(internal)?;
             let key = KeyPair::try_from(der.as_slice()).map_err(internal)?;
-            return Self::from_parts(cert_pem, key);
+            let chain_pem: String = match store.setting(CHAIN_SETTING).await.map_err(internal)? {
+                Some(json) => serde_json::from_str(&json).map_err(internal)?,
+                None => String::new(),
+            };
+            return Self::from_parts(cert_pem, key, &chain_pem, domains);
         }
         if domains.is_empty() {
             return Err(IssueError::Internal(
@@ -135,17 +149,50 @@ impl IssuingCa {
         params.not_after = now + Duration::days(CA_DAYS);
         params.serial_number = Some(crate::pki::random_serial().map_err(internal)?);
         let cert = params.self_signed(&key).map_err(internal)?;
-        Self::from_parts(cert.pem(), key)
+        Self::from_parts(cert.pem(), key, "", domains)
     }
 
-    fn from_parts(cert_pem: String, key: KeyPair) -> Result<Self, IssueError> {
-        let cert_der = pem::parse(&cert_pem).map_err(internal)?.into_contents();
-        let permitted = permitted_of(&cert_der);
+    /// The CA from its certificate and key; `chain_pem` holds a sub-CA's issuers, and
+    /// `domains` stand for the name constraints an enterprise CA did not set.
+    fn from_parts(
+        cert_pem: String,
+        key: KeyPair,
+        chain_pem: &str,
+        domains: &[String],
+    ) -> Result<Self, IssueError> {
+        let own = certfleet_certkit::read(cert_pem.as_bytes(), None).map_err(internal)?;
+        let own = own
+            .certificates
+            .first()
+            .ok_or_else(|| internal("the issuing CA's certificate is empty"))?;
+        let cert_der = own.der().to_vec();
+        let mut permitted = permitted_of(&cert_der);
+        if permitted.is_empty() {
+            permitted = domains.to_vec();
+        }
+        let (sent_pem, root_pem) = if own.facts().self_signed {
+            (String::new(), cert_pem.clone())
+        } else {
+            let issuers = if chain_pem.trim().is_empty() {
+                Vec::new()
+            } else {
+                certfleet_certkit::read(chain_pem.as_bytes(), None)
+                    .map_err(internal)?
+                    .certificates
+            };
+            let (roots, between): (Vec<_>, Vec<_>) =
+                issuers.into_iter().partition(|c| c.facts().self_signed);
+            let mut sent = cert_pem.clone();
+            sent.push_str(&certfleet_certkit::write::pem_chain(&between));
+            (sent, certfleet_certkit::write::pem_chain(&roots))
+        };
         Ok(IssuingCa {
             cert_der,
             cert_pem,
             key,
             permitted,
+            sent_pem,
+            root_pem,
         })
     }
 
@@ -219,15 +266,17 @@ impl IssuingCa {
         let cert = params
             .signed_by(&csr.public_key, &issuer)
             .map_err(internal)?;
+        let mut chain_pem = cert.pem();
+        chain_pem.push_str(&self.sent_pem);
         Ok(Issued {
-            chain_pem: cert.pem(),
-            ca_pem: self.cert_pem.clone(),
+            chain_pem,
+            ca_pem: self.root_pem.clone(),
         })
     }
 }
 
 /// The DNS names a CA certificate's name constraints permit.
-fn permitted_of(der: &[u8]) -> Vec<String> {
+pub(crate) fn permitted_of(der: &[u8]) -> Vec<String> {
     use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificate};
     let Ok((_, cert)) = X509Certificate::from_der(der) else {
         return Vec::new();

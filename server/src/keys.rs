@@ -22,6 +22,7 @@ const SEALED_SETTINGS: &[&str] = &[
     CANARY,
     crate::alerts::PASSWORD,
     crate::issuing_ca::KEY_SETTING,
+    crate::sub_ca::PENDING_KEY_SETTING,
 ];
 
 /// Where the key came from; rotation treats the two differently.

@@ -29,6 +29,7 @@ pub mod renewals;
 pub mod rollout;
 pub mod secrets;
 pub mod state;
+pub mod sub_ca;
 pub mod tls;
 pub mod tokens;
 pub mod trust_lists;

@@ -45,6 +45,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The issuing CA for internal names as a subordinate of an enterprise PKI.
+    IssuingCa {
+        #[command(subcommand)]
+        command: IssuingCaCommand,
+    },
     /// Enrolment tokens.
     Token {
         #[command(subcommand)]
@@ -94,6 +99,23 @@ enum TokenCommand {
         /// The host it is meant for (a note for the token list).
         #[arg(long)]
         host: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum IssuingCaCommand {
+    /// Make the sub-CA's key (kept sealed in the database) and write its certificate
+    /// request for the enterprise CA to sign. Run again, it writes a request for the same key.
+    Request {
+        /// Where to write the request (PEM).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Make the certificate the enterprise CA signed for that request the issuing CA (PEM or
+    /// DER; put the enterprise chain up to its root in the same file so clients are given it).
+    Install {
+        #[arg(long)]
+        cert: PathBuf,
     },
 }
 
@@ -153,6 +175,7 @@ fn main() -> Result<()> {
         Command::Keys {
             command: KeysCommand::Rotate { new_kek_env },
         } => runtime.block_on(rotate_keys(config, new_kek_env)),
+        Command::IssuingCa { command } => runtime.block_on(issuing_ca(config, command)),
         Command::Init {
             config_file,
             unit_file,
@@ -239,6 +262,79 @@ async fn create_token(config: Config, hours: u64, host: Option<String>) -> Resul
     eprintln!(
         "\nSingle use, valid until {expires}. On the host to enrol, run:\n  Linux:   {linux}\n  Windows: {windows}"
     );
+    Ok(())
+}
+
+async fn issuing_ca(config: Config, command: IssuingCaCommand) -> Result<()> {
+    let dir = DataDir::open(&config.data_dir, false)?;
+    let store = certfleet_store::Store::open(&dir.database()).await?;
+    let now = OffsetDateTime::now_utc();
+    let kek = certfleet_server::keys::load(
+        &dir,
+        &store,
+        std::env::var("CERTFLEET_KEK").ok().as_deref(),
+        now.unix_timestamp(),
+    )
+    .await?;
+    match command {
+        IssuingCaCommand::Request { out } => {
+            let csr = certfleet_server::sub_ca::request(&store, &kek, now.unix_timestamp()).await?;
+            std::fs::write(&out, &csr)
+                .with_context(|| format!("cannot write the request to {}", out.display()))?;
+            store
+                .audit(
+                    now.unix_timestamp(),
+                    "cli",
+                    certfleet_store::AuditAction::IssuingCaRequested,
+                    None,
+                    Some(&out.display().to_string()),
+                )
+                .await?;
+            println!(
+                "wrote the sub-CA request to {}. Have the enterprise CA sign it as a subordinate \
+                 CA, constrained to the policies' allowed_domains (AD CS: certreq -submit \
+                 -attrib \"CertificateTemplate:SubCA\" {}), then run `certfleet-server \
+                 issuing-ca install --cert FILE` with the certificate and its chain",
+                out.display(),
+                out.display()
+            );
+        }
+        IssuingCaCommand::Install { cert } => {
+            let bytes =
+                std::fs::read(&cert).with_context(|| format!("cannot read {}", cert.display()))?;
+            let installed = certfleet_server::sub_ca::install(&store, &kek, &bytes, now).await?;
+            store
+                .audit(
+                    now.unix_timestamp(),
+                    "cli",
+                    certfleet_store::AuditAction::IssuingCaInstalled,
+                    Some(&installed.subject),
+                    Some(&format!("issued by {}", installed.issuer)),
+                )
+                .await?;
+            let until = installed
+                .not_after
+                .format(&time::format_description::well_known::Rfc3339)?;
+            println!(
+                "the issuing CA is now {} (issued by {}, valid until {until}); renewals from \
+                 the next pass are issued under it",
+                installed.subject, installed.issuer
+            );
+            if installed.permitted.is_empty() {
+                println!(
+                    "it has no name constraints: certfleet still issues only for the policies' \
+                     allowed_domains, but ask the enterprise CA's admin to constrain it"
+                );
+            }
+            match installed.root {
+                Some(root) => println!("clients are given its root, {root}, before first use"),
+                None => println!(
+                    "the file held no root: clients must already trust the enterprise root \
+                     (by group policy, say)"
+                ),
+            }
+        }
+    }
     Ok(())
 }
 

@@ -36,6 +36,10 @@ pub enum AuditAction {
     ClientsAttached,
     ClientsDetached,
     KeysRotated,
+    /// A sub-CA request for an enterprise PKI was written.
+    IssuingCaRequested,
+    /// An enterprise-signed sub-CA became the issuing CA.
+    IssuingCaInstalled,
     AlertSettingsSaved,
     AlertTestEmail,
     RenewalUploaded,
@@ -83,6 +87,8 @@ impl AuditAction {
             ClientsAttached => "host.clients_attached",
             ClientsDetached => "host.clients_detached",
             KeysRotated => "keys.rotated",
+            IssuingCaRequested => "issuing_ca.requested",
+            IssuingCaInstalled => "issuing_ca.installed",
             AlertSettingsSaved => "alerts.settings_saved",
             AlertTestEmail => "alerts.test_email",
             RenewalUploaded => "renewal.uploaded",
