@@ -44,6 +44,19 @@ impl Apache {
         cert: &ServerCert,
         chain_pem: &str,
     ) -> Result<Self> {
+        Self::start_with_http(dir, port, None, server_name, cert, chain_pem)
+    }
+
+    /// `start`, also serving plain HTTP for `server_name` on `http_port` when given (the
+    /// port 80 an eSync Apache holds).
+    pub fn start_with_http(
+        dir: &Path,
+        port: u16,
+        http_port: Option<u16>,
+        server_name: &str,
+        cert: &ServerCert,
+        chain_pem: &str,
+    ) -> Result<Self> {
         if !Self::available() {
             bail!("{APACHE} is missing: install Debian's apache2 (.ci/run does)");
         }
@@ -56,6 +69,12 @@ impl Apache {
         };
         apache.write_certificate(cert, chain_pem)?;
         let d = dir.display();
+        let http = http_port.map_or(String::new(), |http| {
+            format!(
+                "Listen 127.0.0.1:{http}\n<VirtualHost 127.0.0.1:{http}>\n    ServerName \
+                 {server_name}\n</VirtualHost>\n"
+            )
+        });
         let config = format!(
             r#"# A private httpd for certfleet's tests.
 ServerRoot "{d}"
@@ -67,6 +86,7 @@ LogLevel warn
 ServerName localhost
 LoadModule mpm_event_module {MODULES}/mod_mpm_event.so
 LoadModule authz_core_module {MODULES}/mod_authz_core.so
+LoadModule alias_module {MODULES}/mod_alias.so
 LoadModule socache_shmcb_module {MODULES}/mod_socache_shmcb.so
 LoadModule ssl_module {MODULES}/mod_ssl.so
 Listen 127.0.0.1:{port}
@@ -77,7 +97,7 @@ Listen 127.0.0.1:{port}
     SSLCertificateKeyFile "ssl/server.key"
     SSLCertificateChainFile "ssl/chain.crt"
 </VirtualHost>
-"#
+{http}"#
         );
         std::fs::write(apache.config_path(), config)?;
         apache.launch()

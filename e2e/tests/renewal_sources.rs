@@ -38,7 +38,36 @@ fn site(
     name: &str,
     http_port: Option<u16>,
 ) -> anyhow::Result<(Apache, Agent)> {
-    let apache = Apache::start(&dir.join("apache"), free_port()?, name, cert, &ca.pem)?;
+    site_on(console, dir, ca, cert, name, http_port, Port80::Agent)
+}
+
+/// Who holds the HTTP-01 port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Port80 {
+    /// Free: the agent listens on it.
+    Agent,
+    /// Apache's (as on an eSync server): the agent makes Apache answer.
+    Apache,
+}
+
+fn site_on(
+    console: &Console,
+    dir: &std::path::Path,
+    ca: &TestCa,
+    cert: &certfleet_e2e::pki::ServerCert,
+    name: &str,
+    http_port: Option<u16>,
+    port80: Port80,
+) -> anyhow::Result<(Apache, Agent)> {
+    let apache_http = http_port.filter(|_| port80 == Port80::Apache);
+    let apache = Apache::start_with_http(
+        &dir.join("apache"),
+        free_port()?,
+        apache_http,
+        name,
+        cert,
+        &ca.pem,
+    )?;
     let mut config = apache.agent_config(None);
     if let Some(port) = http_port {
         // Where pebble looks (port 80 of the name in production).
@@ -308,7 +337,7 @@ fn names_outside_the_policy_or_claimed_by_another_host_get_nothing_issued_and_ar
 
 /// One eSync Apache renewed over ACME by pebble, with the policy's `challenge`; the DNS hook
 /// when it is dns-01.
-fn renewed_over_acme(challenge: &str) -> anyhow::Result<()> {
+fn renewed_over_acme(challenge: &str, port80: Port80) -> anyhow::Result<()> {
     use certfleet_e2e::pebble::Pebble;
     if !Apache::available() || !Pebble::available() {
         eprintln!("skipped: apache2 or pebble is not installed");
@@ -345,7 +374,15 @@ fn renewed_over_acme(challenge: &str) -> anyhow::Result<()> {
         ],
     )?;
     let api = Api::admin(&console)?;
-    let (mut apache, agent) = site(&console, temp.path(), &ca, &old, NAME, Some(http_port))?;
+    let (mut apache, agent) = site_on(
+        &console,
+        temp.path(),
+        &ca,
+        &old,
+        NAME,
+        Some(http_port),
+        port80,
+    )?;
     let agent_dir = temp.path().join("agent");
     let done = ended(&api, &console, &agent, 180)?;
     assert_eq!(done["state"], "verified", "{done}\n{}", console.log_text());
@@ -377,6 +414,27 @@ fn renewed_over_acme(challenge: &str) -> anyhow::Result<()> {
             format!("present {record}\ncleanup {record}\n"),
             "the hook set the record and took it away"
         );
+    } else if port80 == Port80::Apache {
+        assert!(
+            hook_calls.is_empty(),
+            "http-01 ran the DNS hook: {hook_calls}"
+        );
+        // Apache answered through the alias, which stays; the token's file is gone.
+        let config = std::fs::read_to_string(apache.config_path())?;
+        assert!(
+            config.contains("Alias /.well-known/acme-challenge/"),
+            "{config}"
+        );
+        let challenges = apache
+            .config_path()
+            .with_file_name("conf/certfleet/acme-challenge");
+        let left: Vec<_> = std::fs::read_dir(&challenges)?.flatten().collect();
+        assert!(left.is_empty(), "{left:?}");
+        assert!(
+            agent.log_text().contains("added the ACME challenge alias"),
+            "{}",
+            agent.log_text()
+        );
     } else {
         assert!(
             hook_calls.is_empty(),
@@ -400,13 +458,19 @@ fn renewed_over_acme(challenge: &str) -> anyhow::Result<()> {
 #[test]
 fn an_endpoint_past_its_renewal_point_is_renewed_over_acme_with_http_01_answered_by_its_agent()
 -> anyhow::Result<()> {
-    renewed_over_acme("http-01")
+    renewed_over_acme("http-01", Port80::Agent)
+}
+
+#[test]
+fn an_endpoint_whose_port_80_is_apaches_is_renewed_over_acme_with_http_01_through_an_alias()
+-> anyhow::Result<()> {
+    renewed_over_acme("http-01", Port80::Apache)
 }
 
 #[test]
 fn an_endpoint_past_its_renewal_point_is_renewed_over_acme_with_dns_01_through_the_hook()
 -> anyhow::Result<()> {
-    renewed_over_acme("dns-01")
+    renewed_over_acme("dns-01", Port80::Agent)
 }
 
 /// A TCP port that accepts and never answers: an ACME server that hangs.

@@ -27,8 +27,8 @@ pub enum Error {
     KeyAuthorization,
     #[error(
         "cannot listen on {address} for the ACME HTTP-01 challenge: {source}; free the port \
-         (another web server on port 80 needs an Alias for /.well-known/acme-challenge/), or \
-         set acme_http_listen in agent.toml, or use dns-01 for this host's group"
+         (an Apache endpoint's own Apache answers when it holds it; another web server does \
+         not), or set acme_http_listen in agent.toml, or use dns-01 for this host's group"
     )]
     Listen {
         address: SocketAddr,

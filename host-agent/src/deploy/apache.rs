@@ -227,13 +227,118 @@ impl ApacheDriver {
             })
             .cloned()
             .collect();
-        let block = managed::render(&sites, &dir, &self.ssl_module(), &self.listening);
-        let text = std::fs::read_to_string(&self.target.config).map_err(|source| Error::File {
+        let text = self.read_config()?;
+        // The challenge alias, once added, stays for the next order.
+        let challenges = self.challenge_dir();
+        let alias = text
+            .contains(&managed::challenge_alias(&challenges))
+            .then_some(challenges.as_path());
+        let block = managed::render(&sites, &dir, &self.ssl_module(), &self.listening, alias);
+        Ok(managed::replace(&text, &block)?.into_bytes())
+    }
+
+    fn read_config(&self) -> Result<String, Error> {
+        std::fs::read_to_string(&self.target.config).map_err(|source| Error::File {
             action: "read",
             path: self.target.config.clone(),
             source,
+        })
+    }
+
+    /// The folder Apache serves at `/.well-known/acme-challenge/` once the alias is in.
+    pub fn challenge_dir(&self) -> PathBuf {
+        self.managed_dir().join("acme-challenge")
+    }
+
+    /// Answers an ACME HTTP-01 challenge through this Apache, for when it holds port 80:
+    /// the key authorization goes into the challenge folder, and the first time the alias
+    /// goes into the managed block (configuration test, then a restart; the file is put
+    /// back as it was if either fails). The alias stays, so later orders need no restart.
+    pub async fn serve_challenge(
+        &self,
+        host: &Host,
+        token: &str,
+        key_authorization: &str,
+    ) -> Result<PathBuf, Error> {
+        let dir = self.challenge_dir();
+        std::fs::create_dir_all(&dir).map_err(|source| Error::File {
+            action: "create",
+            path: dir.clone(),
+            source,
         })?;
-        Ok(managed::replace(&text, &block)?.into_bytes())
+        #[cfg(unix)]
+        {
+            // Apache's workers (www-data) read it; a key authorization is public.
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755));
+        }
+        forget_old_challenges(&dir);
+        let file = dir.join(token);
+        super::files::replace_public(&file, key_authorization.as_bytes()).map_err(|source| {
+            Error::File {
+                action: "write",
+                path: file.clone(),
+                source,
+            }
+        })?;
+        let text = self.read_config()?;
+        if text.contains(&managed::challenge_alias(&dir)) {
+            return Ok(file);
+        }
+        let dir_of_sites = self.managed_dir();
+        let sites: Vec<ManagedSite> = self
+            .target
+            .managed
+            .iter()
+            .filter(|s| managed::site_files(&dir_of_sites, s).0.exists())
+            .cloned()
+            .collect();
+        let block = managed::render(
+            &sites,
+            &dir_of_sites,
+            &self.ssl_module(),
+            &self.listening,
+            Some(&dir),
+        );
+        let new = managed::replace(&text, &block)?;
+        let config = &self.target.config;
+        let write = |bytes: &[u8]| {
+            super::files::replace_kept(config, bytes).map_err(|source| Error::File {
+                action: "write",
+                path: config.clone(),
+                source,
+            })
+        };
+        write(new.as_bytes())?;
+        if let Err(e) = self.config_test().run().await {
+            write(text.as_bytes())?;
+            return Err(e);
+        }
+        let restart = self.restart();
+        if let Err(e) = restart.run(&host.services).await {
+            write(text.as_bytes())?;
+            let _ = restart.run(&host.services).await;
+            return Err(e);
+        }
+        tracing::info!(config = %config.display(), "added the ACME challenge alias to the managed block");
+        Ok(file)
+    }
+}
+
+/// Challenge files no order ended (a console that went away mid-order): an ACME order
+/// lives minutes, so anything older than a day is nobody's.
+fn forget_old_challenges(dir: &Path) {
+    const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > DAY);
+        if old {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 

@@ -17,6 +17,17 @@ pub fn replace_with(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     certfleet_files::replace_owner_only(path, bytes).map_err(into_io)
 }
 
+/// Writes `bytes` over `live` atomically, with the owner, group and mode it had (a
+/// configuration file).
+pub fn replace_kept(live: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    certfleet_files::replace(live, bytes, access_for(live, Exposure::Kept)).map_err(into_io)
+}
+
+/// Writes `bytes` to `path` atomically, readable by every program (0644 on Unix).
+pub fn replace_public(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    certfleet_files::replace(path, bytes, access_for(path, Exposure::Public)).map_err(into_io)
+}
+
 /// The shared writer's error as the I/O error this module's callers report.
 fn into_io(e: certfleet_files::Error) -> std::io::Error {
     std::io::Error::new(e.io().kind(), e.to_string())

@@ -100,6 +100,8 @@ pub struct Deployments {
     ledger: Ledger,
     pending_keys: PendingKeys,
     challenges: crate::acme_http::Challenges,
+    /// Challenge files written for Apache to serve, by token, removed when it ends.
+    challenge_files: Arc<std::sync::Mutex<std::collections::HashMap<String, std::path::PathBuf>>>,
 }
 
 impl std::fmt::Debug for Deployments {
@@ -124,6 +126,7 @@ impl Deployments {
             ledger,
             pending_keys,
             challenges: crate::acme_http::Challenges::default(),
+            challenge_files: Arc::default(),
             journal,
             config,
             one_at_a_time: Arc::new(Mutex::new(())),
@@ -200,15 +203,26 @@ impl Deployments {
                 .acme_http_listen
                 .unwrap_or(crate::acme_http::DEFAULT_LISTEN);
             let served = match driver_for(&this.config, &this.host, &this.ledger, &endpoint) {
-                Ok(_) => this
+                Ok(_) => match this
                     .challenges
                     .serve(listen, &token, &key_authorization)
                     .await
-                    .map_err(|e| e.to_string()),
+                {
+                    Err(crate::acme_http::Error::Listen { source, .. })
+                        if source.kind() == std::io::ErrorKind::AddrInUse
+                            && endpoint.starts_with("apache:") =>
+                    {
+                        this.serve_through_apache(&endpoint, &token, &key_authorization)
+                            .await
+                    }
+                    other => other
+                        .map(|address| format!("answering the challenge on {address}"))
+                        .map_err(|e| e.to_string()),
+                },
                 Err(e) => Err(e.to_string()),
             };
             let (ok, detail) = match served {
-                Ok(address) => (true, format!("answering the challenge on {address}")),
+                Ok(detail) => (true, detail),
                 Err(e) => (false, e),
             };
             let _ = this
@@ -222,6 +236,55 @@ impl Deployments {
 
     pub fn end_challenge(&self, token: &str) {
         self.challenges.end(token);
+        let file = self
+            .challenge_files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(token);
+        if let Some(file) = file {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+
+    /// HTTP-01 through the Apache that holds port 80 (the agent's own listener could not
+    /// bind it): one at a time with deployments, as it may restart Apache.
+    async fn serve_through_apache(
+        &self,
+        endpoint: &str,
+        token: &str,
+        key_authorization: &str,
+    ) -> Result<String, String> {
+        let _turn = self.one_at_a_time.lock().await;
+        let mut last = format!("no [[apache]] target has {endpoint:?}");
+        for target in &self.config.apache {
+            let driver = match apache::ApacheDriver::find(target, endpoint) {
+                Ok(driver) => driver.with_service_account(&self.host),
+                Err(e) => {
+                    last = e.to_string();
+                    continue;
+                }
+            };
+            return match driver
+                .serve_challenge(&self.host, token, key_authorization)
+                .await
+            {
+                Ok(file) => {
+                    self.challenge_files
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(token.to_owned(), file.clone());
+                    Ok(format!(
+                        "port 80 is Apache's: it answers the challenge from {}",
+                        file.display()
+                    ))
+                }
+                Err(e) => Err(format!(
+                    "port 80 is taken and Apache could not be made to answer the challenge: \
+                     {e}; use dns-01 for this host's group"
+                )),
+            };
+        }
+        Err(last)
     }
 
     /// Starts a deployment in the background; progress and the result go out through the

@@ -1,6 +1,8 @@
 //! The block of httpd.conf that certfleet owns, between two marker comments: `Listen`,
 //! loading mod_ssl, and one `<VirtualHost>` per managed site naming the files certfleet
-//! writes. Everything outside the markers is left byte for byte as it was.
+//! writes; and, once an ACME HTTP-01 challenge needed it, the `Alias` that serves the
+//! challenge folder at `/.well-known/acme-challenge/` on every site. Everything outside the
+//! markers is left byte for byte as it was.
 
 use std::path::Path;
 
@@ -27,9 +29,25 @@ fn quoted(path: &Path) -> String {
     format!("\"{}\"", path.display().to_string().replace('\\', "/"))
 }
 
-/// The block for `sites`. `listening` are the ports the rest of the file already listens
-/// on (a second `Listen` for a port stops Apache from starting).
-pub fn render(sites: &[ManagedSite], dir: &Path, ssl_module: &Path, listening: &[u16]) -> String {
+/// The `Alias` line that serves `dir` to ACME CAs; present in a configuration, the alias is.
+pub fn challenge_alias(dir: &Path) -> String {
+    let path = quoted(dir);
+    format!(
+        "    Alias /.well-known/acme-challenge/ {}/\"",
+        &path[..path.len() - 1]
+    )
+}
+
+/// The block for `sites`, with the challenge alias for `challenge_dir` when given.
+/// `listening` are the ports the rest of the file already listens on (a second `Listen` for
+/// a port stops Apache from starting).
+pub fn render(
+    sites: &[ManagedSite],
+    dir: &Path,
+    ssl_module: &Path,
+    listening: &[u16],
+    challenge_dir: Option<&Path>,
+) -> String {
     let mut out = vec![BEGIN.to_owned()];
     let mut ports: Vec<u16> = sites.iter().map(|s| s.port).collect();
     ports.sort_unstable();
@@ -37,9 +55,23 @@ pub fn render(sites: &[ManagedSite], dir: &Path, ssl_module: &Path, listening: &
     for port in ports.iter().filter(|p| !listening.contains(p)) {
         out.push(format!("Listen {port}"));
     }
-    out.push("<IfModule !ssl_module>".into());
-    out.push(format!("    LoadModule ssl_module {}", quoted(ssl_module)));
-    out.push("</IfModule>".into());
+    if !sites.is_empty() {
+        out.push("<IfModule !ssl_module>".into());
+        out.push(format!("    LoadModule ssl_module {}", quoted(ssl_module)));
+        out.push("</IfModule>".into());
+    }
+    if let Some(challenges) = challenge_dir {
+        // In the main server's configuration, so every virtual host has it (mod_alias
+        // merges the main server's aliases into each); a site that redirects to https is
+        // followed there by the CA and answered by the same alias.
+        out.push("<IfModule alias_module>".into());
+        out.push(challenge_alias(challenges));
+        out.push(format!("    <Directory {}>", quoted(challenges)));
+        out.push("        Require all granted".into());
+        out.push("        Options None".into());
+        out.push("    </Directory>".into());
+        out.push("</IfModule>".into());
+    }
     for site in sites {
         let (cert, key, chain) = site_files(dir, site);
         out.push(format!("<VirtualHost *:{}>", site.port));
@@ -113,6 +145,7 @@ mod tests {
             dir,
             Path::new("modules/mod_ssl.so"),
             &[80],
+            None,
         );
         assert!(block.contains("Listen 443\n"));
         assert!(block.contains(
@@ -129,6 +162,7 @@ mod tests {
             dir,
             Path::new("modules/mod_ssl.so"),
             &[80],
+            None,
         );
         let twice = replace(&once, &again).expect("replace");
         assert!(twice.starts_with(original));
@@ -137,13 +171,20 @@ mod tests {
         assert_eq!(replace(&twice, &again).expect("same"), twice, "idempotent");
         // A port the file already listens on gets no second Listen.
         assert!(
-            !render(&[site("a.example.com", 80)], dir, Path::new("m"), &[80]).contains("Listen 80")
+            !render(
+                &[site("a.example.com", 80)],
+                dir,
+                Path::new("m"),
+                &[80],
+                None
+            )
+            .contains("Listen 80")
         );
     }
 
     #[test]
     fn damaged_markers_are_refused() {
-        let block = render(&[], Path::new("/x"), Path::new("m"), &[]);
+        let block = render(&[], Path::new("/x"), Path::new("m"), &[], None);
         let only_begin = format!("Listen 80\n{BEGIN}\nListen 443\n");
         assert!(matches!(
             replace(&only_begin, &block),
@@ -151,5 +192,30 @@ mod tests {
         ));
         let reversed = format!("{END}\n{BEGIN}\n");
         assert!(replace(&reversed, &block).is_err());
+    }
+
+    #[test]
+    fn the_challenge_alias_serves_only_its_folder_and_needs_no_site() {
+        let challenges = Path::new("C:\\eSync\\Apache24\\conf\\certfleet\\acme-challenge");
+        let block = render(
+            &[],
+            Path::new("/x"),
+            Path::new("m"),
+            &[80],
+            Some(challenges),
+        );
+        assert!(
+            block.contains(
+                "    Alias /.well-known/acme-challenge/ \"C:/eSync/Apache24/conf/certfleet/acme-challenge/\"\n"
+            ),
+            "{block}"
+        );
+        assert!(block.contains(&challenge_alias(challenges)));
+        assert!(block.contains("<Directory \"C:/eSync/Apache24/conf/certfleet/acme-challenge\">"));
+        // No site: no mod_ssl, no Listen.
+        assert!(
+            !block.contains("ssl_module") && !block.contains("Listen"),
+            "{block}"
+        );
     }
 }
