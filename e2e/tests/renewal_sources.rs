@@ -189,6 +189,67 @@ fn an_endpoint_past_its_renewal_point_is_renewed_by_the_internal_ca_with_no_clic
         table.contains("verified") && table.contains("Renew now"),
         "{table}"
     );
+    let overview = api.page("/")?;
+    let next = overview
+        .text
+        .split("id=\"next-renewals\"")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        next.contains(NAME),
+        "the overview's next renewals: {}",
+        overview.text
+    );
+
+    // The issuing CA, and which clients trust what it issued: a client machine that checks
+    // the server against a bundle without it, then with it.
+    let bundle = temp.path().join("client-bundle.pem");
+    std::fs::write(&bundle, &ca.pem)?;
+    let client_config = format!(
+        "rescan_secs = 2\n[[trust]]\nendpoint = \"127.0.0.1:{}\"\nserver_name = \"{NAME}\"\nca_file = '{}'\n",
+        apache.port,
+        bundle.display()
+    );
+    let _client = Agent::start(&console, &temp.path().join("client"), &client_config)?;
+    let verdict = |trusted: bool| {
+        wait_for(
+            "the client's check of the renewed server",
+            Duration::from_secs(40),
+            || {
+                let view = api.get("/api/v1/renewals/issuing-ca").ok()?.body;
+                let clients = view["clients"].as_array()?;
+                (clients.len() == 1 && (clients[0]["verdict"] == "trusted") == trusted)
+                    .then(|| view.clone())
+            },
+        )
+    };
+    let view = verdict(false)?;
+    assert!(
+        view["subject"]
+            .as_str()
+            .is_some_and(|s| s.contains("certfleet issuing CA")),
+        "{view}"
+    );
+    assert_eq!(view["subordinate"], false, "{view}");
+    assert_eq!(
+        view["permitted"],
+        serde_json::json!(["example.test"]),
+        "{view}"
+    );
+    assert_eq!(view["clients"][0]["chain"][0], renewal["sha256"], "{view}");
+    std::fs::write(&bundle, format!("{}{issuing_ca}", ca.pem))?;
+    verdict(true)?;
+    let page = api.page("/renewals")?;
+    let section = page
+        .text
+        .split("id=\"issuing-ca\"")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        section.contains("certfleet issuing CA") && section.contains("trusted"),
+        "{}",
+        page.text
+    );
     apache.stop();
     Ok(())
 }

@@ -211,7 +211,7 @@ pub async fn start_rollout(form: RolloutForm) -> Result<i64, UiError> {
 }
 
 #[server(prefix = "/ui", endpoint = "renewal_schedule", output = crate::codec::Json)]
-pub async fn get_renewal_schedule() -> Result<(Vec<ScheduleItem>, bool), UiError> {
+pub async fn get_renewal_schedule() -> Result<RenewalSchedule, UiError> {
     let (backend, viewer) = session(false).await?;
     backend.renewal_schedule(&viewer).await
 }

@@ -89,8 +89,7 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<(Vec<RenewalItem>, Vec<RolloutItem>), UiError>;
     async fn renewal(&self, viewer: &Viewer, id: i64) -> Result<RenewalPage, UiError>;
     /// Endpoints under a renewal policy, and whether the viewer may renew one now.
-    async fn renewal_schedule(&self, viewer: &Viewer)
-    -> Result<(Vec<ScheduleItem>, bool), UiError>;
+    async fn renewal_schedule(&self, viewer: &Viewer) -> Result<RenewalSchedule, UiError>;
     async fn renew_now(
         &self,
         viewer: &Viewer,

@@ -384,6 +384,43 @@ pub struct ScheduleItem {
     pub last_rollout_id: Option<i64>,
 }
 
+/// What the renewal policies renew and when, with the issuing CA they use (one answer, as the
+/// overview and the Renewals page both show it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenewalSchedule {
+    pub rows: Vec<ScheduleItem>,
+    /// The viewer may press "Renew now".
+    pub can_renew: bool,
+    /// None before the first internal-CA renewal makes it.
+    pub issuing_ca: Option<IssuingCaItem>,
+}
+
+/// The issuing CA for internal names, and the client machines served what it issued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuingCaItem {
+    pub subject: String,
+    pub issuer: String,
+    pub sha256: String,
+    pub not_after: i64,
+    pub permitted: Vec<String>,
+    /// Signed by an enterprise CA.
+    pub subordinate: bool,
+    pub clients: Vec<CaClientItem>,
+}
+
+/// One client's verdict on a server that serves a certificate the issuing CA issued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaClientItem {
+    pub host_id: i64,
+    pub hostname: String,
+    /// `name:port`, as the client reaches it.
+    pub server: String,
+    pub verdict: String,
+    pub trusted: bool,
+    pub reason: String,
+    pub since: i64,
+}
+
 /// One endpoint a renewal could go to, with the console's verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanItem {

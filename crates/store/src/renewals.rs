@@ -139,6 +139,15 @@ impl Store {
         .collect())
     }
 
+    /// The SHA-256 of every renewal from `source`.
+    pub async fn renewal_shas(&self, source: RenewalSource) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar!("SELECT sha256 FROM renewals WHERE source = ?", source)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     pub async fn renewal(&self, id: i64) -> Result<RenewalRow> {
         sqlx::query_as!(
             RawRenewal,

@@ -138,6 +138,11 @@ impl Store {
         self.trust_rows(None, Some((&name, i64::from(port)))).await
     }
 
+    /// Every client's trust checks.
+    pub async fn all_trust_checks(&self) -> Result<Vec<TrustRow>> {
+        self.trust_rows(None, None).await
+    }
+
     async fn trust_rows(
         &self,
         host_id: Option<i64>,

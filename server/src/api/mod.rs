@@ -60,6 +60,7 @@ where
         )
         .route("/api/v1/renewals/schedule", get(renewals::schedule))
         .route("/api/v1/renewals/issued", get(renewals::issuances))
+        .route("/api/v1/renewals/issuing-ca", get(renewals::issuing_ca))
         .route("/api/v1/renewals/{id}", get(renewals::one))
         .route("/api/v1/renewals/{id}/plan", get(rollouts::plan))
         .route("/api/v1/renewals/{id}/preflight", post(rollouts::preflight))

@@ -5,7 +5,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
 use crate::console::{
-    Caller, Console, IssuanceRow, Operator, RenewalRow, ScheduledRenewal, UploadRequest, Viewer,
+    Caller, Console, IssuanceRow, IssuingCaView, Operator, RenewalRow, ScheduledRenewal,
+    UploadRequest, Viewer,
 };
 use crate::error::ApiError;
 
@@ -62,6 +63,24 @@ pub async fn schedule(
     Ok(Json(
         console.renewal_schedule(caller.can::<Viewer>()?).await?,
     ))
+}
+
+/// The issuing CA for internal names and the clients served what it issued; 404 before it
+/// is made.
+pub async fn issuing_ca(
+    State(console): State<Console>,
+    caller: Caller,
+) -> Result<Json<IssuingCaView>, ApiError> {
+    console
+        .issuing_ca(caller.can::<Viewer>()?)
+        .await?
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::from(crate::console::Error::NotFound {
+                what: "the issuing CA (it is made at the first renewal under an internal_ca \
+                       policy, or installed with certfleet-server issuing-ca install)",
+            })
+        })
 }
 
 /// The renewals the console obtained itself, newest first.

@@ -325,7 +325,7 @@ async fn step(
             };
             match obtain::certificate(console, sources, row, policy, &csr).await {
                 Ok(issued) => record(console, row, &issued).await,
-                Err(refusal) => fail_until(console, row, &refusal.reason, refusal.retry_at).await,
+                Err(not) => fail_until(console, row, &not.reason, not.retry_at).await,
             }
         }
         IssuanceState::Issued => {

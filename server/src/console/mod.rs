@@ -8,6 +8,7 @@ mod agents;
 mod alerts;
 mod ari;
 mod audit;
+mod ca_trust;
 mod caller;
 mod certificates;
 mod error;
@@ -31,6 +32,7 @@ pub use agents::{AgentStatus, AgentView, NewToken, TokenRow};
 pub use alerts::{AlertSettings, AlertsView, OutboxEntry};
 pub use ari::AriCache;
 pub use audit::AuditEntry;
+pub use ca_trust::IssuingCaView;
 pub use caller::{Admin, Caller, Can, Level, Operator, Role, Viewer};
 pub use certificates::{
     CertificateDetail, CertificatePage, CertificateQuery, CertificateRow, CertificateStatus,

@@ -110,12 +110,12 @@ pub(super) async fn ask(
 
 /// Why no certificate was obtained, and when the CA allows trying again if it said.
 #[derive(Debug)]
-pub(super) struct Refusal {
+pub(super) struct NotObtained {
     pub reason: String,
     pub retry_at: Option<i64>,
 }
 
-impl From<String> for Refusal {
+impl From<String> for NotObtained {
     fn from(reason: String) -> Self {
         Self {
             reason,
@@ -124,7 +124,7 @@ impl From<String> for Refusal {
     }
 }
 
-impl From<AcmeError> for Refusal {
+impl From<AcmeError> for NotObtained {
     fn from(e: AcmeError) -> Self {
         Self {
             retry_at: e.retry_at(),
@@ -140,7 +140,7 @@ pub(super) async fn certificate(
     row: &IssuanceRow,
     policy: &Policy,
     csr: &str,
-) -> Result<Issued, Refusal> {
+) -> Result<Issued, NotObtained> {
     match row.source {
         RenewalSource::InternalCa => {
             let domains = console.config.renewals.all_domains();
@@ -174,7 +174,7 @@ pub(super) async fn certificate(
                 policy.validity_days,
                 console.now(),
             )
-            .map_err(|e| Refusal::from(e.to_string()))
+            .map_err(|e| NotObtained::from(e.to_string()))
         }
         RenewalSource::Acme => {
             let config = &console.config.acme;

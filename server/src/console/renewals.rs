@@ -50,6 +50,14 @@ impl Console {
         issuance::schedule(self).await
     }
 
+    /// The issuing CA for internal names (once made) and which clients trust what it issued.
+    pub async fn issuing_ca(
+        &self,
+        _who: Can<'_, Viewer>,
+    ) -> Result<Option<super::ca_trust::IssuingCaView>> {
+        super::ca_trust::view(self).await
+    }
+
     /// The latest renewals the console obtained itself, newest first.
     pub async fn issuances(&self, _who: Can<'_, Viewer>, limit: i64) -> Result<Vec<IssuanceRow>> {
         Ok(self.store.recent_issuances(limit).await?)

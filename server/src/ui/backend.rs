@@ -418,19 +418,18 @@ impl Backend for ConsoleBackend {
         ))
     }
 
-    async fn renewal_schedule(
-        &self,
-        viewer: &Viewer,
-    ) -> Result<(Vec<ScheduleItem>, bool), UiError> {
-        let rows = self
-            .console
-            .renewal_schedule(self.can::<Read>(viewer)?)
-            .await
-            .map_err(error)?;
-        Ok((
-            rows.into_iter().map(convert::schedule_item).collect(),
-            self.may::<Operator>(viewer),
-        ))
+    async fn renewal_schedule(&self, viewer: &Viewer) -> Result<RenewalSchedule, UiError> {
+        let who = self.can::<Read>(viewer)?;
+        let (rows, issuing_ca) = tokio::try_join!(
+            self.console.renewal_schedule(who),
+            self.console.issuing_ca(who)
+        )
+        .map_err(error)?;
+        Ok(RenewalSchedule {
+            rows: rows.into_iter().map(convert::schedule_item).collect(),
+            can_renew: self.may::<Operator>(viewer),
+            issuing_ca: issuing_ca.map(convert::issuing_ca_item),
+        })
     }
 
     async fn renew_now(

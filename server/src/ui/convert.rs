@@ -233,6 +233,30 @@ pub fn schedule_item(r: console::ScheduledRenewal) -> ScheduleItem {
     }
 }
 
+pub fn issuing_ca_item(ca: console::IssuingCaView) -> IssuingCaItem {
+    IssuingCaItem {
+        subject: ca.subject,
+        issuer: ca.issuer,
+        sha256: ca.sha256,
+        not_after: ca.not_after,
+        permitted: ca.permitted,
+        subordinate: ca.subordinate,
+        clients: ca
+            .clients
+            .into_iter()
+            .map(|t| CaClientItem {
+                host_id: t.host_id,
+                hostname: t.hostname,
+                server: format!("{}:{}", t.server_name, t.port),
+                verdict: t.verdict.as_str().to_owned(),
+                trusted: t.verdict.is_trusted(),
+                reason: t.reason,
+                since: t.since,
+            })
+            .collect(),
+    }
+}
+
 pub fn plan_item(p: console::Proposal) -> PlanItem {
     PlanItem {
         host_id: p.host_id,

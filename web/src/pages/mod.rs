@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod certificate;
 pub mod certificates;
 pub mod hosts;
+pub mod issuing_ca;
 pub mod login;
 pub mod overview;
 pub mod renewals;

@@ -1,13 +1,13 @@
-//! The fleet at a glance: counts by status, agents, the next 90 days of expiries and the ten
-//! most urgent certificates.
+//! The fleet at a glance: counts by status, agents, the next 90 days of expiries, the ten
+//! most urgent certificates, and what the renewal policies renew next.
 
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::api::get_overview;
-use crate::components::{CertBadge, Empty, ErrorNotice, date, days_text};
+use crate::api::{get_overview, get_renewal_schedule};
+use crate::components::{CertBadge, Empty, ErrorNotice, date, date_time, days_text};
 use crate::live::tick;
-use crate::model::Overview as Data;
+use crate::model::{Overview as Data, RenewalSchedule};
 
 #[component]
 pub fn Overview() -> impl IntoView {
@@ -20,6 +20,46 @@ pub fn Overview() -> impl IntoView {
                     Ok(data) => view! { <Body data/> }.into_any(),
                     Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
                 }
+            })}
+        </Suspense>
+        <NextRenewals/>
+    }
+}
+
+/// How many of the soonest renewals the overview lists.
+const NEXT: usize = 5;
+
+/// The endpoints the renewal policies renew soonest; nothing without a policy.
+#[component]
+fn NextRenewals() -> impl IntoView {
+    let data = Resource::new(tick, |_| get_renewal_schedule());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let Ok(RenewalSchedule { mut rows, .. }) = data.await else { return ().into_any() };
+                if rows.is_empty() {
+                    return ().into_any();
+                }
+                rows.sort_by_key(|r| r.renews_at);
+                let total = rows.len();
+                view! {
+                    <h2>"Renews next"</h2>
+                    <div class="table-wrap">
+                        <table id="next-renewals">
+                            <thead><tr><th class="wide">"Endpoint"</th><th>"Renews"</th><th>"From"</th></tr></thead>
+                            <tbody>
+                                {rows.into_iter().take(NEXT).map(|r| view! {
+                                    <tr>
+                                        <td class="wide"><A href=format!("/hosts/{}", r.host_id)>{format!("{} · {}", r.hostname, r.endpoint_name)}</A></td>
+                                        <td>{date_time(r.renews_at)}</td>
+                                        <td>{r.source}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                    <p class="muted"><A href="/renewals">{format!("All {total} endpoints under a renewal policy")}</A></p>
+                }.into_any()
             })}
         </Suspense>
     }

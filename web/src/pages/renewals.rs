@@ -8,12 +8,15 @@ use crate::form::{FormAction, PostForm};
 use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
+use super::issuing_ca::IssuingCa;
 use crate::api::{
     AddWindow, DeleteWindow, RenewNow, get_renewal_schedule, get_renewals, get_windows,
 };
 use crate::components::{Empty, ErrorNotice, date, date_time};
 use crate::live::tick;
-use crate::model::{RenewalItem, RolloutItem, RolloutState, ScheduleItem, TargetState};
+use crate::model::{
+    RenewalItem, RenewalSchedule, RolloutItem, RolloutState, ScheduleItem, TargetState,
+};
 
 /// How a state reads at a glance; always with its icon and words, never colour alone.
 #[derive(Debug, Clone, Copy)]
@@ -119,11 +122,11 @@ fn Schedule() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
-                    Ok((rows, can_renew)) if rows.is_empty() => {
-                        let _ = can_renew;
-                        view! { <Empty><p>"No host group has a renewal policy: add a [[renewals.policy]] to the console's configuration (README, \"Renewals without uploads\") and its endpoints are renewed here, with no upload."</p></Empty> }.into_any()
-                    }
-                    Ok((rows, can_renew)) => view! {
+                    Ok(RenewalSchedule { rows, issuing_ca, .. }) if rows.is_empty() => view! {
+                        <Empty><p>"No host group has a renewal policy: add a [[renewals.policy]] to the console's configuration (README, \"Renewals without uploads\") and its endpoints are renewed here, with no upload."</p></Empty>
+                        {issuing_ca.map(|ca| view! { <IssuingCa ca/> })}
+                    }.into_any(),
+                    Ok(RenewalSchedule { rows, can_renew, issuing_ca }) => view! {
                         <div class="table-wrap">
                             <table id="schedule">
                                 <thead><tr><th class="wide">"Endpoint"</th><th>"Policy"</th><th>"Expires"</th><th>"Renews"</th><th>"Last renewal"</th><th></th></tr></thead>
@@ -132,6 +135,7 @@ fn Schedule() -> impl IntoView {
                                 </tbody>
                             </table>
                         </div>
+                        {issuing_ca.map(|ca| view! { <IssuingCa ca/> })}
                     }.into_any(),
                 }
             })}
