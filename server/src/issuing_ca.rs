@@ -77,6 +77,21 @@ fn internal(e: impl std::fmt::Display) -> IssueError {
     IssueError::Internal(e.to_string())
 }
 
+/// The issuing CA's name and powers, whether it signs itself or an enterprise CA signs it:
+/// a CA that may sign only leaves (path length 0).
+pub(crate) fn ca_params() -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "certfleet");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "certfleet issuing CA (internal names)");
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params
+}
+
 impl IssuingCa {
     /// The CA kept in the database, or a new one constrained to `domains`, stored now.
     pub async fn load_or_create(
@@ -129,15 +144,7 @@ impl IssuingCa {
 
     fn create(domains: &[String], now: OffsetDateTime) -> Result<Self, IssueError> {
         let key = KeyPair::generate().map_err(internal)?;
-        let mut params = CertificateParams::default();
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, "certfleet");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "certfleet issuing CA (internal names)");
-        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let mut params = ca_params();
         params.name_constraints = Some(NameConstraints {
             permitted_subtrees: domains
                 .iter()

@@ -10,7 +10,7 @@
 
 use certfleet_certkit::Certificate;
 use certfleet_store::Store;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use rcgen::KeyPair;
 use time::OffsetDateTime;
 
 use crate::issuing_ca::{CERTIFICATE_SETTING, CHAIN_SETTING, IssueError, KEY_SETTING};
@@ -55,17 +55,9 @@ pub async fn request(store: &Store, kek: &Kek, now: i64) -> Result<String, Issue
             key
         }
     };
-    let mut params = CertificateParams::default();
-    params
-        .distinguished_name
-        .push(DnType::OrganizationName, "certfleet");
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "certfleet issuing CA (internal names)");
     // What it asks for; the enterprise CA's template decides what it gets (rcgen cannot
     // put name constraints in a request: the enterprise CA adds them).
-    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let params = crate::issuing_ca::ca_params();
     params
         .serialize_request(&key)
         .and_then(|csr| csr.pem())
@@ -196,7 +188,10 @@ mod tests {
     use super::*;
     use crate::issuing_ca::IssuingCa;
     use crate::policy::Purpose;
-    use rcgen::{GeneralSubtree, Issuer, NameConstraints};
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, GeneralSubtree, IsCa, Issuer, KeyUsagePurpose,
+        NameConstraints,
+    };
     use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
     use std::sync::Arc;
 
