@@ -7,6 +7,7 @@ pub mod config;
 pub mod connection;
 pub mod deploy;
 pub mod enroll;
+pub mod fuzzing;
 pub mod host;
 pub mod https;
 pub mod identity;

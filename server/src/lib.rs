@@ -15,6 +15,7 @@ pub mod datadir;
 pub mod downloads;
 pub mod error;
 pub mod events;
+pub mod fuzzing;
 pub mod gateway;
 pub mod headers;
 pub mod housekeeping;

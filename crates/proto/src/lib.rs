@@ -10,6 +10,7 @@ mod enroll;
 #[cfg(feature = "certkit")]
 mod facts;
 mod frame;
+pub mod fuzzing;
 mod messages;
 mod states;
 mod trust;

@@ -100,6 +100,31 @@ struct Parser {
 }
 
 const MAX_INCLUDE_DEPTH: usize = 16;
+/// Larger than any configuration file: an Include that matches a log or a binary is
+/// refused rather than read whole.
+const MAX_FILE_BYTES: u64 = 4 << 20;
+/// A line `${VAR}` substitutions grow past this is skipped: `Define A ${A}${A}`, a few
+/// times over, would otherwise double it each time.
+const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// A configuration file's text, refused past `MAX_FILE_BYTES` (without reading it all).
+fn read_config(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "larger than {} MiB: not an Apache configuration file",
+                MAX_FILE_BYTES >> 20
+            ),
+        ));
+    }
+    Ok(text)
+}
 
 /// Parses `main` and everything it includes. `server_root` overrides the `ServerRoot`
 /// default (the folder above `conf/`, or the main file's folder).
@@ -122,7 +147,7 @@ pub fn parse(main: &Path, server_root: Option<&Path>) -> Result<ApacheConfig, Ap
         problems: Vec::new(),
         visiting: HashSet::new(),
     };
-    let text = std::fs::read_to_string(main).map_err(|e| ApacheError::Unreadable {
+    let text = read_config(main).map_err(|e| ApacheError::Unreadable {
         path: main.display().to_string(),
         detail: e.to_string(),
     })?;
@@ -145,10 +170,15 @@ impl Parser {
         self.visiting.remove(&canonical);
     }
 
-    fn substitute(&self, text: &str) -> String {
+    /// `text` with `${VAR}` replaced (by a Define, else the environment); `None` when that
+    /// grows it past `MAX_LINE_BYTES`.
+    fn substitute(&self, text: &str) -> Option<String> {
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
         while let Some(start) = rest.find("${") {
+            if out.len() > MAX_LINE_BYTES {
+                return None;
+            }
             out.push_str(&rest[..start]);
             match rest[start + 2..].find('}') {
                 Some(end) => {
@@ -171,7 +201,7 @@ impl Parser {
             }
         }
         out.push_str(rest);
-        out
+        (out.len() <= MAX_LINE_BYTES).then_some(out)
     }
 
     fn resolve(&self, path: &str) -> PathBuf {
@@ -184,7 +214,14 @@ impl Parser {
     }
 
     fn directive(&mut self, file: &Path, line: usize, text: &str, depth: usize) {
-        let text = self.substitute(text);
+        let Some(text) = self.substitute(text) else {
+            self.problems.push(format!(
+                "line {line} of {} grows past {} MiB with its ${{...}} substitutions; skipped",
+                file.display(),
+                MAX_LINE_BYTES >> 20
+            ));
+            return;
+        };
         let words = split_words(&text);
         let Some(first) = words.first() else { return };
         let name = first.to_ascii_lowercase();
@@ -274,7 +311,7 @@ impl Parser {
                 .push(format!("Include {pattern} matches no file"));
         }
         for path in paths {
-            match std::fs::read_to_string(&path) {
+            match read_config(&path) {
                 Ok(text) => self.file(&path, &text, depth + 1),
                 Err(e) => self
                     .problems
@@ -437,20 +474,36 @@ fn expand(path: &Path) -> Vec<PathBuf> {
     }
 }
 
-/// `*` and `?` wildcards (character classes are treated literally).
+/// `*` and `?` wildcards (character classes are treated literally). Greedy with one
+/// backtrack point, so time stays linear in the name for each star (a recursive matcher took
+/// exponential time on `*a*a*a*…b`).
 fn wildcard(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], n: &[char]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some('*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
-            (Some('?'), Some(_)) => go(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &n[1..]),
-            _ => false,
-        }
-    }
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
-    go(&p, &n)
+    let (mut pi, mut ni) = (0, 0);
+    // The last star seen, and where in the name its match currently ends.
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ni));
+                pi += 1;
+            }
+            Some(&c) if c == '?' || c == n[ni] => {
+                pi += 1;
+                ni += 1;
+            }
+            _ => match star {
+                Some((star_pi, star_ni)) => {
+                    pi = star_pi + 1;
+                    ni = star_ni + 1;
+                    star = Some((star_pi, star_ni + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
 }
 
 #[cfg(test)]
@@ -604,5 +657,53 @@ mod tests {
         assert!(wildcard("*.conf", "ssl.conf"));
         assert!(!wildcard("*.conf", "ssl.load"));
         assert!(wildcard("site?.conf", "site1.conf"));
+        assert!(wildcard("*", ""));
+        assert!(wildcard("a*b*c", "axxbyyc"));
+        assert!(!wildcard("a*b*c", "axxbyy"));
+        assert!(wildcard("*ssl*", "000-ssl-default.conf"));
+        assert!(!wildcard("?", ""));
+        // Exponential for a recursive matcher; here, one pass per star.
+        let name = "a".repeat(200);
+        assert!(!wildcard(&format!("{}b", "*a".repeat(30)), &name));
+    }
+
+    #[test]
+    fn substitutions_that_grow_without_bound_are_skipped_not_followed() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut text = String::from("Define A 0123456789abcdef\n");
+        for _ in 0..24 {
+            text.push_str("Define A ${A}${A}\n");
+        }
+        text.push_str("Listen 443\n");
+        let main = write(dir.path(), "httpd.conf", &text);
+        let config = parse(&main, Some(dir.path())).expect("parse");
+        assert!(
+            config
+                .problems
+                .iter()
+                .any(|p| p.contains("grows past 1 MiB")),
+            "{:?}",
+            config.problems
+        );
+        // What follows is still read.
+        assert_eq!(config.listens, ["443"]);
+    }
+
+    #[test]
+    fn an_include_of_a_file_too_large_to_be_a_configuration_is_refused_unread() {
+        let dir = tempfile::tempdir().expect("dir");
+        let big = std::fs::File::create(dir.path().join("access.log")).expect("log");
+        big.set_len(MAX_FILE_BYTES + 1).expect("size");
+        let main = write(dir.path(), "httpd.conf", "Include access.log\nListen 80\n");
+        let config = parse(&main, Some(dir.path())).expect("parse");
+        assert!(
+            config
+                .problems
+                .iter()
+                .any(|p| p.contains("access.log") && p.contains("not an Apache configuration")),
+            "{:?}",
+            config.problems
+        );
+        assert_eq!(config.listens, ["80"]);
     }
 }

@@ -96,6 +96,11 @@ impl ConnectorConfig {
         &self.bytes
     }
 
+    /// Where the ServiceUri value sits in `bytes`, between its quotes.
+    pub fn value_span(&self) -> Range<usize> {
+        self.value.clone()
+    }
+
     /// The file with ServiceUri set to `uri`; every other byte as it was.
     pub fn with_service_uri(&self, uri: &ServiceUri) -> Vec<u8> {
         let escaped = quick_xml::escape::escape(uri.to_string()).into_owned();

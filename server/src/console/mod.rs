@@ -48,6 +48,7 @@ pub use rollouts::{
 };
 pub use session::{Edge, LoggedIn};
 pub use throttle::LoginGuard;
+pub use upload::check as check_upload;
 pub use users::User;
 pub use windows::{WindowRow, hhmm, utc_offset};
 

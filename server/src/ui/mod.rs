@@ -11,4 +11,5 @@ mod upload;
 mod web;
 
 pub use backend::ConsoleBackend;
+pub use upload::read_upload;
 pub use web::{options, router};

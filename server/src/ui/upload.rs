@@ -56,6 +56,20 @@ async fn read_form(mut multipart: Multipart) -> Result<UploadRequest, String> {
     Ok(request)
 }
 
+/// Reads an upload form from its `Content-Type` and body, as `upload` does after its checks
+/// of the caller (the fuzz target's way in).
+pub async fn read_upload(content_type: &str, body: Vec<u8>) -> Result<UploadRequest, String> {
+    let request = Request::builder()
+        .method("POST")
+        .header(axum::http::header::CONTENT_TYPE, content_type)
+        .body(axum::body::Body::from(body))
+        .map_err(|e| format!("not a request: {e}"))?;
+    let multipart = Multipart::from_request(request, &())
+        .await
+        .map_err(|e| format!("the upload is not a form: {e}"))?;
+    read_form(multipart).await
+}
+
 fn back_with(message: &str) -> Response {
     let query: String = url_escape(message);
     Redirect::to(&format!("/renewals?error={query}")).into_response()
