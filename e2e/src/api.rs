@@ -217,3 +217,29 @@ pub fn served_sha256(address: SocketAddr, server_name: &str, ca_pem: &str) -> Re
         Ok(hex::encode_upper(Sha256::digest(leaf)))
     })
 }
+
+impl Api {
+    /// Uploads `cert` with its key and `ca`'s chain as a renewal (PEM); its id.
+    pub fn upload_renewal(
+        &self,
+        ca: &crate::pki::TestCa,
+        cert: &crate::pki::ServerCert,
+    ) -> Result<i64> {
+        let reply = self.post(
+            "/api/v1/renewals",
+            serde_json::json!({"certificate_pem": cert.cert_pem, "key_pem": cert.key_pem, "chain_pem": ca.pem}),
+        )?;
+        anyhow::ensure!(reply.status == 201, "upload: {}", reply.body);
+        Ok(reply.body["id"].as_i64().unwrap_or_default())
+    }
+
+    /// The rollout `id` once its state is one of `states`, within `secs`.
+    pub fn wait_for_rollout(&self, id: i64, states: &[&str], secs: u64) -> Result<Value> {
+        crate::wait_for("the rollout to end", Duration::from_secs(secs), || {
+            let body = self.get(&format!("/api/v1/rollouts/{id}")).ok()?.body;
+            states
+                .contains(&body["state"].as_str().unwrap_or(""))
+                .then_some(body)
+        })
+    }
+}

@@ -285,18 +285,41 @@ impl Agent {
         Agent::run_binary(exe, dir)
     }
 
+    /// `start` with `env` added to the agent's environment.
+    pub fn start_with(
+        console: &Console,
+        dir: &Path,
+        config: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Agent> {
+        let token = console.create_token()?;
+        Agent::enroll(&console.gateway_url(), &token, dir).map_err(|e| anyhow!(e))?;
+        std::fs::write(dir.join("agent.toml"), config)?;
+        Agent::run_with(dir, env)
+    }
+
     pub fn run(dir: &Path) -> Result<Agent> {
         Agent::run_binary(&bin("certfleet-agent"), dir)
     }
 
     /// `run` of the agent binary at `exe` (another profile's build).
     pub fn run_binary(exe: &Path, dir: &Path) -> Result<Agent> {
+        Agent::run_binary_with(exe, dir, &[])
+    }
+
+    /// `run` with `env` added to the agent's environment (a fault to inject, say).
+    pub fn run_with(dir: &Path, env: &[(&str, &str)]) -> Result<Agent> {
+        Agent::run_binary_with(&bin("certfleet-agent"), dir, env)
+    }
+
+    fn run_binary_with(exe: &Path, dir: &Path, env: &[(&str, &str)]) -> Result<Agent> {
         std::fs::create_dir_all(dir)?;
         let log = dir.join("agent.log");
         let child = Command::new(exe)
             .args(["run", "--data-dir"])
             .arg(dir)
             .env("CERTFLEET_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)
             .spawn()

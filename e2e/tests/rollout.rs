@@ -37,15 +37,6 @@ fn site(
     Ok(Site { apache, agent })
 }
 
-fn upload(api: &Api, ca: &TestCa, cert: &ServerCert) -> anyhow::Result<i64> {
-    let reply = api.post(
-        "/api/v1/renewals",
-        json!({"certificate_pem": cert.cert_pem, "key_pem": cert.key_pem, "chain_pem": ca.pem}),
-    )?;
-    anyhow::ensure!(reply.status == 201, "upload: {}", reply.body);
-    Ok(reply.body["id"].as_i64().unwrap_or_default())
-}
-
 /// The sites here share one certificate: the first host to report it owns its name, and an
 /// operator accepts each other host's endpoint once before a renewal goes to it.
 fn accept_shared_sites(api: &Api, renewal: i64) -> anyhow::Result<usize> {
@@ -74,15 +65,6 @@ fn wait_for_endpoints(api: &Api, n: usize) -> anyhow::Result<()> {
         },
     )?;
     Ok(())
-}
-
-fn wait_for_rollout(api: &Api, id: i64, states: &[&str], secs: u64) -> anyhow::Result<Value> {
-    wait_for("the rollout to end", Duration::from_secs(secs), || {
-        let body = api.get(&format!("/api/v1/rollouts/{id}")).ok()?.body;
-        states
-            .contains(&body["state"].as_str().unwrap_or(""))
-            .then_some(body)
-    })
 }
 
 fn logs(console: &Console, sites: &[&Site]) -> String {
@@ -115,7 +97,7 @@ fn one_click_renews_both_apaches_and_each_serves_the_new_certificate() -> anyhow
     assert_eq!(refused.status, 400, "{}", refused.body);
     assert!(refused.body.to_string().contains("key_mismatch"));
 
-    let renewal = upload(&api, &ca, &new)?;
+    let renewal = api.upload_renewal(&ca, &new)?;
     assert_eq!(accept_shared_sites(&api, renewal)?, 1);
     let plan = api.get(&format!("/api/v1/renewals/{renewal}/plan"))?.body;
     let proposed: Vec<&Value> = plan
@@ -142,7 +124,8 @@ fn one_click_renews_both_apaches_and_each_serves_the_new_certificate() -> anyhow
     let created = api.post("/api/v1/rollouts", json!({"renewal_id": renewal}))?;
     assert_eq!(created.status, 201, "{}", created.body);
     let id = created.body["id"].as_i64().unwrap_or_default();
-    let done = wait_for_rollout(&api, id, &["succeeded", "failed"], 90)
+    let done = api
+        .wait_for_rollout(id, &["succeeded", "failed"], 90)
         .map_err(|e| anyhow::anyhow!("{e}\n{}", logs(&console, &[&one, &two])))?;
     assert_eq!(
         done["state"],
@@ -215,7 +198,7 @@ fn a_renewal_that_is_not_served_after_the_restart_is_rolled_back_and_the_rollout
         .ok_or_else(|| anyhow::anyhow!("canary host not listed: {hosts}"))?;
 
     let new = ca.server(&[NAME], 365);
-    let renewal = upload(&api, &ca, &new)?;
+    let renewal = api.upload_renewal(&ca, &new)?;
     assert_eq!(accept_shared_sites(&api, renewal)?, 1);
     let created = api.post(
         "/api/v1/rollouts",
@@ -223,7 +206,8 @@ fn a_renewal_that_is_not_served_after_the_restart_is_rolled_back_and_the_rollout
     )?;
     assert_eq!(created.status, 201, "{}", created.body);
     let id = created.body["id"].as_i64().unwrap_or_default();
-    let done = wait_for_rollout(&api, id, &["succeeded", "failed"], 120)
+    let done = api
+        .wait_for_rollout(id, &["succeeded", "failed"], 120)
         .map_err(|e| anyhow::anyhow!("{e}\n{}", logs(&console, &[&canary, &other])))?;
     assert_eq!(done["state"], "failed", "{done}");
     assert!(
@@ -310,7 +294,7 @@ fn a_console_killed_mid_rollout_finishes_it_after_its_restart() -> anyhow::Resul
         .unwrap_or_default();
 
     let new = ca.server(&[NAME], 365);
-    let renewal = upload(&api, &ca, &new)?;
+    let renewal = api.upload_renewal(&ca, &new)?;
     assert_eq!(accept_shared_sites(&api, renewal)?, 1);
     let id = api
         .post(
@@ -337,7 +321,8 @@ fn a_console_killed_mid_rollout_finishes_it_after_its_restart() -> anyhow::Resul
     )?;
     console.restart()?;
     // The session survives the restart (its key is in the data folder).
-    let done = wait_for_rollout(&api, id, &["succeeded", "failed"], 90)
+    let done = api
+        .wait_for_rollout(id, &["succeeded", "failed"], 90)
         .map_err(|e| anyhow::anyhow!("{e}\n{}", logs(&console, &[&one, &two])))?;
     assert_eq!(done["state"], "succeeded", "{done}");
     for s in [&one, &two] {
@@ -370,7 +355,7 @@ fn an_agent_killed_mid_apply_ends_rolled_back_at_its_next_start() -> anyhow::Res
     wait_for_endpoints(&api, 1)?;
 
     let new = ca.server(&[NAME], 365);
-    let renewal = upload(&api, &ca, &new)?;
+    let renewal = api.upload_renewal(&ca, &new)?;
     let id = api
         .post("/api/v1/rollouts", json!({"renewal_id": renewal}))?
         .body["id"]
@@ -388,7 +373,8 @@ fn an_agent_killed_mid_apply_ends_rolled_back_at_its_next_start() -> anyhow::Res
     // verified. At its next start the journal puts the old files back and restarts.
     s.agent.kill();
     s.agent = Agent::run(&agent_dir)?;
-    let done = wait_for_rollout(&api, id, &["succeeded", "failed"], 90)
+    let done = api
+        .wait_for_rollout(id, &["succeeded", "failed"], 90)
         .map_err(|e| anyhow::anyhow!("{e}\n{}", logs(&console, &[&s])))?;
     let target = &done["targets"][0];
     assert_eq!(target["state"], "rolled_back", "{done}");

@@ -8,6 +8,7 @@
 
 pub mod apache;
 mod error;
+pub mod fault;
 mod files;
 pub mod jobs;
 pub mod journal;
@@ -256,6 +257,7 @@ pub async fn execute(
             detail: e.to_string(),
         };
     }
+    fault::pause(fault::Point::AfterJournal).await;
     progress(DeployStep::Preflight, endpoint);
     let plan = match driver
         .preflight(bundle, OffsetDateTime::now_utc())
@@ -327,6 +329,7 @@ pub async fn execute(
         cleanup_staged(&plan);
         return fail(journal, &mut record, e.to_string());
     }
+    fault::pause(fault::Point::AfterStage).await;
 
     // Apply: keep a copy of each live file, then rename the staged one over it. The journal
     // names the copy before the rename, so a crash in between can always be undone.
@@ -378,6 +381,7 @@ pub async fn execute(
     if let Err(e) = journal.save(&record) {
         return undo.roll_back(&mut record, e.to_string(), progress).await;
     }
+    fault::pause(fault::Point::AfterReplace).await;
 
     // Windows changes: what was there is journaled before each one is made.
     for i in 0..record.windows.len() {
@@ -414,10 +418,12 @@ pub async fn execute(
             let detail = format!("{e}{}", log_tail(reach, log_size));
             return undo.roll_back(&mut record, detail, progress).await;
         }
+        fault::pause(fault::Point::AfterRestart).await;
     }
 
     if let Some(at) = &reach.verify {
         progress(DeployStep::Verify, &at.address);
+        fault::pause(fault::Point::DuringVerify).await;
         if let Err(e) = wait_for_leaf(at, &record.new_sha256, timing).await {
             let detail = format!(
                 "after the restart the live port did not serve the new certificate: {e}{}",
@@ -453,6 +459,7 @@ pub async fn execute(
     if let Err(e) = driver.verified(&record) {
         return undo.roll_back(&mut record, e.to_string(), progress).await;
     }
+    fault::pause(fault::Point::AfterVerify).await;
     commit(journal, &mut record);
     progress(DeployStep::Committed, &record.detail);
     Outcome::of(&record)

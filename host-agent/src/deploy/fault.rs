@@ -1,0 +1,63 @@
+//! Fault injection for the reliability matrix (RELIABILITY.md): with
+//! `CERTFLEET_PAUSE_AT=<point>` in its environment, the agent stops a deploy at that point,
+//! says so in its log, and waits there, so a test can SIGKILL it at an exact step and check
+//! what the next start makes of the journal. Unset — always, outside the tests — it does
+//! nothing. It needs control of the agent's environment, which already allows stopping it.
+
+use std::fmt;
+
+/// The environment variable that names the point.
+pub const PAUSE_AT: &str = "CERTFLEET_PAUSE_AT";
+
+/// Where a deploy can be held, in the order a deploy reaches them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Point {
+    /// The job is journaled; nothing is staged.
+    AfterJournal,
+    /// The new files sit beside the live ones; nothing live changed.
+    AfterStage,
+    /// The live files are replaced (copies kept); nothing restarted.
+    AfterReplace,
+    /// The server restarted with the new files; not yet verified.
+    AfterRestart,
+    /// Waiting for the live port to serve the new certificate.
+    DuringVerify,
+    /// Verified and journaled as such; not yet committed or reported.
+    AfterVerify,
+}
+
+impl Point {
+    pub const ALL: [Point; 6] = [
+        Point::AfterJournal,
+        Point::AfterStage,
+        Point::AfterReplace,
+        Point::AfterRestart,
+        Point::DuringVerify,
+        Point::AfterVerify,
+    ];
+
+    pub fn word(self) -> &'static str {
+        match self {
+            Point::AfterJournal => "after_journal",
+            Point::AfterStage => "after_stage",
+            Point::AfterReplace => "after_replace",
+            Point::AfterRestart => "after_restart",
+            Point::DuringVerify => "during_verify",
+            Point::AfterVerify => "after_verify",
+        }
+    }
+}
+
+impl fmt::Display for Point {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+/// Holds the deploy here for ever when the environment names `point`.
+pub async fn pause(point: Point) {
+    if std::env::var(PAUSE_AT).is_ok_and(|v| v == point.word()) {
+        tracing::warn!("deploy paused at {point} ({PAUSE_AT}): waiting to be killed");
+        std::future::pending::<()>().await;
+    }
+}
