@@ -1,9 +1,10 @@
 //! The fault matrix (RELIABILITY.md): real console, agent and Apache processes on loopback,
-//! one fault per test. Here, the agent SIGKILLed at each step of a deploy — held there by
+//! one fault per test. The agent SIGKILLed at each step of a deploy — held there by
 //! `CERTFLEET_PAUSE_AT`, so the kill lands at the exact step — and started again: each
 //! ends with the target rolled back (or, past verification, verified), the certificate a
 //! TLS handshake sees the expected one, the file on disk the same, and the reason on the
-//! rollout.
+//! rollout. The console SIGKILLed while an agent is at a step: the rollout still ends
+//! verified, the job not sent twice.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -150,4 +151,90 @@ fn agent_killed_during_verify() -> anyhow::Result<()> {
 #[test]
 fn agent_killed_after_verify() -> anyhow::Result<()> {
     agent_killed_at("after_verify", true, Ends::Verified)
+}
+
+/// The console SIGKILLed while the agent's deploy is at `point` (held there `hold` seconds),
+/// and started again either at once (`early`: the agent finishes while it is back) or after
+/// the agent finished (its result waits in the agent's journal): the rollout succeeds, the
+/// new certificate is served, and nothing runs twice.
+fn console_killed_while_agent_at(point: &str, early: bool) -> anyhow::Result<()> {
+    let temp = tempfile::tempdir()?;
+    let ca = TestCa::new("Fault CA");
+    let old = ca.server(&[NAME], 20);
+    let mut console = Console::start(&temp.path().join("console"))?;
+    let api = Api::admin(&console)?;
+    let apache = Apache::start(
+        &temp.path().join("apache"),
+        free_port()?,
+        NAME,
+        &old,
+        &ca.pem,
+    )?;
+    let address = SocketAddr::from(([127, 0, 0, 1], apache.port));
+    let hold = format!("{point}:4");
+    let agent = Agent::start_with(
+        &console,
+        &temp.path().join("agent"),
+        &apache.agent_config(None),
+        &[("CERTFLEET_PAUSE_AT", hold.as_str())],
+    )?;
+    wait_for("the endpoint", Duration::from_secs(30), || {
+        let hosts = api.get("/api/v1/hosts").ok()?.body;
+        (hosts.as_array()?.len() == 1).then_some(())
+    })?;
+
+    let new = ca.server(&[NAME], 365);
+    let renewal = api.upload_renewal(&ca, &new)?;
+    let id = api
+        .post("/api/v1/rollouts", json!({"renewal_id": renewal}))?
+        .body["id"]
+        .as_i64()
+        .unwrap_or_default();
+    let paused = format!("deploy paused at {point}");
+    wait_for(&paused, Duration::from_secs(30), || {
+        agent.log_text().contains(&paused).then_some(())
+    })
+    .map_err(|e| anyhow::anyhow!("{e}\n{}", agent.log_text()))?;
+    console.kill();
+    if !early {
+        wait_for("the agent to finish alone", Duration::from_secs(30), || {
+            (served_sha256(address, NAME, &ca.pem).ok()? == new.sha256).then_some(())
+        })?;
+    }
+    console.restart()?;
+    let done = api
+        .wait_for_rollout(id, &["succeeded", "failed"], 90)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{e}\nconsole:\n{}\nagent:\n{}",
+                console.log_text(),
+                agent.log_text()
+            )
+        })?;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(done["targets"][0]["state"], "verified", "{done}");
+    assert_eq!(served_sha256(address, NAME, &ca.pem)?, new.sha256);
+    // One deploy: the job was not sent again after the console's restart.
+    assert_eq!(
+        agent.log_text().matches(&paused).count(),
+        1,
+        "{}",
+        agent.log_text()
+    );
+    Ok(())
+}
+
+#[test]
+fn console_killed_while_the_agent_starts_a_deploy() -> anyhow::Result<()> {
+    console_killed_while_agent_at("after_journal", false)
+}
+
+#[test]
+fn console_killed_and_back_while_the_agent_replaces_files() -> anyhow::Result<()> {
+    console_killed_while_agent_at("after_replace", true)
+}
+
+#[test]
+fn console_killed_while_the_agent_verifies() -> anyhow::Result<()> {
+    console_killed_while_agent_at("during_verify", false)
 }

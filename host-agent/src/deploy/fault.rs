@@ -1,8 +1,10 @@
 //! Fault injection for the reliability matrix (RELIABILITY.md): with
 //! `CERTFLEET_PAUSE_AT=<point>` in its environment, the agent stops a deploy at that point,
 //! says so in its log, and waits there, so a test can SIGKILL it at an exact step and check
-//! what the next start makes of the journal. Unset — always, outside the tests — it does
-//! nothing. It needs control of the agent's environment, which already allows stopping it.
+//! what the next start makes of the journal; `<point>:<secs>` waits that long and goes on,
+//! so a test can kill the console while the agent is at that step. Unset — always, outside
+//! the tests — it does nothing. It needs control of the agent's environment, which already
+//! allows stopping it.
 
 use std::fmt;
 
@@ -54,10 +56,27 @@ impl fmt::Display for Point {
     }
 }
 
-/// Holds the deploy here for ever when the environment names `point`.
+/// Holds the deploy here when the environment names `point`: for ever, or for the seconds
+/// given after it.
 pub async fn pause(point: Point) {
-    if std::env::var(PAUSE_AT).is_ok_and(|v| v == point.word()) {
-        tracing::warn!("deploy paused at {point} ({PAUSE_AT}): waiting to be killed");
-        std::future::pending::<()>().await;
+    let Ok(value) = std::env::var(PAUSE_AT) else {
+        return;
+    };
+    let (name, secs) = match value.split_once(':') {
+        Some((name, secs)) => (name, secs.parse::<u64>().ok()),
+        None => (value.as_str(), None),
+    };
+    if name != point.word() {
+        return;
+    }
+    match secs {
+        Some(secs) => {
+            tracing::warn!("deploy paused at {point} for {secs} s ({PAUSE_AT})");
+            tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+        }
+        None => {
+            tracing::warn!("deploy paused at {point} ({PAUSE_AT}): waiting to be killed");
+            std::future::pending::<()>().await;
+        }
     }
 }
