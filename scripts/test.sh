@@ -2,7 +2,7 @@
 # The README's test command: installs what the tests need when missing (scripts/tools.sh),
 # builds the web UI's browser files and the Windows agent (which the Wine lane, e2e/tests/
 # wine.rs, runs under wine64), then runs every test of the workspace and checks that every
-# test THREATS.md names exists.
+# test THREATS.md and RELIABILITY.md name exists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/tools.sh
@@ -14,5 +14,5 @@ bash scripts/build-web.sh
 # The agent as shipped (small over fast): the Wine lane tests the very build users get.
 cargo build --profile agent -p certfleet-agent --target x86_64-pc-windows-gnu --locked
 cargo test --workspace --locked
-# Every test THREATS.md names as a mitigation's proof must exist.
-bash scripts/check-threats.sh
+# Every test THREATS.md (a mitigation's proof) and RELIABILITY.md (a fault cell) names must exist.
+bash scripts/check-named-tests.sh
