@@ -8,6 +8,7 @@
 pub mod apache;
 pub mod api;
 pub mod browser;
+pub mod held;
 pub mod listener;
 pub mod pebble;
 pub mod pki;

@@ -4,16 +4,13 @@
 //! taken mid-rollout restores into a console that finishes the rollout.
 
 use std::ffi::OsStr;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use certfleet_e2e::apache::Apache;
-use certfleet_e2e::api::{Api, served_sha256};
-use certfleet_e2e::pki::TestCa;
-use certfleet_e2e::{Agent, Console, bin, free_port, wait_for};
-use serde_json::json;
+use certfleet_e2e::api::Api;
+use certfleet_e2e::held::HeldDeploy;
+use certfleet_e2e::{Agent, Console, bin, wait_for};
 
 const ADMIN_PASSWORD: &str = "a-long-new-password-for-tests";
 
@@ -130,49 +127,17 @@ fn a_backup_of_a_running_console_restores_into_one_its_agents_connect_to() -> an
 /// rollout; the port serves the renewal.
 #[test]
 fn a_backup_taken_mid_rollout_restores_into_a_console_that_finishes_it() -> anyhow::Result<()> {
-    const NAME: &str = "esync.example.test";
-    let temp = tempfile::tempdir()?;
-    let ca = TestCa::new("Backup CA");
-    let old = ca.server(&[NAME], 20);
-    let mut console = Console::start(&temp.path().join("console"))?;
-    let api = Api::admin(&console)?;
-    let apache = Apache::start(
-        &temp.path().join("apache"),
-        free_port()?,
-        NAME,
-        &old,
-        &ca.pem,
-    )?;
-    let address = SocketAddr::from(([127, 0, 0, 1], apache.port));
     // The deploy waits 6 s after it is journaled: the backup is taken in that time.
-    let agent = Agent::start_with(
-        &console,
-        &temp.path().join("agent"),
-        &apache.agent_config(None),
-        &[("CERTFLEET_PAUSE_AT", "after_journal:6")],
-    )?;
-    wait_for("the inventory", Duration::from_secs(20), || {
-        certificate_count(&api).filter(|n| *n == 1)
-    })?;
-    let new = ca.server(&[NAME], 365);
-    let renewal = api.upload_renewal(&ca, &new)?;
-    let id = api
-        .post("/api/v1/rollouts", json!({"renewal_id": renewal}))?
-        .body["id"]
-        .as_i64()
-        .unwrap_or_default();
-    wait_for("the deploy under way", Duration::from_secs(30), || {
-        agent
-            .log_text()
-            .contains("deploy paused at after_journal")
-            .then_some(())
-    })?;
-
-    let during = api.get(&format!("/api/v1/rollouts/{id}"))?.body;
+    let mut scene = HeldDeploy::start("after_journal:6")?;
+    let during = scene
+        .api
+        .get(&format!("/api/v1/rollouts/{}", scene.rollout))?
+        .body;
     assert_eq!(during["state"], "running", "{during}");
     assert_ne!(during["targets"][0]["state"], "verified", "{during}");
-    let data = console.dir.join("data");
-    let file = temp.path().join("mid-rollout.backup");
+
+    let data = scene.console.dir.join("data");
+    let file = scene.temp.path().join("mid-rollout.backup");
     let made = server(&[
         "backup".as_ref(),
         "--data-dir".as_ref(),
@@ -185,19 +150,19 @@ fn a_backup_taken_mid_rollout_restores_into_a_console_that_finishes_it() -> anyh
         "backup: {}",
         String::from_utf8_lossy(&made.stderr)
     );
-    let (api_address, gateway_address) = (console.api, console.gateway);
-    console.kill();
+    let (api_address, gateway_address) = (scene.console.api, scene.console.gateway);
+    scene.console.kill();
 
-    let target = temp.path().join("restored");
+    let target = scene.temp.path().join("restored");
     restore(&file, &target.join("data"), Some(&data.join("kek.key")))?;
     let again = Console::start_on(&target, api_address, gateway_address)?;
     let mut api = Api::new(again.api, &again.ca_pem()?)?;
     api.login("admin", ADMIN_PASSWORD, ADMIN_PASSWORD)?;
     let done = api
-        .wait_for_rollout(id, &["succeeded", "failed"], 90)
-        .map_err(|e| anyhow::anyhow!("{e}\n{}\n{}", again.log_text(), agent.log_text()))?;
+        .wait_for_rollout(scene.rollout, &["succeeded", "failed"], 90)
+        .map_err(|e| anyhow::anyhow!("{e}\n{}\n{}", again.log_text(), scene.agent.log_text()))?;
     assert_eq!(done["state"], "succeeded", "{done}");
     assert_eq!(done["targets"][0]["state"], "verified", "{done}");
-    assert_eq!(served_sha256(address, NAME, &ca.pem)?, new.sha256);
+    assert_eq!(scene.served()?, scene.new.sha256);
     Ok(())
 }

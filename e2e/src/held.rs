@@ -1,0 +1,104 @@
+//! The fault matrix's common scene (RELIABILITY.md): one console, one Apache endpoint with
+//! its agent, a renewal uploaded and rolled out, and the agent's deploy held at a step by
+//! `CERTFLEET_PAUSE_AT` — so a test can kill something at that exact step.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::apache::Apache;
+use crate::api::Api;
+use crate::pki::{ServerCert, TestCa};
+use crate::{Agent, Console, free_port, wait_for};
+
+/// The endpoint's name.
+pub const NAME: &str = "esync.example.test";
+
+pub struct HeldDeploy {
+    pub agent: Agent,
+    pub agent_dir: PathBuf,
+    pub apache: Apache,
+    /// Where Apache serves TLS.
+    pub address: SocketAddr,
+    pub api: Api,
+    pub console: Console,
+    pub ca: TestCa,
+    /// What Apache serves at the start (20 days left).
+    pub old: ServerCert,
+    /// The renewal rolled out (365 days).
+    pub new: ServerCert,
+    pub rollout: i64,
+    pub temp: tempfile::TempDir,
+}
+
+impl HeldDeploy {
+    /// Everything started, the rollout created, and the agent's deploy at `pause_at`
+    /// (`<step>` or `<step>:<secs>`, as `CERTFLEET_PAUSE_AT` takes it).
+    pub fn start(pause_at: &str) -> Result<HeldDeploy> {
+        let temp = tempfile::tempdir()?;
+        let ca = TestCa::new("Fault CA");
+        let old = ca.server(&[NAME], 20);
+        let console = Console::start(&temp.path().join("console"))?;
+        let api = Api::admin(&console)?;
+        let apache = Apache::start(
+            &temp.path().join("apache"),
+            free_port()?,
+            NAME,
+            &old,
+            &ca.pem,
+        )?;
+        let address = SocketAddr::from(([127, 0, 0, 1], apache.port));
+        let agent_dir = temp.path().join("agent");
+        let agent = Agent::start_with(
+            &console,
+            &agent_dir,
+            &apache.agent_config(None),
+            &[("CERTFLEET_PAUSE_AT", pause_at)],
+        )?;
+        wait_for("the endpoint", Duration::from_secs(30), || {
+            let hosts = api.get("/api/v1/hosts").ok()?.body;
+            (hosts.as_array()?.len() == 1).then_some(())
+        })?;
+        let new = ca.server(&[NAME], 365);
+        let renewal = api.upload_renewal(&ca, &new)?;
+        let rollout = api
+            .post("/api/v1/rollouts", json!({"renewal_id": renewal}))?
+            .body["id"]
+            .as_i64()
+            .unwrap_or_default();
+        let step = pause_at.split(':').next().unwrap_or_default();
+        let paused = format!("deploy paused at {step}");
+        wait_for(&paused, Duration::from_secs(30), || {
+            agent.log_text().contains(&paused).then_some(())
+        })
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", agent.log_text()))?;
+        Ok(HeldDeploy {
+            agent,
+            agent_dir,
+            apache,
+            address,
+            api,
+            console,
+            ca,
+            old,
+            new,
+            rollout,
+            temp,
+        })
+    }
+
+    /// The SHA-256 of the leaf the endpoint serves now (a TLS handshake trusting the test CA).
+    pub fn served(&self) -> Result<String> {
+        crate::api::served_sha256(self.address, NAME, &self.ca.pem)
+    }
+
+    /// Waits until the endpoint serves `cert`.
+    pub fn wait_served(&self, what: &str, cert: &ServerCert, secs: u64) -> Result<()> {
+        wait_for(what, Duration::from_secs(secs), || {
+            (self.served().ok()? == cert.sha256).then_some(())
+        })
+    }
+}
