@@ -207,6 +207,35 @@ mod tests {
     }
 
     #[test]
+    fn a_service_uri_names_a_real_host_and_port_or_is_refused() {
+        let ok = |text: &str| ServiceUri::parse(text).map(|u| (u.host, u.port));
+        assert_eq!(
+            ok("https://Sage01.MyDomain.local:4207"),
+            Ok(("sage01.mydomain.local".into(), 4207))
+        );
+        assert_eq!(ok("http://10.0.0.5"), Ok(("10.0.0.5".into(), 80)));
+        assert_eq!(ok("https://[FE80::1]:4207/x"), Ok(("fe80::1".into(), 4207)));
+        assert_eq!(ok("http://+:4207/"), Ok(("+".into(), 4207)));
+        // Found by fuzzing: hyper alone read a host `o[fe80` on the default port.
+        for bad in [
+            "https://o[fe80::1]:420(7/pathHx=1",
+            "https://[fe80::1:4207",
+            "https://[not-v6]:4207",
+            "https://sage01:0",
+            "https://sage01:99999",
+            "https://user@sage01:4207",
+            "https://sage..local:4207",
+        ] {
+            assert!(ServiceUri::parse(bad).is_err(), "{bad} was taken");
+        }
+        // What is taken prints back to itself.
+        for text in ["https://sage01:4207", "https://[fe80::1]:4207/p?q=1"] {
+            let uri = ServiceUri::parse(text).unwrap();
+            assert_eq!(ServiceUri::parse(&uri.to_string()), Ok(uri));
+        }
+    }
+
+    #[test]
     fn reads_the_service_uri_and_changes_only_its_bytes() {
         let before = installed("http://sage01:4207");
         let config = ConnectorConfig::parse(before.clone()).unwrap();

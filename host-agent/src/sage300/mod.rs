@@ -65,14 +65,9 @@ impl ServiceUri {
             Some(other) => return Err(format!("the scheme {other:?} is not http or https")),
             None => return Err("it has no http:// or https://".into()),
         };
-        let host = uri
-            .host()
-            .filter(|h| !h.is_empty())
-            .ok_or("it names no host")?
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
-        let port = uri.port_u16().unwrap_or(match scheme {
+        let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+        let (host, port) = host_and_port(authority)?;
+        let port = port.unwrap_or(match scheme {
             Scheme::Http => 80,
             Scheme::Https => 443,
         });
@@ -99,6 +94,67 @@ impl ServiceUri {
             path: self.path.clone(),
         }
     }
+}
+
+/// The host (lowercase; an IPv6 address without brackets) and the port of an authority, each
+/// checked as the connector's .NET `Uri` would: a DNS name or an IPv4 address, or an IPv6
+/// address in brackets, then `:digits` or nothing. (hyper's parser alone took
+/// `o[fe80::1]:420(7` for a host `o[fe80` on the default port: found by fuzzing.)
+fn host_and_port(authority: &str) -> Result<(String, Option<u16>), String> {
+    if authority.is_empty() {
+        return Err("it names no host".into());
+    }
+    if authority.contains('@') {
+        return Err("it carries a user name before the host".into());
+    }
+    let (host, rest) = match authority.strip_prefix('[') {
+        Some(inner) => {
+            let (v6, rest) = inner
+                .split_once(']')
+                .ok_or_else(|| format!("the IPv6 address in {authority:?} has no closing ]"))?;
+            v6.parse::<std::net::Ipv6Addr>()
+                .map_err(|_| format!("{v6:?} is not an IPv6 address"))?;
+            (v6, rest)
+        }
+        None => match authority.find(':') {
+            Some(at) => (&authority[..at], &authority[at..]),
+            None => (authority, ""),
+        },
+    };
+    // `+` and `*`: HTTP.sys's strong and weak wildcards.
+    let is_name = |h: &str| {
+        h == "+"
+            || h == "*"
+            || !h.is_empty()
+                && h.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                })
+    };
+    if !authority.starts_with('[') && !is_name(host) {
+        return Err(format!(
+            "the host {host:?} is not a DNS name or an IP address"
+        ));
+    }
+    let port = match rest {
+        "" => None,
+        _ => {
+            let digits = rest.strip_prefix(':').unwrap_or(rest);
+            Some(
+                digits
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|p| *p != 0 && digits.bytes().all(|b| b.is_ascii_digit()))
+                    .ok_or_else(|| {
+                        format!("the port {digits:?} is not a number from 1 to 65535")
+                    })?,
+            )
+        }
+    };
+    Ok((host.to_ascii_lowercase(), port))
 }
 
 impl fmt::Display for ServiceUri {
