@@ -198,6 +198,17 @@ fn a_truncated_pem_says_truncated_and_names_the_block() {
 }
 
 #[test]
+fn a_broken_begin_line_is_not_quoted_with_what_follows_it() {
+    // Found by fuzzing the upload form: a BEGIN line without its closing dashes made the
+    // "label" run on to the next "-----", and the message quoted it, secrets pasted below
+    // included.
+    let text = "-----BEGIN CERTIabc\nMIIB\npassword: s3cret-pasted-by-mistake\n-----END X-----\n";
+    let err = read(text.as_bytes(), None).unwrap_err();
+    assert!(!err.to_string().contains("s3cret"), "{err}");
+    assert!(err.to_string().len() < 400, "{err}");
+}
+
+#[test]
 fn truncated_der_and_pfx_say_truncated_with_the_sizes() {
     for name in ["leaf.cer", "modern.pfx", "key-pkcs8.der"] {
         let bytes = fixture(name);

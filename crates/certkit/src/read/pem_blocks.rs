@@ -100,13 +100,20 @@ fn leading_sequence(der: &[u8]) -> Result<&[u8]> {
         .ok_or_else(|| Error::malformed("the certificate", "it is cut short"))
 }
 
-/// Every BEGIN line must have found its END line; otherwise the file was cut short.
+/// Every BEGIN line must have found its END line; otherwise the file was cut short. A
+/// label is read from its own line only, and only as RFC 7468 writes one (short, printable):
+/// the message quotes it, and must not quote whatever followed a broken BEGIN line (a
+/// password pasted below, say — found by fuzzing the upload form).
 fn check_complete(text: &str, parsed: usize) -> Result<()> {
+    const MAX_LABEL: usize = 64;
     let begins: Vec<&str> = text
         .match_indices("-----BEGIN ")
         .filter_map(|(at, _)| {
             let rest = &text[at + "-----BEGIN ".len()..];
-            rest.find("-----").map(|end| &rest[..end])
+            let line = rest.split(['\r', '\n']).next().unwrap_or_default();
+            let label = &line[..line.find("-----")?];
+            (label.len() <= MAX_LABEL && label.bytes().all(|b| (0x20..=0x7e).contains(&b)))
+                .then_some(label)
         })
         .collect();
     if begins.len() <= parsed {
