@@ -19,6 +19,23 @@ fn server(args: &[&OsStr]) -> anyhow::Result<std::process::Output> {
     Ok(Command::new(bin("certfleet-server")).args(args).output()?)
 }
 
+/// `certfleet-server backup --data-dir DATA --to FILE`, which must succeed; its output.
+fn backup(data: &Path, file: &Path) -> anyhow::Result<std::process::Output> {
+    let made = server(&[
+        "backup".as_ref(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+        "--to".as_ref(),
+        file.as_os_str(),
+    ])?;
+    anyhow::ensure!(
+        made.status.success(),
+        "backup failed: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    Ok(made)
+}
+
 /// `certfleet-server restore`, which must succeed.
 fn restore(file: &Path, data: &Path, kek: Option<&Path>) -> anyhow::Result<()> {
     let mut args = vec![
@@ -75,18 +92,7 @@ fn a_backup_of_a_running_console_restores_into_one_its_agents_connect_to() -> an
     let file = temp.path().join("console.backup");
     let made = server(&["backup".as_ref(), "--data-dir".as_ref(), data.as_os_str()])?;
     assert!(!made.status.success(), "--to is required");
-    let made = server(&[
-        "backup".as_ref(),
-        "--data-dir".as_ref(),
-        data.as_os_str(),
-        "--to".as_ref(),
-        file.as_os_str(),
-    ])?;
-    assert!(
-        made.status.success(),
-        "backup failed: {}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    let made = backup(&data, &file)?;
     assert!(String::from_utf8_lossy(&made.stdout).contains("key-encryption key is not in it"));
     let (api_address, gateway_address) = (console.api, console.gateway);
     console.kill();
@@ -138,18 +144,7 @@ fn a_backup_taken_mid_rollout_restores_into_a_console_that_finishes_it() -> anyh
 
     let data = scene.console.dir.join("data");
     let file = scene.temp.path().join("mid-rollout.backup");
-    let made = server(&[
-        "backup".as_ref(),
-        "--data-dir".as_ref(),
-        data.as_os_str(),
-        "--to".as_ref(),
-        file.as_os_str(),
-    ])?;
-    anyhow::ensure!(
-        made.status.success(),
-        "backup: {}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    backup(&data, &file)?;
     let (api_address, gateway_address) = (scene.console.api, scene.console.gateway);
     scene.console.kill();
 
