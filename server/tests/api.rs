@@ -136,11 +136,104 @@ async fn only_valid_sessions_get_in() {
     assert_eq!(body["error"]["message"], "wrong user name or password");
 }
 
+/// The routes the API has, as `METHOD path`: a route that vanishes from the router and the
+/// document together is noticed here.
+const ROUTES: &[&str] = &[
+    "POST /api/v1/login",
+    "POST /api/v1/logout",
+    "POST /api/v1/password",
+    "GET /api/v1/me",
+    "GET /api/v1/summary",
+    "GET /api/v1/hosts",
+    "GET /api/v1/hosts/{id}",
+    "GET /api/v1/certificates",
+    "POST /api/v1/hosts/{id}/endpoints/accept",
+    "POST /api/v1/hosts/{id}/endpoints/renew",
+    "POST /api/v1/hosts/{id}/endpoints/clients",
+    "DELETE /api/v1/hosts/{id}/endpoints/clients",
+    "GET /api/v1/certificates/{sha256}",
+    "GET /api/v1/agents",
+    "POST /api/v1/agents/{id}/revoke",
+    "GET /api/v1/tokens",
+    "POST /api/v1/tokens",
+    "GET /api/v1/audit",
+    "GET /api/v1/renewals",
+    "POST /api/v1/renewals",
+    "GET /api/v1/renewals/schedule",
+    "GET /api/v1/renewals/issued",
+    "GET /api/v1/renewals/issuing-ca",
+    "GET /api/v1/renewals/{id}",
+    "GET /api/v1/renewals/{id}/plan",
+    "POST /api/v1/renewals/{id}/preflight",
+    "GET /api/v1/rollouts",
+    "POST /api/v1/rollouts",
+    "GET /api/v1/rollouts/{id}",
+    "POST /api/v1/rollouts/{id}/pause",
+    "POST /api/v1/rollouts/{id}/resume",
+    "POST /api/v1/rollouts/{id}/cancel",
+    "POST /api/v1/rollouts/{id}/cleanup",
+    "GET /api/v1/windows",
+    "POST /api/v1/windows",
+    "DELETE /api/v1/windows/{id}",
+    "GET /api/v1/alerts/outbox",
+    "GET /api/v1/openapi.json",
+    "GET /metrics",
+];
+
 #[tokio::test]
-async fn every_documented_route_is_served() {
+async fn the_document_names_exactly_the_served_routes_with_their_schemas() {
     let h = harness().await;
     let token = admin(&h).await;
-    for route in certfleet_server::api::DOCUMENTED_PATHS {
+    let (status, spec) = call(&h, "GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(spec["openapi"], "3.1.0");
+    let mut documented: Vec<String> = Vec::new();
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            let route = format!("{} {path}", method.to_uppercase());
+            // Every answer that carries a body says what it is.
+            let responses = op["responses"].as_object().expect("responses");
+            let success = responses
+                .iter()
+                .find(|(code, _)| code.starts_with('2'))
+                .unwrap_or_else(|| panic!("{route}: no success response"));
+            if success.0 != "204" {
+                assert!(
+                    success.1["content"]
+                        .as_object()
+                        .and_then(|c| c.values().next())
+                        .is_some_and(|c| c.get("schema").is_some()),
+                    "{route}: its answer has no schema"
+                );
+            }
+            let public = op["security"] == json!([{}]);
+            if !public {
+                assert_eq!(
+                    responses["401"]["$ref"], "#/components/responses/Error",
+                    "{route}"
+                );
+            }
+            if op.get("requestBody").is_some() {
+                assert!(
+                    op["requestBody"]["content"]["application/json"]["schema"].is_object(),
+                    "{route}: its body has no schema"
+                );
+            }
+            documented.push(route);
+        }
+    }
+    documented.sort();
+    let mut expected: Vec<String> = ROUTES.iter().map(|s| s.to_string()).collect();
+    expected.sort();
+    assert_eq!(documented, expected);
+    assert_eq!(
+        spec["components"]["schemas"]["ErrorCode"]["enum"]
+            .as_array()
+            .map(|codes| codes.len()),
+        Some(10)
+    );
+
+    for route in ROUTES {
         let (method, path) = route.split_once(' ').expect("METHOD path");
         let path = path.replace("{id}", "1").replace("{sha256}", "AB");
         let (status, body) = call(&h, method, &path, Some(&token), Some(json!({}))).await;
@@ -152,9 +245,104 @@ async fn every_documented_route_is_served() {
         );
         assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{route}");
     }
-    let (status, spec) = call(&h, "GET", "/api/v1/openapi.json", None, None).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(spec["openapi"], "3.1.0");
+}
+
+#[tokio::test]
+async fn a_request_that_does_not_parse_is_refused_in_the_error_shape() {
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let h = harness().await;
+    let token = admin(&h).await;
+    let send = |method: &str, uri: &str, content_type: Option<&str>, body: &str| {
+        let mut request = axum::http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("host", "localhost")
+            .header("authorization", format!("Bearer {token}"));
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let request = request.body(Body::from(body.to_owned())).expect("request");
+        let router = certfleet_server::api::router(h.state.clone());
+        async move {
+            let response = router.oneshot(request).await.expect("response");
+            let status = response.status();
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .expect("body")
+                .to_bytes();
+            let body: serde_json::Value = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)));
+            (status, body)
+        }
+    };
+    let json = Some("application/json");
+    for (method, uri, content_type, body, expected, code) in [
+        (
+            "POST",
+            "/api/v1/windows",
+            json,
+            "{not json",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "POST",
+            "/api/v1/windows",
+            json,
+            r#"{"group_name": 5}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unprocessable",
+        ),
+        (
+            "POST",
+            "/api/v1/windows",
+            Some("text/plain"),
+            "{}",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "POST",
+            "/api/v1/tokens",
+            json,
+            r#"{"expires_hours": "soon"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unprocessable",
+        ),
+        (
+            "GET",
+            "/api/v1/hosts/not-a-number",
+            None,
+            "",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "GET",
+            "/api/v1/audit?limit=many",
+            None,
+            "",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+    ] {
+        let (status, answer) = send(method, uri, content_type, body).await;
+        assert_eq!(status, expected, "{method} {uri} {body}: {answer}");
+        assert_eq!(answer["error"]["code"], code, "{method} {uri} {body}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("refused")),
+            "{answer}"
+        );
+    }
+    // No body at all is still a token with the defaults.
+    let (status, answer) = send("POST", "/api/v1/tokens", None, "").await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
 }
 
 #[tokio::test]

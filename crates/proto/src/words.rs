@@ -9,6 +9,7 @@ macro_rules! words {
         #[serde(rename_all = "snake_case")]
         #[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
         #[cfg_attr(feature = "sqlx", sqlx(rename_all = "snake_case"))]
+        #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
         pub enum $name {
             $($(#[$vmeta])* $variant),+
         }

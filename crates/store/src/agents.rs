@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::{Result, Store};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AgentRow {
     pub id: String,
     pub enrolled_at: i64,

@@ -20,7 +20,7 @@ pub struct NewEmail {
     pub html_body: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OutboxRow {
     pub id: i64,
     pub idempotency_key: String,

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::{Error, Result, Store};
 
 /// One attachment, as a server's host page lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ClientGroupRow {
     pub endpoint_key: String,
     pub group_name: String,

@@ -22,7 +22,7 @@ pub struct NewIssuance<'a> {
     pub now: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct IssuanceRow {
     pub id: i64,
     pub host_id: i64,

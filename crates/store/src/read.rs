@@ -9,7 +9,7 @@ use crate::{Result, Store};
 /// A certificate expiring within this many seconds counts as "expiring".
 pub const EXPIRING_SECS: i64 = 30 * 86_400;
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Summary {
     /// Certificates in use by at least one endpoint.
     pub certificates: i64,
@@ -24,7 +24,7 @@ pub struct Summary {
     pub agents_revoked: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HostRow {
     pub id: i64,
     pub agent_id: String,
@@ -43,7 +43,7 @@ pub struct HostRow {
     pub next_expiry: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FindingRow {
     pub code: String,
     pub severity: Severity,
@@ -51,7 +51,7 @@ pub struct FindingRow {
     pub certificate: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EndpointRow {
     pub id: i64,
     pub host_id: i64,
@@ -68,7 +68,7 @@ pub struct EndpointRow {
     pub findings: Vec<FindingRow>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CertificateRow {
     pub sha256: String,
     pub thumbprint: String,

@@ -33,7 +33,7 @@ pub struct NewRenewal<'a> {
 }
 
 /// A renewal as the API and UI show it: no key, sealed or not.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct RenewalRow {
     pub id: i64,
     pub source: RenewalSource,

@@ -60,7 +60,7 @@ pub struct NewTarget {
     pub replaces_sha256: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct RolloutRow {
     pub id: i64,
     pub renewal_id: i64,
@@ -81,7 +81,7 @@ pub struct RolloutRow {
     pub verified: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct TargetRow {
     pub id: i64,
     pub rollout_id: i64,
@@ -442,7 +442,7 @@ impl Store {
 }
 
 /// A maintenance window of a host group, in minutes of the local day.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct WindowRow {
     #[serde(default)]
     pub id: i64,

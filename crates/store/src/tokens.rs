@@ -16,7 +16,7 @@ pub struct NewToken {
     pub expires_at: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenRow {
     pub id: String,
     pub host_hint: Option<String>,

@@ -11,7 +11,7 @@ use crate::read::json_list;
 use crate::{Result, Store};
 
 /// One client's verdict on one server it must trust.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct TrustRow {
     pub host_id: i64,
     pub hostname: String,

@@ -2,14 +2,17 @@
 //! checked here, on the server, for every call.
 
 mod caller;
+mod extract;
 mod handlers;
 mod openapi;
 mod renewals;
 mod rollouts;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
+use axum::{Extension, Router};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use std::sync::Arc;
 
@@ -18,71 +21,61 @@ use axum::extract::FromRef;
 use crate::console::Console;
 use crate::metrics::Metrics;
 
-/// The JSON API over any state that yields the console core (and the metrics).
+/// The JSON API over any state that yields the console core (and the metrics), and the
+/// OpenAPI document of exactly the routes it serves.
 pub fn router<S>(state: S) -> Router
 where
     S: Clone + Send + Sync + 'static,
     Console: FromRef<S>,
     Arc<Metrics>: FromRef<S>,
 {
-    Router::new()
-        .route("/api/v1/login", post(handlers::login))
-        .route("/api/v1/logout", post(handlers::logout))
-        .route("/api/v1/password", post(handlers::change_password))
-        .route("/api/v1/me", get(handlers::me))
-        .route("/api/v1/summary", get(handlers::summary))
-        .route("/api/v1/hosts", get(handlers::hosts))
-        .route("/api/v1/hosts/{id}", get(handlers::host))
-        .route(
-            "/api/v1/hosts/{id}/endpoints/accept",
-            post(handlers::accept_endpoint),
-        )
-        .route(
-            "/api/v1/hosts/{id}/endpoints/renew",
-            post(renewals::renew_now),
-        )
-        .route(
-            "/api/v1/hosts/{id}/endpoints/clients",
-            post(handlers::attach_clients).delete(handlers::detach_clients),
-        )
-        .route("/api/v1/certificates", get(handlers::certificates))
-        .route("/api/v1/certificates/{sha256}", get(handlers::certificate))
-        .route("/api/v1/agents", get(handlers::agents))
-        .route("/api/v1/agents/{id}/revoke", post(handlers::revoke_agent))
-        .route(
-            "/api/v1/tokens",
-            get(handlers::tokens).post(handlers::create_token),
-        )
-        .route("/api/v1/audit", get(handlers::audit))
-        .route(
-            "/api/v1/renewals",
-            get(renewals::list).post(renewals::upload),
-        )
-        .route("/api/v1/renewals/schedule", get(renewals::schedule))
-        .route("/api/v1/renewals/issued", get(renewals::issuances))
-        .route("/api/v1/renewals/issuing-ca", get(renewals::issuing_ca))
-        .route("/api/v1/renewals/{id}", get(renewals::one))
-        .route("/api/v1/renewals/{id}/plan", get(rollouts::plan))
-        .route("/api/v1/renewals/{id}/preflight", post(rollouts::preflight))
-        .route(
-            "/api/v1/rollouts",
-            get(rollouts::list).post(rollouts::create),
-        )
-        .route("/api/v1/rollouts/{id}", get(rollouts::one))
-        .route("/api/v1/rollouts/{id}/pause", post(rollouts::pause))
-        .route("/api/v1/rollouts/{id}/resume", post(rollouts::resume))
-        .route("/api/v1/rollouts/{id}/cancel", post(rollouts::cancel))
-        .route("/api/v1/rollouts/{id}/cleanup", post(rollouts::cleanup))
-        .route(
-            "/api/v1/windows",
-            get(rollouts::windows).post(rollouts::add_window),
-        )
-        .route("/api/v1/windows/{id}", delete(rollouts::delete_window))
-        .route("/api/v1/alerts/outbox", get(handlers::outbox))
-        .route("/api/v1/openapi.json", get(openapi::document))
-        .route("/metrics", get(handlers::metrics))
+    let (router, mut doc) = routes().split_for_parts();
+    openapi::complete(&mut doc);
+    router
+        .layer(Extension(Arc::new(doc)))
         .layer(DefaultBodyLimit::max(256 * 1024))
         .with_state(state)
 }
 
-pub use openapi::PATHS as DOCUMENTED_PATHS;
+fn routes<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Console: FromRef<S>,
+    Arc<Metrics>: FromRef<S>,
+{
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(handlers::login))
+        .routes(routes!(handlers::logout))
+        .routes(routes!(handlers::change_password))
+        .routes(routes!(handlers::me))
+        .routes(routes!(handlers::summary))
+        .routes(routes!(handlers::hosts))
+        .routes(routes!(handlers::host))
+        .routes(routes!(handlers::accept_endpoint))
+        .routes(routes!(renewals::renew_now))
+        .routes(routes!(handlers::attach_clients, handlers::detach_clients))
+        .routes(routes!(handlers::certificates))
+        .routes(routes!(handlers::certificate))
+        .routes(routes!(handlers::agents))
+        .routes(routes!(handlers::revoke_agent))
+        .routes(routes!(handlers::tokens, handlers::create_token))
+        .routes(routes!(handlers::audit))
+        .routes(routes!(renewals::list, renewals::upload))
+        .routes(routes!(renewals::schedule))
+        .routes(routes!(renewals::issuances))
+        .routes(routes!(renewals::issuing_ca))
+        .routes(routes!(renewals::one))
+        .routes(routes!(rollouts::plan))
+        .routes(routes!(rollouts::preflight))
+        .routes(routes!(rollouts::list, rollouts::create))
+        .routes(routes!(rollouts::one))
+        .routes(routes!(rollouts::pause))
+        .routes(routes!(rollouts::resume))
+        .routes(routes!(rollouts::cancel))
+        .routes(routes!(rollouts::cleanup))
+        .routes(routes!(rollouts::windows, rollouts::add_window))
+        .routes(routes!(rollouts::delete_window))
+        .routes(routes!(handlers::outbox))
+        .routes(routes!(openapi::document))
+        .routes(routes!(handlers::metrics))
+}

@@ -3,7 +3,7 @@
 //! change).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 
 use crate::console::{
@@ -12,6 +12,14 @@ use crate::console::{
 };
 use crate::error::ApiError;
 
+use super::extract::{Body, Path};
+
+/// The endpoints this renewal could renew
+///
+/// Proposed ones first, each with the console's verdict (problems block, notes inform).
+/// Needs the viewer role.
+#[utoipa::path(get, path = "/api/v1/renewals/{id}/plan", tag = "rollouts",
+    params(("id" = i64, Path, description = "renewal id")), responses((status = 200, body = Vec<Proposal>)))]
 pub async fn plan(
     State(console): State<Console>,
     caller: Caller,
@@ -20,6 +28,12 @@ pub async fn plan(
     Ok(Json(console.plan(caller.can::<Viewer>()?, id).await?))
 }
 
+/// Ask each proposed endpoint's agent for its preflight
+///
+/// The checks a deployment would start with (names, purpose, the port not taken by another
+/// program); nothing changes. Answers within 20 s per host. Needs the operator role.
+#[utoipa::path(post, path = "/api/v1/renewals/{id}/preflight", tag = "rollouts",
+    params(("id" = i64, Path, description = "renewal id")), responses((status = 200, body = Vec<HostVerdict>)))]
 pub async fn preflight(
     State(console): State<Console>,
     caller: Caller,
@@ -30,10 +44,17 @@ pub async fn preflight(
     ))
 }
 
+/// Create a rollout
+///
+/// The targets, or the groups whose endpoints use the old certificate; when to start; the
+/// canary host, which goes first, then waves; it stops when failures reach `max_failures`
+/// (default 1). Needs the operator role.
+#[utoipa::path(post, path = "/api/v1/rollouts", tag = "rollouts", request_body = RolloutRequest,
+    responses((status = 201, body = RolloutRow)))]
 pub async fn create(
     State(console): State<Console>,
     caller: Caller,
-    Json(request): Json<RolloutRequest>,
+    Body(request): Body<RolloutRequest>,
 ) -> Result<(StatusCode, Json<RolloutRow>), ApiError> {
     let row = console
         .create_rollout(caller.can::<Operator>()?, &request)
@@ -41,6 +62,10 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(row)))
 }
 
+/// Rollouts, newest first
+///
+/// Needs the viewer role.
+#[utoipa::path(get, path = "/api/v1/rollouts", tag = "rollouts", responses((status = 200, body = Vec<RolloutRow>)))]
 pub async fn list(
     State(console): State<Console>,
     caller: Caller,
@@ -48,6 +73,11 @@ pub async fn list(
     Ok(Json(console.rollouts(caller.can::<Viewer>()?, 200).await?))
 }
 
+/// A rollout with every target's state, step and reason
+///
+/// Needs the viewer role.
+#[utoipa::path(get, path = "/api/v1/rollouts/{id}", tag = "rollouts",
+    params(("id" = i64, Path, description = "rollout id")), responses((status = 200, body = RolloutView)))]
 pub async fn one(
     State(console): State<Console>,
     caller: Caller,
@@ -69,6 +99,13 @@ async fn control(
     ))
 }
 
+/// Take out the old trust anchors a trust-first rollout left
+///
+/// After a succeeded rollout that put trust first: a new rollout taking out of each client
+/// the old anchor it trusted the server by, where certfleet installed it. Needs the
+/// operator role.
+#[utoipa::path(post, path = "/api/v1/rollouts/{id}/cleanup", tag = "rollouts",
+    params(("id" = i64, Path, description = "rollout id")), responses((status = 201, body = RolloutRow)))]
 pub async fn cleanup(
     State(console): State<Console>,
     caller: Caller,
@@ -78,6 +115,11 @@ pub async fn cleanup(
     Ok((StatusCode::CREATED, Json(row)))
 }
 
+/// Pause: no new deployments start; running ones finish
+///
+/// Needs the operator role.
+#[utoipa::path(post, path = "/api/v1/rollouts/{id}/pause", tag = "rollouts",
+    params(("id" = i64, Path, description = "rollout id")), responses((status = 200, body = RolloutRow)))]
 pub async fn pause(
     State(console): State<Console>,
     caller: Caller,
@@ -86,6 +128,11 @@ pub async fn pause(
     control(console, caller, id, Control::Pause).await
 }
 
+/// Resume a paused rollout
+///
+/// Needs the operator role.
+#[utoipa::path(post, path = "/api/v1/rollouts/{id}/resume", tag = "rollouts",
+    params(("id" = i64, Path, description = "rollout id")), responses((status = 200, body = RolloutRow)))]
 pub async fn resume(
     State(console): State<Console>,
     caller: Caller,
@@ -94,6 +141,11 @@ pub async fn resume(
     control(console, caller, id, Control::Resume).await
 }
 
+/// Cancel: pending targets are cancelled; running ones finish
+///
+/// Needs the operator role.
+#[utoipa::path(post, path = "/api/v1/rollouts/{id}/cancel", tag = "rollouts",
+    params(("id" = i64, Path, description = "rollout id")), responses((status = 200, body = RolloutRow)))]
 pub async fn cancel(
     State(console): State<Console>,
     caller: Caller,
@@ -102,6 +154,10 @@ pub async fn cancel(
     control(console, caller, id, Control::Cancel).await
 }
 
+/// Maintenance windows per host group
+///
+/// Needs the viewer role.
+#[utoipa::path(get, path = "/api/v1/windows", tag = "rollouts", responses((status = 200, body = Vec<WindowRow>)))]
 pub async fn windows(
     State(console): State<Console>,
     caller: Caller,
@@ -109,15 +165,26 @@ pub async fn windows(
     Ok(Json(console.windows(caller.can::<Viewer>()?).await?))
 }
 
+/// Add a maintenance window
+///
+/// `weekdays` like `sat,sun`; minutes of the day, the end may be past midnight. Needs the
+/// admin role.
+#[utoipa::path(post, path = "/api/v1/windows", tag = "rollouts", request_body = WindowRow,
+    responses((status = 201, body = WindowRow)))]
 pub async fn add_window(
     State(console): State<Console>,
     caller: Caller,
-    Json(window): Json<WindowRow>,
+    Body(window): Body<WindowRow>,
 ) -> Result<(StatusCode, Json<WindowRow>), ApiError> {
     let window = console.add_window(caller.can::<Admin>()?, window).await?;
     Ok((StatusCode::CREATED, Json(window)))
 }
 
+/// Remove a maintenance window
+///
+/// Needs the admin role.
+#[utoipa::path(delete, path = "/api/v1/windows/{id}", tag = "rollouts",
+    params(("id" = i64, Path, description = "window id")), responses((status = 204, description = "Removed")))]
 pub async fn delete_window(
     State(console): State<Console>,
     caller: Caller,

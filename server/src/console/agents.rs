@@ -11,7 +11,7 @@ use certfleet_store::AgentRow;
 pub use certfleet_store::TokenRow;
 
 /// Where an agent stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
 pub enum AgentStatus {
     Online,
     Offline,
@@ -19,7 +19,7 @@ pub enum AgentStatus {
 }
 
 /// An agent with what the console judges about it now.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AgentView {
     #[serde(flatten)]
     pub agent: AgentRow,

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::{Console, Error};
 use crate::issuing_ca::{CERTIFICATE_SETTING, permitted_of};
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct IssuingCaView {
     pub subject: String,
     pub issuer: String,

@@ -55,8 +55,10 @@ impl CertificateStatus {
 }
 
 /// The certificates list's filters, as both edges receive them (every field optional).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CertificateQuery {
+    /// `expired`, `expiring` (30 days), `healthy` or `misconfigured`.
     pub status: Option<String>,
     /// A host's id, or part of its name.
     pub host: Option<String>,

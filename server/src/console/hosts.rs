@@ -10,7 +10,7 @@ use certfleet_store::{CertificateFilter, ClientGroupRow, HostRow, TrustRow};
 pub use certfleet_store::EndpointRow;
 
 /// A host with what the console judges about it now.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HostView {
     #[serde(flatten)]
     pub host: HostRow,
@@ -40,7 +40,7 @@ pub struct HostDetail {
 }
 
 /// A step left to a person, with the rollout that made it due.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ManualStep {
     pub endpoint_name: String,
     pub rollout_id: i64,

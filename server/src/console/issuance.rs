@@ -27,7 +27,7 @@ const AT_ONCE: usize = 32;
 pub const SCHEDULER: &str = "renewal scheduler";
 
 /// An endpoint under a policy, with when it renews and how its last renewal went.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ScheduledRenewal {
     pub host_id: i64,
     pub hostname: String,

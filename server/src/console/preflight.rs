@@ -16,7 +16,7 @@ use super::obtain::ask;
 const ANSWER_WITHIN: Duration = Duration::from_secs(20);
 
 /// What a host said of its preflight.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub enum Verdict {
     #[serde(rename = "passed")]
     Passed,
@@ -36,7 +36,7 @@ impl Verdict {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct HostVerdict {
     pub host_id: i64,
     pub hostname: String,

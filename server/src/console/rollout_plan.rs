@@ -37,7 +37,7 @@ fn purpose_of(kind: EndpointKind) -> Option<Purpose> {
 }
 
 /// One endpoint the renewal could go to, with the console's verdict before anything runs.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Proposal {
     pub host_id: i64,
     pub hostname: String,
@@ -347,7 +347,7 @@ fn trust_targets(chosen: &[&Proposal]) -> Vec<NewTarget> {
 }
 
 /// What an operator asks for.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RolloutRequest {
     pub renewal_id: i64,
@@ -375,7 +375,7 @@ pub struct RolloutRequest {
     pub max_failures: Option<i64>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetChoice {
     pub host_id: i64,
@@ -665,7 +665,7 @@ pub async fn cleanup(console: &Console, actor: &str, id: i64) -> Result<RolloutR
 }
 
 /// A rollout with its targets, for the API and the UI.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RolloutView {
     #[serde(flatten)]
     pub rollout: RolloutRow,

@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::{Console, Error};
 
 /// One client machine that must trust a server endpoint, and what the renewal asks of it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ClientTrust {
     pub host_id: i64,
     pub hostname: String,
@@ -33,7 +33,7 @@ pub struct ClientTrust {
 }
 
 /// What a client must be made to trust before the server switches to the renewal.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(tag = "need", rename_all = "snake_case")]
 pub enum TrustNeed {
     /// Its last check trusted a chain resting on the renewal's anchor: nothing to do.

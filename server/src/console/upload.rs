@@ -15,23 +15,26 @@ use super::Console;
 use super::Error;
 
 /// What an admin hands over: a PFX with its password, or PEM texts.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UploadRequest {
     /// The PFX / PKCS#12 file, base64.
     #[serde(default)]
     pub pfx_base64: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
     pub password: Option<Zeroizing<String>>,
     /// The certificate (it may hold the chain and the key too).
     #[serde(default)]
     pub certificate_pem: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
     pub key_pem: Option<Zeroizing<String>>,
     #[serde(default)]
     pub chain_pem: Option<String>,
     /// For an encrypted PEM key.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
     pub key_password: Option<Zeroizing<String>>,
 }
 
