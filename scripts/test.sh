@@ -9,6 +9,7 @@ source scripts/tools.sh
 ensure_web_tools
 ensure_test_packages
 ensure_windows_target
+ensure_schemathesis
 bash scripts/build-web.sh
 # Built here, not from inside a test: a cargo build there would wait on this build's lock.
 # The agent as shipped (small over fast): the Wine lane tests the very build users get.

@@ -65,6 +65,21 @@ ensure_test_packages() {
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 }
 
+# The API's schema check (e2e/tests/api_schema.rs): schemathesis from PyPI, pinned with all it
+# installs in scripts/schemathesis-requirements.txt, in its own virtual environment (the
+# system's Python is left alone). Made again when the pins change.
+ensure_schemathesis() {
+  local root; root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  local venv="$CERTFLEET_TOOLS/schemathesis" pins="$root/scripts/schemathesis-requirements.txt"
+  if ! cmp -s "$pins" "$venv/requirements.txt" || [ ! -x "$venv/bin/schemathesis" ]; then
+    rm -rf "$venv"
+    python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$venv"; }
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$pins"
+    cp "$pins" "$venv/requirements.txt"
+  fi
+  export CERTFLEET_SCHEMATHESIS="$venv/bin/schemathesis"
+}
+
 # The agent's Windows build target.
 ensure_windows_target() {
   local root; root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

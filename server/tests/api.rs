@@ -188,6 +188,7 @@ async fn the_document_names_exactly_the_served_routes_with_their_schemas() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(spec["openapi"], "3.1.0");
     let mut documented: Vec<String> = Vec::new();
+    let mut operation_ids: Vec<String> = Vec::new();
     for (path, item) in spec["paths"].as_object().expect("paths") {
         for (method, op) in item.as_object().expect("path item") {
             let route = format!("{} {path}", method.to_uppercase());
@@ -219,6 +220,12 @@ async fn the_document_names_exactly_the_served_routes_with_their_schemas() {
                     "{route}: its body has no schema"
                 );
             }
+            let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+            assert!(
+                !id.is_empty() && !operation_ids.contains(&id),
+                "{route}: operationId {id:?} missing or used twice"
+            );
+            operation_ids.push(id);
             documented.push(route);
         }
     }
@@ -382,6 +389,37 @@ async fn certificate_queries_check_their_parameters() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    // Found by schemathesis: days this far out overflowed the console's arithmetic (a panic,
+    // the connection dropped); they are refused now, and a hundred years still answers.
+    for days in ["-9223372036854775808", "9223372036854775807", "36501"] {
+        let path = format!("/api/v1/certificates?days={days}");
+        let (status, body) = call(&h, "GET", &path, Some(&token), None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{days}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("`days`")
+        );
+    }
+    let (status, _) = call(
+        &h,
+        "GET",
+        "/api/v1/certificates?days=-36500",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // A token's lifetime out of its range is refused, not silently cut to it.
+    for hours in [0u64, 721, u64::MAX] {
+        let body = json!({ "expires_hours": hours });
+        let (status, answer) = call(&h, "POST", "/api/v1/tokens", Some(&token), Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{hours}: {answer}");
+    }
+    let body = json!({ "expires_hours": 720 });
+    let (status, _) = call(&h, "POST", "/api/v1/tokens", Some(&token), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED);
     // The metrics map the fleet: a logged-in user or the scraper's token, nobody else.
     let (status, _) = call(&h, "GET", "/metrics", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);

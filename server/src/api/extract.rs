@@ -2,10 +2,11 @@
 //! what does not parse is refused in the API's own error shape (`{"error": {code, message}}`)
 //! with the status axum chose, instead of axum's plain text.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequest, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -48,12 +49,55 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        let message = format!("the request body was refused: {}", rejection.body_text());
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(message),
+            _ => ApiError::BadRequest(message),
+        }
+    }
+}
+
+/// `application/json`, or a `+json` type of it, parameters aside.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let axum::Json(value) =
-            <axum::Json<T> as FromRequest<S>>::from_request(request, state).await?;
+        if !is_json(request.headers()) {
+            return Err(ApiError::NotJson(
+                "the request body was refused: send it as JSON, with Content-Type: \
+                 application/json"
+                    .into(),
+            ));
+        }
+        let bytes = Bytes::from_request(request, state).await?;
+        // Every body of this API is an object; serde would also take a struct written as
+        // an array of its fields, which the document does not allow.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(ApiError::Unprocessable(
+                "the request body was refused: it must be a JSON object ({...}), not an array"
+                    .into(),
+            ));
+        }
+        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
         Ok(Body(value))
     }
 }
@@ -63,8 +107,12 @@ impl<T: DeserializeOwned, S: Send + Sync> OptionalFromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Option<Self>, ApiError> {
-        let value = <axum::Json<T> as OptionalFromRequest<S>>::from_request(request, state).await?;
-        Ok(value.map(|axum::Json(value)| Body(value)))
+        if !request.headers().contains_key(header::CONTENT_TYPE) {
+            return Ok(None);
+        }
+        <Body<T> as FromRequest<S>>::from_request(request, state)
+            .await
+            .map(Some)
     }
 }
 

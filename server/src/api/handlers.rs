@@ -453,7 +453,8 @@ pub async fn tokens(
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
-    /// How long it may be used; the console's default when absent.
+    /// How long it may be used, 1 to 720 hours; the console's `token_hours` when absent.
+    #[schema(minimum = 1, maximum = 720)]
     expires_hours: Option<u64>,
     /// Bind it to the host that may enrol with it.
     host: Option<String>,

@@ -33,7 +33,7 @@ pub async fn upload(
 /// Uploaded renewed certificates, newest first (never their keys)
 ///
 /// Needs the viewer role.
-#[utoipa::path(get, path = "/api/v1/renewals", tag = "renewals", responses((status = 200, body = Vec<RenewalRow>)))]
+#[utoipa::path(get, operation_id = "renewals", path = "/api/v1/renewals", tag = "renewals", responses((status = 200, body = Vec<RenewalRow>)))]
 pub async fn list(
     State(console): State<Console>,
     caller: Caller,
@@ -44,7 +44,7 @@ pub async fn list(
 /// One renewal
 ///
 /// Needs the viewer role.
-#[utoipa::path(get, path = "/api/v1/renewals/{id}", tag = "renewals",
+#[utoipa::path(get, operation_id = "renewal", path = "/api/v1/renewals/{id}", tag = "renewals",
     params(("id" = i64, Path, description = "renewal id")), responses((status = 200, body = RenewalRow)))]
 pub async fn one(
     State(console): State<Console>,
@@ -101,7 +101,7 @@ pub async fn schedule(
 /// every client check of a server serving a certificate it issued, with the client's
 /// verdict; 404 before it exists. Needs the viewer role.
 #[utoipa::path(get, path = "/api/v1/renewals/issuing-ca", tag = "renewals",
-    responses((status = 200, body = IssuingCaView)))]
+    responses((status = 200, body = IssuingCaView), (status = 404, body = ErrorBody)))]
 pub async fn issuing_ca(
     State(console): State<Console>,
     caller: Caller,

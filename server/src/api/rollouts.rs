@@ -65,7 +65,7 @@ pub async fn create(
 /// Rollouts, newest first
 ///
 /// Needs the viewer role.
-#[utoipa::path(get, path = "/api/v1/rollouts", tag = "rollouts", responses((status = 200, body = Vec<RolloutRow>)))]
+#[utoipa::path(get, operation_id = "rollouts", path = "/api/v1/rollouts", tag = "rollouts", responses((status = 200, body = Vec<RolloutRow>)))]
 pub async fn list(
     State(console): State<Console>,
     caller: Caller,
@@ -76,7 +76,7 @@ pub async fn list(
 /// A rollout with every target's state, step and reason
 ///
 /// Needs the viewer role.
-#[utoipa::path(get, path = "/api/v1/rollouts/{id}", tag = "rollouts",
+#[utoipa::path(get, operation_id = "rollout", path = "/api/v1/rollouts/{id}", tag = "rollouts",
     params(("id" = i64, Path, description = "rollout id")), responses((status = 200, body = RolloutView)))]
 pub async fn one(
     State(console): State<Console>,

@@ -63,8 +63,9 @@ pub struct CertificateQuery {
     /// A host's id, or part of its name.
     pub host: Option<String>,
     pub issuer: Option<String>,
-    /// Only those with at most this many days left.
+    /// Only those with at most this many days left (negative: expired that long ago).
     #[serde(alias = "expiring_within")]
+    #[param(minimum = -36_500, maximum = 36_500)]
     pub days: Option<i64>,
     /// Endpoint kind: `apache`, `pem`, `store`.
     pub purpose: Option<String>,
@@ -106,6 +107,10 @@ pub struct CertificateDetail {
     pub endpoints: Vec<EndpointRow>,
     pub now: i64,
 }
+
+/// The `days` a query may ask for: far enough for any certificate, near enough that the
+/// arithmetic on it cannot overflow.
+const DAYS: std::ops::RangeInclusive<i64> = -36_500..=36_500;
 
 impl CertificateQuery {
     fn filter(&self, now: i64, limit: i64) -> Result<CertificateFilter> {
@@ -154,6 +159,15 @@ impl CertificateQuery {
             Ok(t) => t.to_string(),
             Err(_) => q.trim().to_owned(),
         });
+        if let Some(days) = self.days
+            && !DAYS.contains(&days)
+        {
+            return Err(Error::Invalid(format!(
+                "`days` must be from {} to {} (a hundred years either way), not {days}",
+                DAYS.start(),
+                DAYS.end()
+            )));
+        }
         Ok(CertificateFilter {
             expires_before: self.days.map(|days| now + (days + 1) * 86_400),
             status: self.status.clone(),
