@@ -206,6 +206,23 @@ fn a_broken_begin_line_is_not_quoted_with_what_follows_it() {
     let err = read(text.as_bytes(), None).unwrap_err();
     assert!(!err.to_string().contains("s3cret"), "{err}");
     assert!(err.to_string().len() < 400, "{err}");
+    // Found by fuzzing again: the PEM parser's own "mismatching BEGIN and END tags" quoted a
+    // label that ran on over lines into the password; and a block it parsed whole with such
+    // a label was listed by it.
+    for text in [
+        "-----BEGIN CERTIabc\nMIIB\npassword: s3cret-pasted-by-mistake\n-----END X-----\n-----BEGIN CERTIFICATE-----\nMAA=\n-----END ENCRYPTED PRIVATE KEY-----\n",
+        "-----BEGIN A\npassword: s3cret-pasted-by-mistake-----\nMAA=\n-----END A\npassword: s3cret-pasted-by-mistake-----\n",
+    ] {
+        let err = read(text.as_bytes(), None).unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+    }
+    let mismatched = "-----BEGIN CERTIFICATE-----\nMAA=\n-----END PRIVATE KEY-----\n";
+    let err = read(mismatched.as_bytes(), None).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("BEGIN CERTIFICATE line is closed by an END PRIVATE KEY"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::key::PrivateKey;
 
 pub(super) fn read(text: &str, password: Option<&str>) -> Result<Material> {
-    let blocks = pem::parse_many(text).map_err(|e| Error::malformed("a PEM block", e))?;
+    let blocks = pem::parse_many(text).map_err(|e| Error::malformed("a PEM block", problem(&e)))?;
     check_complete(text, blocks.len())?;
 
     let mut material = Material {
@@ -100,20 +100,48 @@ fn leading_sequence(der: &[u8]) -> Result<&[u8]> {
         .ok_or_else(|| Error::malformed("the certificate", "it is cut short"))
 }
 
+/// A PEM label as RFC 7468 writes one (short, printable), the only kind a message quotes:
+/// what the PEM parser takes for a label can run on over lines, into a password pasted below.
+fn quotable(label: &str) -> Option<&str> {
+    const MAX_LABEL: usize = 64;
+    (label.len() <= MAX_LABEL && label.bytes().all(|b| (0x20..=0x7e).contains(&b))).then_some(label)
+}
+
+/// The PEM parser's complaint in our words. Its own text quotes the labels and headers it
+/// read, whatever they held (found by fuzzing the upload form: a BEGIN line whose label ran
+/// on into the password field was repeated whole in "mismatching BEGIN … and END … tags").
+fn problem(error: &pem::PemError) -> String {
+    use pem::PemError;
+    match error {
+        PemError::MismatchedTags(begin, end) => match (quotable(begin), quotable(end)) {
+            (Some(begin), Some(end)) => {
+                format!("its BEGIN {begin} line is closed by an END {end} line")
+            }
+            _ => {
+                "a BEGIN line is closed by an END line of another kind, or a line is broken".into()
+            }
+        },
+        PemError::MalformedFraming => "its BEGIN and END lines are malformed".into(),
+        PemError::MissingBeginTag => "an END line has no BEGIN line".into(),
+        PemError::MissingEndTag => "a BEGIN line has no END line".into(),
+        PemError::MissingData => "a block holds no data".into(),
+        PemError::InvalidData(_) => "a block's base64 is damaged".into(),
+        PemError::InvalidHeader(_) => "a block's header lines are damaged".into(),
+        PemError::NotUtf8(_) => "it is not text".into(),
+    }
+}
+
 /// Every BEGIN line must have found its END line; otherwise the file was cut short. A
 /// label is read from its own line only, and only as RFC 7468 writes one (short, printable):
 /// the message quotes it, and must not quote whatever followed a broken BEGIN line (a
 /// password pasted below, say — found by fuzzing the upload form).
 fn check_complete(text: &str, parsed: usize) -> Result<()> {
-    const MAX_LABEL: usize = 64;
     let begins: Vec<&str> = text
         .match_indices("-----BEGIN ")
         .filter_map(|(at, _)| {
             let rest = &text[at + "-----BEGIN ".len()..];
             let line = rest.split(['\r', '\n']).next().unwrap_or_default();
-            let label = &line[..line.find("-----")?];
-            (label.len() <= MAX_LABEL && label.bytes().all(|b| (0x20..=0x7e).contains(&b)))
-                .then_some(label)
+            quotable(&line[..line.find("-----")?])
         })
         .collect();
     if begins.len() <= parsed {
@@ -141,9 +169,13 @@ fn nothing_useful(labels: &[String]) -> Error {
     } else if labels.iter().any(|l| l == "PUBLIC KEY") {
         "it holds only a public key, not a certificate or a private key".to_owned()
     } else {
+        let quoted: Vec<&str> = labels
+            .iter()
+            .map(|l| quotable(l).unwrap_or("a block with an unreadable label"))
+            .collect();
         format!(
             "its PEM blocks ({}) hold no certificate or private key",
-            labels.join(", ")
+            quoted.join(", ")
         )
     };
     Error::NotRecognised { detail: hint }
