@@ -77,7 +77,8 @@ ensure_schemathesis() {
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$pins"
     cp "$pins" "$venv/requirements.txt"
   fi
-  export CERTFLEET_SCHEMATHESIS="$venv/bin/schemathesis"
+  # Not a CERTFLEET_ name: the console takes those from its environment as configuration.
+  export SCHEMATHESIS_BIN="$venv/bin/schemathesis"
 }
 
 # The agent's Windows build target.

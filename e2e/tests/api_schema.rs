@@ -15,7 +15,7 @@ use certfleet_e2e::{Agent, Console, wait_for};
 /// The schemathesis that `ensure_schemathesis` installed, or `None` (then the test says why
 /// and passes) when it is missing and `CI` is not set; with `CI` set, missing fails.
 fn schemathesis() -> anyhow::Result<Option<PathBuf>> {
-    let path = std::env::var_os("CERTFLEET_SCHEMATHESIS")
+    let path = std::env::var_os("SCHEMATHESIS_BIN")
         .map(PathBuf::from)
         .or_else(|| {
             let tools = std::env::var_os("CERTFLEET_TOOLS")
