@@ -38,6 +38,17 @@ impl HeldDeploy {
     /// Everything started, the rollout created, and the agent's deploy at `pause_at`
     /// (`<step>` or `<step>:<secs>`, as `CERTFLEET_PAUSE_AT` takes it).
     pub fn start(pause_at: &str) -> Result<HeldDeploy> {
+        Self::start_with(Some(pause_at), json!({}))
+    }
+
+    /// Everything started and the rollout created with `options` added to its request
+    /// (`{"start_at": …}`, say), the agent deploying without a hold: nothing has run yet
+    /// when it returns.
+    pub fn scheduled(options: serde_json::Value) -> Result<HeldDeploy> {
+        Self::start_with(None, options)
+    }
+
+    fn start_with(pause_at: Option<&str>, options: serde_json::Value) -> Result<HeldDeploy> {
         let temp = tempfile::tempdir()?;
         let ca = TestCa::new("Fault CA");
         let old = ca.server(&[NAME], 20);
@@ -56,7 +67,9 @@ impl HeldDeploy {
             &console,
             &agent_dir,
             &apache.agent_config(None),
-            &[("CERTFLEET_PAUSE_AT", pause_at)],
+            &pause_at
+                .map(|at| vec![("CERTFLEET_PAUSE_AT", at)])
+                .unwrap_or_default(),
         )?;
         wait_for("the endpoint", Duration::from_secs(30), || {
             let hosts = api.get("/api/v1/hosts").ok()?.body;
@@ -64,17 +77,21 @@ impl HeldDeploy {
         })?;
         let new = ca.server(&[NAME], 365);
         let renewal = api.upload_renewal(&ca, &new)?;
-        let rollout = api
-            .post("/api/v1/rollouts", json!({"renewal_id": renewal}))?
-            .body["id"]
-            .as_i64()
-            .unwrap_or_default();
-        let step = pause_at.split(':').next().unwrap_or_default();
-        let paused = format!("deploy paused at {step}");
-        wait_for(&paused, Duration::from_secs(30), || {
-            agent.log_text().contains(&paused).then_some(())
-        })
-        .map_err(|e| anyhow::anyhow!("{e}\n{}", agent.log_text()))?;
+        let mut request = json!({ "renewal_id": renewal });
+        if let (Some(request), Some(options)) = (request.as_object_mut(), options.as_object()) {
+            request.extend(options.clone());
+        }
+        let created = api.post("/api/v1/rollouts", request)?;
+        anyhow::ensure!(created.status == 201, "the rollout: {}", created.body);
+        let rollout = created.body["id"].as_i64().unwrap_or_default();
+        if let Some(pause_at) = pause_at {
+            let step = pause_at.split(':').next().unwrap_or_default();
+            let paused = format!("deploy paused at {step}");
+            wait_for(&paused, Duration::from_secs(30), || {
+                agent.log_text().contains(&paused).then_some(())
+            })
+            .map_err(|e| anyhow::anyhow!("{e}\n{}", agent.log_text()))?;
+        }
         Ok(HeldDeploy {
             agent,
             agent_dir,

@@ -4,7 +4,8 @@
 //! ends with the target rolled back (or, past verification, verified), the certificate a
 //! TLS handshake sees the expected one, the file on disk the same, and the reason on the
 //! rollout. The console SIGKILLed while an agent is at a step: the rollout still ends
-//! verified, the job not sent twice.
+//! verified, the job not sent twice. The console SIGKILLed with a rollout scheduled, then
+//! paused: the state survives, nothing is sent while it holds.
 
 use certfleet_e2e::Agent;
 use certfleet_e2e::held::HeldDeploy;
@@ -141,4 +142,121 @@ fn console_killed_and_back_while_the_agent_replaces_files() -> anyhow::Result<()
 #[test]
 fn console_killed_while_the_agent_verifies() -> anyhow::Result<()> {
     console_killed_while_agent_at("during_verify", false)
+}
+
+/// The console SIGKILLed with a rollout scheduled (its start 45 s ahead), then again with it
+/// paused: each time it comes back in the same state, and paused it holds past its start
+/// time — no job goes to the agent, the old certificate serves. Resumed, it ends verified,
+/// deployed once.
+#[test]
+fn console_killed_with_a_rollout_scheduled_then_paused_keeps_it_so() -> anyhow::Result<()> {
+    use std::time::{Duration, Instant};
+    use time::format_description::well_known::Rfc3339;
+    let starts = Instant::now() + Duration::from_secs(45);
+    let start_at =
+        (time::OffsetDateTime::now_utc() + time::Duration::seconds(45)).format(&Rfc3339)?;
+    let mut scene = HeldDeploy::scheduled(serde_json::json!({ "start_at": start_at }))?;
+    let state = |scene: &HeldDeploy| -> anyhow::Result<String> {
+        let rollout = scene
+            .api
+            .get(&format!("/api/v1/rollouts/{}", scene.rollout))?
+            .body;
+        Ok(rollout["state"].as_str().unwrap_or_default().to_owned())
+    };
+    let control = |scene: &HeldDeploy, action: &str| -> anyhow::Result<()> {
+        let path = format!("/api/v1/rollouts/{}/{action}", scene.rollout);
+        let reply = scene.api.post(&path, serde_json::json!({}))?;
+        anyhow::ensure!(reply.status == 200, "{action}: {}", reply.body);
+        Ok(())
+    };
+    assert_eq!(state(&scene)?, "scheduled");
+    scene.console.kill();
+    scene.console.restart()?;
+    assert_eq!(state(&scene)?, "scheduled", "{}", scene.console.log_text());
+
+    control(&scene, "pause")?;
+    scene.console.kill();
+    scene.console.restart()?;
+    assert_eq!(state(&scene)?, "paused", "{}", scene.console.log_text());
+    // Past its start time, paused, it still holds.
+    std::thread::sleep(starts.saturating_duration_since(Instant::now()) + Duration::from_secs(5));
+    assert_eq!(state(&scene)?, "paused");
+    assert_eq!(scene.served()?, scene.old.sha256);
+    let log = scene.agent.log_text();
+    assert!(!log.contains("deployment ended"), "{log}");
+
+    control(&scene, "resume")?;
+    let done = scene
+        .api
+        .wait_for_rollout(scene.rollout, &["succeeded", "failed"], 60)?;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(done["targets"][0]["state"], "verified", "{done}");
+    assert_eq!(scene.served()?, scene.new.sha256);
+    assert_eq!(
+        scene.agent.log_text().matches("deployment ended").count(),
+        1
+    );
+    Ok(())
+}
+
+/// Another writer holds the console's database (an admin's `sqlite3`, a copy tool) with a
+/// write transaction for `secs` while the agent deploys and reports: the rollout still ends
+/// verified, the renewal served, the job sent once. Past the console's busy timeout (5 s)
+/// a progress write is refused and logged, and nothing is lost by it.
+fn another_writer_holds_the_database(secs: u64) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let scene = HeldDeploy::start("after_stage:3")?;
+    let database = scene.console.dir.join("data/certfleet.db");
+    let runtime = certfleet_e2e::api::runtime();
+    runtime.block_on(async {
+        let mut other =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", database.display())).await?;
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut other).await?;
+        tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+        sqlx::query("COMMIT").execute(&mut other).await?;
+        anyhow::Ok(())
+    })?;
+    let done = scene
+        .api
+        .wait_for_rollout(scene.rollout, &["succeeded", "failed"], 90)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{e}\nconsole:\n{}\nagent:\n{}",
+                scene.console.log_text(),
+                scene.agent.log_text()
+            )
+        })?;
+    assert_eq!(
+        done["state"],
+        "succeeded",
+        "{done}\n{}",
+        scene.console.log_text()
+    );
+    assert_eq!(done["targets"][0]["state"], "verified", "{done}");
+    assert_eq!(scene.served()?, scene.new.sha256);
+    let log = scene.agent.log_text();
+    assert_eq!(
+        log.matches("deploy paused at after_stage").count(),
+        1,
+        "{log}"
+    );
+    // Within the console's 5 s busy timeout its writes wait; past it one is refused
+    // ("database is locked", logged) and the agent's result, kept until taken, lands after.
+    let console_log = scene.console.log_text();
+    assert_eq!(
+        console_log.contains("database is locked"),
+        secs > 5,
+        "{console_log}"
+    );
+    Ok(())
+}
+
+#[test]
+fn sqlite_busy_within_the_timeout_under_another_writer() -> anyhow::Result<()> {
+    another_writer_holds_the_database(3)
+}
+
+#[test]
+fn sqlite_busy_past_the_timeout_under_another_writer() -> anyhow::Result<()> {
+    another_writer_holds_the_database(12)
 }
