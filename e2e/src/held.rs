@@ -107,6 +107,20 @@ impl HeldDeploy {
         })
     }
 
+    /// Waits for the rollout to end (succeeded or failed); on a timeout the error carries
+    /// the console's and the agent's logs.
+    pub fn outcome(&self, secs: u64) -> Result<serde_json::Value> {
+        self.api
+            .wait_for_rollout(self.rollout, &["succeeded", "failed"], secs)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{e}\nconsole:\n{}\nagent:\n{}",
+                    self.console.log_text(),
+                    self.agent.log_text()
+                )
+            })
+    }
+
     /// The SHA-256 of the leaf the endpoint serves now (a TLS handshake trusting the test CA).
     pub fn served(&self) -> Result<String> {
         crate::api::served_sha256(self.address, NAME, &self.ca.pem)

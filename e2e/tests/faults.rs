@@ -106,16 +106,7 @@ fn console_killed_while_agent_at(point: &str, early: bool) -> anyhow::Result<()>
         scene.wait_served("the agent to finish alone", &scene.new, 30)?;
     }
     scene.console.restart()?;
-    let done = scene
-        .api
-        .wait_for_rollout(scene.rollout, &["succeeded", "failed"], 90)
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "{e}\nconsole:\n{}\nagent:\n{}",
-                scene.console.log_text(),
-                scene.agent.log_text()
-            )
-        })?;
+    let done = scene.outcome(90)?;
     assert_eq!(done["state"], "succeeded", "{done}");
     assert_eq!(done["targets"][0]["state"], "verified", "{done}");
     assert_eq!(scene.served()?, scene.new.sha256);
@@ -216,16 +207,7 @@ fn another_writer_holds_the_database(secs: u64) -> anyhow::Result<()> {
         sqlx::query("COMMIT").execute(&mut other).await?;
         anyhow::Ok(())
     })?;
-    let done = scene
-        .api
-        .wait_for_rollout(scene.rollout, &["succeeded", "failed"], 90)
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "{e}\nconsole:\n{}\nagent:\n{}",
-                scene.console.log_text(),
-                scene.agent.log_text()
-            )
-        })?;
+    let done = scene.outcome(90)?;
     assert_eq!(
         done["state"],
         "succeeded",

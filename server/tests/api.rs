@@ -6,7 +6,7 @@ mod support;
 use axum::http::StatusCode;
 use certfleet_store::Role;
 use serde_json::json;
-use support::{admin, call, harness, login, user_with_role};
+use support::{admin, call, call_raw, harness, login, user_with_role};
 
 #[tokio::test]
 async fn a_one_time_password_must_be_changed_before_anything_else() {
@@ -256,36 +256,8 @@ async fn the_document_names_exactly_the_served_routes_with_their_schemas() {
 
 #[tokio::test]
 async fn a_request_that_does_not_parse_is_refused_in_the_error_shape() {
-    use axum::body::Body;
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
     let h = harness().await;
     let token = admin(&h).await;
-    let send = |method: &str, uri: &str, content_type: Option<&str>, body: &str| {
-        let mut request = axum::http::Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("host", "localhost")
-            .header("authorization", format!("Bearer {token}"));
-        if let Some(content_type) = content_type {
-            request = request.header("content-type", content_type);
-        }
-        let request = request.body(Body::from(body.to_owned())).expect("request");
-        let router = certfleet_server::api::router(h.state.clone());
-        async move {
-            let response = router.oneshot(request).await.expect("response");
-            let status = response.status();
-            let bytes = response
-                .into_body()
-                .collect()
-                .await
-                .expect("body")
-                .to_bytes();
-            let body: serde_json::Value = serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)));
-            (status, body)
-        }
-    };
     let json = Some("application/json");
     for (method, uri, content_type, body, expected, code) in [
         (
@@ -337,7 +309,7 @@ async fn a_request_that_does_not_parse_is_refused_in_the_error_shape() {
             "bad_request",
         ),
     ] {
-        let (status, answer) = send(method, uri, content_type, body).await;
+        let (status, answer) = call_raw(&h, method, uri, Some(&token), content_type, body).await;
         assert_eq!(status, expected, "{method} {uri} {body}: {answer}");
         assert_eq!(answer["error"]["code"], code, "{method} {uri} {body}");
         assert!(
@@ -348,7 +320,7 @@ async fn a_request_that_does_not_parse_is_refused_in_the_error_shape() {
         );
     }
     // No body at all is still a token with the defaults.
-    let (status, answer) = send("POST", "/api/v1/tokens", None, "").await;
+    let (status, answer) = call_raw(&h, "POST", "/api/v1/tokens", Some(&token), None, "").await;
     assert_eq!(status, StatusCode::CREATED, "{answer}");
 }
 

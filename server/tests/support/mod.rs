@@ -47,6 +47,23 @@ pub async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
+    let (content_type, body) = match body {
+        Some(b) => (Some("application/json"), b.to_string()),
+        None => (None, String::new()),
+    };
+    call_raw(h, method, path, token, content_type, &body).await
+}
+
+/// `call` with the body and its Content-Type as given (none when `None`): for bodies that
+/// are not JSON.
+pub async fn call_raw(
+    h: &Harness,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    content_type: Option<&str>,
+    body: &str,
+) -> (StatusCode, Value) {
     let mut request = Request::builder()
         .method(method)
         .uri(path)
@@ -54,15 +71,11 @@ pub async fn call(
     if let Some(token) = token {
         request = request.header("authorization", format!("Bearer {token}"));
     }
-    let body = match body {
-        Some(b) => {
-            request = request.header("content-type", "application/json");
-            Body::from(b.to_string())
-        }
-        None => Body::empty(),
-    };
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
     let response = certfleet_server::api::router(h.state.clone())
-        .oneshot(request.body(body).expect("request"))
+        .oneshot(request.body(Body::from(body.to_owned())).expect("request"))
         .await
         .expect("response");
     let status = response.status();
