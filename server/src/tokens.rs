@@ -14,7 +14,25 @@ fn random_text(bytes: usize) -> Result<String> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf))
 }
 
-/// Creates a single-use token valid for `hours`, records it, and audits who made it.
+/// How long an enrolment token may be valid: a token is for the enrolment at hand, not to
+/// be kept.
+pub const HOURS: std::ops::RangeInclusive<u64> = 1..=24 * 30;
+
+/// `hours` as a token's lifetime, or what to ask for instead (the API and the CLI alike).
+pub fn lifetime(hours: u64) -> std::result::Result<u64, String> {
+    if HOURS.contains(&hours) {
+        Ok(hours)
+    } else {
+        Err(format!(
+            "a token lasts from {} to {} hours (30 days), not {hours}: ask for less",
+            HOURS.start(),
+            HOURS.end()
+        ))
+    }
+}
+
+/// Creates a single-use token valid for `hours` (refused outside `HOURS`), records it, and
+/// audits who made it.
 pub async fn create(
     store: &Store,
     ca_pin: &str,
@@ -31,7 +49,8 @@ pub async fn create(
         secret: random_text(24)?,
         ca_pin: ca_pin.to_owned(),
     };
-    let expires_at = now + (hours.clamp(1, 24 * 30) as i64) * 3600;
+    let hours = lifetime(hours).map_err(anyhow::Error::msg)?;
+    let expires_at = now + (hours as i64) * 3600;
     store
         .create_token(&NewToken {
             id: token.id.clone(),

@@ -208,6 +208,13 @@ async fn the_document_names_exactly_the_served_routes_with_their_schemas() {
                 );
             }
             let public = op["security"] == json!([{}]);
+            // Only logging in and the document itself need no session.
+            assert_eq!(
+                public,
+                ["POST /api/v1/login", "GET /api/v1/openapi.json"].contains(&route.as_str()),
+                "{route}: security {}",
+                op["security"]
+            );
             if !public {
                 assert_eq!(
                     responses["401"]["$ref"], "#/components/responses/Error",

@@ -46,7 +46,7 @@ pub struct LoginResponse {
 ///
 /// Returns a session token and sets the session cookie. Too many failures from one address
 /// are answered 429 with Retry-After.
-#[utoipa::path(post, path = "/api/v1/login", tag = "session", request_body = LoginRequest,
+#[utoipa::path(post, path = "/api/v1/login", tag = "session", request_body = LoginRequest, security(()),
     responses((status = 200, body = LoginResponse), (status = 429, body = ErrorBody)))]
 pub async fn login(
     State(console): State<Console>,

@@ -26,9 +26,6 @@ use crate::error::ErrorBody;
 )]
 pub struct ApiDoc;
 
-/// Operations anyone may call: logging in, and this document.
-const PUBLIC: &[&str] = &["login", "document"];
-
 const ERROR: &str = "Error";
 
 /// Adds the security schemes, each operation's security and its documented refusals.
@@ -77,10 +74,9 @@ pub fn complete(doc: &mut OpenApi) {
 }
 
 fn complete_operation(operation: &mut Operation, changes: bool) {
-    let public = operation
-        .operation_id
-        .as_deref()
-        .is_some_and(|id| PUBLIC.contains(&id));
+    // An operation anyone may call (logging in, this document) says so itself with
+    // `security(())`; every other one needs a session.
+    let public = operation.security.is_some();
     let has = |place: ParameterIn| {
         operation
             .parameters
@@ -89,9 +85,7 @@ fn complete_operation(operation: &mut Operation, changes: bool) {
             .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == place))
     };
     let mut refusals: Vec<&str> = Vec::new();
-    if public {
-        operation.security = Some(vec![SecurityRequirement::default()]);
-    } else {
+    if !public {
         operation.security = Some(vec![
             SecurityRequirement::new("bearer", Vec::<String>::new()),
             SecurityRequirement::new("cookie", Vec::<String>::new()),
@@ -123,7 +117,7 @@ fn complete_operation(operation: &mut Operation, changes: bool) {
 }
 
 /// This document
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "session",
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "session", security(()),
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object)))]
 pub async fn document(Extension(doc): Extension<Arc<OpenApi>>) -> Json<Arc<OpenApi>> {
     Json(doc)

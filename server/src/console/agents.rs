@@ -52,10 +52,6 @@ pub struct NewToken {
     pub install_windows: Option<String>,
 }
 
-/// How long an enrolment token may be valid: a token is for the enrolment at hand, not to
-/// be kept.
-pub const TOKEN_HOURS: std::ops::RangeInclusive<u64> = 1..=24 * 30;
-
 impl Console {
     pub async fn agents(&self, _who: Can<'_, Viewer>) -> Result<Vec<AgentView>> {
         let agents = self.store.list_agents().await?;
@@ -97,14 +93,8 @@ impl Console {
         hours: Option<u64>,
         host: Option<&str>,
     ) -> Result<NewToken> {
-        let hours = hours.unwrap_or(self.config.token_hours);
-        if !TOKEN_HOURS.contains(&hours) {
-            return Err(Error::Invalid(format!(
-                "a token lasts from {} to {} hours (30 days), not {hours}: ask for less",
-                TOKEN_HOURS.start(),
-                TOKEN_HOURS.end()
-            )));
-        }
+        let hours = crate::tokens::lifetime(hours.unwrap_or(self.config.token_hours))
+            .map_err(Error::Invalid)?;
         let (token, expires_at) = crate::tokens::create(
             &self.store,
             self.pki.pin(),
