@@ -24,7 +24,7 @@ pub fn lifetime(hours: u64) -> std::result::Result<u64, String> {
         Ok(hours)
     } else {
         Err(format!(
-            "a token lasts from {} to {} hours (30 days), not {hours}: ask for less",
+            "a token lasts from {} to {} hours (30 days), not {hours}: ask for a lifetime in that range",
             HOURS.start(),
             HOURS.end()
         ))
