@@ -34,21 +34,44 @@ pub struct HeldDeploy {
     pub temp: tempfile::TempDir,
 }
 
+/// How a scene differs from the plain one.
+#[derive(Default)]
+pub struct Setup {
+    /// Where the agent holds its deploy (`<step>` or `<step>:<secs>`, as
+    /// `CERTFLEET_PAUSE_AT` takes it); the scene returns once it is held there.
+    pub pause_at: Option<String>,
+    /// Added to the rollout's request (`{"start_at": …}`, say).
+    pub rollout: Option<serde_json::Value>,
+    /// Apache's restart command in the agent's configuration, instead of a graceful one.
+    pub restart: Option<Vec<String>>,
+    /// Lines put first in the agent's configuration (`command_timeout_secs = 3`).
+    pub agent_settings: String,
+}
+
 impl HeldDeploy {
     /// Everything started, the rollout created, and the agent's deploy at `pause_at`
     /// (`<step>` or `<step>:<secs>`, as `CERTFLEET_PAUSE_AT` takes it).
     pub fn start(pause_at: &str) -> Result<HeldDeploy> {
-        Self::start_with(Some(pause_at), json!({}))
+        Self::with(Setup {
+            pause_at: Some(pause_at.to_owned()),
+            ..Setup::default()
+        })
     }
 
     /// Everything started and the rollout created with `options` added to its request
     /// (`{"start_at": …}`, say), the agent deploying without a hold: nothing has run yet
     /// when it returns.
     pub fn scheduled(options: serde_json::Value) -> Result<HeldDeploy> {
-        Self::start_with(None, options)
+        Self::with(Setup {
+            rollout: Some(options),
+            ..Setup::default()
+        })
     }
 
-    fn start_with(pause_at: Option<&str>, options: serde_json::Value) -> Result<HeldDeploy> {
+    /// The scene as `setup` describes it.
+    pub fn with(setup: Setup) -> Result<HeldDeploy> {
+        let pause_at = setup.pause_at.as_deref();
+        let options = setup.rollout.unwrap_or_else(|| json!({}));
         let temp = tempfile::tempdir()?;
         let ca = TestCa::new("Fault CA");
         let old = ca.server(&[NAME], 20);
@@ -66,7 +89,11 @@ impl HeldDeploy {
         let agent = Agent::start_with(
             &console,
             &agent_dir,
-            &apache.agent_config(None),
+            &format!(
+                "{}\n{}",
+                setup.agent_settings,
+                apache.agent_config(setup.restart)
+            ),
             &pause_at
                 .map(|at| vec![("CERTFLEET_PAUSE_AT", at)])
                 .unwrap_or_default(),

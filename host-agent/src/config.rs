@@ -14,6 +14,10 @@ pub struct AgentConfig {
     /// How often the configuration and live ports are read again.
     #[serde(default = "default_rescan")]
     pub rescan_secs: u64,
+    /// How long a configuration test or restart (a command, or a Windows service's stop and
+    /// start) may take before it is stopped and the deployment rolled back.
+    #[serde(default = "default_command_timeout")]
+    pub command_timeout_secs: u64,
     /// Labels for the console (`sage`, `esync`, `prod`, …).
     #[serde(default)]
     pub groups: Vec<String>,
@@ -34,6 +38,13 @@ pub struct AgentConfig {
 
 fn default_rescan() -> u64 {
     300
+}
+
+/// The most `command_timeout_secs` may be: an hour.
+pub const COMMAND_TIMEOUT_MAX: u64 = 3600;
+
+fn default_command_timeout() -> u64 {
+    120
 }
 
 /// An Apache httpd whose TLS virtual hosts are inventoried.
@@ -243,6 +254,13 @@ impl AgentConfig {
         if config.rescan_secs < 2 {
             bail!("rescan_secs must be at least 2");
         }
+        if !(1..=COMMAND_TIMEOUT_MAX).contains(&config.command_timeout_secs) {
+            bail!(
+                "command_timeout_secs = {} is out of range: give 1 to {COMMAND_TIMEOUT_MAX} \
+                 seconds (the default, 120, suits an Apache restart)",
+                config.command_timeout_secs
+            );
+        }
         for pem in &config.pem {
             if pem.name.trim().is_empty() {
                 bail!("every [[pem]] target needs a name");
@@ -280,6 +298,10 @@ pub const STARTER: &str = r#"# certfleet agent configuration. Restart the agent 
 
 # How often configuration files and live ports are read again (seconds).
 rescan_secs = 300
+
+# How long a configuration test or a restart may take before it is stopped (and its
+# process group killed) and the deployment rolled back (seconds, 1 to 3600).
+# command_timeout_secs = 120
 
 # Labels the console can group hosts by.
 groups = []
@@ -330,6 +352,7 @@ mod tests {
     fn the_starter_configuration_parses() {
         let config = AgentConfig::parse(STARTER).expect("starter");
         assert_eq!(config.rescan_secs, 300);
+        assert_eq!(config.command_timeout_secs, 120);
         assert!(config.apache.is_empty() && config.pem.is_empty() && config.sage300.is_empty());
         assert!(config.trust.is_empty());
     }
@@ -383,5 +406,21 @@ mod tests {
     fn unknown_keys_are_refused() {
         assert!(AgentConfig::parse("rescan = 5\n").is_err());
         assert!(AgentConfig::parse("rescan_secs = 1\n").is_err());
+    }
+
+    #[test]
+    fn a_command_timeout_out_of_range_is_refused_naming_the_range() {
+        assert_eq!(
+            AgentConfig::parse("command_timeout_secs = 5\n")
+                .expect("5 s")
+                .command_timeout_secs,
+            5
+        );
+        for bad in ["0", "3601"] {
+            let err = AgentConfig::parse(&format!("command_timeout_secs = {bad}\n"))
+                .expect_err(bad)
+                .to_string();
+            assert!(err.contains("1 to 3600"), "{err}");
+        }
     }
 }

@@ -85,7 +85,7 @@ pub async fn run(identity: Identity, config: AgentConfig, host: Host) -> Result<
         .context("cannot create the deployment journal in the agent's data folder")?;
     let ledger = crate::trust::install::Ledger::at(&identity.dir);
     let reach_of = |endpoint: &str| deploy::jobs::reach_for(&config, &host, &ledger, endpoint);
-    for record in deploy::recover(&host, &journal, &reach_of, deploy::Timing::default()).await {
+    for record in deploy::recover(&host, &journal, &reach_of, deploy::Timing::of(&config)).await {
         tracing::warn!(job = %record.job_id, phase = ?record.phase, "{}", record.detail);
     }
     let pruned = journal.prune(std::time::Duration::from_secs(90 * 24 * 3600));

@@ -12,6 +12,7 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::time::Duration;
 
 use certfleet_certkit::Purpose;
 use time::OffsetDateTime;
@@ -259,6 +260,7 @@ impl ApacheDriver {
         host: &Host,
         token: &str,
         key_authorization: &str,
+        timeout: Duration,
     ) -> Result<PathBuf, Error> {
         let dir = self.challenge_dir();
         std::fs::create_dir_all(&dir).map_err(|source| Error::File {
@@ -310,14 +312,15 @@ impl ApacheDriver {
             })
         };
         write(new.as_bytes())?;
-        if let Err(e) = self.config_test().run().await {
+        if let Err(e) = self.config_test().run(timeout).await {
             write(text.as_bytes())?;
             return Err(e);
         }
         let restart = self.restart();
-        if let Err(e) = restart.run(&host.services).await {
+        if let Err(e) = restart.run(&host.services, timeout).await {
+            // Whatever state the failed restart left, load the configuration as it was.
             write(text.as_bytes())?;
-            let _ = restart.run(&host.services).await;
+            let _ = restart.run(&host.services, timeout).await;
             return Err(e);
         }
         tracing::info!(config = %config.display(), "added the ACME challenge alias to the managed block");

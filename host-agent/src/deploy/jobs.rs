@@ -122,6 +122,7 @@ impl Deployments {
         pending_keys: PendingKeys,
     ) -> Self {
         Deployments {
+            timing: Timing::of(&config),
             host,
             ledger,
             pending_keys,
@@ -131,7 +132,6 @@ impl Deployments {
             config,
             one_at_a_time: Arc::new(Mutex::new(())),
             out,
-            timing: Timing::default(),
         }
     }
 
@@ -265,7 +265,7 @@ impl Deployments {
                 }
             };
             return match driver
-                .serve_challenge(&self.host, token, key_authorization)
+                .serve_challenge(&self.host, token, key_authorization, self.timing.commands)
                 .await
             {
                 Ok(file) => {

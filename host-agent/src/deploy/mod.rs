@@ -171,11 +171,13 @@ pub fn check_folders(reach: &Reach) -> Result<()> {
     }
 }
 
-/// How long the live port has to show the expected certificate after a restart.
+/// How long the live port has to show the expected certificate after a restart, and how
+/// long a configuration test or restart may run.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
     pub verify_for: Duration,
     pub poll_every: Duration,
+    pub commands: Duration,
 }
 
 impl Default for Timing {
@@ -183,6 +185,17 @@ impl Default for Timing {
         Timing {
             verify_for: Duration::from_secs(30),
             poll_every: Duration::from_millis(500),
+            commands: Duration::from_secs(120),
+        }
+    }
+}
+
+impl Timing {
+    /// The default, with the configuration's `command_timeout_secs`.
+    pub fn of(config: &crate::config::AgentConfig) -> Timing {
+        Timing {
+            commands: Duration::from_secs(config.command_timeout_secs),
+            ..Timing::default()
         }
     }
 }
@@ -403,7 +416,7 @@ pub async fn execute(
     let log_size = reach.error_log.as_deref().map(files::size_of);
     if let Some(check) = &reach.check {
         progress(DeployStep::Check, &check.to_string());
-        if let Err(e) = check.run().await {
+        if let Err(e) = check.run(timing.commands).await {
             let detail = format!("the configuration test failed, nothing was restarted: {e}");
             return undo.roll_back(&mut record, detail, progress).await;
         }
@@ -414,7 +427,7 @@ pub async fn execute(
         if let Err(e) = journal.save(&record) {
             return undo.roll_back(&mut record, e.to_string(), progress).await;
         }
-        if let Err(e) = restart.run(&host.services).await {
+        if let Err(e) = restart.run(&host.services, timing.commands).await {
             let detail = format!("{e}{}", log_tail(reach, log_size));
             return undo.roll_back(&mut record, detail, progress).await;
         }
@@ -548,7 +561,7 @@ impl Undo<'_> {
         }
         if record.restarted
             && let Some(restart) = &reach.restart
-            && let Err(e) = restart.run(&host.services).await
+            && let Err(e) = restart.run(&host.services, timing.commands).await
         {
             problems.push(format!("restarting with the old files failed too: {e}"));
         }

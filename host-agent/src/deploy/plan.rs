@@ -51,30 +51,38 @@ impl std::fmt::Display for CommandLine {
     }
 }
 
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
-
 impl CommandLine {
-    /// Runs it; `Err` carries its exit status and output, trimmed.
-    pub async fn run(&self) -> Result<String, Error> {
+    /// Runs it for at most `timeout`; `Err` carries its exit status and output, trimmed.
+    /// Past the timeout the command is killed with everything it started (on Unix its own
+    /// process group: a hung `apachectl` script leaves no `sleep` or `httpd -k` behind).
+    pub async fn run(&self, timeout: Duration) -> Result<String, Error> {
         let Some((program, args)) = self.0.split_first() else {
             return Err(Error::Command("an empty command was configured".into()));
         };
-        let child = tokio::process::Command::new(program)
+        let mut command = tokio::process::Command::new(program);
+        command
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
+            .kill_on_drop(true);
+        #[cfg(unix)]
+        command.process_group(0);
+        let child = command
             .spawn()
             .map_err(|e| Error::Command(format!("cannot run `{self}`: {e}")))?;
-        let output = tokio::time::timeout(COMMAND_TIMEOUT, child.wait_with_output())
-            .await
-            .map_err(|_| {
-                Error::Command(format!(
-                    "`{self}` did not finish within {COMMAND_TIMEOUT:?}"
-                ))
-            })?
-            .map_err(|e| Error::Command(format!("`{self}` failed: {e}")))?;
+        let group = child.id();
+        let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+            Ok(output) => output.map_err(|e| Error::Command(format!("`{self}` failed: {e}")))?,
+            Err(_) => {
+                kill_group(group);
+                return Err(Error::Command(format!(
+                    "`{self}` did not finish within {} s and was stopped; if it needs longer, \
+                     raise command_timeout_secs in agent.toml",
+                    timeout.as_secs()
+                )));
+            }
+        };
         let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
         text.push_str(&String::from_utf8_lossy(&output.stderr));
         let text = text.trim().to_owned();
@@ -88,6 +96,22 @@ impl CommandLine {
         }
     }
 }
+
+/// Kills the process group a timed-out command leads (its own pid is the group's id); the
+/// leader itself is killed again when its handle drops.
+#[cfg(unix)]
+fn kill_group(leader: Option<u32>) {
+    let group = leader
+        .and_then(|pid| i32::try_from(pid).ok())
+        .and_then(rustix::process::Pid::from_raw);
+    if let Some(group) = group {
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+    }
+}
+
+/// On Windows the handle's drop ends the command itself (`kill_on_drop`).
+#[cfg(not(unix))]
+fn kill_group(_leader: Option<u32>) {}
 
 /// How the server is made to load the new files.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,23 +139,28 @@ impl std::fmt::Display for Restart {
 }
 
 impl Restart {
-    pub async fn run(&self, services: &Arc<dyn Services>) -> Result<String, Error> {
+    /// Runs it; a command, or each service's stop and start, for at most `timeout`.
+    pub async fn run(
+        &self,
+        services: &Arc<dyn Services>,
+        timeout: Duration,
+    ) -> Result<String, Error> {
         match self {
-            Restart::Command(command) => command.run().await,
+            Restart::Command(command) => command.run(timeout).await,
             Restart::Services { services: names } => {
                 let mut done = Vec::new();
                 for name in names {
                     let one = Restart::Service {
                         service: name.clone(),
                     };
-                    done.push(Box::pin(one.run(services)).await?);
+                    done.push(Box::pin(one.run(services, timeout)).await?);
                 }
                 Ok(done.join("; "))
             }
             Restart::Service { service } => {
                 let (services, name) = (services.clone(), service.clone());
                 let wait = Wait {
-                    overall: COMMAND_TIMEOUT,
+                    overall: timeout,
                     ..Wait::default()
                 };
                 tokio::task::spawn_blocking(move || {
@@ -288,6 +317,8 @@ mod tests {
 
     use super::*;
 
+    const T: Duration = Duration::from_secs(120);
+
     #[tokio::test]
     async fn a_service_restart_goes_through_the_service_control_manager() {
         let (host, _, scm) = certfleet_winhost::Host::fake();
@@ -300,21 +331,63 @@ mod tests {
         let restart = Restart::Service {
             service: "eSync Apache Web Server".into(),
         };
-        restart.run(&host.services).await.unwrap();
+        restart.run(&host.services, T).await.unwrap();
         assert_eq!(
             scm.requests("eSync Apache Web Server"),
             (1, 0),
             "stopped: started only"
         );
-        restart.run(&host.services).await.unwrap();
+        restart.run(&host.services, T).await.unwrap();
         assert_eq!(scm.requests("eSync Apache Web Server"), (2, 1));
         let missing = Restart::Service {
             service: "Apache2.4".into(),
         };
-        let err = missing.run(&host.services).await.unwrap_err();
+        let err = missing.run(&host.services, T).await.unwrap_err();
         assert!(matches!(err, Error::Service(_)), "{err:?}");
         let err = err.to_string();
         assert!(err.contains("1060") && err.contains("Apache2.4"), "{err}");
+    }
+
+    /// Whether `pid` still runs (a zombie nobody reaped has ended).
+    #[cfg(unix)]
+    fn running(pid: &str) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|s| !s.trim().starts_with('Z'))
+        })
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_command_past_its_timeout_is_stopped_with_what_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("child.pid");
+        // A restart script that hangs in a child of its own, as `apachectl` waiting on a
+        // stuck `httpd -k graceful` does.
+        let hung = CommandLine(vec![
+            "sh".into(),
+            "-c".into(),
+            format!("sleep 300 & echo $! > {}; wait", pid_file.display()),
+        ]);
+        let started = std::time::Instant::now();
+        let err = hung.run(Duration::from_secs(1)).await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let err = err.to_string();
+        assert!(
+            err.contains("did not finish within 1 s") && err.contains("command_timeout_secs"),
+            "{err}"
+        );
+        let child = std::fs::read_to_string(&pid_file).unwrap();
+        let child = child.trim();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while running(child) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(!running(child), "the command's child {child} still runs");
+
+        let quick = CommandLine(vec!["sh".into(), "-c".into(), "echo done".into()]);
+        assert_eq!(quick.run(Duration::from_secs(5)).await.unwrap(), "done");
     }
 
     #[test]

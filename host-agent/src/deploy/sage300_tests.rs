@@ -72,6 +72,7 @@ async fn server(scheme: &str) -> Server {
     let agent = AgentConfig {
         server: None,
         rescan_secs: 300,
+        command_timeout_secs: 120,
         groups: Vec::new(),
         apache: Vec::new(),
         pem: Vec::new(),
@@ -138,6 +139,7 @@ impl Server {
             Timing {
                 verify_for: std::time::Duration::from_secs(2),
                 poll_every: std::time::Duration::from_millis(100),
+                ..Timing::default()
             },
             &mut |_: certfleet_proto::DeployStep, _: &str| {},
         )

@@ -92,6 +92,7 @@ fn quick() -> Timing {
     Timing {
         verify_for: Duration::from_secs(3),
         poll_every: Duration::from_millis(100),
+        ..Timing::default()
     }
 }
 
@@ -143,6 +144,7 @@ impl PemSetup {
         let config = crate::config::AgentConfig {
             server: None,
             rescan_secs: 300,
+            command_timeout_secs: 120,
             groups: Vec::new(),
             apache: Vec::new(),
             pem: vec![self.target.clone()],
@@ -562,6 +564,7 @@ async fn apache_serves_the_renewal_or_is_put_back_when_it_breaks() {
     let timing = Timing {
         verify_for: Duration::from_secs(15),
         poll_every: Duration::from_millis(200),
+        ..Timing::default()
     };
     let address = format!("127.0.0.1:{port}");
     let served_now = || async {
@@ -605,6 +608,7 @@ async fn apache_serves_the_renewal_or_is_put_back_when_it_breaks() {
     let quick_verify = Timing {
         verify_for: Duration::from_secs(2),
         poll_every: Duration::from_millis(200),
+        ..Timing::default()
     };
     let outcome = deploy(
         &journal,
@@ -685,6 +689,7 @@ async fn a_managed_site_is_written_into_httpd_conf_and_served() {
     let timing = Timing {
         verify_for: Duration::from_secs(15),
         poll_every: Duration::from_millis(200),
+        ..Timing::default()
     };
     let address = format!("127.0.0.1:{managed_port}");
     let endpoint = format!("apache:*:{managed_port}:files.example.test");

@@ -5,7 +5,10 @@
 //! TLS handshake sees the expected one, the file on disk the same, and the reason on the
 //! rollout. The console SIGKILLed while an agent is at a step: the rollout still ends
 //! verified, the job not sent twice. The console SIGKILLed with a rollout scheduled, then
-//! paused: the state survives, nothing is sent while it holds.
+//! paused: the state survives, nothing is sent while it holds. The host's own failures —
+//! a hung restart, a full disk, the network cut — are in `host`.
+
+mod host;
 
 use certfleet_e2e::Agent;
 use certfleet_e2e::held::HeldDeploy;

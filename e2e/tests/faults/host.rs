@@ -1,0 +1,78 @@
+//! Cells where the host fails under the deployment rather than a process dying: Apache's
+//! restart hanging, the agent's or the console's disk full, the network between them cut.
+
+use std::path::Path;
+use std::time::Duration;
+
+use certfleet_e2e::held::{HeldDeploy, Setup};
+use certfleet_e2e::wait_for;
+
+/// Whether `pid` still runs (a zombie nobody reaped has ended).
+fn running(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|s| !s.trim().starts_with('Z'))
+    })
+}
+
+/// A restart that never returns, as `apachectl graceful` does when httpd is stuck: the
+/// script starts a child that sleeps and waits for it, and notes the child's pid in `pids`.
+fn hanging_restart(dir: &Path, pids: &Path) -> anyhow::Result<Vec<String>> {
+    let script = dir.join("hung-restart.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nsleep 600 &\necho $! >> {}\nwait\n",
+            pids.display()
+        ),
+    )?;
+    Ok(vec!["sh".into(), script.display().to_string()])
+}
+
+/// Apache's restart hangs past the agent's `command_timeout_secs` (3 s here), with the new
+/// files and again with the old ones put back: each is stopped with what it started, the
+/// target is rolled back with the reason, and the old certificate — which the stuck Apache
+/// never stopped serving — is what a handshake sees and what is on disk.
+#[test]
+fn apache_restart_hanging_past_its_timeout_is_stopped_and_rolled_back() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pids = dir.path().join("restart.pids");
+    let scene = HeldDeploy::with(Setup {
+        restart: Some(hanging_restart(dir.path(), &pids)?),
+        agent_settings: "command_timeout_secs = 3".into(),
+        ..Setup::default()
+    })?;
+    let done = scene.outcome(60)?;
+    let target = &done["targets"][0];
+    let detail = target["detail"].as_str().unwrap_or_default();
+    assert_eq!(done["state"], "failed", "{done}");
+    assert_eq!(target["state"], "rolled_back", "{done}");
+    assert!(detail.contains("did not finish within 3 s"), "{detail}");
+    // Serving the old certificate, but with a restart that hangs: a person must look.
+    assert!(
+        detail.contains("THE ROLLBACK NEEDS A PERSON: restarting with the old files failed too"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("serves the old certificate again"),
+        "{detail}"
+    );
+    assert_eq!(scene.served()?, scene.old.sha256);
+    assert_eq!(
+        std::fs::read_to_string(scene.apache.cert_path())?,
+        scene.old.cert_pem
+    );
+    // Two restarts (the new files, then the old), each stopped with its child.
+    let started = std::fs::read_to_string(&pids)?;
+    let started: Vec<&str> = started.lines().collect();
+    assert_eq!(started.len(), 2, "{started:?}");
+    for pid in started {
+        wait_for(
+            &format!("the hung restart's child {pid} to end"),
+            Duration::from_secs(5),
+            || (!running(pid)).then_some(()),
+        )?;
+    }
+    Ok(())
+}
