@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::apache::Apache;
 use crate::api::Api;
+use crate::disk::SmallDisk;
 use crate::pki::{ServerCert, TestCa};
 use crate::{Agent, Console, free_port, wait_for};
 
@@ -31,6 +32,11 @@ pub struct HeldDeploy {
     /// The renewal rolled out (365 days).
     pub new: ServerCert,
     pub rollout: i64,
+    /// The uploaded renewal the rollout deploys.
+    pub renewal: i64,
+    /// Dropped after the processes, before the folder.
+    pub agent_disk: Option<SmallDisk>,
+    pub console_disk: Option<SmallDisk>,
     pub temp: tempfile::TempDir,
 }
 
@@ -46,6 +52,12 @@ pub struct Setup {
     pub restart: Option<Vec<String>>,
     /// Lines put first in the agent's configuration (`command_timeout_secs = 3`).
     pub agent_settings: String,
+    /// The agent's data folder on a disk of this many bytes, which the test can fill.
+    pub agent_disk: Option<u64>,
+    /// The console's data folder (its database) on a disk of this many bytes.
+    pub console_disk: Option<u64>,
+    /// Fills the agent's disk after the renewal is uploaded, before the rollout starts.
+    pub agent_disk_full: bool,
 }
 
 impl HeldDeploy {
@@ -75,6 +87,10 @@ impl HeldDeploy {
         let temp = tempfile::tempdir()?;
         let ca = TestCa::new("Fault CA");
         let old = ca.server(&[NAME], 20);
+        let console_disk = setup
+            .console_disk
+            .map(|bytes| SmallDisk::mount(&temp.path().join("console/data"), bytes))
+            .transpose()?;
         let console = Console::start(&temp.path().join("console"))?;
         let api = Api::admin(&console)?;
         let apache = Apache::start(
@@ -86,6 +102,10 @@ impl HeldDeploy {
         )?;
         let address = SocketAddr::from(([127, 0, 0, 1], apache.port));
         let agent_dir = temp.path().join("agent");
+        let agent_disk = setup
+            .agent_disk
+            .map(|bytes| SmallDisk::mount(&agent_dir, bytes))
+            .transpose()?;
         let agent = Agent::start_with(
             &console,
             &agent_dir,
@@ -104,6 +124,9 @@ impl HeldDeploy {
         })?;
         let new = ca.server(&[NAME], 365);
         let renewal = api.upload_renewal(&ca, &new)?;
+        if let (true, Some(disk)) = (setup.agent_disk_full, &agent_disk) {
+            disk.fill()?;
+        }
         let mut request = json!({ "renewal_id": renewal });
         if let (Some(request), Some(options)) = (request.as_object_mut(), options.as_object()) {
             request.extend(options.clone());
@@ -130,6 +153,9 @@ impl HeldDeploy {
             old,
             new,
             rollout,
+            renewal,
+            agent_disk,
+            console_disk,
             temp,
         })
     }

@@ -8,6 +8,7 @@
 pub mod apache;
 pub mod api;
 pub mod browser;
+pub mod disk;
 pub mod held;
 pub mod listener;
 pub mod pebble;
@@ -315,7 +316,8 @@ impl Agent {
 
     fn run_binary_with(exe: &Path, dir: &Path, env: &[(&str, &str)]) -> Result<Agent> {
         std::fs::create_dir_all(dir)?;
-        let log = dir.join("agent.log");
+        // Beside the data folder, so a full data folder (the disk-full cells) keeps its log.
+        let log = dir.with_extension("log");
         let child = Command::new(exe)
             .args(["run", "--data-dir"])
             .arg(dir)

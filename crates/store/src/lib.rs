@@ -23,8 +23,8 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, SqlitePool};
 
 pub use agents::AgentRow;
 pub use alerts::{
@@ -74,8 +74,15 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        // A connection given back still in a transaction is closed, not reused. When SQLite
+        // ends a transaction itself (a full disk: SQLITE_FULL rolls it back), sqlx's own
+        // ROLLBACK then fails, its count of open transactions stays at one, and every later
+        // `begin` on that connection was refused ("non-zero transaction depth") until the
+        // console restarted. A connection whose rollback is merely still queued is closed
+        // too; that costs one reconnect after a failed write.
         let writes = SqlitePoolOptions::new()
             .max_connections(1)
+            .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
             // 32 MiB of pages rather than SQLite's 2 MiB: the indexes a certificate is
             // inserted into are keyed by hashes, so each insert lands on a random page; with
             // 100,000 certificates those pages no longer fit the default, and every insert
@@ -90,6 +97,7 @@ impl Store {
             .map_err(|e| Error::migrate(path, e))?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
             .connect_with(options)
             .await
             .map_err(|e| Error::open(path, e))?;

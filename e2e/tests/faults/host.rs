@@ -76,3 +76,98 @@ fn apache_restart_hanging_past_its_timeout_is_stopped_and_rolled_back() -> anyho
     }
     Ok(())
 }
+
+/// The agent's data folder full when a rollout arrives: the deployment journal cannot be
+/// written, so nothing is touched — the target fails naming the full disk and what to do,
+/// the old certificate serves. With space freed, the same renewal rolled out again ends
+/// verified.
+#[test]
+fn agent_disk_full_fails_the_target_untouched_and_a_later_rollout_succeeds() -> anyhow::Result<()> {
+    let scene = HeldDeploy::with(Setup {
+        agent_disk: Some(4 << 20),
+        agent_disk_full: true,
+        ..Setup::default()
+    })?;
+    let done = scene.outcome(60)?;
+    let target = &done["targets"][0];
+    let detail = target["detail"].as_str().unwrap_or_default();
+    assert_eq!(done["state"], "failed", "{done}");
+    assert_eq!(target["state"], "failed", "{done}");
+    assert!(
+        detail.contains("the disk is full") && detail.contains("free space"),
+        "{detail}"
+    );
+    assert!(detail.contains("nothing more was changed"), "{detail}");
+    assert_eq!(scene.served()?, scene.old.sha256);
+    assert_eq!(
+        std::fs::read_to_string(scene.apache.cert_path())?,
+        scene.old.cert_pem
+    );
+
+    let disk = scene.agent_disk.as_ref().expect("the agent's disk");
+    disk.free()?;
+    let again = scene.api.post(
+        "/api/v1/rollouts",
+        serde_json::json!({ "renewal_id": scene.renewal }),
+    )?;
+    assert_eq!(again.status, 201, "{}", again.body);
+    let id = again.body["id"].as_i64().unwrap_or_default();
+    let done = scene
+        .api
+        .wait_for_rollout(id, &["succeeded", "failed"], 60)?;
+    assert_eq!(
+        done["state"],
+        "succeeded",
+        "{done}\n{}",
+        scene.agent.log_text()
+    );
+    assert_eq!(scene.served()?, scene.new.sha256);
+    Ok(())
+}
+
+/// The console's database disk fills while the agent deploys (held 3 s after staging): the
+/// console's writes are refused ("database or disk is full", logged) but it keeps running,
+/// and the agent's result, kept until the console takes it, lands once space is back — the
+/// rollout ends verified, the renewal served, the job sent once.
+#[test]
+fn console_disk_full_mid_rollout_loses_nothing_once_space_is_back() -> anyhow::Result<()> {
+    let scene = HeldDeploy::with(Setup {
+        pause_at: Some("after_stage:3".into()),
+        console_disk: Some(64 << 20),
+        ..Setup::default()
+    })?;
+    let disk = scene.console_disk.as_ref().expect("the console's disk");
+    disk.fill()?;
+    // The agent finishes on its own; the console cannot record it.
+    scene.wait_served("the agent to finish alone", &scene.new, 30)?;
+    wait_for(
+        "the console to log the full disk",
+        Duration::from_secs(30),
+        || {
+            scene
+                .console
+                .log_text()
+                .contains("database or disk is full")
+                .then_some(())
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("{e}\n{}", scene.console.log_text()))?;
+    std::thread::sleep(Duration::from_secs(3));
+    disk.free()?;
+    let done = scene.outcome(90)?;
+    assert_eq!(
+        done["state"],
+        "succeeded",
+        "{done}\n{}",
+        scene.console.log_text()
+    );
+    assert_eq!(done["targets"][0]["state"], "verified", "{done}");
+    assert_eq!(scene.served()?, scene.new.sha256);
+    let log = scene.agent.log_text();
+    assert_eq!(
+        log.matches("deploy paused at after_stage").count(),
+        1,
+        "{log}"
+    );
+    Ok(())
+}

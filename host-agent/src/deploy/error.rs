@@ -13,8 +13,8 @@ pub enum Error {
     JobId(String),
     /// The journal could not be written: no step goes ahead unrecorded.
     #[error(
-        "cannot write the deployment journal in {}: {source}; nothing more was changed",
-        dir.display()
+        "cannot write the deployment journal in {}: {source}{}; nothing more was changed",
+        dir.display(), when_full(source)
     )]
     Journal {
         dir: PathBuf,
@@ -44,7 +44,7 @@ pub enum Error {
     #[error("the port {address} is taken by another program: {why}")]
     PortTaken { address: String, why: String },
     /// A file could not be read, written or created.
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}: {source}{}", path.display(), when_full(source))]
     File {
         action: &'static str,
         path: PathBuf,
@@ -79,6 +79,15 @@ pub enum Error {
     /// The live port did not serve the expected certificate in time.
     #[error("{0}")]
     NotServed(String),
+}
+
+/// What to do when the reason is a full disk (the usual one on a small system drive).
+fn when_full(source: &std::io::Error) -> &'static str {
+    if source.kind() == std::io::ErrorKind::StorageFull {
+        " (the disk is full: free space on it, then roll out again)"
+    } else {
+        ""
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

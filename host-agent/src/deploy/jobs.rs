@@ -89,6 +89,22 @@ pub fn result_of(record: &Record) -> JobResult {
     }
 }
 
+/// The record of a job that ended without (or before) its journal entry.
+fn ended(job_id: &str, endpoint: &str, bundle: &Bundle, phase: Phase, detail: String) -> Record {
+    Record {
+        job_id: job_id.to_owned(),
+        endpoint: endpoint.to_owned(),
+        new_sha256: bundle.sha256.clone(),
+        old_sha256: None,
+        phase,
+        files: Vec::new(),
+        windows: Vec::new(),
+        restarted: false,
+        detail,
+        reported: false,
+    }
+}
+
 #[derive(Clone)]
 pub struct Deployments {
     journal: Journal,
@@ -336,18 +352,7 @@ impl Deployments {
                     tracing::warn!(job = %job_id, "{detail}");
                     // Journaled like any other end, so a repeat of the job id gets this
                     // answer even after a restart.
-                    let record = Record {
-                        job_id: job_id.clone(),
-                        endpoint: endpoint.clone(),
-                        new_sha256: bundle.sha256.clone(),
-                        old_sha256: None,
-                        phase: Phase::Failed,
-                        files: Vec::new(),
-                        windows: Vec::new(),
-                        restarted: false,
-                        detail,
-                        reported: false,
-                    };
+                    let record = ended(&job_id, &endpoint, &bundle, Phase::Failed, detail);
                     if Journal::check_id(&job_id).is_ok() {
                         let _ = this.journal.save(&record);
                     }
@@ -363,12 +368,15 @@ impl Deployments {
                 // The key now lives where the deployment put it.
                 this.pending_keys.remove(&id);
             }
-            if let Some(record) = this.journal.load(&job_id) {
-                let _ = this
-                    .out
-                    .send(AgentMessage::JobResult(result_of(&record)))
-                    .await;
-            }
+            // The journal's record when it could be written; else (a full disk, say) the
+            // outcome itself, or the console would wait for an answer that never comes.
+            let record = this.journal.load(&job_id).unwrap_or_else(|| {
+                ended(&job_id, &endpoint, &bundle, outcome.phase, outcome.detail)
+            });
+            let _ = this
+                .out
+                .send(AgentMessage::JobResult(result_of(&record)))
+                .await;
         });
     }
 
