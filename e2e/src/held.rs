@@ -174,6 +174,25 @@ impl HeldDeploy {
             })
     }
 
+    /// Checks that the rollout ended as a fault must not change: succeeded, its target
+    /// verified, the renewal served, and the agent's deploy held at `step` once — the job
+    /// was not sent again.
+    pub fn ends_verified_once(&self, done: &serde_json::Value, step: &str) -> Result<()> {
+        anyhow::ensure!(
+            done["state"] == "succeeded" && done["targets"][0]["state"] == "verified",
+            "{done}\nconsole:\n{}",
+            self.console.log_text()
+        );
+        anyhow::ensure!(
+            self.served()? == self.new.sha256,
+            "the renewal is not served"
+        );
+        let log = self.agent.log_text();
+        let held = log.matches(&format!("deploy paused at {step}")).count();
+        anyhow::ensure!(held == 1, "deployed {held} times:\n{log}");
+        Ok(())
+    }
+
     /// The SHA-256 of the leaf the endpoint serves now (a TLS handshake trusting the test CA).
     pub fn served(&self) -> Result<String> {
         crate::api::served_sha256(self.address, NAME, &self.ca.pem)
