@@ -177,6 +177,16 @@ pub fn raise_open_files() -> Result<u64> {
     Ok(getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX))
 }
 
+/// Whether process `pid` still runs, from `/proc/PID/stat` (a zombie nobody reaped has
+/// ended).
+pub fn running(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|s| !s.trim().starts_with('Z'))
+    })
+}
+
 /// A process's resident memory, from `/proc/PID/status`.
 pub fn rss_kib(pid: u32) -> Result<u64> {
     status_kib(pid, "VmRSS")

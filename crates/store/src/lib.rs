@@ -61,6 +61,15 @@ pub struct Store {
     writes: SqlitePool,
 }
 
+/// The pools' release check: a connection still in a transaction is closed (`Store::open`
+/// says why).
+fn not_in_transaction(
+    conn: &mut sqlx::SqliteConnection,
+    _: sqlx::pool::PoolConnectionMetadata,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
+    Box::pin(async move { Ok(!conn.is_in_transaction()) })
+}
+
 impl Store {
     /// Opens (creating if missing) the SQLite file at `path` in WAL mode and applies every
     /// migration. A file that is not a SQLite database, or is locked by another process, is
@@ -82,7 +91,7 @@ impl Store {
         // too; that costs one reconnect after a failed write.
         let writes = SqlitePoolOptions::new()
             .max_connections(1)
-            .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
+            .after_release(not_in_transaction)
             // 32 MiB of pages rather than SQLite's 2 MiB: the indexes a certificate is
             // inserted into are keyed by hashes, so each insert lands on a random page; with
             // 100,000 certificates those pages no longer fit the default, and every insert
@@ -97,7 +106,7 @@ impl Store {
             .map_err(|e| Error::migrate(path, e))?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
+            .after_release(not_in_transaction)
             .connect_with(options)
             .await
             .map_err(|e| Error::open(path, e))?;

@@ -5,16 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use certfleet_e2e::held::{HeldDeploy, Setup};
+use certfleet_e2e::swarm::running;
 use certfleet_e2e::wait_for;
-
-/// Whether `pid` still runs (a zombie nobody reaped has ended).
-fn running(pid: &str) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit(')')
-            .next()
-            .is_some_and(|s| !s.trim().starts_with('Z'))
-    })
-}
 
 /// A restart that never returns, as `apachectl graceful` does when httpd is stuck: the
 /// script starts a child that sleeps and waits for it, and notes the child's pid in `pids`.

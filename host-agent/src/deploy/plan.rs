@@ -348,16 +348,6 @@ mod tests {
         assert!(err.contains("1060") && err.contains("Apache2.4"), "{err}");
     }
 
-    /// Whether `pid` still runs (a zombie nobody reaped has ended).
-    #[cfg(unix)]
-    fn running(pid: &str) -> bool {
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-            stat.rsplit(')')
-                .next()
-                .is_some_and(|s| !s.trim().starts_with('Z'))
-        })
-    }
-
     #[cfg(unix)]
     #[tokio::test]
     async fn a_command_past_its_timeout_is_stopped_with_what_it_started() {
@@ -381,6 +371,7 @@ mod tests {
         let child = std::fs::read_to_string(&pid_file).unwrap();
         let child = child.trim();
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        use certfleet_e2e::swarm::running;
         while running(child) && std::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
