@@ -2,39 +2,84 @@
 //! their committed corpora: the Apache configuration reader and the Sage 300 connector's
 //! `exe.config` editor, the two parsers of files the agent finds on a host.
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
 
 use crate::inventory::apache;
+use crate::inventory::config_files::{self, ConfigFiles};
 use crate::sage300::{ConnectorConfig, ServiceUri};
 
-/// The folder the Apache target writes its files into: one per process, reused.
-fn scratch() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir =
-            std::env::temp_dir().join(format!("certfleet-fuzz-apache-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("conf/extra")).expect("the fuzz scratch folder");
-        dir
-    })
+/// A folder of configuration files held in memory: what the Apache target reads instead of
+/// the disk (writing each input as files cost more than parsing it).
+struct InMemory(BTreeMap<PathBuf, Vec<u8>>);
+
+/// `path` with `.` and `..` folded away, as the disk's canonical name would be.
+fn folded(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+impl ConfigFiles for InMemory {
+    fn read(&self, path: &Path) -> std::io::Result<String> {
+        let bytes = self
+            .0
+            .get(&folded(path))
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"))?;
+        if bytes.len() as u64 > config_files::MAX_FILE_BYTES {
+            return Err(config_files::too_large());
+        }
+        String::from_utf8(bytes.clone())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    }
+
+    fn files_in(&self, dir: &Path) -> Vec<PathBuf> {
+        let dir = folded(dir);
+        self.0
+            .keys()
+            .filter(|p| p.parent() == Some(dir.as_path()))
+            .cloned()
+            .collect()
+    }
+
+    fn is_dir(&self, path: &Path) -> bool {
+        let path = folded(path);
+        self.0.keys().any(|p| p.starts_with(&path) && *p != path)
+    }
+
+    fn is_file(&self, path: &Path) -> bool {
+        self.0.contains_key(&folded(path))
+    }
+
+    fn canonical(&self, path: &Path) -> PathBuf {
+        folded(path)
+    }
 }
 
 /// An Apache configuration: the input, split at NUL bytes, is `conf/httpd.conf` and then
 /// `conf/extra/1.conf`, `2.conf`, … (so `Include`, wildcards, `Define` across files and
-/// include loops are all reachable), read with the scratch folder as its ServerRoot.
+/// include loops are all reachable), read with `/fuzz` as its ServerRoot.
 pub fn apache_config(data: &[u8]) {
-    let root = scratch();
-    let extra = root.join("conf/extra");
-    for entry in std::fs::read_dir(&extra).into_iter().flatten().flatten() {
-        let _ = std::fs::remove_file(entry.path());
-    }
-    let mut parts = data.split(|&b| b == 0);
+    let root = Path::new("/fuzz");
     let main = root.join("conf/httpd.conf");
-    std::fs::write(&main, parts.next().unwrap_or_default()).expect("httpd.conf");
+    let mut parts = data.split(|&b| b == 0);
+    let mut files = BTreeMap::new();
+    files.insert(main.clone(), parts.next().unwrap_or_default().to_vec());
     for (n, part) in parts.take(8).enumerate() {
-        std::fs::write(extra.join(format!("{}.conf", n + 1)), part).expect("an included file");
+        files.insert(
+            root.join(format!("conf/extra/{}.conf", n + 1)),
+            part.to_vec(),
+        );
     }
-    match apache::parse(&main, Some(root)) {
+    match apache::parse_in(&InMemory(files), &main, Some(root)) {
         Ok(config) => {
             assert!(
                 config.files.first() == Some(&main),
@@ -82,7 +127,6 @@ mod tests {
     #[test]
     fn the_committed_corpora_replay() {
         assert!(replay("apache_config", super::apache_config) > 0);
-        let _ = std::fs::remove_dir_all(super::scratch());
         assert!(replay("connector_config", super::connector_config) > 0);
     }
 }

@@ -9,6 +9,8 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use super::config_files::{ConfigFiles, Disk};
+
 /// One `<VirtualHost>` that serves TLS.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct VirtualHost {
@@ -86,7 +88,8 @@ struct SslSettings {
     chain: Option<String>,
 }
 
-struct Parser {
+struct Parser<'a> {
+    source: &'a dyn ConfigFiles,
     server_root: PathBuf,
     defines: HashMap<String, String>,
     global: SslSettings,
@@ -100,35 +103,22 @@ struct Parser {
 }
 
 const MAX_INCLUDE_DEPTH: usize = 16;
-/// Larger than any configuration file: an Include that matches a log or a binary is
-/// refused rather than read whole.
-const MAX_FILE_BYTES: u64 = 4 << 20;
 /// A line `${VAR}` substitutions grow past this is skipped: `Define A ${A}${A}`, a few
 /// times over, would otherwise double it each time.
 const MAX_LINE_BYTES: usize = 1 << 20;
 
-/// A configuration file's text, refused past `MAX_FILE_BYTES` (without reading it all).
-fn read_config(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(MAX_FILE_BYTES + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_FILE_BYTES {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!(
-                "larger than {} MiB: not an Apache configuration file",
-                MAX_FILE_BYTES >> 20
-            ),
-        ));
-    }
-    Ok(text)
-}
-
 /// Parses `main` and everything it includes. `server_root` overrides the `ServerRoot`
 /// default (the folder above `conf/`, or the main file's folder).
 pub fn parse(main: &Path, server_root: Option<&Path>) -> Result<ApacheConfig, ApacheError> {
+    parse_in(&Disk, main, server_root)
+}
+
+/// `parse`, reading files from `source`.
+pub fn parse_in(
+    source: &dyn ConfigFiles,
+    main: &Path,
+    server_root: Option<&Path>,
+) -> Result<ApacheConfig, ApacheError> {
     let default_root = server_root.map(Path::to_path_buf).unwrap_or_else(|| {
         let dir = main.parent().unwrap_or(Path::new("."));
         match dir.file_name().and_then(|n| n.to_str()) {
@@ -137,6 +127,7 @@ pub fn parse(main: &Path, server_root: Option<&Path>) -> Result<ApacheConfig, Ap
         }
     });
     let mut parser = Parser {
+        source,
         server_root: default_root,
         defines: HashMap::new(),
         global: SslSettings::default(),
@@ -147,7 +138,7 @@ pub fn parse(main: &Path, server_root: Option<&Path>) -> Result<ApacheConfig, Ap
         problems: Vec::new(),
         visiting: HashSet::new(),
     };
-    let text = read_config(main).map_err(|e| ApacheError::Unreadable {
+    let text = source.read(main).map_err(|e| ApacheError::Unreadable {
         path: main.display().to_string(),
         detail: e.to_string(),
     })?;
@@ -155,9 +146,9 @@ pub fn parse(main: &Path, server_root: Option<&Path>) -> Result<ApacheConfig, Ap
     Ok(parser.finish())
 }
 
-impl Parser {
+impl Parser<'_> {
     fn file(&mut self, path: &Path, text: &str, depth: usize) {
-        let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        let canonical = self.source.canonical(path);
         if !self.visiting.insert(canonical.clone()) {
             self.problems
                 .push(format!("{} includes itself; skipped", path.display()));
@@ -305,13 +296,13 @@ impl Parser {
             return;
         }
         let resolved = self.resolve(pattern);
-        let paths = expand(&resolved);
+        let paths = expand(self.source, &resolved);
         if paths.is_empty() && !optional {
             self.problems
                 .push(format!("Include {pattern} matches no file"));
         }
         for path in paths {
-            match read_config(&path) {
+            match self.source.read(&path) {
                 Ok(text) => self.file(&path, &text, depth + 1),
                 Err(e) => self
                     .problems
@@ -438,40 +429,30 @@ fn split_words(line: &str) -> Vec<String> {
 }
 
 /// A path, a directory (all its files, sorted), or a wildcard in the last component.
-fn expand(path: &Path) -> Vec<PathBuf> {
+fn expand(source: &dyn ConfigFiles, path: &Path) -> Vec<PathBuf> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    if name.contains(['*', '?', '[']) {
+    let mut files = if name.contains(['*', '?', '[']) {
         let dir = path.parent().unwrap_or(Path::new("."));
-        let mut matches: Vec<PathBuf> = std::fs::read_dir(dir)
+        source
+            .files_in(dir)
             .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| e.path().is_file())
-            .filter(|e| wildcard(&name, &e.file_name().to_string_lossy()))
-            .map(|e| e.path())
-            .collect();
-        matches.sort();
-        return matches;
-    }
-    if path.is_dir() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_file())
-            .collect();
-        files.sort();
-        return files;
-    }
-    if path.is_file() {
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| wildcard(&name, &n.to_string_lossy()))
+            })
+            .collect()
+    } else if source.is_dir(path) {
+        source.files_in(path)
+    } else if source.is_file(path) {
         vec![path.to_path_buf()]
     } else {
         Vec::new()
-    }
+    };
+    files.sort();
+    files
 }
 
 /// `*` and `?` wildcards (character classes are treated literally). Greedy with one
@@ -509,6 +490,7 @@ fn wildcard(pattern: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::config_files::MAX_FILE_BYTES;
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let path = dir.join(name);

@@ -2,6 +2,7 @@
 //! snapshot for the console.
 
 pub mod apache;
+pub mod config_files;
 mod probe;
 pub mod stores;
 
