@@ -47,8 +47,9 @@ ensure_mail_listener() {
 }
 
 # The end-to-end tests: Debian's apache2, chromium and chromedriver, aiosmtpd as the SMTP
-# server that alert emails go to, pebble as the ACME CA, and for the Windows agent's lane wine64 and MinGW (ring's C
-# code for the Windows build, and the ProcessPrng shim Wine 8.0 lacks).
+# server that alert emails go to, pebble as the ACME CA, iproute2 for the network-cut cells,
+# and for the Windows agent's lane wine64 and MinGW (ring's C code for the Windows build, and
+# the ProcessPrng shim Wine 8.0 lacks).
 ensure_test_packages() {
   local need=()
   [ -x /usr/lib/wine/wine64 ] || command -v wine64 >/dev/null || need+=(wine64)
@@ -62,6 +63,8 @@ ensure_test_packages() {
   command -v openssl >/dev/null || need+=(openssl)
   # ACME renewals are tested against Debian's pebble and pebble-challtestsrv on loopback.
   [ -x /usr/bin/pebble ] && [ -x /usr/bin/pebble-challtestsrv ] || need+=(pebble)
+  # The network-cut fault cells make a network namespace and a veth pair with `ip`.
+  command -v ip >/dev/null || [ -x /usr/sbin/ip ] || need+=(iproute2)
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 }
 

@@ -1,12 +1,14 @@
 //! A private Debian `apache2` instance on a high loopback port, configured from its own
 //! folder (no Debian scaffolding), serving one TLS virtual host.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
+use crate::netns::Netns;
 use crate::pki::ServerCert;
 
 const APACHE: &str = "/usr/sbin/apache2";
@@ -15,8 +17,12 @@ const MODULES: &str = "/usr/lib/apache2/modules";
 pub struct Apache {
     child: Option<Child>,
     pub dir: PathBuf,
+    /// Where it listens: loopback, or the namespace's address on its link.
+    pub ip: IpAddr,
     pub port: u16,
     pub server_name: String,
+    /// The network namespace it runs in, if not this one.
+    netns: Option<String>,
 }
 
 impl Apache {
@@ -57,17 +63,45 @@ impl Apache {
         cert: &ServerCert,
         chain_pem: &str,
     ) -> Result<Self> {
-        if !Self::available() {
-            bail!("{APACHE} is missing: install Debian's apache2 (.ci/run does)");
-        }
-        std::fs::create_dir_all(dir.join("ssl"))?;
         let apache = Apache {
             child: None,
             dir: dir.to_path_buf(),
+            ip: Ipv4Addr::LOCALHOST.into(),
             port,
             server_name: server_name.to_owned(),
+            netns: None,
         };
-        apache.write_certificate(cert, chain_pem)?;
+        apache.configure(http_port, cert, chain_pem)?.launch()
+    }
+
+    /// `start` inside `netns`, listening on its end of the link (what the host sees there).
+    pub fn start_in(
+        netns: &Netns,
+        dir: &Path,
+        port: u16,
+        server_name: &str,
+        cert: &ServerCert,
+        chain_pem: &str,
+    ) -> Result<Self> {
+        let apache = Apache {
+            child: None,
+            dir: dir.to_path_buf(),
+            ip: netns.inner_ip.into(),
+            port,
+            server_name: server_name.to_owned(),
+            netns: Some(netns.name.clone()),
+        };
+        apache.configure(None, cert, chain_pem)?.launch()
+    }
+
+    /// Writes the configuration and the certificate.
+    fn configure(self, http_port: Option<u16>, cert: &ServerCert, chain_pem: &str) -> Result<Self> {
+        if !Self::available() {
+            bail!("{APACHE} is missing: install Debian's apache2 (.ci/run does)");
+        }
+        let (dir, ip, port, server_name) = (&self.dir, self.ip, self.port, &self.server_name);
+        std::fs::create_dir_all(dir.join("ssl"))?;
+        self.write_certificate(cert, chain_pem)?;
         let d = dir.display();
         let http = http_port.map_or(String::new(), |http| {
             format!(
@@ -89,8 +123,8 @@ LoadModule authz_core_module {MODULES}/mod_authz_core.so
 LoadModule alias_module {MODULES}/mod_alias.so
 LoadModule socache_shmcb_module {MODULES}/mod_socache_shmcb.so
 LoadModule ssl_module {MODULES}/mod_ssl.so
-Listen 127.0.0.1:{port}
-<VirtualHost 127.0.0.1:{port}>
+Listen {ip}:{port}
+<VirtualHost {ip}:{port}>
     ServerName {server_name}
     SSLEngine on
     SSLCertificateFile "ssl/server.crt"
@@ -99,8 +133,8 @@ Listen 127.0.0.1:{port}
 </VirtualHost>
 {http}"#
         );
-        std::fs::write(apache.config_path(), config)?;
-        apache.launch()
+        std::fs::write(self.config_path(), config)?;
+        Ok(self)
     }
 
     pub fn write_certificate(&self, cert: &ServerCert, chain_pem: &str) -> Result<()> {
@@ -110,8 +144,21 @@ Listen 127.0.0.1:{port}
         Ok(())
     }
 
+    /// `apache2`, in this instance's namespace.
+    fn command(&self) -> Command {
+        match &self.netns {
+            Some(name) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", name, APACHE]);
+                command
+            }
+            None => Command::new(APACHE),
+        }
+    }
+
     fn launch(mut self) -> Result<Self> {
-        let child = Command::new(APACHE)
+        let child = self
+            .command()
             .arg("-f")
             .arg(self.config_path())
             .args(["-DFOREGROUND", "-k", "start"])
@@ -120,9 +167,9 @@ Listen 127.0.0.1:{port}
             .spawn()
             .context("cannot start apache2")?;
         self.child = Some(child);
-        let port = self.port;
+        let at = (self.ip, self.port);
         crate::wait_for("apache2 to listen", Duration::from_secs(15), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+            std::net::TcpStream::connect(at).ok()
         })
         .with_context(|| {
             format!(
@@ -161,7 +208,8 @@ Listen 127.0.0.1:{port}
 
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new(APACHE)
+            let _ = self
+                .command()
                 .arg("-f")
                 .arg(self.config_path())
                 .args(["-k", "stop"])

@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::apache::Apache;
 use crate::api::Api;
 use crate::disk::SmallDisk;
+use crate::netns::Netns;
 use crate::pki::{ServerCert, TestCa};
 use crate::{Agent, Console, free_port, wait_for};
 
@@ -37,6 +38,8 @@ pub struct HeldDeploy {
     /// Dropped after the processes, before the folder.
     pub agent_disk: Option<SmallDisk>,
     pub console_disk: Option<SmallDisk>,
+    /// The link between the agent's side and the console's, when the scene has one.
+    pub netns: Option<Netns>,
     pub temp: tempfile::TempDir,
 }
 
@@ -58,7 +61,19 @@ pub struct Setup {
     pub console_disk: Option<u64>,
     /// Fills the agent's disk after the renewal is uploaded, before the rollout starts.
     pub agent_disk_full: bool,
+    /// The agent and its Apache in a network namespace, reaching the console over a link
+    /// the test can cut; the console's heartbeat is 1 s, so an agent is offline after 3.
+    pub netns: bool,
+    /// With `netns`: the link cut before the rollout is created, and the console past
+    /// noticing (it has let the silent connection go).
+    pub cut_before_rollout: bool,
 }
+
+/// The console's heartbeat in a scene with a link: short, so a cut shows within seconds.
+pub const LINKED_HEARTBEAT_SECS: u64 = 1;
+
+/// What the console logs when it lets a silent agent's connection go.
+pub const LET_GO: &str = "no word from the agent";
 
 impl HeldDeploy {
     /// Everything started, the rollout created, and the agent's deploy at `pause_at`
@@ -91,33 +106,47 @@ impl HeldDeploy {
             .console_disk
             .map(|bytes| SmallDisk::mount(&temp.path().join("console/data"), bytes))
             .transpose()?;
-        let console = Console::start(&temp.path().join("console"))?;
+        let netns = setup.netns.then(Netns::create).transpose()?;
+        let console_dir = temp.path().join("console");
+        let console = match &netns {
+            Some(netns) => Console::start_on_with_env(
+                &console_dir,
+                "127.0.0.1:0".parse()?,
+                SocketAddr::from((netns.host_ip, 0)),
+                &[
+                    ("CERTFLEET_NAMES", &format!("[\"{}\"]", netns.host_ip)),
+                    (
+                        "CERTFLEET_HEARTBEAT_SECS",
+                        &LINKED_HEARTBEAT_SECS.to_string(),
+                    ),
+                ],
+            )?,
+            None => Console::start(&console_dir)?,
+        };
         let api = Api::admin(&console)?;
-        let apache = Apache::start(
-            &temp.path().join("apache"),
-            free_port()?,
-            NAME,
-            &old,
-            &ca.pem,
-        )?;
-        let address = SocketAddr::from(([127, 0, 0, 1], apache.port));
+        let apache_dir = temp.path().join("apache");
+        let apache = match &netns {
+            Some(netns) => Apache::start_in(netns, &apache_dir, free_port()?, NAME, &old, &ca.pem)?,
+            None => Apache::start(&apache_dir, free_port()?, NAME, &old, &ca.pem)?,
+        };
+        let address = SocketAddr::from((apache.ip, apache.port));
         let agent_dir = temp.path().join("agent");
         let agent_disk = setup
             .agent_disk
             .map(|bytes| SmallDisk::mount(&agent_dir, bytes))
             .transpose()?;
-        let agent = Agent::start_with(
-            &console,
-            &agent_dir,
-            &format!(
-                "{}\n{}",
-                setup.agent_settings,
-                apache.agent_config(setup.restart)
-            ),
-            &pause_at
-                .map(|at| vec![("CERTFLEET_PAUSE_AT", at)])
-                .unwrap_or_default(),
-        )?;
+        let config = format!(
+            "{}\n{}",
+            setup.agent_settings,
+            apache.agent_config(setup.restart)
+        );
+        let env = pause_at
+            .map(|at| vec![("CERTFLEET_PAUSE_AT", at)])
+            .unwrap_or_default();
+        let agent = match &netns {
+            Some(netns) => Agent::start_in(netns, &console, &agent_dir, &config, &env)?,
+            None => Agent::start_with(&console, &agent_dir, &config, &env)?,
+        };
         wait_for("the endpoint", Duration::from_secs(30), || {
             let hosts = api.get("/api/v1/hosts").ok()?.body;
             (hosts.as_array()?.len() == 1).then_some(())
@@ -127,6 +156,14 @@ impl HeldDeploy {
         if let (true, Some(disk)) = (setup.agent_disk_full, &agent_disk) {
             disk.fill()?;
         }
+        if let (true, Some(link)) = (setup.cut_before_rollout, &netns) {
+            link.cut()?;
+            wait_for(
+                "the console to let the connection go",
+                Duration::from_secs(20),
+                || console.log_text().contains(LET_GO).then_some(()),
+            )?;
+        }
         let mut request = json!({ "renewal_id": renewal });
         if let (Some(request), Some(options)) = (request.as_object_mut(), options.as_object()) {
             request.extend(options.clone());
@@ -134,7 +171,8 @@ impl HeldDeploy {
         let created = api.post("/api/v1/rollouts", request)?;
         anyhow::ensure!(created.status == 201, "the rollout: {}", created.body);
         let rollout = created.body["id"].as_i64().unwrap_or_default();
-        if let Some(pause_at) = pause_at {
+        // Across a cut link the deploy cannot have begun.
+        if let Some(pause_at) = pause_at.filter(|_| !setup.cut_before_rollout) {
             let step = pause_at.split(':').next().unwrap_or_default();
             let paused = format!("deploy paused at {step}");
             wait_for(&paused, Duration::from_secs(30), || {
@@ -156,6 +194,7 @@ impl HeldDeploy {
             renewal,
             agent_disk,
             console_disk,
+            netns,
             temp,
         })
     }
@@ -191,6 +230,12 @@ impl HeldDeploy {
         let held = log.matches(&format!("deploy paused at {step}")).count();
         anyhow::ensure!(held == 1, "deployed {held} times:\n{log}");
         Ok(())
+    }
+
+    /// Whether the console counts the agent online (heard from within three heartbeats).
+    pub fn agent_online(&self) -> Option<bool> {
+        let hosts = self.api.get("/api/v1/hosts").ok()?.body;
+        hosts.as_array()?.first()?["online"].as_bool()
     }
 
     /// The SHA-256 of the leaf the endpoint serves now (a TLS handshake trusting the test CA).

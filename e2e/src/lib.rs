@@ -11,6 +11,7 @@ pub mod browser;
 pub mod disk;
 pub mod held;
 pub mod listener;
+pub mod netns;
 pub mod pebble;
 pub mod pki;
 pub mod smtp;
@@ -94,15 +95,25 @@ impl Console {
 
     /// Starts a console with configuration given as environment variables.
     pub fn start_with_env(dir: &Path, env: &[(&str, &str)]) -> Result<Self> {
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Self::launch(dir, "127.0.0.1:0".parse()?, "127.0.0.1:0".parse()?, env)
+        Self::start_on_with_env(dir, "127.0.0.1:0".parse()?, "127.0.0.1:0".parse()?, env)
     }
 
     pub fn start_on(dir: &Path, api: SocketAddr, gateway: SocketAddr) -> Result<Self> {
         Self::launch(dir, api, gateway, Vec::new())
+    }
+
+    /// `start_on` with configuration given as environment variables.
+    pub fn start_on_with_env(
+        dir: &Path,
+        api: SocketAddr,
+        gateway: SocketAddr,
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
+        let env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Self::launch(dir, api, gateway, env)
     }
 
     fn launch(
@@ -300,6 +311,20 @@ impl Agent {
         Agent::run_with(dir, env)
     }
 
+    /// `start_with`, the agent running inside `netns` (enrolled from this side of it).
+    pub fn start_in(
+        netns: &netns::Netns,
+        console: &Console,
+        dir: &Path,
+        config: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Agent> {
+        let token = console.create_token()?;
+        Agent::enroll(&console.gateway_url(), &token, dir).map_err(|e| anyhow!(e))?;
+        std::fs::write(dir.join("agent.toml"), config)?;
+        Agent::spawn(netns.command(bin("certfleet-agent")), dir, env)
+    }
+
     pub fn run(dir: &Path) -> Result<Agent> {
         Agent::run_binary(&bin("certfleet-agent"), dir)
     }
@@ -315,10 +340,15 @@ impl Agent {
     }
 
     fn run_binary_with(exe: &Path, dir: &Path, env: &[(&str, &str)]) -> Result<Agent> {
+        Agent::spawn(Command::new(exe), dir, env)
+    }
+
+    /// `run` with `command` as the agent binary (it, or a wrapper that execs it).
+    fn spawn(mut command: Command, dir: &Path, env: &[(&str, &str)]) -> Result<Agent> {
         std::fs::create_dir_all(dir)?;
         // Beside the data folder, so a full data folder (the disk-full cells) keeps its log.
         let log = dir.with_extension("log");
-        let child = Command::new(exe)
+        let child = command
             .args(["run", "--data-dir"])
             .arg(dir)
             .env("CERTFLEET_LOG", "info")

@@ -1,10 +1,12 @@
 //! `certfleet-agent run`: stays connected to the console over the mutually authenticated
-//! WebSocket, says hello, sends the inventory at start and whenever it changes, heartbeats,
-//! answers jobs, renews its certificate at two thirds of its life, and reconnects with
+//! WebSocket, says hello, sends the inventory at start and whenever it changes, heartbeats
+//! (and gives a connection up when the console has said nothing for three of them), answers
+//! jobs, renews its certificate at two thirds of its life, and reconnects with
 //! exponential backoff and full jitter (capped at 60 s) so a console restart does not bring
 //! every agent back in the same second.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -217,24 +219,33 @@ async fn session(
     let (socket, _) = tokio_tungstenite::client_async_with_config(request, tls, Some(ws_config))
         .await
         .context("the WebSocket handshake failed (revoked, or not enrolled with this console?)")?;
-    let (mut sink, mut stream) = socket.split();
+    let (mut sink, stream) = socket.split();
+    // When anything last came from the console (a pong counts), in ms since `started`: a
+    // link cut without a reset looks healthy to TCP for many minutes.
+    let heard = AtomicU64::new(millis_since(started));
+    let mut stream = stream.inspect(|_| heard.store(millis_since(started), Ordering::Relaxed));
 
     let send = |message: AgentMessage| Message::Text(encode(&frame_id(), &message).into());
     sink.send(send(AgentMessage::Hello(hello(config)))).await?;
     let welcome = tokio::time::timeout(Duration::from_secs(15), next_message(&mut stream))
         .await
         .map_err(|_| anyhow!("the console did not answer hello within 15 s"))??;
-    let heartbeat_every = match welcome {
+    let (heartbeat_every, silence_limit) = match welcome {
         ConsoleMessage::Welcome(w) => {
             tracing::info!(agent = %w.agent_id, "connected to {server}");
             let skew = w.server_time - OffsetDateTime::now_utc().unix_timestamp();
             if skew.abs() > 300 {
                 tracing::warn!("this machine's clock differs from the console's by {skew} s");
             }
-            match w.heartbeat_ms {
+            let every = match w.heartbeat_ms {
                 Some(ms) => Duration::from_millis(ms.max(10)),
                 None => Duration::from_secs(w.heartbeat_secs.max(1)),
-            }
+            };
+            // As long as the console waits before it calls this agent offline.
+            (
+                every,
+                Duration::from_secs(SILENT_HEARTBEATS * w.heartbeat_secs.max(1)),
+            )
         }
         ConsoleMessage::Error(e) => bail!("the console refused hello: {}", e.message),
         other => bail!("expected welcome, got {other:?}"),
@@ -296,10 +307,15 @@ async fn session(
     rescan.tick().await;
     loop {
         tokio::select! {
+            // In this order, so the console's frames are read (a pong waiting counts) before
+            // the silence at the end is judged.
+            biased;
             _ = heartbeat.tick() => {
                 sink.send(send(AgentMessage::Heartbeat(Heartbeat {
                     uptime_secs: started.elapsed().as_secs(),
                 }))).await?;
+                // The console's WebSocket answers it itself: silence then means the link.
+                sink.send(Message::Ping(Default::default())).await?;
             }
             _ = rescan.tick() => {
                 let snapshot = inventory::collect_with(config, &attached, jobs.deployments.host(), OffsetDateTime::now_utc()).await;
@@ -432,7 +448,34 @@ async fn session(
                     }
                 }
             }
+            () = silent_for(&heard, started, silence_limit) => {
+                bail!(
+                    "no word from the console for {} s (is the network between them down?): \
+                     giving this connection up",
+                    silence_limit.as_secs()
+                );
+            }
         }
+    }
+}
+
+/// Heartbeats without a word back after which the connection counts as dead.
+const SILENT_HEARTBEATS: u64 = 3;
+
+fn millis_since(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Ends once nothing has been `heard` for `limit`. It reads `heard` when polled, so a frame
+/// read just before (in the same `select!`) counts.
+async fn silent_for(heard: &AtomicU64, started: Instant, limit: Duration) {
+    loop {
+        let last = started + Duration::from_millis(heard.load(Ordering::Relaxed));
+        let due = last + limit;
+        if Instant::now() >= due {
+            return;
+        }
+        tokio::time::sleep_until(due.into()).await;
     }
 }
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use certfleet_e2e::held::{HeldDeploy, Setup};
+use certfleet_e2e::held::{HeldDeploy, LET_GO, Setup};
 use certfleet_e2e::swarm::running;
 use certfleet_e2e::wait_for;
 
@@ -146,6 +146,98 @@ fn console_disk_full_mid_rollout_loses_nothing_once_space_is_back() -> anyhow::R
     .map_err(|e| anyhow::anyhow!("{e}\n{}", scene.console.log_text()))?;
     std::thread::sleep(Duration::from_secs(3));
     disk.free()?;
+    let done = scene.outcome(90)?;
+    scene.ends_verified_once(&done, "after_stage")?;
+    Ok(())
+}
+
+/// The link between the agent's side and the console cut while the agent holds a staged
+/// deploy, for longer than either side waits for the other: the console shows the agent
+/// offline and the rollout still running (not failed: the agent may well be finishing it);
+/// the agent gives up the dead connection instead of waiting for TCP to time out, and goes
+/// on deploying on its own side. With the link back it connects again and reports; the
+/// rollout ends verified, the renewal served, deployed once.
+#[test]
+fn network_cut_mid_deploy_is_reported_once_the_link_is_back() -> anyhow::Result<()> {
+    let scene = HeldDeploy::with(Setup {
+        pause_at: Some("after_stage:3".into()),
+        netns: true,
+        ..Setup::default()
+    })?;
+    let link = scene.netns.as_ref().expect("a scene with a link");
+    link.cut()?;
+    wait_for(
+        "the console to count the agent offline",
+        Duration::from_secs(20),
+        || (!scene.agent_online()?).then_some(()),
+    )?;
+    wait_for(
+        "the agent to give up the dead connection",
+        Duration::from_secs(20),
+        || {
+            scene
+                .agent
+                .log_text()
+                .contains("no word from the console")
+                .then_some(())
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("{e}\n{}", scene.agent.log_text()))?;
+    // And the console lets the silent connection go rather than send jobs into it.
+    wait_for(
+        "the console to let the connection go",
+        Duration::from_secs(20),
+        || scene.console.log_text().contains(LET_GO).then_some(()),
+    )?;
+    let during = scene
+        .api
+        .get(&format!("/api/v1/rollouts/{}", scene.rollout))?
+        .body;
+    assert_eq!(during["state"], "running", "{during}");
+    link.restore()?;
+    let done = scene.outcome(90)?;
+    scene.ends_verified_once(&done, "after_stage")?;
+    assert_eq!(scene.agent_online(), Some(true));
+    Ok(())
+}
+
+/// A rollout created while the link is cut: the console has let the silent connection go,
+/// so nothing is sent into it; the target waits and says why. With the link back the agent
+/// connects again, gets its step once, and the rollout ends verified.
+#[test]
+fn a_rollout_made_while_the_link_is_cut_waits_and_runs_once_it_is_back() -> anyhow::Result<()> {
+    let scene = HeldDeploy::with(Setup {
+        // Held a moment, so the log counts the deploys.
+        pause_at: Some("after_stage:1".into()),
+        netns: true,
+        cut_before_rollout: true,
+        ..Setup::default()
+    })?;
+    let reason = "waiting: the agent is offline; it gets its step when it connects again";
+    wait_for(
+        "the target to say why it waits",
+        Duration::from_secs(20),
+        || {
+            let rollout = scene
+                .api
+                .get(&format!("/api/v1/rollouts/{}", scene.rollout))
+                .ok()?
+                .body;
+            let target = &rollout["targets"][0];
+            (target["state"] == "pending" && target["detail"].as_str()?.contains(reason))
+                .then_some(())
+        },
+    )?;
+    assert!(
+        !scene.agent.log_text().contains("deploying"),
+        "a job crossed a cut link:\n{}",
+        scene.agent.log_text()
+    );
+    scene
+        .netns
+        .as_ref()
+        .expect("a scene with a link")
+        .restore()?;
     let done = scene.outcome(90)?;
     scene.ends_verified_once(&done, "after_stage")?;
     Ok(())

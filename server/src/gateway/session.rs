@@ -224,6 +224,10 @@ pub async fn run_session<S>(
     let mut deferred: Option<(String, Inventory)> = None;
     let hello_deadline = tokio::time::sleep(HELLO_TIMEOUT);
     tokio::pin!(hello_deadline);
+    // An agent heartbeats; one silent this long is gone (a link cut without a reset looks
+    // open to TCP for many minutes), and its connection is let go.
+    let silence = Duration::from_secs(gateway.config.offline_after_secs().unsigned_abs());
+    let mut heard_at = Instant::now();
 
     loop {
         let next = tokio::select! {
@@ -231,6 +235,10 @@ pub async fn run_session<S>(
             _ = closed.changed() => {
                 tracing::info!(agent = %agent_id, "dropping the connection (revoked or replaced)");
                 let _ = outbound.try_send(error_frame(None, ErrorCode::Disconnected, "the console closed this connection"));
+                break;
+            }
+            _ = tokio::time::sleep_until((heard_at + silence).into()), if host_id.is_some() => {
+                tracing::warn!(agent = %agent_id, "no word from the agent for {} s: letting its connection go", silence.as_secs());
                 break;
             }
             _ = &mut hello_deadline, if host_id.is_none() => {
@@ -252,6 +260,7 @@ pub async fn run_session<S>(
             }
         };
         let Some(item) = next else { break };
+        heard_at = Instant::now();
         gateway.metrics.frames_in.inc();
         let text = match item {
             Incoming::Text(text) => text,

@@ -287,18 +287,22 @@ async fn drive(
                     None
                 };
                 // Only skip once the window it was waiting for has passed or the grace is
-                // over; until then it gets its step when it returns.
-                if let Some(reason) = reason.filter(|_| secs > wave_began)
+                // over; until then it gets its step when it returns, and says so.
+                let (to, reason) = match reason.filter(|_| secs > wave_began) {
+                    Some(reason) => (TargetState::Skipped, reason),
+                    None => (
+                        TargetState::Pending,
+                        format!(
+                            "waiting: the agent is offline; it gets its step when it connects \
+                             again (skipped if it stays offline for {} hours)",
+                            OFFLINE_GRACE_SECS / 3600
+                        ),
+                    ),
+                };
+                if t.detail != reason
                     && rollouts
                         .store
-                        .set_target_state(
-                            t.id,
-                            &[TargetState::Pending],
-                            TargetState::Skipped,
-                            None,
-                            &reason,
-                            secs,
-                        )
+                        .set_target_state(t.id, &[TargetState::Pending], to, None, &reason, secs)
                         .await?
                 {
                     changed = true;
