@@ -56,9 +56,24 @@ impl fmt::Display for Point {
     }
 }
 
+#[cfg(test)]
+tokio::task_local! {
+    /// In the agent's own tests: the point where a deploy running in this task is held for
+    /// good, and the signal that it got there (`CERTFLEET_PAUSE_AT` in-process, where a
+    /// test's environment is shared by every test).
+    pub static HOLD: (Point, std::sync::Arc<tokio::sync::Notify>);
+}
+
 /// Holds the deploy here when the environment names `point`: for ever, or for the seconds
 /// given after it.
 pub async fn pause(point: Point) {
+    #[cfg(test)]
+    if let Ok(Some(reached)) =
+        HOLD.try_with(|(at, reached)| (*at == point).then(|| reached.clone()))
+    {
+        reached.notify_one();
+        std::future::pending::<()>().await;
+    }
     let Ok(value) = std::env::var(PAUSE_AT) else {
         return;
     };

@@ -784,6 +784,8 @@ fn admit(record: &Record, reach: Reach) -> std::result::Result<Reach, String> {
 mod tests;
 
 #[cfg(test)]
+mod sage300_faults;
+#[cfg(test)]
 mod sage300_tests;
 #[cfg(test)]
 mod windows_tests;

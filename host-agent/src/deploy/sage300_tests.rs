@@ -16,17 +16,17 @@ use crate::config::{AgentConfig, Sage300Target};
 use crate::sage300::fake_listener::{self, FakeHttpSys};
 use crate::sage300::{APP_ID, ConnectorConfig, DEFAULT_SERVICE};
 
-const FQDN: &str = "sage01.example.test";
+pub(super) const FQDN: &str = "sage01.example.test";
 
-struct Server {
-    host: Host,
-    stores: Arc<FakeStores>,
-    http: Arc<FakeHttpConfig>,
-    services: Arc<FakeServices>,
-    listener: FakeHttpSys,
-    config: PathBuf,
-    agent: AgentConfig,
-    journal: Journal,
+pub(super) struct Server {
+    pub(super) host: Host,
+    pub(super) stores: Arc<FakeStores>,
+    pub(super) http: Arc<FakeHttpConfig>,
+    pub(super) services: Arc<FakeServices>,
+    pub(super) listener: FakeHttpSys,
+    pub(super) config: PathBuf,
+    pub(super) agent: AgentConfig,
+    pub(super) journal: Journal,
     _dir: tempfile::TempDir,
 }
 
@@ -46,7 +46,7 @@ fn exe_config(uri: &str) -> Vec<u8> {
 
 /// A Sage server whose connector's ServiceUri is `scheme://FQDN:PORT`, PORT being the fake
 /// HTTP.sys's loopback port.
-async fn server(scheme: &str) -> Server {
+pub(super) async fn server(scheme: &str) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let FakeMachine {
         host,
@@ -102,15 +102,15 @@ async fn server(scheme: &str) -> Server {
 }
 
 impl Server {
-    fn port(&self) -> u16 {
+    pub(super) fn port(&self) -> u16 {
         self.listener.address.port()
     }
 
-    fn any(&self) -> BindingKey {
+    pub(super) fn any(&self) -> BindingKey {
         BindingKey::IpPort(SocketAddr::from(([0, 0, 0, 0], self.port())))
     }
 
-    fn sni(&self) -> BindingKey {
+    pub(super) fn sni(&self) -> BindingKey {
         BindingKey::Sni {
             host: FQDN.into(),
             port: self.port(),
@@ -118,7 +118,7 @@ impl Server {
     }
 
     /// `cert` in My with its key, bound at `key` the way netsh would.
-    fn bind(&self, key: BindingKey, cert: &ServerCert) {
+    pub(super) fn bind(&self, key: BindingKey, cert: &ServerCert) {
         let (der, pkcs8) = der_and_key(cert);
         self.stores.insert_with_key(&der, &pkcs8);
         self.http
@@ -126,34 +126,47 @@ impl Server {
             .unwrap();
     }
 
-    async fn deploy(&self, job: &str, ca: &TestCa, cert: &ServerCert) -> Outcome {
-        let endpoint = format!("sage300:{}", self.port());
-        let driver = sage300::Sage300Driver::find(&self.agent, &self.host, &endpoint).unwrap();
+    pub(super) async fn deploy(&self, job: &str, ca: &TestCa, cert: &ServerCert) -> Outcome {
+        self.deploy_into(&self.journal, job, ca, cert).await
+    }
+
+    /// `deploy`, journaled in `journal`.
+    pub(super) async fn deploy_into(
+        &self,
+        journal: &Journal,
+        job: &str,
+        ca: &TestCa,
+        cert: &ServerCert,
+    ) -> Outcome {
         execute(
             &self.host,
-            &self.journal,
+            journal,
             job,
-            &endpoint,
-            &driver,
+            &self.endpoint(),
+            &self.driver(),
             &bundle(ca, cert),
-            Timing {
-                verify_for: std::time::Duration::from_secs(2),
-                poll_every: std::time::Duration::from_millis(100),
-                ..Timing::default()
-            },
+            timing(),
             &mut |_: certfleet_proto::DeployStep, _: &str| {},
         )
         .await
     }
 
-    async fn served(&self, sni: Option<&str>) -> String {
+    pub(super) fn endpoint(&self) -> String {
+        format!("sage300:{}", self.port())
+    }
+
+    pub(super) fn driver(&self) -> sage300::Sage300Driver {
+        sage300::Sage300Driver::find(&self.agent, &self.host, &self.endpoint()).unwrap()
+    }
+
+    pub(super) async fn served(&self, sni: Option<&str>) -> String {
         let der = crate::inventory::served_leaf(&self.listener.address.to_string(), sni)
             .await
             .expect("the port answers");
         Fingerprint::of(&der).to_string()
     }
 
-    fn service_uri(&self) -> String {
+    pub(super) fn service_uri(&self) -> String {
         ConnectorConfig::read(&self.config)
             .unwrap()
             .service_uri()
@@ -163,7 +176,16 @@ impl Server {
 
 use certfleet_certkit::{Fingerprint, Thumbprint};
 
-fn der_and_key(cert: &ServerCert) -> (Vec<u8>, Vec<u8>) {
+/// Verification bounded for tests: a port that does not switch is judged within 2 s.
+pub(super) fn timing() -> Timing {
+    Timing {
+        verify_for: std::time::Duration::from_secs(2),
+        poll_every: std::time::Duration::from_millis(100),
+        ..Timing::default()
+    }
+}
+
+pub(super) fn der_and_key(cert: &ServerCert) -> (Vec<u8>, Vec<u8>) {
     let mut m = certkit::read(cert.cert_pem.as_bytes(), None).unwrap();
     m.merge(certkit::read(cert.key_pem.as_bytes(), None).unwrap());
     (
@@ -172,7 +194,7 @@ fn der_and_key(cert: &ServerCert) -> (Vec<u8>, Vec<u8>) {
     )
 }
 
-fn bundle(ca: &TestCa, cert: &ServerCert) -> Bundle {
+pub(super) fn bundle(ca: &TestCa, cert: &ServerCert) -> Bundle {
     Bundle {
         chain_pem: format!("{}{}", cert.cert_pem, ca.pem),
         key_pem: Zeroizing::new(cert.key_pem.clone()),
@@ -180,7 +202,7 @@ fn bundle(ca: &TestCa, cert: &ServerCert) -> Bundle {
     }
 }
 
-fn thumbprint(cert: &ServerCert) -> Thumbprint {
+pub(super) fn thumbprint(cert: &ServerCert) -> Thumbprint {
     Thumbprint::of(&der_and_key(cert).0)
 }
 
