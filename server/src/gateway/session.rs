@@ -228,6 +228,9 @@ pub async fn run_session<S>(
     // open to TCP for many minutes), and its connection is let go.
     let silence = Duration::from_secs(gateway.config.offline_after_secs().unsigned_abs());
     let mut heard_at = Instant::now();
+    // One timer for the session, moved on only when it fires: not one per frame.
+    let silent = tokio::time::sleep(silence);
+    tokio::pin!(silent);
 
     loop {
         let next = tokio::select! {
@@ -237,7 +240,12 @@ pub async fn run_session<S>(
                 let _ = outbound.try_send(error_frame(None, ErrorCode::Disconnected, "the console closed this connection"));
                 break;
             }
-            _ = tokio::time::sleep_until((heard_at + silence).into()), if host_id.is_some() => {
+            () = &mut silent, if host_id.is_some() => {
+                let due = heard_at + silence;
+                if Instant::now() < due {
+                    silent.as_mut().reset(due.into());
+                    continue;
+                }
                 tracing::warn!(agent = %agent_id, "no word from the agent for {} s: letting its connection go", silence.as_secs());
                 break;
             }
