@@ -63,15 +63,9 @@ impl Apache {
         cert: &ServerCert,
         chain_pem: &str,
     ) -> Result<Self> {
-        let apache = Apache {
-            child: None,
-            dir: dir.to_path_buf(),
-            ip: Ipv4Addr::LOCALHOST.into(),
-            port,
-            server_name: server_name.to_owned(),
-            netns: None,
-        };
-        apache.configure(http_port, cert, chain_pem)?.launch()
+        Apache::new(dir, Ipv4Addr::LOCALHOST.into(), port, server_name, None)
+            .configure(http_port, cert, chain_pem)?
+            .launch()
     }
 
     /// `start` inside `netns`, listening on its end of the link (what the host sees there).
@@ -83,15 +77,22 @@ impl Apache {
         cert: &ServerCert,
         chain_pem: &str,
     ) -> Result<Self> {
-        let apache = Apache {
+        let ip = netns.inner_ip.into();
+        Apache::new(dir, ip, port, server_name, Some(netns.name.clone()))
+            .configure(None, cert, chain_pem)?
+            .launch()
+    }
+
+    /// Not yet configured or started.
+    fn new(dir: &Path, ip: IpAddr, port: u16, server_name: &str, netns: Option<String>) -> Self {
+        Apache {
             child: None,
             dir: dir.to_path_buf(),
-            ip: netns.inner_ip.into(),
+            ip,
             port,
             server_name: server_name.to_owned(),
-            netns: Some(netns.name.clone()),
-        };
-        apache.configure(None, cert, chain_pem)?.launch()
+            netns,
+        }
     }
 
     /// Writes the configuration and the certificate.

@@ -292,9 +292,7 @@ impl Agent {
 
     /// `start` with the agent binary at `exe` running (another profile's build).
     pub fn start_binary(exe: &Path, console: &Console, dir: &Path, config: &str) -> Result<Agent> {
-        let token = console.create_token()?;
-        Agent::enroll(&console.gateway_url(), &token, dir).map_err(|e| anyhow!(e))?;
-        std::fs::write(dir.join("agent.toml"), config)?;
+        Agent::enrolled(console, dir, config)?;
         Agent::run_binary(exe, dir)
     }
 
@@ -305,9 +303,7 @@ impl Agent {
         config: &str,
         env: &[(&str, &str)],
     ) -> Result<Agent> {
-        let token = console.create_token()?;
-        Agent::enroll(&console.gateway_url(), &token, dir).map_err(|e| anyhow!(e))?;
-        std::fs::write(dir.join("agent.toml"), config)?;
+        Agent::enrolled(console, dir, config)?;
         Agent::run_with(dir, env)
     }
 
@@ -319,10 +315,16 @@ impl Agent {
         config: &str,
         env: &[(&str, &str)],
     ) -> Result<Agent> {
+        Agent::enrolled(console, dir, config)?;
+        Agent::spawn(netns.command(bin("certfleet-agent")), dir, env)
+    }
+
+    /// Enrols `dir` with a fresh token and writes `config` as its agent.toml.
+    fn enrolled(console: &Console, dir: &Path, config: &str) -> Result<()> {
         let token = console.create_token()?;
         Agent::enroll(&console.gateway_url(), &token, dir).map_err(|e| anyhow!(e))?;
         std::fs::write(dir.join("agent.toml"), config)?;
-        Agent::spawn(netns.command(bin("certfleet-agent")), dir, env)
+        Ok(())
     }
 
     pub fn run(dir: &Path) -> Result<Agent> {

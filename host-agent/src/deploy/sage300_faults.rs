@@ -96,22 +96,29 @@ fn assert_running(server: &Server, point: Point) {
     );
 }
 
-/// A connector serving `old`, a renewal deployed and held at `point`, then dropped there.
-async fn killed_at(point: Point) -> Scene {
+/// A connector serving `old` (10 days left) with its service running, and its renewal
+/// `new` (90 days) from `ca`.
+async fn renewal_scene(ca: &TestCa) -> Scene {
     let server = server("https").await;
-    let ca = TestCa::new("Sage CA");
     let old = ca.connector(&[FQDN], 10);
     let new = ca.connector(&[FQDN], 90);
     server.bind(server.any(), &old);
     start_service(&server);
     let config_before = std::fs::read(&server.config).unwrap();
-    deploy_killed_at(&server, point, &ca, &new).await;
     Scene {
         server,
         old,
         new,
         config_before,
     }
+}
+
+/// The renewal deployed and held at `point`, then dropped there.
+async fn killed_at(point: Point) -> Scene {
+    let ca = TestCa::new("Sage CA");
+    let scene = renewal_scene(&ca).await;
+    deploy_killed_at(&scene.server, point, &ca, &scene.new).await;
+    scene
 }
 
 /// `switched`: whether the binding was already the new certificate's when the agent died.
@@ -232,12 +239,13 @@ async fn sage300_first_https_killed_after_restart() {
 /// same renewal deploys.
 #[tokio::test]
 async fn sage300_agent_disk_full_changes_nothing_and_a_later_deploy_succeeds() {
-    let s = server("https").await;
     let ca = TestCa::new("Sage CA");
-    let old = ca.connector(&[FQDN], 10);
-    let new = ca.connector(&[FQDN], 90);
-    s.bind(s.any(), &old);
-    let config_before = std::fs::read(&s.config).unwrap();
+    let Scene {
+        server: s,
+        old,
+        new,
+        config_before,
+    } = renewal_scene(&ca).await;
     let dir = tempfile::tempdir().unwrap();
     let disk = SmallDisk::mount(&dir.path().join("journal"), 1 << 20).expect("a small disk");
     let journal = Journal::open(&disk.path).unwrap();
