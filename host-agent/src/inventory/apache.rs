@@ -90,6 +90,9 @@ struct SslSettings {
 
 struct Parser<'a> {
     source: &'a dyn ConfigFiles,
+    /// Files and bytes read so far, against `MAX_FILES_READ` and `MAX_TOTAL_BYTES`.
+    read: (usize, usize),
+    over_budget: bool,
     server_root: PathBuf,
     defines: HashMap<String, String>,
     global: SslSettings,
@@ -103,6 +106,13 @@ struct Parser<'a> {
 }
 
 const MAX_INCLUDE_DEPTH: usize = 16;
+/// Files read in one parse, counting a file included twice twice. A real configuration reads
+/// a few hundred at most; without a bound, files that each include a wildcard matching the
+/// others are read once per order they can nest in (the fuzzer's nine files took seconds,
+/// a dozen would take hours).
+const MAX_FILES_READ: usize = 4096;
+/// Text read in one parse, for the same reason.
+const MAX_TOTAL_BYTES: usize = 64 << 20;
 /// A line `${VAR}` substitutions grow past this is skipped: `Define A ${A}${A}`, a few
 /// times over, would otherwise double it each time.
 const MAX_LINE_BYTES: usize = 1 << 20;
@@ -128,6 +138,8 @@ pub fn parse_in(
     });
     let mut parser = Parser {
         source,
+        read: (0, 0),
+        over_budget: false,
         server_root: default_root,
         defines: HashMap::new(),
         global: SslSettings::default(),
@@ -302,8 +314,25 @@ impl Parser<'_> {
                 .push(format!("Include {pattern} matches no file"));
         }
         for path in paths {
+            if self.read.0 >= MAX_FILES_READ || self.read.1 > MAX_TOTAL_BYTES {
+                if !self.over_budget {
+                    self.over_budget = true;
+                    self.problems.push(format!(
+                        "the includes read more than {MAX_FILES_READ} files or {} MiB (do \
+                         included files include each other by a wildcard?); {} and every \
+                         include after it skipped",
+                        MAX_TOTAL_BYTES >> 20,
+                        path.display()
+                    ));
+                }
+                return;
+            }
             match self.source.read(&path) {
-                Ok(text) => self.file(&path, &text, depth + 1),
+                Ok(text) => {
+                    self.read.0 += 1;
+                    self.read.1 += text.len();
+                    self.file(&path, &text, depth + 1)
+                }
                 Err(e) => self
                     .problems
                     .push(format!("cannot read {}: {e}", path.display())),
@@ -668,6 +697,38 @@ mod tests {
             config.problems
         );
         // What follows is still read.
+        assert_eq!(config.listens, ["443"]);
+    }
+
+    /// Found by fuzzing: files that each include a wildcard matching the others are read
+    /// once per order they can nest in — 8! paths for eight. The parse stops at its budget,
+    /// says why, and keeps what it read.
+    #[test]
+    fn includes_that_include_each_other_by_a_wildcard_stop_at_the_budget() {
+        let dir = tempfile::tempdir().expect("dir");
+        for n in 1..=8 {
+            write(
+                dir.path(),
+                &format!("extra/{n}.conf"),
+                "Include extra/*.conf\n",
+            );
+        }
+        let main = write(
+            dir.path(),
+            "httpd.conf",
+            "Listen 443\n<VirtualHost *:443>\nServerName a.example\nSSLEngine on\n\
+             SSLCertificateFile a.crt\n</VirtualHost>\nInclude extra/*.conf\n",
+        );
+        let config = parse(&main, Some(dir.path())).expect("parse");
+        assert!(
+            config
+                .problems
+                .iter()
+                .any(|p| p.contains("more than 4096 files") && p.contains("include each other")),
+            "{:?}",
+            config.problems
+        );
+        assert_eq!(config.tls_hosts.len(), 1);
         assert_eq!(config.listens, ["443"]);
     }
 
