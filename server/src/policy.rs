@@ -126,6 +126,14 @@ impl RenewalsConfig {
         Ok(())
     }
 
+    /// Whether any policy renews by itself (not by upload): without one, nothing is
+    /// scheduled and no endpoint needs reading to say so.
+    pub fn any_renews_by_itself(&self) -> bool {
+        self.policy
+            .iter()
+            .any(|p| p.source != RenewalSource::Upload)
+    }
+
     /// The policy of the first of `groups` that has one which renews by itself.
     pub fn for_groups(&self, groups: &[String]) -> Option<&Policy> {
         self.policy
@@ -212,6 +220,18 @@ mod tests {
             vec![Purpose::Server, Purpose::Client]
         );
         assert_eq!(p.purposes_for(EndpointKind::Apache), vec![Purpose::Server]);
+    }
+
+    #[test]
+    fn only_a_policy_that_is_not_by_upload_renews_by_itself() {
+        assert!(!policy("").any_renews_by_itself());
+        let upload = policy("[[policy]]\ngroup = \"esync\"\nsource = \"upload\"");
+        assert!(!upload.any_renews_by_itself());
+        assert!(upload.for_groups(&["esync".into()]).is_none());
+        let internal = policy(
+            "[[policy]]\ngroup = \"sage\"\nsource = \"internal_ca\"\nallowed_domains = [\"mydomain.local\"]",
+        );
+        assert!(internal.any_renews_by_itself());
     }
 
     #[test]

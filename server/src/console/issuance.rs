@@ -76,6 +76,11 @@ fn under_policy<'a>(
 
 /// What will renew when.
 pub async fn schedule(console: &Console) -> Result<Vec<ScheduledRenewal>, Error> {
+    // The overview asks at every refresh; reading every endpoint (105,096 in the swarm
+    // bench) to find none under a policy made its p50 2.3 s instead of 15 ms.
+    if !console.config.renewals.any_renews_by_itself() {
+        return Ok(Vec::new());
+    }
     let uses = console.store.endpoint_uses().await?;
     let latest: HashMap<(i64, String), IssuanceRow> = console
         .store
