@@ -14,7 +14,7 @@ use crate::api::Api;
 use crate::disk::SmallDisk;
 use crate::netns::Netns;
 use crate::pki::{ServerCert, TestCa};
-use crate::{Agent, Console, free_port, wait_for};
+use crate::{Agent, Console, free_port, wait_for, wait_logged};
 
 /// The endpoint's name.
 pub const NAME: &str = "esync.example.test";
@@ -158,11 +158,9 @@ impl HeldDeploy {
         }
         if let (true, Some(link)) = (setup.cut_before_rollout, &netns) {
             link.cut()?;
-            wait_for(
-                "the console to let the connection go",
-                Duration::from_secs(20),
-                || console.log_text().contains(LET_GO).then_some(()),
-            )?;
+            wait_logged("the console to let the connection go", LET_GO, 20, || {
+                console.log_text()
+            })?;
         }
         let mut request = json!({ "renewal_id": renewal });
         if let (Some(request), Some(options)) = (request.as_object_mut(), options.as_object()) {
@@ -175,10 +173,7 @@ impl HeldDeploy {
         if let Some(pause_at) = pause_at.filter(|_| !setup.cut_before_rollout) {
             let step = pause_at.split(':').next().unwrap_or_default();
             let paused = format!("deploy paused at {step}");
-            wait_for(&paused, Duration::from_secs(30), || {
-                agent.log_text().contains(&paused).then_some(())
-            })
-            .map_err(|e| anyhow::anyhow!("{e}\n{}", agent.log_text()))?;
+            wait_logged(&paused, &paused, 30, || agent.log_text())?;
         }
         Ok(HeldDeploy {
             agent,

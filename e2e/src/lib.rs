@@ -63,6 +63,14 @@ pub fn wait_for<T>(
     }
 }
 
+/// Waits until `log` (read again each time) contains `text`; the error carries the log.
+pub fn wait_logged(what: &str, text: &str, secs: u64, log: impl Fn() -> String) -> Result<()> {
+    wait_for(what, Duration::from_secs(secs), || {
+        log().contains(text).then_some(())
+    })
+    .map_err(|e| anyhow!("{e}\n{}", log()))
+}
+
 /// An agent configuration watching certkit's fixture certificate and key as a PEM endpoint
 /// named `name`, rescanned every minute.
 pub fn pem_fixture_config(name: &str) -> String {

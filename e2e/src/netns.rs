@@ -101,7 +101,8 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        // Deleting the namespace deletes the pair's inner end, and with it the host's.
+        // Deleting the namespace deletes the pair's inner end, and with it the host's; the
+        // second delete is for a pair that never got its end moved in (`create` failed).
         let _ = ip_command(&["netns", "delete", &self.name]);
         let _ = ip_command(&["link", "delete", &self.host_end]);
     }

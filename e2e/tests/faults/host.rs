@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use certfleet_e2e::held::{HeldDeploy, LET_GO, Setup};
 use certfleet_e2e::swarm::running;
-use certfleet_e2e::wait_for;
+use certfleet_e2e::{wait_for, wait_logged};
 
 /// A restart that never returns, as `apachectl graceful` does when httpd is stuck: the
 /// script starts a child that sleeps and waits for it, and notes the child's pid in `pids`.
@@ -132,18 +132,12 @@ fn console_disk_full_mid_rollout_loses_nothing_once_space_is_back() -> anyhow::R
     disk.fill()?;
     // The agent finishes on its own; the console cannot record it.
     scene.wait_served("the agent to finish alone", &scene.new, 30)?;
-    wait_for(
+    wait_logged(
         "the console to log the full disk",
-        Duration::from_secs(30),
-        || {
-            scene
-                .console
-                .log_text()
-                .contains("database or disk is full")
-                .then_some(())
-        },
-    )
-    .map_err(|e| anyhow::anyhow!("{e}\n{}", scene.console.log_text()))?;
+        "database or disk is full",
+        30,
+        || scene.console.log_text(),
+    )?;
     std::thread::sleep(Duration::from_secs(3));
     disk.free()?;
     let done = scene.outcome(90)?;
@@ -171,24 +165,16 @@ fn network_cut_mid_deploy_is_reported_once_the_link_is_back() -> anyhow::Result<
         Duration::from_secs(20),
         || (!scene.agent_online()?).then_some(()),
     )?;
-    wait_for(
+    wait_logged(
         "the agent to give up the dead connection",
-        Duration::from_secs(20),
-        || {
-            scene
-                .agent
-                .log_text()
-                .contains("no word from the console")
-                .then_some(())
-        },
-    )
-    .map_err(|e| anyhow::anyhow!("{e}\n{}", scene.agent.log_text()))?;
-    // And the console lets the silent connection go rather than send jobs into it.
-    wait_for(
-        "the console to let the connection go",
-        Duration::from_secs(20),
-        || scene.console.log_text().contains(LET_GO).then_some(()),
+        "no word from the console",
+        20,
+        || scene.agent.log_text(),
     )?;
+    // And the console lets the silent connection go rather than send jobs into it.
+    wait_logged("the console to let the connection go", LET_GO, 20, || {
+        scene.console.log_text()
+    })?;
     let during = scene
         .api
         .get(&format!("/api/v1/rollouts/{}", scene.rollout))?

@@ -91,7 +91,8 @@ struct SslSettings {
 struct Parser<'a> {
     source: &'a dyn ConfigFiles,
     /// Files and bytes read so far, against `MAX_FILES_READ` and `MAX_TOTAL_BYTES`.
-    read: (usize, usize),
+    files_read: usize,
+    bytes_read: usize,
     over_budget: bool,
     server_root: PathBuf,
     defines: HashMap<String, String>,
@@ -138,7 +139,8 @@ pub fn parse_in(
     });
     let mut parser = Parser {
         source,
-        read: (0, 0),
+        files_read: 0,
+        bytes_read: 0,
         over_budget: false,
         server_root: default_root,
         defines: HashMap::new(),
@@ -314,7 +316,7 @@ impl Parser<'_> {
                 .push(format!("Include {pattern} matches no file"));
         }
         for path in paths {
-            if self.read.0 >= MAX_FILES_READ || self.read.1 > MAX_TOTAL_BYTES {
+            if self.files_read >= MAX_FILES_READ || self.bytes_read > MAX_TOTAL_BYTES {
                 if !self.over_budget {
                     self.over_budget = true;
                     self.problems.push(format!(
@@ -329,8 +331,8 @@ impl Parser<'_> {
             }
             match self.source.read(&path) {
                 Ok(text) => {
-                    self.read.0 += 1;
-                    self.read.1 += text.len();
+                    self.files_read += 1;
+                    self.bytes_read += text.len();
                     self.file(&path, &text, depth + 1)
                 }
                 Err(e) => self

@@ -236,68 +236,61 @@ async fn drive(
             }
             let groups = groups_of.get(&t.host_id).map(Vec::as_slice).unwrap_or(&[]);
             let closed = super::windows::closed(windows, groups, now);
-            if !online && t.action == TargetAction::Trust {
-                // A client's trust step does not wait for a day: it is skipped (counted
-                // against the failure limit) or, where that would reach the limit, blocks.
-                let (to, reason) = if failures + 1 < rollout.max_failures {
-                    failures += 1;
-                    (
-                        TargetState::Skipped,
-                        format!(
-                            "skipped: the client was offline when its trust step came; it will \
-                             not trust {} once the server switches, until it is back and made to \
-                             trust the new certificate (counted against the failure limit of {})",
-                            t.endpoint_key, rollout.max_failures
-                        ),
-                    )
-                } else {
-                    (
-                        TargetState::Pending,
-                        format!(
-                            "waiting: the client is offline, and leaving it out would reach the \
-                             rollout's failure limit ({}); the server switches once it has trusted \
-                             the new certificate",
-                            rollout.max_failures
-                        ),
-                    )
-                };
-                if t.detail != reason
-                    && rollouts
-                        .store
-                        .set_target_state(t.id, &[TargetState::Pending], to, None, &reason, secs)
-                        .await?
-                {
-                    changed = true;
-                }
-                continue;
-            }
             if !online {
-                let has_window = windows.iter().any(|w| groups.contains(&w.group_name));
-                let reason = if has_window && closed.is_some() {
-                    Some(
-                        "skipped: the agent was offline for the whole of its maintenance window"
-                            .to_owned(),
-                    )
-                } else if secs - wave_began >= OFFLINE_GRACE_SECS {
-                    Some(format!(
-                        "skipped: the agent stayed offline for {} hours after its turn came",
-                        OFFLINE_GRACE_SECS / 3600
-                    ))
+                // Where a target's step waits for its host, or is skipped, and why.
+                let (to, reason) = if t.action == TargetAction::Trust {
+                    // A client's trust step does not wait for a day: it is skipped (counted
+                    // against the failure limit) or, where that would reach the limit, blocks.
+                    if failures + 1 < rollout.max_failures {
+                        failures += 1;
+                        (
+                            TargetState::Skipped,
+                            format!(
+                                "skipped: the client was offline when its trust step came; it will \
+                                 not trust {} once the server switches, until it is back and made to \
+                                 trust the new certificate (counted against the failure limit of {})",
+                                t.endpoint_key, rollout.max_failures
+                            ),
+                        )
+                    } else {
+                        (
+                            TargetState::Pending,
+                            format!(
+                                "waiting: the client is offline, and leaving it out would reach the \
+                                 rollout's failure limit ({}); the server switches once it has trusted \
+                                 the new certificate",
+                                rollout.max_failures
+                            ),
+                        )
+                    }
                 } else {
-                    None
-                };
-                // Only skip once the window it was waiting for has passed or the grace is
-                // over; until then it gets its step when it returns, and says so.
-                let (to, reason) = match reason.filter(|_| secs > wave_began) {
-                    Some(reason) => (TargetState::Skipped, reason),
-                    None => (
-                        TargetState::Pending,
-                        format!(
-                            "waiting: the agent is offline; it gets its step when it connects \
-                             again (skipped if it stays offline for {} hours)",
+                    let has_window = windows.iter().any(|w| groups.contains(&w.group_name));
+                    let reason = if has_window && closed.is_some() {
+                        Some(
+                            "skipped: the agent was offline for the whole of its maintenance window"
+                                .to_owned(),
+                        )
+                    } else if secs - wave_began >= OFFLINE_GRACE_SECS {
+                        Some(format!(
+                            "skipped: the agent stayed offline for {} hours after its turn came",
                             OFFLINE_GRACE_SECS / 3600
+                        ))
+                    } else {
+                        None
+                    };
+                    // Only skip once the window it was waiting for has passed or the grace is
+                    // over; until then it gets its step when it returns, and says so.
+                    match reason.filter(|_| secs > wave_began) {
+                        Some(reason) => (TargetState::Skipped, reason),
+                        None => (
+                            TargetState::Pending,
+                            format!(
+                                "waiting: the agent is offline; it gets its step when it connects \
+                                 again (skipped if it stays offline for {} hours)",
+                                OFFLINE_GRACE_SECS / 3600
+                            ),
                         ),
-                    ),
+                    }
                 };
                 if t.detail != reason
                     && rollouts
